@@ -1,0 +1,49 @@
+"""The canonical model: no I/O, the words of the charging trade."""
+
+from chargemesh.domain.charger import (
+    AccessMethod,
+    Connector,
+    ConnectorStandard,
+    CurrentType,
+    Evse,
+    Station,
+    StationType,
+    child_id,
+    station_id,
+)
+from chargemesh.domain.events import (
+    Event,
+    StationAdded,
+    StationChanged,
+    StationRemoved,
+    StatusChanged,
+)
+from chargemesh.domain.operator import Capability, Operator, OperatorProtocol
+from chargemesh.domain.status import ConnectorStatus, effective_status, from_ocpi, from_tcec
+from chargemesh.domain.tariff import Tariff, TariffPeriod
+
+__all__ = [
+    "AccessMethod",
+    "Capability",
+    "Connector",
+    "ConnectorStandard",
+    "ConnectorStatus",
+    "CurrentType",
+    "Event",
+    "Evse",
+    "Operator",
+    "OperatorProtocol",
+    "Station",
+    "StationAdded",
+    "StationChanged",
+    "StationRemoved",
+    "StationType",
+    "StatusChanged",
+    "Tariff",
+    "TariffPeriod",
+    "child_id",
+    "effective_status",
+    "from_ocpi",
+    "from_tcec",
+    "station_id",
+]

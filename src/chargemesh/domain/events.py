@@ -1,0 +1,44 @@
+"""What happened in the registry. Handlers (search index, live views, analytics) subscribe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from chargemesh.domain.status import ConnectorStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StationAdded:
+    station_id: str
+    operator_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StationChanged:
+    station_id: str
+    operator_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StationRemoved:
+    station_id: str
+    operator_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    connector_id: str
+    station_id: str
+    operator_id: str
+    previous: ConnectorStatus
+    status: ConnectorStatus
+    at: datetime  # when the operator observed it
+    source: str  # which feed reported it, e.g. "tcec:push", "ocpi:patch", "tcec:poll"
+    source_code: str | None = None  # the protocol's own code, kept for audits and metrics
+
+
+Event = StationAdded | StationChanged | StationRemoved | StatusChanged

@@ -1,0 +1,169 @@
+"""The one door to storage. Callers hold a ``Store`` and never know which backend it is."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chargemesh.domain import (
+    ConnectorStatus,
+    Operator,
+    Station,
+    StationAdded,
+    StationChanged,
+    StationRemoved,
+    StatusChanged,
+    Tariff,
+)
+
+
+class StoreError(Exception):
+    """A storage failure, worded for the person running chargemesh (one line)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached or refuses us."""
+
+
+class StoreCorrupt(StoreError):
+    """The database file is damaged or not a database."""
+
+
+class StoreIntegrityError(StoreError):
+    """A write would break the registry (e.g. a station of an unregistered operator)."""
+
+
+class StoreUrlError(StoreError):
+    """The store URL names no backend we have."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """One observation of a connector's status by a feed."""
+
+    connector_id: str
+    status: ConnectorStatus
+    at: datetime  # when the operator observed it (timezone-aware)
+    source: str  # e.g. "tcec:push", "ocpi:patch", "tcec:poll"
+    source_code: str | None = None  # the protocol's own code
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecord:
+    connector_id: str
+    status: ConnectorStatus
+    at: datetime
+    source: str
+    source_code: str | None
+
+
+@dataclass(slots=True)
+class UpsertResult:
+    added: list[StationAdded] = field(default_factory=list)
+    changed: list[StationChanged] = field(default_factory=list)
+    unchanged: int = 0
+    evses_written: int = 0
+    connectors_written: int = 0
+
+
+@dataclass(slots=True)
+class StatusResult:
+    changed: list[StatusChanged] = field(default_factory=list)
+    confirmed: int = 0  # same status, newer observation: only the time moved
+    stale: int = 0  # older than what we hold: ignored
+    unknown: list[str] = field(default_factory=list)  # connector ids we do not know
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryCounts:
+    operators: int
+    stations: int
+    evses: int
+    connectors: int
+
+
+class Store(ABC):
+    """Repository over the registry. Each method is one transaction."""
+
+    url: str
+
+    @abstractmethod
+    def schema_version(self) -> int: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # operators and tariffs
+    @abstractmethod
+    def upsert_operator(self, operator: Operator) -> None: ...
+
+    @abstractmethod
+    def get_operator(self, operator_id: str) -> Operator | None: ...
+
+    @abstractmethod
+    def list_operators(self) -> list[Operator]: ...
+
+    @abstractmethod
+    def upsert_tariffs(self, tariffs: Iterable[Tariff]) -> int: ...
+
+    @abstractmethod
+    def get_tariff(self, tariff_id: str) -> Tariff | None: ...
+
+    # stations
+    @abstractmethod
+    def upsert_stations(self, stations: Iterable[Station], *, at: datetime) -> UpsertResult:
+        """Bulk insert or update stations with their EVSEs and connectors.
+
+        Unchanged stations are skipped by fingerprint; EVSEs and connectors a changed station
+        no longer lists are deleted. Connector status is written only for new connectors:
+        existing connectors change status through ``apply_status_updates`` alone.
+        """
+
+    @abstractmethod
+    def remove_stations(self, station_ids: Iterable[str], *, at: datetime) -> list[StationRemoved]:
+        """Delist stations (kept for history; hidden from counts and iteration)."""
+
+    @abstractmethod
+    def get_station(self, station_id: str) -> Station | None: ...
+
+    @abstractmethod
+    def iter_stations(self, operator_id: str | None = None) -> Iterator[Station]:
+        """Every live station, with EVSEs and connectors, ordered by id."""
+
+    @abstractmethod
+    def station_ids(self, operator_id: str) -> set[str]:
+        """The ids of an operator's live stations."""
+
+    @abstractmethod
+    def connector_ids_by_source(
+        self, operator_id: str, source_ids: Sequence[str]
+    ) -> dict[str, str]:
+        """Map an operator's own connector ids (e.g. T/CEC ConnectorID) to registry ids."""
+
+    # status
+    @abstractmethod
+    def apply_status_updates(self, updates: Sequence[StatusUpdate]) -> StatusResult:
+        """Apply observations in order; record a history row for every change.
+
+        An observation older than the one held is ignored, so late or replayed pushes can
+        never roll a connector back.
+        """
+
+    @abstractmethod
+    def status_history(
+        self,
+        connector_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[StatusRecord]: ...
+
+    @abstractmethod
+    def counts(self) -> RegistryCounts: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

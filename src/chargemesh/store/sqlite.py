@@ -1,0 +1,109 @@
+"""SQLite backend: the embedded default. One file, WAL journal, foreign keys on."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chargemesh.store.migrations import CREATE_LEDGER, migrations
+from chargemesh.store.repository import StoreCorrupt, StoreIntegrityError, StoreUnavailable
+from chargemesh.store.sql import SqlStore, _upsert_sql
+
+
+class SqliteStore(SqlStore):
+    def __init__(self, url: str, path: Path) -> None:
+        super().__init__(url)
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
+        try:
+            # Reading the schema touches the header and the first page: a file that is not a
+            # SQLite database, or whose first page is damaged, fails here and not mid-sync.
+            self._db.execute("PRAGMA schema_version").fetchone()
+            self._db.execute("PRAGMA journal_mode = WAL").fetchone()
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute("PRAGMA cache_size = -65536")
+            self._db.execute("PRAGMA temp_store = MEMORY")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreCorrupt(f"{path} is not a usable SQLite database: {exc}") from exc
+
+    def migrate(self) -> int:
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute(CREATE_LEDGER)
+                    done = {r[0] for r in self._db.execute("SELECT version FROM schema_migrations")}
+                    for m in migrations("sqlite"):
+                        if m.version in done:
+                            continue
+                        for statement in m.sql.split(";"):
+                            if statement.strip():
+                                self._db.execute(statement)
+                        self._db.execute(
+                            "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                            (m.version, m.name, datetime.now(UTC).isoformat()),
+                        )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupt(f"{self.path} is not a usable SQLite database: {exc}") from exc
+        return self.schema_version()
+
+    def schema_version(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        cur = self._db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except sqlite3.IntegrityError as exc:
+            cur.execute("ROLLBACK")
+            raise StoreIntegrityError(f"refused, the registry would break: {exc}") from exc
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        else:
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    def _sql(self, statement: str) -> str:
+        return statement
+
+    def _time_in(self, at: datetime | None) -> Any:
+        # Fixed-width UTC text, so text order is time order in range queries.
+        return None if at is None else at.astimezone(UTC).isoformat(timespec="microseconds")
+
+    def _time_out(self, value: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    def _bulk_upsert(
+        self,
+        cur: Any,
+        table: str,
+        columns: Sequence[str],
+        update: Sequence[str],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        cur.executemany(_upsert_sql(table, columns, update), rows)

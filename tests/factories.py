@@ -67,6 +67,7 @@ def make_station(
                         access_methods=frozenset({AccessMethod.SCAN, AccessMethod.APP_START}),
                         status=status,
                         status_at=T0,
+                        status_since=T0,
                     )
                     for c in range(connectors)
                 ),

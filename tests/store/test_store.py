@@ -154,14 +154,25 @@ def test_status_updates_record_changes_ignore_stale_and_report_unknown(op_store:
     assert (by_id[c1].status, by_id[c1].status_at) == (ConnectorStatus.CHARGING, t2)
     assert (by_id[c2].status, by_id[c2].status_at) == (ConnectorStatus.AVAILABLE, t1)
 
+    # Each change names what it ended: "available since T0 (first sync) until t2".
     history = op_store.status_history(c1)
-    assert [(h.status, h.at, h.source) for h in history] == [
-        (ConnectorStatus.AVAILABLE, T0, "sync"),  # first seen with the station
-        (ConnectorStatus.CHARGING, t2, "tcec:push"),
+    assert [(h.previous, h.previous_since, h.status, h.at, h.source) for h in history] == [
+        (ConnectorStatus.AVAILABLE, T0, ConnectorStatus.CHARGING, t2, "tcec:push"),
     ]
-    assert [h.status for h in op_store.status_history(c1, since=t1)] == [ConnectorStatus.CHARGING]
-    assert [h.status for h in op_store.status_history(c1, until=t1)] == [ConnectorStatus.AVAILABLE]
-    assert len(op_store.status_history(c2)) == 1  # a confirmation is not a change
+    assert by_id[c1].status_since == t2
+    assert by_id[c2].status_since == T0  # confirmed, not changed
+    assert op_store.status_history(c2) == []  # a confirmation is not a change
+
+    t3 = t2 + timedelta(minutes=30)
+    op_store.apply_status_updates([StatusUpdate(c1, ConnectorStatus.FAULTED, t3, "tcec:poll")])
+    timeline = op_store.status_history(c1)
+    assert [(h.previous, h.previous_since, h.status, h.at) for h in timeline] == [
+        (ConnectorStatus.AVAILABLE, T0, ConnectorStatus.CHARGING, t2),
+        (ConnectorStatus.CHARGING, t2, ConnectorStatus.FAULTED, t3),
+    ]
+    later = op_store.status_history(c1, since=t2 + timedelta(seconds=1))
+    assert [h.status for h in later] == [ConnectorStatus.FAULTED]
+    assert [h.status for h in op_store.status_history(c1, until=t3)] == [ConnectorStatus.CHARGING]
 
 
 def test_a_batch_with_a_naive_timestamp_is_refused_whole(op_store: Store) -> None:

@@ -76,7 +76,8 @@ class Connector:
     max_current: float | None = None
     access_methods: frozenset[AccessMethod] = field(default_factory=frozenset)
     status: ConnectorStatus = ConnectorStatus.UNKNOWN
-    status_at: datetime | None = None
+    status_at: datetime | None = None  # when the status was last observed
+    status_since: datetime | None = None  # when it last changed (the store fills it in)
 
 
 @dataclass(frozen=True, slots=True)

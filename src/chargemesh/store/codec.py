@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -40,10 +41,12 @@ EVSE_COLUMNS = (
 CONNECTOR_COLUMNS = (
     "id", "evse_id", "station_id", "operator_id", "source_id", "position", "standard",
     "current_type", "max_power_kw", "max_voltage", "max_current", "access_methods",
-    "status", "status_at",
+    "status", "status_at", "status_since",
 )  # fmt: skip
 # Columns a re-sync may overwrite on an existing connector: never its live status.
-CONNECTOR_STATIC_COLUMNS = tuple(c for c in CONNECTOR_COLUMNS if c not in ("status", "status_at"))
+CONNECTOR_STATIC_COLUMNS = tuple(
+    c for c in CONNECTOR_COLUMNS if c not in ("status", "status_at", "status_since")
+)
 
 
 def require_aware(at: datetime) -> datetime:
@@ -52,8 +55,10 @@ def require_aware(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
-def join_set(values: Iterable[StrEnum]) -> str:
-    return ",".join(sorted(v.value for v in values))
+@functools.lru_cache(maxsize=1024)
+def join_set(values: frozenset[StrEnum]) -> str:
+    """A set of enum members as sorted comma-separated text (cached: feeds reuse few sets)."""
+    return ",".join(sorted(str(v) for v in values))
 
 
 def split_set(text: str, kind: type[E]) -> frozenset[E]:
@@ -69,7 +74,7 @@ def fingerprint(station: Station) -> str:
     key = (
         station.operator_id, station.source_id, station.name, station.address,
         station.country_code, station.lon, station.lat, station.county_adcode,
-        station.highway_service_area, station.station_type.value, station.opening_hours,
+        station.highway_service_area, str(station.station_type), station.opening_hours,
         station.parking, station.tariff_id,
         tuple(
             (
@@ -77,7 +82,7 @@ def fingerprint(station: Station) -> str:
                 e.evse_code,
                 tuple(
                     (
-                        c.id, c.source_id, c.standard.value, c.current_type.value,
+                        c.id, c.source_id, str(c.standard), str(c.current_type),
                         c.max_power_kw, c.max_voltage, c.max_current,
                         join_set(c.access_methods),
                     )
@@ -94,7 +99,7 @@ def station_row(station: Station, digest: str, updated_at: Any) -> tuple[Any, ..
     return (
         station.id, station.operator_id, station.source_id, station.name, station.address,
         station.country_code, station.lon, station.lat, station.county_adcode,
-        station.highway_service_area, station.station_type.value, station.opening_hours,
+        station.highway_service_area, str(station.station_type), station.opening_hours,
         station.parking, station.tariff_id, updated_at, digest, None,
     )  # fmt: skip
 
@@ -107,16 +112,20 @@ def evse_row(station_id: str, position: int, evse: Evse) -> tuple[Any, ...]:
 
 
 def connector_row(
-    station: Station, evse: Evse, position: int, c: Connector, status_at: Any
+    station: Station, evse: Evse, position: int, c: Connector, status_at: Any, since: Any
 ) -> tuple[Any, ...]:
+    """A connector's row. ``since`` defaults to ``status_at``: a first sight starts the clock."""
     return (
         c.id, evse.id, station.id, station.operator_id, c.source_id, position,
-        c.standard.value, c.current_type.value, c.max_power_kw, c.max_voltage, c.max_current,
-        join_set(c.access_methods), c.status.value, status_at,
+        str(c.standard), str(c.current_type), c.max_power_kw, c.max_voltage, c.max_current,
+        join_set(c.access_methods), str(c.status), status_at,
+        status_at if since is None else since,
     )  # fmt: skip
 
 
-def connector_from_row(row: Sequence[Any], status_at: datetime | None) -> Connector:
+def connector_from_row(
+    row: Sequence[Any], status_at: datetime | None, status_since: datetime | None
+) -> Connector:
     # row: id, source_id, standard, current_type, max_power_kw, max_voltage, max_current,
     #      access_methods, status
     return Connector(
@@ -130,6 +139,7 @@ def connector_from_row(row: Sequence[Any], status_at: datetime | None) -> Connec
         access_methods=split_set(row[7], AccessMethod),
         status=ConnectorStatus(row[8]),
         status_at=status_at,
+        status_since=status_since,
     )
 
 

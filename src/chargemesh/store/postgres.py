@@ -95,6 +95,14 @@ class PostgresStore(SqlStore):
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
 
+    def _bulk_insert(
+        self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        if rows:
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+
     def _bulk_upsert(
         self,
         cur: Any,

@@ -52,11 +52,15 @@ class StatusUpdate:
 
 @dataclass(frozen=True, slots=True)
 class StatusRecord:
+    """One change: ``previous`` held from ``previous_since`` until ``at``, then ``status``."""
+
     connector_id: str
     status: ConnectorStatus
     at: datetime
     source: str
     source_code: str | None
+    previous: ConnectorStatus
+    previous_since: datetime | None
 
 
 @dataclass(slots=True)

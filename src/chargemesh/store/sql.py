@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from itertools import islice
@@ -33,6 +33,7 @@ from chargemesh.store.repository import (
     StatusResult,
     StatusUpdate,
     Store,
+    StoreError,
     UpsertResult,
 )
 
@@ -55,6 +56,29 @@ def _upsert_sql(table: str, columns: Sequence[str], update: Sequence[str]) -> st
     )
 
 
+HISTORY_COLUMNS = (
+    "connector_id", "status", "source_code", "at", "source", "previous", "previous_since",
+)  # fmt: skip
+
+
+class _Rows:
+    """The rows one batch writes, keyed by id so a duplicated EVSE or connector is written once."""
+
+    def __init__(self) -> None:
+        self.stations: list[tuple[Any, ...]] = []
+        self.evses: dict[str, tuple[Any, ...]] = {}
+        self.connectors: dict[str, tuple[Any, ...]] = {}
+
+    def add(self, station: Station, digest: str, time_in: Callable[[datetime | None], Any]) -> None:
+        self.stations.append(codec.station_row(station, digest, time_in(station.updated_at)))
+        for ep, evse in enumerate(station.evses):
+            self.evses[evse.id] = codec.evse_row(station.id, ep, evse)
+            for cp, c in enumerate(evse.connectors):
+                self.connectors[c.id] = codec.connector_row(
+                    station, evse, cp, c, time_in(c.status_at), time_in(c.status_since)
+                )
+
+
 class SqlStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
@@ -74,6 +98,12 @@ class SqlStore(Store):
     @abstractmethod
     def _sql(self, statement: str) -> str:
         """Adapt a ``?``-placeholder statement to the driver's parameter style."""
+
+    @abstractmethod
+    def _bulk_insert(
+        self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Insert rows known to be new, by the backend's fastest path."""
 
     @abstractmethod
     def _bulk_upsert(
@@ -165,78 +195,46 @@ class SqlStore(Store):
                 list(by_id),
             )
         }  # fmt: skip
-        station_rows: list[tuple[Any, ...]] = []
-        evse_rows: dict[str, tuple[Any, ...]] = {}
-        connector_rows: dict[str, tuple[Any, ...]] = {}
-        changed: list[Station] = []
+        # Stations never seen are inserted outright (the fast path of a first sync); stations
+        # that changed, or come back after removal, are upserted and pruned.
+        fresh = _Rows()
+        rewrite = _Rows()
+        rewritten: list[Station] = []
         for station in by_id.values():
             digest = codec.fingerprint(station)
             previous = known.get(station.id)
-            if previous is not None and previous == (digest, True):
+            if previous is None:
+                result.added.append(StationAdded(station.id, station.operator_id, at))
+                rows = fresh
+            elif previous == (digest, True):
                 result.unchanged += 1
                 continue
-            if previous is None or not previous[1]:
-                result.added.append(StationAdded(station.id, station.operator_id, at))
             else:
-                result.changed.append(StationChanged(station.id, station.operator_id, at))
-                changed.append(station)
-            station_rows.append(
-                codec.station_row(station, digest, self._time_in(station.updated_at))
-            )
-            for ep, evse in enumerate(station.evses):
-                evse_rows[evse.id] = codec.evse_row(station.id, ep, evse)
-                for cp, c in enumerate(evse.connectors):
-                    connector_rows[c.id] = codec.connector_row(
-                        station, evse, cp, c, self._time_in(c.status_at)
-                    )
-        if not station_rows:
-            return
-        existing_connectors: set[str] = set()
-        if changed:
-            existing_connectors = self._prune_children(cur, changed, evse_rows, connector_rows)
-        self._bulk_upsert(
-            cur, "stations", codec.STATION_COLUMNS, codec.STATION_COLUMNS[1:], station_rows
-        )
-        self._bulk_upsert(
-            cur, "evses", codec.EVSE_COLUMNS, codec.EVSE_COLUMNS[1:], list(evse_rows.values())
-        )
-        self._bulk_upsert(
-            cur,
-            "connectors",
-            codec.CONNECTOR_COLUMNS,
-            codec.CONNECTOR_STATIC_COLUMNS[1:],
-            list(connector_rows.values()),
-        )
-        # A new connector's first known status opens its history (uptime starts there).
-        first_seen = [
-            (cid, row[12], None, row[13], "sync")
-            for cid, row in connector_rows.items()
-            if cid not in existing_connectors
-            and row[12] != ConnectorStatus.UNKNOWN.value
-            and row[13] is not None
-        ]
-        if first_seen:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO status_history (connector_id, status, source_code, at, source) "
-                    "VALUES (?, ?, ?, ?, ?)"
-                ),
-                first_seen,
-            )
-        result.evses_written += len(evse_rows)
-        result.connectors_written += len(connector_rows)
+                if previous[1]:
+                    result.changed.append(StationChanged(station.id, station.operator_id, at))
+                else:
+                    result.added.append(StationAdded(station.id, station.operator_id, at))
+                rows = rewrite
+                rewritten.append(station)
+            rows.add(station, digest, self._time_in)
+        if rewritten:
+            self._prune_children(cur, rewritten, rewrite)
+        for rows, write in ((fresh, self._bulk_insert), (rewrite, self._bulk_upsert_all)):
+            if rows.stations:
+                write(cur, "stations", codec.STATION_COLUMNS, rows.stations)
+                write(cur, "evses", codec.EVSE_COLUMNS, list(rows.evses.values()))
+                write(cur, "connectors", codec.CONNECTOR_COLUMNS, list(rows.connectors.values()))
+            result.evses_written += len(rows.evses)
+            result.connectors_written += len(rows.connectors)
 
-    def _prune_children(
-        self,
-        cur: Any,
-        changed: list[Station],
-        evse_rows: dict[str, tuple[Any, ...]],
-        connector_rows: dict[str, tuple[Any, ...]],
-    ) -> set[str]:
-        """Delete EVSEs and connectors that changed stations no longer list.
+    def _bulk_upsert_all(
+        self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        update = codec.CONNECTOR_STATIC_COLUMNS if table == "connectors" else columns
+        self._bulk_upsert(cur, table, columns, update[1:], rows)
 
-        Returns the ids of connectors that already existed (kept, with their status).
-        """
+    def _prune_children(self, cur: Any, changed: list[Station], rows: _Rows) -> None:
+        """Delete EVSEs and connectors that changed stations no longer list."""
         ids = [s.id for s in changed]
         old_connectors = [
             r[0]
@@ -248,8 +246,8 @@ class SqlStore(Store):
             r[0]
             for r in self._select_in(cur, "SELECT id FROM evses WHERE station_id IN ({ids})", ids)
         ]
-        gone_connectors = [(c,) for c in old_connectors if c not in connector_rows]
-        gone_evses = [(e,) for e in old_evses if e not in evse_rows]
+        gone_connectors = [(c,) for c in old_connectors if c not in rows.connectors]
+        gone_evses = [(e,) for e in old_evses if e not in rows.evses]
         if gone_connectors:
             cur.executemany(self._sql("DELETE FROM connectors WHERE id = ?"), gone_connectors)
         if gone_evses:
@@ -257,7 +255,6 @@ class SqlStore(Store):
                 self._sql("DELETE FROM connectors WHERE evse_id = ?"), gone_evses
             )  # connectors moved away from a vanished EVSE are re-inserted below
             cur.executemany(self._sql("DELETE FROM evses WHERE id = ?"), gone_evses)
-        return {c for c in old_connectors if c in connector_rows}
 
     def remove_stations(self, station_ids: Iterable[str], *, at: datetime) -> list[StationRemoved]:
         at = codec.require_aware(at)
@@ -310,12 +307,12 @@ class SqlStore(Store):
         for r in self._select_in(
             cur,
             "SELECT evse_id, id, source_id, standard, current_type, max_power_kw, max_voltage, "
-            "max_current, access_methods, status, status_at FROM connectors "
+            "max_current, access_methods, status, status_at, status_since FROM connectors "
             "WHERE station_id IN ({ids}) ORDER BY evse_id, position",
             ids,
         ):
             connectors.setdefault(r[0], []).append(
-                codec.connector_from_row(r[1:10], self._time_out(r[10]))
+                codec.connector_from_row(r[1:10], self._time_out(r[10]), self._time_out(r[11]))
             )
         evses: dict[str, list[Evse]] = {}
         for r in self._select_in(
@@ -369,12 +366,19 @@ class SqlStore(Store):
             ConnectorStatus(u.status)
         result = StatusResult()
         with self._lock, self._transaction() as cur:
+            # id -> [station_id, operator_id, status, status_at, status_since]
             current: dict[str, list[Any]] = {
-                r[0]: [r[1], r[2], ConnectorStatus(r[3]), self._time_out(r[4])]
+                r[0]: [
+                    r[1],
+                    r[2],
+                    ConnectorStatus(r[3]),
+                    self._time_out(r[4]),
+                    self._time_out(r[5]),
+                ]
                 for r in self._select_in(
                     cur,
-                    "SELECT id, station_id, operator_id, status, status_at FROM connectors "
-                    "WHERE id IN ({ids})",
+                    "SELECT id, station_id, operator_id, status, status_at, status_since "
+                    "FROM connectors WHERE id IN ({ids})",
                     list(dict.fromkeys(u.connector_id for u in updates)),
                 )
             }
@@ -391,14 +395,19 @@ class SqlStore(Store):
                     result.stale += 1
                     continue
                 previous: ConnectorStatus = state[2]
+                previous_since: datetime | None = state[4]
                 state[2], state[3] = u.status, at
                 touched.add(u.connector_id)
                 if u.status == previous:
                     result.confirmed += 1
                     continue
+                state[4] = at
                 history.append(
-                    (u.connector_id, u.status.value, u.source_code, self._time_in(at), u.source)
-                )
+                    (
+                        u.connector_id, str(u.status), u.source_code, self._time_in(at), u.source,
+                        str(previous), self._time_in(previous_since),
+                    )
+                )  # fmt: skip
                 result.changed.append(
                     StatusChanged(
                         connector_id=u.connector_id,
@@ -413,20 +422,21 @@ class SqlStore(Store):
                 )
             if touched:
                 cur.executemany(
-                    self._sql("UPDATE connectors SET status = ?, status_at = ? WHERE id = ?"),
+                    self._sql(
+                        "UPDATE connectors SET status = ?, status_at = ?, status_since = ? "
+                        "WHERE id = ?"
+                    ),
                     [
-                        (current[c][2].value, self._time_in(current[c][3]), c)
+                        (
+                            str(current[c][2]),
+                            self._time_in(current[c][3]),
+                            self._time_in(current[c][4]),
+                            c,
+                        )
                         for c in sorted(touched)
                     ],
                 )
-            if history:
-                cur.executemany(
-                    self._sql(
-                        "INSERT INTO status_history (connector_id, status, source_code, at, "
-                        "source) VALUES (?, ?, ?, ?, ?)"
-                    ),
-                    history,
-                )
+            self._bulk_insert(cur, "status_history", HISTORY_COLUMNS, history)
         return result
 
     def status_history(
@@ -445,7 +455,8 @@ class SqlStore(Store):
         with self._lock, self._transaction() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT connector_id, status, at, source, source_code FROM status_history "
+                    "SELECT connector_id, status, at, source, source_code, previous, "
+                    "previous_since FROM status_history "
                     f"WHERE {' AND '.join(where)} ORDER BY at, id"
                 ),
                 params,
@@ -453,10 +464,22 @@ class SqlStore(Store):
             rows = cur.fetchall()
         return [
             StatusRecord(
-                r[0], ConnectorStatus(r[1]), self._time_out(r[2]) or datetime.min, r[3], r[4]
+                connector_id=r[0],
+                status=ConnectorStatus(r[1]),
+                at=self._aware(r[2]),
+                source=r[3],
+                source_code=r[4],
+                previous=ConnectorStatus(r[5]),
+                previous_since=self._time_out(r[6]),
             )
             for r in rows
         ]
+
+    def _aware(self, value: Any) -> datetime:
+        at = self._time_out(value)
+        if at is None:
+            raise StoreError("a NOT NULL time column held NULL")
+        return at
 
     def counts(self) -> RegistryCounts:
         with self._lock, self._transaction() as cur:

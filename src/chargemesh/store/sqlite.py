@@ -31,7 +31,7 @@ class SqliteStore(SqlStore):
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA cache_size = -65536")
+            self._db.execute("PRAGMA cache_size = -262144")
             self._db.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -97,6 +97,13 @@ class SqliteStore(SqlStore):
 
     def _time_out(self, value: Any) -> datetime | None:
         return None if value is None else datetime.fromisoformat(value)
+
+    def _bulk_insert(
+        self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     def _bulk_upsert(
         self,

@@ -1,5 +1,9 @@
 -- The registry: operators, stations (locations), EVSEs (piles), connectors (guns),
 -- tariffs, and the connector status history used for uptime.
+-- A connector holds its current status, since when it has had it (status_since) and when it
+-- was last confirmed (status_at). Each change appends one history row that also names the
+-- status it ended and since when that one held, so the whole timeline can be rebuilt
+-- without writing a row per connector at first sync.
 CREATE TABLE operators (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -66,7 +70,8 @@ CREATE TABLE connectors (
     max_current DOUBLE PRECISION,
     access_methods TEXT NOT NULL,
     status TEXT NOT NULL,
-    status_at TIMESTAMPTZ
+    status_at TIMESTAMPTZ,
+    status_since TIMESTAMPTZ
 );
 CREATE INDEX connectors_station ON connectors (station_id);
 CREATE INDEX connectors_source ON connectors (operator_id, source_id);
@@ -77,6 +82,8 @@ CREATE TABLE status_history (
     status TEXT NOT NULL,
     source_code TEXT,
     at TIMESTAMPTZ NOT NULL,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    previous TEXT NOT NULL,
+    previous_since TIMESTAMPTZ
 );
 CREATE INDEX status_history_connector ON status_history (connector_id, at);

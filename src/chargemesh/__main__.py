@@ -1,0 +1,3 @@
+from chargemesh.cli import main
+
+main()

@@ -1,0 +1,184 @@
+"""The ``chargemesh`` command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from chargemesh import __version__
+from chargemesh.config import Config, ConfigError, load_config
+from chargemesh.store import StoreError, open_store
+from chargemesh.store.postgres import redact
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_RUNTIME = 1  # the work failed (store unreachable or damaged, …)
+EXIT_USAGE = 2  # the command line or the configuration is wrong
+
+app = typer.Typer(
+    help="chargemesh: one map for every charging network.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Check a configuration file.", no_args_is_help=True)
+db_app = typer.Typer(help="The registry store: migrate and inspect.", no_args_is_help=True)
+geo_app = typer.Typer(help="China's counties and coordinate systems.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(geo_app, name="geo")
+
+out = Console()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="The TOML configuration file.", show_default=True),
+]
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    return typer.Exit(code)
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn our known failures into one clear line on stderr and an exit code, never a trace."""
+
+    @wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+        except StoreError as exc:
+            raise fail(str(exc), EXIT_RUNTIME) from None
+
+    return run
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"chargemesh {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """chargemesh: one map for every charging network."""
+
+
+@config_app.command("check")
+@one_line_errors
+def config_check(config: ConfigOption = Path("chargemesh.toml")) -> None:
+    """Validate a configuration file and show what it configures (secrets hidden)."""
+    cfg = load_config(config)
+    out.print(f"[green]ok[/] {config}: store {redact(cfg.store.url)}, server {cfg.server.base_url}")
+    table = Table("id", "name", "protocol", "url", "capabilities", title="operators")
+    for op in cfg.operators:
+        table.add_row(op.id, op.name or "", op.protocol, op.url, ", ".join(op.capabilities))
+    out.print(table)
+
+
+def _store_url(config: Path | None, store: str | None) -> str:
+    if store:
+        return store
+    cfg = load_config(config) if config else Config()
+    return cfg.store.url
+
+
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="A store URL; overrides the config's [store] url.")
+]
+OptionalConfig = Annotated[
+    Path | None, typer.Option("--config", "-c", help="The TOML configuration file.")
+]
+
+
+@db_app.command("migrate")
+@one_line_errors
+def db_migrate(config: OptionalConfig = None, store: StoreOption = None) -> None:
+    """Create or upgrade the store's schema."""
+    url = _store_url(config, store)
+    with open_store(url) as s:
+        out.print(f"[green]ok[/] {redact(url)} at schema version {s.schema_version()}")
+
+
+@db_app.command("stats")
+@one_line_errors
+def db_stats(config: OptionalConfig = None, store: StoreOption = None) -> None:
+    """Count what the registry holds."""
+    url = _store_url(config, store)
+    with open_store(url) as s:
+        counts = s.counts()
+    table = Table("operators", "stations", "EVSEs", "connectors", title=redact(url))
+    table.add_row(
+        *(f"{n:,}" for n in (counts.operators, counts.stations, counts.evses, counts.connectors))
+    )
+    out.print(table)
+
+
+@geo_app.command("county")
+def geo_county(
+    lon: Annotated[float, typer.Argument(help="Longitude (GCJ-02 unless --wgs84).")],
+    lat: Annotated[float, typer.Argument(help="Latitude.")],
+    wgs84: Annotated[bool, typer.Option(help="The point is in WGS-84 (GPS).")] = False,
+) -> None:
+    """Which county-level unit a point lies in."""
+    from chargemesh.geo.coords import wgs84_to_gcj02
+    from chargemesh.geo.counties import county_table
+
+    if wgs84:
+        lon, lat = wgs84_to_gcj02(lon, lat)
+    table = county_table()
+    adcode = table.lookup_one(lon, lat)
+    county = table.get(adcode) if adcode else None
+    if county is None:
+        raise fail(f"({lon:.6f}, {lat:.6f}) is in no county-level unit of mainland China", 1)
+    out.print(f"{county.adcode} {county.province} {county.city} {county.name}")
+
+
+@geo_app.command("convert")
+def geo_convert(
+    lon: Annotated[float, typer.Argument(help="Longitude.")],
+    lat: Annotated[float, typer.Argument(help="Latitude.")],
+    source: Annotated[str, typer.Option("--from", help="wgs84, gcj02 or bd09.")] = "wgs84",
+    target: Annotated[str, typer.Option("--to", help="wgs84 or gcj02.")] = "gcj02",
+) -> None:
+    """Convert a point between WGS-84, GCJ-02 and BD-09 (lon lat order)."""
+    from chargemesh.geo import coords
+
+    conversions: dict[tuple[str, str], Callable[[float, float], tuple[float, float]]] = {
+        ("wgs84", "gcj02"): coords.wgs84_to_gcj02,
+        ("gcj02", "wgs84"): coords.gcj02_to_wgs84,
+        ("bd09", "gcj02"): coords.bd09_to_gcj02,
+        ("bd09", "wgs84"): coords.bd09_to_wgs84,
+        ("gcj02", "bd09"): coords.gcj02_to_bd09,
+    }
+    convert = conversions.get((source, target))
+    if convert is None:
+        pairs = ", ".join(f"{a}->{b}" for a, b in conversions)
+        raise fail(f"cannot convert {source} to {target}; supported: {pairs}", EXIT_USAGE)
+    x, y = convert(lon, lat)
+    out.print(f"{x:.6f} {y:.6f}")
+
+
+def main() -> None:
+    app(prog_name="chargemesh")
+
+
+if __name__ == "__main__":
+    main()

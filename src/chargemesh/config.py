@@ -1,0 +1,247 @@
+"""The TOML configuration (see docs/configuration.md), validated on load.
+
+A bad file is reported as one line naming the key and the problem; nothing is half-loaded.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from chargemesh.domain import Capability, Operator, OperatorProtocol
+
+TCEC_OPERATOR_ID = re.compile(r"^[0-9A-Z]{9}$")  # 9-character organisation code
+OCPI_PARTY = re.compile(r"^[A-Z]{2}-[0-9A-Z]{3}$")  # country_code-party_id
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one line for the person running us."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///chargemesh.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return url
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    public_url: str | None = None  # where operators push to us; default http://host:port
+
+    @field_validator("public_url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class TcecSecrets(_Section):
+    """The four T/CEC secrets of one direction."""
+
+    operator_secret: SecretStr
+    data_secret: SecretStr
+    data_secret_iv: SecretStr
+    sig_secret: SecretStr
+
+    @field_validator("data_secret", "data_secret_iv")
+    @classmethod
+    def _aes_block(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) != 16:
+            raise ValueError("must be exactly 16 bytes (AES-128 key / IV)")
+        return value
+
+    @field_validator("operator_secret", "sig_secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
+
+
+CapabilityName = Literal["realtime", "scan", "plug_and_charge", "view_only"]
+
+
+class OperatorConfig(_Section):
+    id: str
+    name: str | None = None
+    protocol: Literal["tcec", "ocpi"]
+    url: str
+    capabilities: list[CapabilityName] = Field(default_factory=list)
+    status_freshness_s: Annotated[int, Field(gt=0)] = 900
+    # T/CEC
+    dialect: Literal["cec", "xiaoju"] | None = None
+    outbound: TcecSecrets | None = None
+    inbound: TcecSecrets | None = None
+    # OCPI
+    token_a: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    @model_validator(mode="after")
+    def _protocol_fields(self) -> Self:
+        if self.protocol == "tcec":
+            if not TCEC_OPERATOR_ID.match(self.id):
+                raise ValueError(
+                    f"id {self.id!r}: a T/CEC OperatorID is 9 characters, digits and capitals"
+                )
+            missing = [k for k in ("outbound", "inbound") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"T/CEC operator {self.id} needs [operators.{missing[0]}] secrets")
+            if self.token_a is not None:
+                raise ValueError("token_a is for OCPI operators, not T/CEC")
+        else:
+            if not OCPI_PARTY.match(self.id.upper()):
+                raise ValueError(
+                    f"id {self.id!r}: an OCPI operator id is country_code-party_id, e.g. CN-ABC"
+                )
+            if self.token_a is None:
+                raise ValueError(f"OCPI operator {self.id} needs token_a")
+            extra = [k for k in ("dialect", "outbound", "inbound") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(f"{extra[0]} is for T/CEC operators, not OCPI")
+        if "view_only" in self.capabilities and {"scan", "plug_and_charge"} & set(
+            self.capabilities
+        ):
+            raise ValueError("capabilities: view_only cannot be combined with scan/plug_and_charge")
+        return self
+
+    def to_operator(self) -> Operator:
+        return Operator(
+            id=self.id,
+            name=self.name or self.id,
+            protocol=OperatorProtocol(self.protocol),
+            capabilities=frozenset(Capability(c) for c in self.capabilities),
+            status_freshness=timedelta(seconds=self.status_freshness_s),
+        )
+
+
+class TcecConfig(_Section):
+    operator_id: str = "MA01H3BQ2"
+
+    @field_validator("operator_id")
+    @classmethod
+    def _nine(cls, value: str) -> str:
+        if not TCEC_OPERATOR_ID.match(value):
+            raise ValueError("a T/CEC OperatorID is 9 characters, digits and capitals")
+        return value
+
+
+class OcpiConfig(_Section):
+    country_code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "CN"
+    party_id: Annotated[str, Field(pattern=r"^[0-9A-Z]{3}$")] = "CMH"
+
+
+class Config(_Section):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    operators: list[OperatorConfig] = Field(default_factory=list)
+    tcec: TcecConfig = Field(default_factory=TcecConfig)
+    ocpi: OcpiConfig = Field(default_factory=OcpiConfig)
+    source: Path | None = Field(default=None, exclude=True)
+    """The file it came from: relative SQLite paths are relative to the current directory."""
+
+    @model_validator(mode="after")
+    def _unique_operators(self) -> Self:
+        seen: set[str] = set()
+        for op in self.operators:
+            if op.id.upper() in seen:
+                raise ValueError(f"operator id {op.id!r} appears twice")
+            seen.add(op.id.upper())
+        return self
+
+    def operator(self, operator_id: str) -> OperatorConfig:
+        for op in self.operators:
+            if op.id.upper() == operator_id.upper():
+                return op
+        raise ConfigError(f"{self._where()}: no operator with id {operator_id!r}")
+
+    def _where(self) -> str:
+        return str(self.source) if self.source else "config"
+
+
+def _location(loc: tuple[int | str, ...], data: object) -> str:
+    """pydantic's error location as the key a person would look for: operators[1].outbound."""
+    parts: list[str] = []
+    node = data
+    for step in loc:
+        if isinstance(step, int):
+            name = ""
+            if isinstance(node, list) and step < len(node) and isinstance(node[step], dict):
+                name = str(node[step].get("id", ""))
+            parts[-1] += f"[{step}]" + (f" (id {name})" if name else "")
+            node = node[step] if isinstance(node, list) and step < len(node) else None
+        elif step.startswith(("function-", "literal[", "constrained-")) or "[" in step:
+            continue  # pydantic's internal validator names, not keys
+        else:
+            parts.append(step)
+            node = node.get(step) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _describe(exc: ValidationError, data: object) -> str:
+    err = exc.errors(include_url=False, include_input=False)[0]
+    key = _location(tuple(err["loc"]), data)
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (misspelt?)"
+    elif err["type"] == "missing":
+        msg = "is required"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{key}: {msg}{suffix}" if key else f"{msg}{suffix}"
+
+
+def parse_config(text: str, source: Path | None = None) -> Config:
+    where = str(source) if source else "config"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_describe(exc, data)}") from None
+    return config.model_copy(update={"source": source})
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_config(text, path)

@@ -1,0 +1,188 @@
+"""The chargemesh command as a user runs it: a real process, its exit code and its output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHARGEMESH = str(Path(sys.executable).parent / "chargemesh")
+
+SECRETS = """
+operator_secret = "op-secret-value-1"
+data_secret = "1234567890abcdef"
+data_secret_iv = "abcdef1234567890"
+sig_secret = "sig-secret-value-1"
+"""
+
+GOOD = f"""
+[store]
+url = "sqlite:///data/chargemesh.db"
+[server]
+host = "127.0.0.1"
+port = 8000
+public_url = "http://127.0.0.1:8000"
+[[operators]]
+id = "313744932"
+name = "Lanting Charging"
+protocol = "tcec"
+url = "http://127.0.0.1:9101/evcs/v1/"
+capabilities = ["realtime", "scan"]
+dialect = "cec"
+[operators.outbound]
+{SECRETS}
+[operators.inbound]
+{SECRETS}
+[[operators]]
+id = "CN-QYE"
+name = "Qingyun EV"
+protocol = "ocpi"
+url = "http://127.0.0.1:9201/ocpi/versions"
+token_a = "token-a-value-9"
+[tcec]
+operator_id = "MA01H3BQ2"
+[ocpi]
+country_code = "CN"
+party_id = "CMH"
+"""
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CHARGEMESH, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], code: int, *needles: str
+) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = run("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("config", "db", "geo"):
+        assert command in result.stdout
+
+
+def test_a_good_config_is_accepted_and_secrets_are_not_shown(tmp_path: Path) -> None:
+    (tmp_path / "chargemesh.toml").write_text(GOOD)
+    result = run("config", "check", "--config", "chargemesh.toml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "313744932" in result.stdout
+    assert "CN-QYE" in result.stdout
+    for secret in (
+        "op-secret-value-1",
+        "sig-secret-value-1",
+        "1234567890abcdef",
+        "token-a-value-9",
+    ):
+        assert secret not in result.stdout + result.stderr
+
+
+BAD = [
+    ("not toml", "port = = 1", ["not valid TOML"]),
+    ("unknown key", GOOD.replace("port = 8000", "prot = 8000"), ["server.prot", "unknown key"]),
+    ("port range", GOOD.replace("port = 8000", "port = 70000"), ["server.port", "65535"]),
+    (
+        "protocol",
+        GOOD.replace('protocol = "ocpi"', 'protocol = "oicp"'),
+        ["operators[1] (id CN-QYE).protocol", "'tcec' or 'ocpi'"],
+    ),
+    (
+        "tcec id",
+        GOOD.replace('id = "313744932"', 'id = "31374"'),
+        ["operators[0]", "9 characters"],
+    ),
+    (
+        "short AES key",
+        GOOD.replace('data_secret = "1234567890abcdef"', 'data_secret = "12345"', 1),
+        ["operators[0] (id 313744932).outbound.data_secret", "16 bytes"],
+    ),
+    (
+        "missing secrets",
+        GOOD.replace("[operators.inbound]\n" + SECRETS, ""),
+        ["operators[0]", "[operators.inbound]"],
+    ),
+    ("ocpi token", GOOD.replace('token_a = "token-a-value-9"', ""), ["CN-QYE needs token_a"]),
+    ("store scheme", GOOD.replace("sqlite:///data", "mysql://data"), ["store.url", "sqlite:///"]),
+    (
+        "duplicate operator",
+        GOOD.replace('id = "CN-QYE"', 'id = "cn-qye"')
+        + GOOD[GOOD.index('[[operators]]\nid = "CN') :].split("[tcec]")[0],
+        ["appears twice"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "needles"), BAD, ids=[b[0] for b in BAD])
+def test_a_bad_config_gets_one_clear_line_and_exit_2(
+    tmp_path: Path, case: str, text: str, needles: list[str]
+) -> None:
+    (tmp_path / "bad.toml").write_text(text)
+    result = run("config", "check", "--config", "bad.toml", cwd=tmp_path)
+    assert_one_line_error(result, 2, "bad.toml", *needles)
+    assert "op-secret-value-1" not in result.stderr
+
+
+def test_a_missing_config_file(tmp_path: Path) -> None:
+    result = run("db", "migrate", "--config", "nowhere.toml", cwd=tmp_path)
+    assert_one_line_error(result, 2, "nowhere.toml", "no such file")
+
+
+def test_migrate_and_stats_on_sqlite_relative_to_the_current_directory(tmp_path: Path) -> None:
+    (tmp_path / "chargemesh.toml").write_text(GOOD)
+    result = run("db", "migrate", "--config", "chargemesh.toml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "schema version 1" in result.stdout
+    assert (tmp_path / "data" / "chargemesh.db").is_file()
+    stats = run("db", "stats", "--config", "chargemesh.toml", cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    assert "connectors" in stats.stdout
+
+
+def test_an_unreachable_postgresql_gets_one_line_without_the_password(tmp_path: Path) -> None:
+    url = "postgresql://chargemesh:hunter2secret@127.0.0.1:1/chargemesh"
+    result = run("db", "migrate", "--store", url, cwd=tmp_path)
+    assert_one_line_error(result, 1, "cannot connect to PostgreSQL", "127.0.0.1:1")
+    assert "hunter2secret" not in result.stderr
+
+
+def test_a_corrupt_sqlite_file_gets_one_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.db").write_bytes(b"this is not a database\n" * 400)
+    result = run("db", "stats", "--store", "sqlite:///broken.db", cwd=tmp_path)
+    assert_one_line_error(result, 1, "broken.db", "not a usable SQLite database")
+    # Nothing was written over the damaged file.
+    assert (tmp_path / "broken.db").read_bytes() == b"this is not a database\n" * 400
+
+
+def test_a_truncated_sqlite_database_gets_one_line(tmp_path: Path) -> None:
+    ok = run("db", "migrate", "--store", "sqlite:///good.db", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    data = (tmp_path / "good.db").read_bytes()
+    (tmp_path / "cut.db").write_bytes(data[:100] + b"\x00" * 50 + data[150:4096])
+    result = run("db", "stats", "--store", "sqlite:///cut.db", cwd=tmp_path)
+    assert_one_line_error(result, 1, "cut.db")
+
+
+def test_geo_commands(tmp_path: Path) -> None:
+    county = run("geo", "county", "116.4039", "39.9101", cwd=tmp_path)
+    assert county.returncode == 0, county.stderr
+    assert county.stdout.split()[0] == "110101"
+    sea = run("geo", "county", "125.0", "30.0", cwd=tmp_path)
+    assert_one_line_error(sea, 1, "no county-level unit")
+    converted = run(
+        "geo", "convert", "--from", "wgs84", "--to", "gcj02", "116.3975", "39.9087", cwd=tmp_path
+    )
+    assert converted.returncode == 0
+    lon, lat = (float(v) for v in converted.stdout.split())
+    assert abs(lon - 116.40374) < 1e-4
+    assert abs(lat - 39.91010) < 1e-4

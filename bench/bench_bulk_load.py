@@ -63,7 +63,7 @@ def synthetic_country(evses: int, operators: int, seed: int = 7) -> Iterator[Sta
             eid = child_id(sid, f"{e:02d}")
             dc = rng.random() < 0.7
             kw = rng.choice((60.0, 120.0, 160.0, 250.0, 480.0)) if dc else 7.0
-            guns = rng.choice((1, 2, 2, 2, 3)) if dc else rng.choice((1, 2))
+            guns = rng.choice((2, 2, 2, 3, 3)) if dc else rng.choice((1, 2))
             piles.append(
                 Evse(
                     id=eid,

@@ -123,6 +123,20 @@ def connector_row(
     )  # fmt: skip
 
 
+def evse_from_row(row: Sequence[Any], connectors: tuple[Connector, ...]) -> Evse:
+    # row: id, source_id, manufacturer, model, firmware, max_power_kw, evse_code
+    return Evse(
+        id=row[0],
+        source_id=row[1],
+        manufacturer=row[2],
+        model=row[3],
+        firmware=row[4],
+        max_power_kw=row[5],
+        evse_code=row[6],
+        connectors=connectors,
+    )
+
+
 def connector_from_row(
     row: Sequence[Any], status_at: datetime | None, status_since: datetime | None
 ) -> Connector:

@@ -322,16 +322,7 @@ class SqlStore(Store):
             ids,
         ):
             evses.setdefault(r[0], []).append(
-                Evse(
-                    id=r[1],
-                    source_id=r[2],
-                    manufacturer=r[3],
-                    model=r[4],
-                    firmware=r[5],
-                    max_power_kw=r[6],
-                    evse_code=r[7],
-                    connectors=tuple(connectors.get(r[1], ())),
-                )
+                codec.evse_from_row(r[1:], tuple(connectors.get(r[1], ())))
             )
         return [
             codec.station_from_row(r, tuple(evses.get(r[0], ())), self._time_out(r[14]))

@@ -16,7 +16,7 @@ from chargemesh.domain import (
     Tariff,
     TariffPeriod,
 )
-from chargemesh.store import StatusUpdate, Store, StoreIntegrityError, open_store
+from chargemesh.store import Outcome, StatusUpdate, Store, StoreIntegrityError, open_store
 from chargemesh.store.migrations import migrations
 from tests.factories import T0, make_operator, make_station
 
@@ -147,6 +147,7 @@ def test_status_updates_record_changes_ignore_stale_and_report_unknown(op_store:
     assert result.changed[0].station_id == station.id
     assert result.changed[0].source_code == "3"
     assert (result.stale, result.confirmed, result.unknown) == (1, 1, [f"{c2}-nope"])
+    assert result.outcomes == [Outcome.CHANGED, Outcome.STALE, Outcome.CONFIRMED, Outcome.UNKNOWN]
 
     got = op_store.get_station(station.id)
     assert got is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chargemesh.store.repository import (
+    Outcome,
     RegistryCounts,
     StatusRecord,
     StatusResult,
@@ -19,6 +20,7 @@ from chargemesh.store.repository import (
 )
 
 __all__ = [
+    "Outcome",
     "RegistryCounts",
     "StatusRecord",
     "StatusResult",

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from chargemesh.domain import (
     ConnectorStatus,
@@ -72,8 +73,18 @@ class UpsertResult:
     connectors_written: int = 0
 
 
+class Outcome(StrEnum):
+    """What became of one status observation."""
+
+    CHANGED = "changed"
+    CONFIRMED = "confirmed"
+    STALE = "stale"
+    UNKNOWN = "unknown"
+
+
 @dataclass(slots=True)
 class StatusResult:
+    outcomes: list[Outcome] = field(default_factory=list)  # one per update, in order
     changed: list[StatusChanged] = field(default_factory=list)
     confirmed: int = 0  # same status, newer observation: only the time moved
     stale: int = 0  # older than what we hold: ignored

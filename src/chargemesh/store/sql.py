@@ -28,6 +28,7 @@ from chargemesh.domain import (
 )
 from chargemesh.store import codec
 from chargemesh.store.repository import (
+    Outcome,
     RegistryCounts,
     StatusRecord,
     StatusResult,
@@ -379,11 +380,13 @@ class SqlStore(Store):
                 state = current.get(u.connector_id)
                 if state is None:
                     result.unknown.append(u.connector_id)
+                    result.outcomes.append(Outcome.UNKNOWN)
                     continue
                 at = codec.require_aware(u.at)
                 held_at: datetime | None = state[3]
                 if held_at is not None and at < held_at:
                     result.stale += 1
+                    result.outcomes.append(Outcome.STALE)
                     continue
                 previous: ConnectorStatus = state[2]
                 previous_since: datetime | None = state[4]
@@ -391,7 +394,9 @@ class SqlStore(Store):
                 touched.add(u.connector_id)
                 if u.status == previous:
                     result.confirmed += 1
+                    result.outcomes.append(Outcome.CONFIRMED)
                     continue
+                result.outcomes.append(Outcome.CHANGED)
                 state[4] = at
                 history.append(
                     (

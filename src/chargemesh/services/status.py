@@ -1,0 +1,101 @@
+"""Group commit for connector status: many pushes, one transaction.
+
+Each protocol endpoint hands its observations to ``StatusWriter.apply`` and answers the operator
+only after the batch holding them is committed, so an acknowledged status is never lost; batching
+concurrent pushes into one transaction is what lets a single process take thousands per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from chargemesh.bus import EventBus
+from chargemesh.store import Outcome, StatusResult, StatusUpdate, Store
+from chargemesh.store.codec import require_aware
+
+
+@dataclass(slots=True)
+class _Pending:
+    updates: Sequence[StatusUpdate]
+    done: asyncio.Future[StatusResult] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class StatusWriter:
+    def __init__(self, store: Store, bus: EventBus, *, max_batch: int = 5000) -> None:
+        self._store = store
+        self._bus = bus
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # how many transactions were written (for tests and metrics)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="status-writer")
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def apply(self, updates: Sequence[StatusUpdate]) -> StatusResult:
+        """Queue observations; return their outcome once committed (raises if the write failed)."""
+        for u in updates:  # refuse bad input here, so it cannot fail other callers' batch
+            require_aware(u.at)
+        if self._task is None:
+            raise RuntimeError("StatusWriter is not started")
+        pending = _Pending(updates)
+        await self._queue.put(pending)
+        return await pending.done
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            size = len(batch[0].updates)
+            while size < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                size += len(batch[-1].updates)
+            try:
+                await self._write(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        updates = [u for p in batch for u in p.updates]
+        try:
+            result = await asyncio.to_thread(self._store.apply_status_updates, updates)
+        except Exception as exc:
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(exc)
+            return
+        self.batches += 1
+        self._bus.publish(result.changed)
+        offset = 0
+        changed = iter(result.changed)
+        for p in batch:
+            outcomes = result.outcomes[offset : offset + len(p.updates)]
+            offset += len(p.updates)
+            mine = StatusResult(outcomes=outcomes)
+            for u, outcome in zip(p.updates, outcomes, strict=True):
+                if outcome is Outcome.CHANGED:
+                    mine.changed.append(next(changed))
+                elif outcome is Outcome.CONFIRMED:
+                    mine.confirmed += 1
+                elif outcome is Outcome.STALE:
+                    mine.stale += 1
+                else:
+                    mine.unknown.append(u.connector_id)
+            if not p.done.done():
+                p.done.set_result(mine)

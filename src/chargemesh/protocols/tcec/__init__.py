@@ -1,0 +1,175 @@
+"""T/CEC 102 (GB/T 44130) interconnection, the pure part: envelope and crypto (``codec``), wire
+models (``token``, ``stations``, ``charging`` on the base in ``wire``), interfaces and their URL
+paths per partner dialect (``interfaces``), and the mapping to the domain (``mapping``).
+
+A handler for an incoming message::
+
+    opened = open_request(body, secrets_for)                     # TcecError → seal_response
+    push = parse(NotificationStationStatusRequest, opened.payload)
+    update = status_update(push.connector_status_info)          # from .mapping
+    reply = seal_response(Ret.OK, "", dump(NotificationStationStatusResponse(), dialect), secrets)
+
+A call to an operator::
+
+    body = seal_request(our_id, dump(QueryStationsInfoRequest(page_no=1), dialect), secrets,
+                        seq=counter.next(), timestamp=now)
+    # POST to endpoint_url(base_url, Interface.QUERY_STATIONS_INFO, dialect) with the bearer token
+    page = parse(QueryStationsInfoResponse, open_response(response_body, secrets))
+
+``mapping`` (wire → domain) is imported from its module: it loads the county table and shapely.
+"""
+
+from chargemesh.protocols.tcec.charging import (
+    ChargeDetail,
+    ChargeOrder,
+    CheckChargeOrdersRequest,
+    CheckChargeOrdersResponse,
+    DisputeOrder,
+    NotificationChargeOrderInfoRequest,
+    NotificationChargeOrderInfoResponse,
+    NotificationEquipChargeStatusRequest,
+    NotificationEquipChargeStatusResponse,
+    NotificationStartChargeResultRequest,
+    NotificationStartChargeResultResponse,
+    NotificationStopChargeResultRequest,
+    NotificationStopChargeResultResponse,
+    PolicyInfo,
+    QueryEquipAuthRequest,
+    QueryEquipAuthResponse,
+    QueryEquipBusinessPolicyRequest,
+    QueryEquipBusinessPolicyResponse,
+    QueryEquipChargeStatusRequest,
+    QueryEquipChargeStatusResponse,
+    QueryStartChargeRequest,
+    QueryStartChargeResponse,
+    QueryStopChargeRequest,
+    QueryStopChargeResponse,
+)
+from chargemesh.protocols.tcec.codec import (
+    CHINA_TZ,
+    OpenedRequest,
+    Ret,
+    Secrets,
+    SeqCounter,
+    TcecError,
+    decrypt_data,
+    encrypt_data,
+    format_timestamp,
+    open_request,
+    open_response,
+    parse_timestamp,
+    request_sig,
+    response_sig,
+    seal_request,
+    seal_response,
+)
+from chargemesh.protocols.tcec.interfaces import (
+    INTERFACES,
+    Interface,
+    InterfaceSpec,
+    endpoint_url,
+    paths,
+)
+from chargemesh.protocols.tcec.stations import (
+    MAX_STATUS_STATION_IDS,
+    ConnectorInfo,
+    ConnectorStats,
+    ConnectorStatusInfo,
+    EquipmentInfo,
+    EquipmentStats,
+    NotificationStationStatusRequest,
+    NotificationStationStatusResponse,
+    QueryStationsInfoRequest,
+    QueryStationsInfoResponse,
+    QueryStationStatsRequest,
+    QueryStationStatsResponse,
+    QueryStationStatusRequest,
+    QueryStationStatusResponse,
+    StationInfo,
+    StationStats,
+    StationStatusInfo,
+)
+from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
+from chargemesh.protocols.tcec.wire import (
+    DEFAULT_DIALECT,
+    DIALECTS,
+    Dialect,
+    WireModel,
+    dialect_of,
+    dump,
+    parse,
+)
+
+__all__ = [
+    "CHINA_TZ",
+    "DEFAULT_DIALECT",
+    "DIALECTS",
+    "INTERFACES",
+    "MAX_STATUS_STATION_IDS",
+    "ChargeDetail",
+    "ChargeOrder",
+    "CheckChargeOrdersRequest",
+    "CheckChargeOrdersResponse",
+    "ConnectorInfo",
+    "ConnectorStats",
+    "ConnectorStatusInfo",
+    "Dialect",
+    "DisputeOrder",
+    "EquipmentInfo",
+    "EquipmentStats",
+    "Interface",
+    "InterfaceSpec",
+    "NotificationChargeOrderInfoRequest",
+    "NotificationChargeOrderInfoResponse",
+    "NotificationEquipChargeStatusRequest",
+    "NotificationEquipChargeStatusResponse",
+    "NotificationStartChargeResultRequest",
+    "NotificationStartChargeResultResponse",
+    "NotificationStationStatusRequest",
+    "NotificationStationStatusResponse",
+    "NotificationStopChargeResultRequest",
+    "NotificationStopChargeResultResponse",
+    "OpenedRequest",
+    "PolicyInfo",
+    "QueryEquipAuthRequest",
+    "QueryEquipAuthResponse",
+    "QueryEquipBusinessPolicyRequest",
+    "QueryEquipBusinessPolicyResponse",
+    "QueryEquipChargeStatusRequest",
+    "QueryEquipChargeStatusResponse",
+    "QueryStartChargeRequest",
+    "QueryStartChargeResponse",
+    "QueryStationStatsRequest",
+    "QueryStationStatsResponse",
+    "QueryStationStatusRequest",
+    "QueryStationStatusResponse",
+    "QueryStationsInfoRequest",
+    "QueryStationsInfoResponse",
+    "QueryStopChargeRequest",
+    "QueryStopChargeResponse",
+    "QueryTokenRequest",
+    "QueryTokenResponse",
+    "Ret",
+    "Secrets",
+    "SeqCounter",
+    "StationInfo",
+    "StationStats",
+    "StationStatusInfo",
+    "TcecError",
+    "WireModel",
+    "decrypt_data",
+    "dialect_of",
+    "dump",
+    "encrypt_data",
+    "endpoint_url",
+    "format_timestamp",
+    "open_request",
+    "open_response",
+    "parse",
+    "parse_timestamp",
+    "paths",
+    "request_sig",
+    "response_sig",
+    "seal_request",
+    "seal_response",
+]

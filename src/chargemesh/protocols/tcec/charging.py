@@ -1,0 +1,301 @@
+"""Prices, sessions, bills and reconciliation: ``query_equip_auth``,
+``query_equip_business_policy``, ``query_start_charge`` / ``notification_start_charge_result``,
+``query_equip_charge_status`` / ``notification_equip_charge_status``, ``query_stop_charge`` /
+``notification_stop_charge_result``, ``notification_charge_order_info``, ``check_charge_orders``.
+
+Field names follow the CEC text and the Xiaoju 1.4.0 contract; where only one public source gave
+them (``query_equip_auth``, the acknowledgements' ``SuccStat``/``FailReason``/``ConfirmResult``,
+the reconciliation totals) they are **unverified** against the standard and say so below.
+
+``StartChargeSeq`` is the platform's OperatorID (9) + 18 unique characters. ``StartChargeSeqStat``:
+1 starting, 2 charging, 3 stopping, 4 ended, 5 unknown. ``StopReason``: 0 user, 1 platform, 2 BMS,
+3 charger fault, 4 connector unplugged. Times are ``yyyy-MM-dd HH:mm:ss`` text in China time.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import field_validator
+
+from chargemesh.protocols.tcec.wire import Money, WireModel, service_wire, wire
+
+__all__ = [
+    "ChargeDetail",
+    "ChargeOrder",
+    "CheckChargeOrdersRequest",
+    "CheckChargeOrdersResponse",
+    "DisputeOrder",
+    "NotificationChargeOrderInfoRequest",
+    "NotificationChargeOrderInfoResponse",
+    "NotificationEquipChargeStatusRequest",
+    "NotificationEquipChargeStatusResponse",
+    "NotificationStartChargeResultRequest",
+    "NotificationStartChargeResultResponse",
+    "NotificationStopChargeResultRequest",
+    "NotificationStopChargeResultResponse",
+    "PolicyInfo",
+    "QueryEquipAuthRequest",
+    "QueryEquipAuthResponse",
+    "QueryEquipBusinessPolicyRequest",
+    "QueryEquipBusinessPolicyResponse",
+    "QueryEquipChargeStatusRequest",
+    "QueryEquipChargeStatusResponse",
+    "QueryStartChargeRequest",
+    "QueryStartChargeResponse",
+    "QueryStopChargeRequest",
+    "QueryStopChargeResponse",
+]
+
+_CLOCK = re.compile(r"^(\d{1,2}):?(\d{2})(?::?(\d{2}))?$")
+
+
+# ----------------------------------------------------------------------------- authorisation
+
+
+class QueryEquipAuthRequest(WireModel):
+    """Can this connector be started now? (field names **unverified**)"""
+
+    equip_auth_seq: Annotated[str, wire("EquipAuthSeq")]
+    connector_id: Annotated[str, wire("ConnectorID")]
+
+
+class QueryEquipAuthResponse(WireModel):
+    """``SuccStat`` 0 yes / 1 no, ``FailReason`` the operator's code (**unverified** names)."""
+
+    equip_auth_seq: Annotated[str | None, wire("EquipAuthSeq")] = None
+    connector_id: Annotated[str | None, wire("ConnectorID")] = None
+    succ_stat: Annotated[int, wire("SuccStat")]
+    fail_reason: Annotated[int, wire("FailReason")] = 0
+
+
+# ----------------------------------------------------------------------------- prices
+
+
+class PolicyInfo(WireModel):
+    """One time-of-use price from ``StartTime`` (``HHmmss``) until the next period's start.
+
+    ``HH:mm:ss``, ``HHmm`` and ``HH:mm`` are accepted and normalised to ``HHmmss``.
+    """
+
+    start_time: Annotated[str, wire("StartTime")]
+    elec_price: Annotated[Money, wire("ElecPrice")]
+    service_price: Annotated[Money, service_wire("SevicePrice")]
+
+    @field_validator("start_time", mode="after")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        match = _CLOCK.match(value.strip())
+        if match is None:
+            raise ValueError("must be a time of day HHmmss")
+        hour, minute, second = (int(part or 0) for part in match.groups())
+        if hour > 23 or minute > 59 or second > 59:
+            raise ValueError("must be a time of day HHmmss")
+        return f"{hour:02d}{minute:02d}{second:02d}"
+
+
+class QueryEquipBusinessPolicyRequest(WireModel):
+    equip_biz_seq: Annotated[str, wire("EquipBizSeq")]
+    connector_id: Annotated[str, wire("ConnectorID")]
+
+
+class QueryEquipBusinessPolicyResponse(WireModel):
+    equip_biz_seq: Annotated[str | None, wire("EquipBizSeq")] = None
+    connector_id: Annotated[str | None, wire("ConnectorID")] = None
+    succ_stat: Annotated[int, wire("SuccStat")] = 0
+    fail_reason: Annotated[int, wire("FailReason")] = 0
+    sum_period: Annotated[int | None, wire("SumPeriod")] = None
+    policy_infos: Annotated[tuple[PolicyInfo, ...], wire("PolicyInfos")] = ()
+
+
+# ----------------------------------------------------------------------------- start / stop
+
+
+class QueryStartChargeRequest(WireModel):
+    """``QRCode`` is the raw string scanned from the pile, when the start came from a scan."""
+
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    connector_id: Annotated[str, wire("ConnectorID")]
+    qr_code: Annotated[str | None, wire("QRCode")] = None
+
+
+class QueryStartChargeResponse(WireModel):
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[int | None, wire("StartChargeSeqStat")] = None
+    connector_id: Annotated[str | None, wire("ConnectorID")] = None
+    succ_stat: Annotated[int, wire("SuccStat")]
+    fail_reason: Annotated[int, wire("FailReason")] = 0
+
+
+class NotificationStartChargeResultRequest(WireModel):
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[int, wire("StartChargeSeqStat")]
+    connector_id: Annotated[str, wire("ConnectorID")]
+    start_time: Annotated[str | None, wire("StartTime")] = None
+    ident_code: Annotated[str | None, wire("IdentCode")] = None
+
+
+class NotificationStartChargeResultResponse(WireModel):
+    """``SuccStat`` 0 received / 1 rejected (**unverified**)."""
+
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    succ_stat: Annotated[int, wire("SuccStat")] = 0
+    fail_reason: Annotated[int, wire("FailReason")] = 0
+
+
+class QueryStopChargeRequest(WireModel):
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    connector_id: Annotated[str, wire("ConnectorID")]
+
+
+class QueryStopChargeResponse(WireModel):
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[int | None, wire("StartChargeSeqStat")] = None
+    succ_stat: Annotated[int, wire("SuccStat")]
+    fail_reason: Annotated[int, wire("FailReason")] = 0
+
+
+class NotificationStopChargeResultRequest(WireModel):
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[int, wire("StartChargeSeqStat")]
+    connector_id: Annotated[str, wire("ConnectorID")]
+    succ_stat: Annotated[int, wire("SuccStat")] = 0
+    fail_reason: Annotated[int, wire("FailReason")] = 0
+
+
+class NotificationStopChargeResultResponse(WireModel):
+    """``SuccStat`` 0 received / 1 rejected (**unverified**)."""
+
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    succ_stat: Annotated[int, wire("SuccStat")] = 0
+    fail_reason: Annotated[int, wire("FailReason")] = 0
+
+
+# ----------------------------------------------------------------------------- live session
+
+
+class ChargeDetail(WireModel):
+    """Energy and money of one price period within a session."""
+
+    detail_start_time: Annotated[str, wire("DetailStartTime")]
+    detail_end_time: Annotated[str, wire("DetailEndTime")]
+    elec_price: Annotated[Money | None, wire("ElecPrice")] = None
+    service_price: Annotated[Money | None, service_wire("SevicePrice")] = None
+    detail_power: Annotated[float, wire("DetailPower")] = 0.0  # kWh
+    detail_elec_money: Annotated[Money | None, wire("DetailElecMoney")] = None
+    detail_service_money: Annotated[Money | None, service_wire("DetailSeviceMoney")] = None
+
+
+class _ChargeStatus(WireModel):
+    """The live session as reported by ``query_equip_charge_status`` and its push.
+
+    The two messages differ in the electricity money's name (``ElectMoney`` in the query's
+    answer, ``ElecMoney`` in the push): each subclass writes its own, both read either.
+    ``ConnectorStatus`` uses the ``ConnectorStatusInfo.Status`` codes.
+    """
+
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[int, wire("StartChargeSeqStat")]
+    connector_id: Annotated[str, wire("ConnectorID")]
+    connector_status: Annotated[int | None, wire("ConnectorStatus")] = None
+    current_a: Annotated[float | None, wire("CurrentA")] = None
+    current_b: Annotated[float | None, wire("CurrentB")] = None
+    current_c: Annotated[float | None, wire("CurrentC")] = None
+    voltage_a: Annotated[float | None, wire("VoltageA")] = None
+    voltage_b: Annotated[float | None, wire("VoltageB")] = None
+    voltage_c: Annotated[float | None, wire("VoltageC")] = None
+    soc: Annotated[float | None, wire("Soc", "SOC")] = None
+    start_time: Annotated[str | None, wire("StartTime")] = None
+    end_time: Annotated[str | None, wire("EndTime")] = None
+    total_power: Annotated[float, wire("TotalPower")] = 0.0  # kWh so far
+    service_money: Annotated[Money | None, service_wire("SeviceMoney")] = None
+    total_money: Annotated[Money | None, wire("TotalMoney")] = None
+    sum_period: Annotated[int | None, wire("SumPeriod")] = None
+    charge_details: Annotated[tuple[ChargeDetail, ...], wire("ChargeDetails")] = ()
+
+
+class QueryEquipChargeStatusRequest(WireModel):
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+
+
+class QueryEquipChargeStatusResponse(_ChargeStatus):
+    elec_money: Annotated[Money | None, wire("ElectMoney", "ElecMoney")] = None
+
+
+class NotificationEquipChargeStatusRequest(_ChargeStatus):
+    elec_money: Annotated[Money | None, wire("ElecMoney", "ElectMoney")] = None
+
+
+class NotificationEquipChargeStatusResponse(WireModel):
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    succ_stat: Annotated[int, wire("SuccStat")] = 0
+
+
+# ----------------------------------------------------------------------------- bill
+
+
+class NotificationChargeOrderInfoRequest(WireModel):
+    """The final bill of a session. ``TotalPower`` is energy in kWh."""
+
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    connector_id: Annotated[str, wire("ConnectorID")]
+    start_time: Annotated[str, wire("StartTime")]
+    end_time: Annotated[str, wire("EndTime")]
+    total_power: Annotated[float, wire("TotalPower")]
+    total_elec_money: Annotated[Money, wire("TotalElecMoney")]
+    total_service_money: Annotated[Money, service_wire("TotalSeviceMoney")]
+    total_money: Annotated[Money, wire("TotalMoney")]
+    stop_reason: Annotated[int | None, wire("StopReason")] = None
+    sum_period: Annotated[int | None, wire("SumPeriod")] = None
+    charge_details: Annotated[tuple[ChargeDetail, ...], wire("ChargeDetails")] = ()
+
+
+class NotificationChargeOrderInfoResponse(WireModel):
+    """``ConfirmResult`` 0 agreed, otherwise disputed (**unverified** name and codes)."""
+
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    connector_id: Annotated[str | None, wire("ConnectorID")] = None
+    confirm_result: Annotated[int, wire("ConfirmResult")] = 0
+
+
+# ----------------------------------------------------------------------------- reconciliation
+
+
+class ChargeOrder(WireModel):
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    total_power: Annotated[float, wire("TotalPower")]
+    total_money: Annotated[Money, wire("TotalMoney")]
+
+
+class CheckChargeOrdersRequest(WireModel):
+    """The operator's daily list of bills; totals' names are **unverified**."""
+
+    check_order_seq: Annotated[str, wire("CheckOrderSeq")]
+    start_time: Annotated[str, wire("StartTime")]
+    end_time: Annotated[str, wire("EndTime")]
+    order_count: Annotated[int, wire("OrderCount")] = 0
+    total_order_power: Annotated[float, wire("TotalOrderPower")] = 0.0
+    total_order_money: Annotated[Money | None, wire("TotalOrderMoney")] = None
+    charge_orders: Annotated[tuple[ChargeOrder, ...], wire("ChargeOrders")] = ()
+
+
+class DisputeOrder(WireModel):
+    """A bill we disagree with; ``DisputeReason`` codes are partner-defined (**unverified**)."""
+
+    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    total_power: Annotated[float, wire("TotalPower")] = 0.0
+    total_money: Annotated[Money | None, wire("TotalMoney")] = None
+    dispute_reason: Annotated[int | None, wire("DisputeReason")] = None
+
+
+class CheckChargeOrdersResponse(WireModel):
+    """The platform's answer: the orders in dispute (none when the books agree)."""
+
+    check_order_seq: Annotated[str, wire("CheckOrderSeq")]
+    start_time: Annotated[str | None, wire("StartTime")] = None
+    end_time: Annotated[str | None, wire("EndTime")] = None
+    total_dispute_order: Annotated[int, wire("TotalDisputeOrder")] = 0
+    total_dispute_power: Annotated[float, wire("TotalDisputePower")] = 0.0
+    total_dispute_money: Annotated[Money | None, wire("TotalDisputeMoney")] = None
+    dispute_orders: Annotated[tuple[DisputeOrder, ...], wire("DisputeOrders")] = ()

@@ -240,3 +240,18 @@ def test_data_survives_a_restart(store_url: str) -> None:
         s.upsert_stations([make_station()], at=T0)
     with open_store(store_url) as reopened:
         assert reopened.get_station(make_station().id) == make_station()
+
+
+def test_the_protocol_inbox_keeps_acknowledged_messages(store: Store) -> None:
+    order = {"StartChargeSeq": "MA01H3BQ2" + "0" * 18, "TotalMoney": 12.5, "Note": "夜间"}
+    first = store.append_inbox("313744932", "tcec", "notification_charge_order_info", order, at=T0)
+    second = store.append_inbox("MA5DA0053", "tcec", "notification_stop_charge_result", {}, at=T0)
+    assert second > first
+    got = store.inbox("tcec", "notification_charge_order_info")
+    assert [(m.id, m.operator_id, m.payload, m.received_at) for m in got] == [
+        (first, "313744932", order, T0)
+    ]
+    assert [m.message for m in store.inbox("tcec", operator_id="MA5DA0053")] == [
+        "notification_stop_charge_result"
+    ]
+    assert store.inbox("ocpi") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chargemesh.store.repository import (
+    InboxMessage,
     Outcome,
     RegistryCounts,
     StatusRecord,
@@ -20,6 +21,7 @@ from chargemesh.store.repository import (
 )
 
 __all__ = [
+    "InboxMessage",
     "Outcome",
     "RegistryCounts",
     "StatusRecord",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from chargemesh.domain import (
     ConnectorStatus,
@@ -89,6 +90,16 @@ class StatusResult:
     confirmed: int = 0  # same status, newer observation: only the time moved
     stale: int = 0  # older than what we hold: ignored
     unknown: list[str] = field(default_factory=list)  # connector ids we do not know
+
+
+@dataclass(frozen=True, slots=True)
+class InboxMessage:
+    id: int
+    operator_id: str
+    protocol: str  # "tcec", "ocpi"
+    message: str  # e.g. "notification_charge_order_info"
+    payload: dict[str, Any]
+    received_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +187,24 @@ class Store(ABC):
 
     @abstractmethod
     def counts(self) -> RegistryCounts: ...
+
+    # protocol inbox
+    @abstractmethod
+    def append_inbox(
+        self,
+        operator_id: str,
+        protocol: str,
+        message: str,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime,
+    ) -> int:
+        """Keep an acknowledged protocol message for its consumer; returns its id."""
+
+    @abstractmethod
+    def inbox(
+        self, protocol: str, message: str | None = None, operator_id: str | None = None
+    ) -> list[InboxMessage]: ...
 
     def __enter__(self) -> Store:
         return self

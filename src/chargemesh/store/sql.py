@@ -7,9 +7,10 @@ supplies only what really differs: connecting, transactions, time values and the
 
 from __future__ import annotations
 
+import json
 import threading
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from itertools import islice
@@ -28,6 +29,7 @@ from chargemesh.domain import (
 )
 from chargemesh.store import codec
 from chargemesh.store.repository import (
+    InboxMessage,
     Outcome,
     RegistryCounts,
     StatusRecord,
@@ -489,3 +491,48 @@ class SqlStore(Store):
             )
             row = cur.fetchone()
         return RegistryCounts(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    # --- protocol inbox ------------------------------------------------------------------------
+    def append_inbox(
+        self,
+        operator_id: str,
+        protocol: str,
+        message: str,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime,
+    ) -> int:
+        at = codec.require_aware(at)
+        text = json.dumps(payload, ensure_ascii=False, default=str)
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO protocol_inbox (operator_id, protocol, message, payload, "
+                    "received_at) VALUES (?, ?, ?, ?, ?) RETURNING id"
+                ),
+                (operator_id, protocol, message, text, self._time_in(at)),
+            )
+            row = cur.fetchone()
+        return int(row[0])
+
+    def inbox(
+        self, protocol: str, message: str | None = None, operator_id: str | None = None
+    ) -> list[InboxMessage]:
+        where, params = ["protocol = ?"], [protocol]
+        for column, value in (("message", message), ("operator_id", operator_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT id, operator_id, protocol, message, payload, received_at "
+                    f"FROM protocol_inbox WHERE {' AND '.join(where)} ORDER BY id"
+                ),
+                params,
+            )
+            rows = cur.fetchall()
+        return [
+            InboxMessage(int(r[0]), r[1], r[2], r[3], json.loads(r[4]), self._aware(r[5]))
+            for r in rows
+        ]

@@ -1,0 +1,176 @@
+"""The platform's client for one T/CEC operator: token, signed calls, paged station sync, polling.
+
+The token is cached and renewed before it expires and whenever the operator answers Ret 4002
+(a token it no longer honours), and the call is then retried once. A page that fails with an
+HTTP error or a timeout is retried with backoff, so a sync resumes at the failed page instead of
+starting over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from chargemesh.protocols.tcec.codec import (
+    CHINA_TZ,
+    Ret,
+    Secrets,
+    SeqCounter,
+    TcecError,
+    open_response,
+    seal_request,
+)
+from chargemesh.protocols.tcec.interfaces import Interface, endpoint_url
+from chargemesh.protocols.tcec.stations import (
+    MAX_STATUS_STATION_IDS,
+    QueryStationsInfoRequest,
+    QueryStationsInfoResponse,
+    QueryStationStatusRequest,
+    QueryStationStatusResponse,
+)
+from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
+from chargemesh.protocols.tcec.wire import Dialect, WireModel, dump, parse
+
+M = TypeVar("M", bound=WireModel)
+
+TOKEN_MARGIN_S = 60.0  # renew this long before the operator's expiry
+
+
+class FeedError(Exception):
+    """The operator could not be reached or kept failing; the message names the operator."""
+
+
+class TcecClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        operator_id: str,
+        platform_operator_id: str,
+        secrets: Secrets,
+        dialect: Dialect,
+        http: httpx.AsyncClient,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base_url = base_url
+        self.operator_id = operator_id  # the operator we call
+        self._us = platform_operator_id  # our OperatorID, the sender of every request
+        self._secrets = secrets  # what the operator issued to us ([operators.outbound])
+        self._dialect = dialect
+        self._http = http
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._clock = clock
+        self._seq = SeqCounter()
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = asyncio.Lock()
+        self.token_requests = 0
+
+    # --- the envelope --------------------------------------------------------------------------
+    async def _post(self, interface: Interface, payload: dict[str, Any], token: str | None) -> Any:
+        body = seal_request(
+            self._us, payload, self._secrets, seq=self._seq.next(), timestamp=datetime.now(UTC)
+        )
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        url = endpoint_url(self.base_url, interface, self._dialect)
+        for attempt in range(self._retries + 1):
+            try:
+                response = await self._http.post(url, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}"
+            else:
+                if response.status_code < 500:
+                    return open_response(response.content, self._secrets)
+                failure = f"HTTP {response.status_code}"
+            if attempt == self._retries:
+                raise FeedError(
+                    f"operator {self.operator_id}: {interface} failed {attempt + 1} times "
+                    f"({failure})"
+                )
+            await asyncio.sleep(self._backoff_s * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _access_token(self) -> str:
+        async with self._token_lock:
+            if self._token is not None and self._clock() < self._token_expires:
+                return self._token
+            request = QueryTokenRequest(
+                operator_id=self._us, operator_secret=self._secrets.operator_secret
+            )
+            self.token_requests += 1
+            answer = parse(
+                QueryTokenResponse,
+                await self._post(Interface.QUERY_TOKEN, dump(request, self._dialect), None),
+            )
+            if answer.succ_stat != 0 or not answer.access_token:
+                raise TcecError(
+                    Ret.BAD_TOKEN,
+                    f"operator {self.operator_id} refused our token request "
+                    f"(FailReason {answer.fail_reason})",
+                    reason="token_refused",
+                )
+            self._token = answer.access_token
+            lifetime = max(float(answer.token_available_time) - TOKEN_MARGIN_S, 1.0)
+            self._token_expires = self._clock() + lifetime
+            return self._token
+
+    async def call(self, interface: Interface, request: WireModel, answer: type[M]) -> M:
+        """One signed call with a valid token; a 4002 renews the token and retries once."""
+        payload = dump(request, self._dialect)
+        for attempt in (1, 2):
+            token = await self._access_token()
+            try:
+                return parse(answer, await self._post(interface, payload, token))
+            except TcecError as exc:
+                if exc.ret != Ret.BAD_TOKEN or attempt == 2:
+                    raise
+                async with self._token_lock:
+                    if self._token == token:
+                        self._token = None
+        raise AssertionError("unreachable")
+
+    # --- stations and status -------------------------------------------------------------------
+    async def station_pages(
+        self, last_query_time: datetime | None = None, page_size: int = 100
+    ) -> AsyncIterator[QueryStationsInfoResponse]:
+        """Every page of ``query_stations_info``; with ``last_query_time`` only changes since."""
+        since = (
+            last_query_time.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+            if last_query_time
+            else None
+        )
+        page_no = 1
+        while True:
+            page = await self.call(
+                Interface.QUERY_STATIONS_INFO,
+                QueryStationsInfoRequest(
+                    last_query_time=since, page_no=page_no, page_size=page_size
+                ),
+                QueryStationsInfoResponse,
+            )
+            yield page
+            if page_no >= page.page_count or not page.station_infos:
+                return
+            page_no += 1
+
+    async def station_status(self, station_ids: Sequence[str]) -> list[QueryStationStatusResponse]:
+        """``query_station_status`` in batches of at most 50 StationIDs."""
+        answers = []
+        for i in range(0, len(station_ids), MAX_STATUS_STATION_IDS):
+            batch = tuple(station_ids[i : i + MAX_STATUS_STATION_IDS])
+            answers.append(
+                await self.call(
+                    Interface.QUERY_STATION_STATUS,
+                    QueryStationStatusRequest(station_ids=batch),
+                    QueryStationStatusResponse,
+                )
+            )
+        return answers

@@ -1,0 +1,220 @@
+"""Our T/CEC endpoints under ``/tcec/v1/``: the calls operators make to the platform.
+
+One handler per message. Every request is authenticated before anything else (signature with the
+secrets we issued to that operator, then — except for ``query_token`` — a bearer token bound to
+the same OperatorID, then the replay guard); a refused request changes nothing and is answered
+with the protocol's Ret code. Operators get HTTP 200 with a T/CEC envelope in every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+
+from chargemesh.protocols.tcec import mapping
+from chargemesh.protocols.tcec.codec import (
+    OpenedRequest,
+    Ret,
+    Secrets,
+    TcecError,
+    open_request,
+    seal_response,
+)
+from chargemesh.protocols.tcec.interfaces import INTERFACES, Interface
+from chargemesh.protocols.tcec.stations import (
+    NotificationStationStatusRequest,
+    NotificationStationStatusResponse,
+)
+from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
+from chargemesh.protocols.tcec.tokens import ReplayGuard, TokenIssuer
+from chargemesh.protocols.tcec.wire import Dialect, WireModel, dump, parse
+from chargemesh.services.status import StatusWriter
+from chargemesh.store import Outcome, StatusUpdate, Store
+
+log = logging.getLogger(__name__)
+
+# Notifications kept in the protocol inbox for the session state machine (answered SuccStat 0).
+INBOX_MESSAGES = (
+    Interface.NOTIFICATION_START_CHARGE_RESULT,
+    Interface.NOTIFICATION_EQUIP_CHARGE_STATUS,
+    Interface.NOTIFICATION_STOP_CHARGE_RESULT,
+    Interface.NOTIFICATION_CHARGE_ORDER_INFO,
+)
+
+ECHOED = ("StartChargeSeq", "ConnectorID")  # what the acknowledgements repeat back
+
+
+@dataclass(frozen=True, slots=True)
+class TcecPeer:
+    """One operator as seen by our endpoints."""
+
+    operator_id: str
+    inbound: Secrets  # the secrets we issued to it ([operators.inbound])
+    dialect: Dialect
+
+
+Handler = Callable[[TcecPeer, OpenedRequest], Awaitable[WireModel | dict[str, Any]]]
+
+
+class TcecPlatformEndpoints:
+    def __init__(
+        self,
+        *,
+        peers: Mapping[str, TcecPeer],
+        store: Store,
+        writer: StatusWriter,
+        tokens: TokenIssuer | None = None,
+        replay: ReplayGuard | None = None,
+    ) -> None:
+        self._peers = dict(peers)
+        self._store = store
+        self._writer = writer
+        self.tokens = tokens or TokenIssuer()
+        self.replay = replay or ReplayGuard()
+        self._connectors: dict[tuple[str, str], str] = {}  # (operator, ConnectorID) -> ours
+        self._handlers: dict[Interface, Handler] = {
+            Interface.QUERY_TOKEN: self._query_token,
+            Interface.NOTIFICATION_STATION_STATUS: self._station_status,
+            **{name: self._inbox_handler(name) for name in INBOX_MESSAGES},
+        }
+
+    def router(self) -> APIRouter:
+        router = APIRouter(prefix="/tcec/v1", tags=["T/CEC 102"])
+
+        @router.post("/{interface}", response_class=ORJSONResponse)
+        async def tcec_call(interface: str, request: Request) -> ORJSONResponse:
+            body = await request.body()
+            answer = await self.handle(interface, body, request.headers.get("authorization"))
+            return ORJSONResponse(answer)
+
+        return router
+
+    async def handle(
+        self, interface: str, body: bytes, authorization: str | None
+    ) -> dict[str, Any]:
+        peer: TcecPeer | None = None
+        try:
+            opened = open_request(body, self._secrets_for)
+            peer = self._peers[opened.operator_id]
+            name = self._interface(interface)
+            if name is not Interface.QUERY_TOKEN:
+                self._check_token(peer, authorization)
+            self.replay.check(peer.operator_id, opened.seq, opened.timestamp, datetime.now(UTC))
+            answer = await self._handlers[name](peer, opened)
+        except TcecError as exc:
+            log.info(
+                "T/CEC %s from %s refused: Ret %d (%s)",
+                interface,
+                peer.operator_id if peer else "an unknown operator",
+                int(exc.ret),
+                exc.reason or exc.ret.name,
+            )
+            if peer is None:  # no agreed secrets: the answer cannot be signed
+                return {"Ret": int(exc.ret), "Msg": str(exc), "Data": "", "Sig": ""}
+            return seal_response(exc.ret, str(exc), None, peer.inbound)
+        payload = dump(answer, peer.dialect) if isinstance(answer, WireModel) else answer
+        return seal_response(Ret.OK, "", payload, peer.inbound)
+
+    # --- checks --------------------------------------------------------------------------------
+    def _secrets_for(self, operator_id: str) -> Secrets | None:
+        peer = self._peers.get(operator_id)
+        return peer.inbound if peer else None
+
+    def _interface(self, name: str) -> Interface:
+        try:
+            interface = Interface(name)
+        except ValueError:
+            raise TcecError(Ret.INVALID_PARAMETER, f"no such interface: {name[:60]}") from None
+        if interface not in self._handlers:
+            raise TcecError(
+                Ret.INVALID_PARAMETER, f"{interface} is not implemented by the platform side"
+            )
+        return interface
+
+    def _check_token(self, peer: TcecPeer, authorization: str | None) -> None:
+        scheme, _, token = (authorization or "").partition(" ")
+        owner = self.tokens.operator_for(token.strip()) if scheme.lower() == "bearer" else None
+        if owner is None:
+            raise TcecError(Ret.BAD_TOKEN, "missing or expired token", reason="token")
+        if owner != peer.operator_id:
+            raise TcecError(Ret.BAD_TOKEN, "token was issued to another operator", reason="token")
+
+    # --- handlers ------------------------------------------------------------------------------
+    async def _query_token(self, peer: TcecPeer, opened: OpenedRequest) -> QueryTokenResponse:
+        request = parse(QueryTokenRequest, opened.payload)
+        secret_ok = hmac.compare_digest(
+            request.operator_secret.encode(), peer.inbound.operator_secret.encode()
+        )
+        if request.operator_id != peer.operator_id or not secret_ok:
+            return QueryTokenResponse(operator_id=request.operator_id, succ_stat=1, fail_reason=2)
+        return QueryTokenResponse(
+            operator_id=peer.operator_id,
+            succ_stat=0,
+            access_token=self.tokens.issue(peer.operator_id),
+            token_available_time=self.tokens.ttl_s,
+        )
+
+    async def _station_status(
+        self, peer: TcecPeer, opened: OpenedRequest
+    ) -> NotificationStationStatusResponse:
+        push = parse(NotificationStationStatusRequest, opened.payload)
+        reported = mapping.status_update(push.connector_status_info)
+        connector_id = await self._connector(peer.operator_id, reported.connector_source_id)
+        if connector_id is None:
+            raise TcecError(
+                Ret.INVALID_PARAMETER,
+                f"unknown ConnectorID {reported.connector_source_id[:40]}",
+                reason="unknown_connector",
+            )
+        update = StatusUpdate(
+            connector_id,
+            reported.status,
+            opened.timestamp,
+            source="tcec:push",
+            source_code=reported.source_code,
+        )
+        result = await self._writer.apply([update])
+        if result.outcomes[0] is Outcome.UNKNOWN:  # removed since we cached it
+            self._connectors.pop((peer.operator_id, reported.connector_source_id), None)
+            raise TcecError(
+                Ret.INVALID_PARAMETER, "unknown ConnectorID", reason="unknown_connector"
+            )
+        return NotificationStationStatusResponse(status=0)
+
+    async def _connector(self, operator_id: str, source_id: str) -> str | None:
+        key = (operator_id, source_id)
+        found = self._connectors.get(key)
+        if found is None:
+            ids = await asyncio.to_thread(
+                self._store.connector_ids_by_source, operator_id, [source_id]
+            )
+            found = ids.get(source_id)
+            if found is not None:
+                self._connectors[key] = found
+        return found
+
+    def _inbox_handler(self, interface: Interface) -> Handler:
+        spec = INTERFACES[interface]
+
+        async def keep(peer: TcecPeer, opened: OpenedRequest) -> WireModel:
+            parse(spec.request, opened.payload)  # refuse what its consumer could not read
+            await asyncio.to_thread(
+                self._store.append_inbox,
+                peer.operator_id,
+                "tcec",
+                str(interface),
+                opened.payload,
+                at=datetime.now(UTC),
+            )
+            echo = {k: opened.payload[k] for k in ECHOED if k in opened.payload}
+            return spec.response.model_validate(echo)
+
+        return keep

@@ -1,0 +1,107 @@
+"""Sync one T/CEC operator into the registry: all station pages, then a status poll.
+
+The poll (``query_station_status`` in batches of 50) is also the fallback when an operator's
+pushes stop: run it alone with :func:`poll_tcec_status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from chargemesh.bus import EventBus
+from chargemesh.domain import Operator
+from chargemesh.protocols.tcec import mapping
+from chargemesh.protocols.tcec.client import TcecClient
+from chargemesh.store import StatusUpdate, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SyncReport:
+    operator_id: str
+    pages: int = 0
+    stations: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    statuses: int = 0
+    status_changes: int = 0
+    unknown_connectors: int = 0
+    station_ids: list[str] = field(default_factory=list)  # the operator's own StationIDs seen
+
+
+async def sync_tcec_operator(
+    client: TcecClient,
+    operator: Operator,
+    store: Store,
+    bus: EventBus,
+    *,
+    since: datetime | None = None,
+    page_size: int = 100,
+    poll_status: bool = True,
+) -> SyncReport:
+    report = SyncReport(operator.id)
+    at = datetime.now(UTC)
+    await asyncio.to_thread(store.upsert_operator, operator)
+    async for page in client.station_pages(since, page_size=page_size):
+        report.pages += 1
+        stations = [mapping.to_station(info, operator) for info in page.station_infos]
+        tariffs = [
+            t
+            for info in page.station_infos
+            if (t := mapping.tariff_from_station(info, operator.id)) is not None
+        ]
+        if tariffs:
+            await asyncio.to_thread(store.upsert_tariffs, tariffs)
+        result = await asyncio.to_thread(store.upsert_stations, stations, at=at)
+        bus.publish([*result.added, *result.changed])
+        report.stations += len(stations)
+        report.added += len(result.added)
+        report.changed += len(result.changed)
+        report.unchanged += result.unchanged
+        report.station_ids.extend(info.station_id for info in page.station_infos)
+    if poll_status and report.station_ids:
+        await poll_tcec_status(client, operator, store, bus, report.station_ids, report=report)
+    log.info(
+        "synced %s: %d stations in %d pages (%d added, %d changed), %d statuses",
+        operator.id, report.stations, report.pages, report.added, report.changed,
+        report.statuses,
+    )  # fmt: skip
+    return report
+
+
+async def poll_tcec_status(
+    client: TcecClient,
+    operator: Operator,
+    store: Store,
+    bus: EventBus,
+    station_ids: Iterable[str],
+    *,
+    report: SyncReport | None = None,
+) -> SyncReport:
+    report = report or SyncReport(operator.id)
+    observed = datetime.now(UTC)
+    reported = [
+        update
+        for answer in await client.station_status(list(dict.fromkeys(station_ids)))
+        for _, update in mapping.status_updates(answer)
+    ]
+    ours = await asyncio.to_thread(
+        store.connector_ids_by_source, operator.id, [u.connector_source_id for u in reported]
+    )
+    updates = [
+        StatusUpdate(ours[u.connector_source_id], u.status, observed, "tcec:poll", u.source_code)
+        for u in reported
+        if u.connector_source_id in ours
+    ]
+    report.unknown_connectors += len(reported) - len(updates)
+    result = await asyncio.to_thread(store.apply_status_updates, updates)
+    bus.publish(result.changed)
+    report.statuses += len(updates)
+    report.status_changes += len(result.changed)
+    return report

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 
 from chargemesh.protocols.tcec import mapping
 from chargemesh.protocols.tcec.codec import (
@@ -89,11 +90,11 @@ class TcecPlatformEndpoints:
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/tcec/v1", tags=["T/CEC 102"])
 
-        @router.post("/{interface}", response_class=ORJSONResponse)
-        async def tcec_call(interface: str, request: Request) -> ORJSONResponse:
+        @router.post("/{interface}")
+        async def tcec_call(interface: str, request: Request) -> Response:
             body = await request.body()
             answer = await self.handle(interface, body, request.headers.get("authorization"))
-            return ORJSONResponse(answer)
+            return Response(orjson.dumps(answer), media_type="application/json")
 
         return router
 
@@ -174,10 +175,12 @@ class TcecPlatformEndpoints:
                 f"unknown ConnectorID {reported.connector_source_id[:40]}",
                 reason="unknown_connector",
             )
+        # Observed when it reached us: the envelope's TimeStamp has whole seconds on the operator's
+        # clock, and ordering it against our own polls would drop fresh pushes as stale.
         update = StatusUpdate(
             connector_id,
             reported.status,
-            opened.timestamp,
+            datetime.now(UTC),
             source="tcec:push",
             source_code=reported.source_code,
         )

@@ -58,6 +58,7 @@ class TcecClient:
         retries: int = 3,
         backoff_s: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
+        seq: SeqCounter | None = None,
     ) -> None:
         self.base_url = base_url
         self.operator_id = operator_id  # the operator we call
@@ -68,7 +69,7 @@ class TcecClient:
         self._retries = retries
         self._backoff_s = backoff_s
         self._clock = clock
-        self._seq = SeqCounter()
+        self._seq = seq or SeqCounter.random_start()
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()

@@ -34,6 +34,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -158,6 +159,12 @@ class SeqCounter:
             raise ValueError("start must be in 1..9999")
         self._next = start
         self._lock = threading.Lock()
+
+    @classmethod
+    def random_start(cls) -> SeqCounter:
+        """A counter starting anywhere: a restarted sender then rarely repeats the Seq it used
+        within the same second, which the receiver's replay guard would refuse."""
+        return cls(secrets.randbelow(9999) + 1)
 
     def next(self) -> str:
         with self._lock:

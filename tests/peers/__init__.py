@@ -1,0 +1,1 @@
+"""Peers we talk to, simulated over real loopback HTTP."""

@@ -1,0 +1,328 @@
+"""T/CEC end to end over loopback HTTP: a real operator server (the simulator's) and our platform
+(its /tcec/v1/ endpoints, the client, the sync, the store), each on its own port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+import pytest
+
+from chargemesh.api.app import Platform
+from chargemesh.api.tcec import TcecPeer
+from chargemesh.domain import (
+    Capability,
+    ConnectorStatus,
+    Operator,
+    OperatorProtocol,
+    StatusChanged,
+)
+from chargemesh.protocols.http_server import LoopbackServer
+from chargemesh.protocols.tcec.client import TcecClient
+from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, Secrets, TcecError, seal_request
+from chargemesh.protocols.tcec.operator_network import OperatorNetwork
+from chargemesh.protocols.tcec.operator_push import PlatformPusher
+from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
+from chargemesh.protocols.tcec.stations import ConnectorStatusInfo, NotificationStationStatusRequest
+from chargemesh.protocols.tcec.wire import DIALECTS, Dialect, dump
+from chargemesh.services.tcec_sync import SyncReport, poll_tcec_status, sync_tcec_operator
+from chargemesh.store import Store
+from tests.peers.tcec_samples import (
+    OPERATOR_ID,
+    PLATFORM_ID,
+    PLATFORM_SECRETS,
+    PUSH_SECRETS,
+    SECRET_TEXTS,
+    STATION_COUNT,
+    connector_id,
+    station,
+)
+
+OPERATOR = Operator(
+    OPERATOR_ID,
+    "Lanting Charging",
+    OperatorProtocol.TCEC,
+    frozenset({Capability.REALTIME, Capability.SCAN}),
+)
+OTHER_OPERATOR_ID = "MA7QYEV02"
+OTHER_PUSH_SECRETS = Secrets("qy-op-secret-001", "qy-data-key-0001", "qy-data-iv-00001", "qy-sig")
+
+
+@dataclass
+class Country:
+    network: OperatorNetwork
+    operator: TcecOperatorServer
+    operator_url: str
+    platform: Platform
+    platform_url: str  # our T/CEC base, as operators are told: …/tcec/v1/
+    store: Store
+    dialect: Dialect
+
+
+@pytest.fixture(params=DIALECTS)
+def country(request: pytest.FixtureRequest, store: Store) -> Iterator[Country]:
+    dialect: Dialect = request.param
+    network = OperatorNetwork([station(n) for n in range(STATION_COUNT)])
+    operator = TcecOperatorServer(OPERATOR_ID, dialect, network, {PLATFORM_ID: PLATFORM_SECRETS})
+    peers = {
+        OPERATOR_ID: TcecPeer(OPERATOR_ID, PUSH_SECRETS, dialect),
+        OTHER_OPERATOR_ID: TcecPeer(OTHER_OPERATOR_ID, OTHER_PUSH_SECRETS, dialect),
+    }
+    platform = Platform(store, peers)
+    with LoopbackServer(operator.app) as op_server, LoopbackServer(platform.app()) as our_server:
+        yield Country(
+            network,
+            operator,
+            operator.base_url(op_server.url),
+            platform,
+            f"{our_server.url}/tcec/v1/",
+            store,
+            dialect,
+        )
+
+
+def client_for(country: Country, http: httpx.AsyncClient) -> TcecClient:
+    return TcecClient(
+        base_url=country.operator_url,
+        operator_id=OPERATOR_ID,
+        platform_operator_id=PLATFORM_ID,
+        secrets=PLATFORM_SECRETS,
+        dialect=country.dialect,
+        http=http,
+        backoff_s=0.01,
+    )
+
+
+def sync(country: Country, page_size: int = 10) -> SyncReport:
+    async def run() -> SyncReport:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await sync_tcec_operator(
+                client_for(country, http),
+                OPERATOR,
+                country.store,
+                country.platform.bus,
+                page_size=page_size,
+            )
+
+    return asyncio.run(run())
+
+
+def ours(cid: str, n: int = 0) -> str:
+    return f"{OPERATOR_ID}:LT{n:06d}:LT{n:06d}01:{cid}"
+
+
+def status_of(store: Store, n: int, cid: str) -> ConnectorStatus:
+    got = store.get_station(f"{OPERATOR_ID}:LT{n:06d}")
+    assert got is not None
+    return next(c.status for c in got.connectors if c.source_id == cid)
+
+
+def push(country: Country, info: ConnectorStatusInfo, secrets: Secrets = PUSH_SECRETS) -> dict:
+    async def run() -> dict:
+        async with httpx.AsyncClient(timeout=10) as http:
+            pusher = PlatformPusher(
+                country.platform_url, OPERATOR_ID, secrets, country.dialect, http
+            )
+            return await pusher.push_status(info)
+
+    return asyncio.run(run())
+
+
+def test_a_multi_page_network_syncs_with_its_live_status(country: Country) -> None:
+    country.network.set_status(connector_id(3, 1, 1), 3)  # charging
+    country.network.set_status(connector_id(4, 2, 1), 255)  # faulted
+    report = sync(country, page_size=10)
+    assert (report.pages, report.stations, report.added) == (3, STATION_COUNT, STATION_COUNT)
+    counts = country.store.counts()
+    assert (counts.stations, counts.evses, counts.connectors) == (23, 46, 69)
+    beijing = country.store.get_station(f"{OPERATOR_ID}:LT000000")
+    assert beijing is not None
+    assert beijing.county_adcode == "110105"
+    highway = country.store.get_station(f"{OPERATOR_ID}:LT000006")
+    assert highway is not None
+    assert highway.highway_service_area  # Construction 11
+    assert status_of(country.store, 3, connector_id(3, 1, 1)) is ConnectorStatus.CHARGING
+    assert status_of(country.store, 4, connector_id(4, 2, 1)) is ConnectorStatus.FAULTED
+    assert status_of(country.store, 5, connector_id(5, 1, 2)) is ConnectorStatus.AVAILABLE
+    # A second sync finds nothing new.
+    again = sync(country, page_size=10)
+    assert (again.added, again.changed, again.unchanged) == (0, 0, STATION_COUNT)
+
+
+def test_a_signed_push_changes_the_connector_and_reaches_the_bus(country: Country) -> None:
+    sync(country)
+    seen: list[StatusChanged] = []
+    country.platform.bus.subscribe(StatusChanged, seen.append)
+    cid = connector_id(7, 1, 2)
+    answer = push(country, country.network.set_status(cid, 3))
+    assert answer == {"Status": 0}
+    assert status_of(country.store, 7, cid) is ConnectorStatus.CHARGING
+    assert [(e.connector_id, e.status, e.source) for e in seen] == [
+        (f"{OPERATOR_ID}:LT000007:LT00000701:{cid}", ConnectorStatus.CHARGING, "tcec:push")
+    ]
+    history = country.store.status_history(f"{OPERATOR_ID}:LT000007:LT00000701:{cid}")
+    assert [(h.previous, h.status, h.source, h.source_code) for h in history] == [
+        (ConnectorStatus.UNKNOWN, ConnectorStatus.AVAILABLE, "tcec:poll", "1"),  # the sync's poll
+        (ConnectorStatus.AVAILABLE, ConnectorStatus.CHARGING, "tcec:push", "3"),
+    ]
+
+
+def post_raw(country: Country, body: object, token: str | None) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = httpx.post(
+        country.platform_url + "notification_stationStatus",
+        content=content,
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    answer: dict = response.json()
+    return answer
+
+
+def fresh_token(
+    country: Country, operator_id: str = OPERATOR_ID, secrets: Secrets = PUSH_SECRETS
+) -> str:
+    async def run() -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await PlatformPusher(
+                country.platform_url, operator_id, secrets, country.dialect, http
+            ).token()
+
+    return asyncio.run(run())
+
+
+def signed_push(
+    cid: str,
+    status: int,
+    secrets: Secrets = PUSH_SECRETS,
+    sender: str = OPERATOR_ID,
+    seq: str = "0001",
+) -> dict:
+    info = ConnectorStatusInfo(connector_id=cid, status=status)
+    payload = dump(NotificationStationStatusRequest(connector_status_info=info))
+    return seal_request(sender, payload, secrets, seq=seq, timestamp=datetime.now(CHINA_TZ))
+
+
+def test_bad_pushes_get_their_ret_and_change_nothing(country: Country) -> None:
+    sync(country)
+    cid = connector_id(2, 1, 1)
+    token = fresh_token(country)
+    before = country.store.status_history(ours(cid, 2))
+
+    tampered = signed_push(cid, 255)
+    tampered["Sig"] = "0" * 32
+    assert post_raw(country, tampered, token)["Ret"] == Ret.BAD_SIGNATURE
+
+    assert post_raw(country, signed_push(cid, 255, seq="0002"), None)["Ret"] == Ret.BAD_TOKEN
+    assert (
+        post_raw(country, signed_push(cid, 255, seq="0003"), "stale-token")["Ret"] == Ret.BAD_TOKEN
+    )
+    country.platform.tcec.tokens.revoke_all()  # every token issued so far has expired
+    assert post_raw(country, signed_push(cid, 255, seq="0004"), token)["Ret"] == Ret.BAD_TOKEN
+    token = fresh_token(country)
+
+    # Another operator's token never works for this operator's data.
+    other = fresh_token(country, OTHER_OPERATOR_ID, OTHER_PUSH_SECRETS)
+    assert post_raw(country, signed_push(cid, 255, seq="0005"), other)["Ret"] == Ret.BAD_TOKEN
+
+    assert post_raw(country, b"{not json", token)["Ret"] == Ret.MALFORMED
+    missing = signed_push(cid, 255, seq="0006")
+    del missing["Seq"]
+    assert post_raw(country, missing, token)["Ret"] == Ret.MALFORMED
+    bad_body = seal_request(
+        OPERATOR_ID, {"ConnectorStatusInfo": {"Status": 255}}, PUSH_SECRETS, seq="0007",
+        timestamp=datetime.now(CHINA_TZ),
+    )  # fmt: skip
+    assert post_raw(country, bad_body, token)["Ret"] in (Ret.MALFORMED, Ret.INVALID_PARAMETER)
+    unknown = signed_push(f"{OPERATOR_ID}9999", 255, seq="0008")
+    assert post_raw(country, unknown, token)["Ret"] == Ret.INVALID_PARAMETER
+
+    assert status_of(country.store, 2, cid) is ConnectorStatus.AVAILABLE
+    assert country.store.status_history(ours(cid, 2)) == before
+
+
+def test_a_replayed_push_is_refused(country: Country) -> None:
+    sync(country)
+    cid = connector_id(1, 1, 1)
+    token = fresh_token(country)
+    first = signed_push(cid, 3, seq="0042")
+    assert post_raw(country, first, token)["Ret"] == Ret.OK
+    country.network.set_status(cid, 1)
+    assert post_raw(country, first, token)["Ret"] == Ret.MALFORMED  # same OperatorID+Seq+TimeStamp
+    assert status_of(country.store, 1, cid) is ConnectorStatus.CHARGING
+    assert [h.source for h in country.store.status_history(ours(cid, 1))] == [
+        "tcec:poll",
+        "tcec:push",
+    ]
+
+
+def test_responses_and_errors_carry_no_secret(country: Country) -> None:
+    sync(country)
+    tampered = signed_push(connector_id(1, 1, 1), 3)
+    tampered["Sig"] = "F" * 32
+    text = json.dumps(post_raw(country, tampered, fresh_token(country)))
+    assert not any(secret in text for secret in SECRET_TEXTS)
+
+
+def test_token_expiry_and_a_failing_page_mid_sync_are_recovered(country: Country) -> None:
+    country.operator.fail_page_once.add(2)
+
+    async def run() -> tuple[int, int]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            client = client_for(country, http)
+            count = 0
+            async for page in client.station_pages(page_size=10):
+                count += len(page.station_infos)
+                if page.page_no == 1:
+                    country.operator.expire_tokens()  # the next call meets Ret 4002
+            return count, client.token_requests
+
+    stations, tokens = asyncio.run(run())
+    assert stations == STATION_COUNT
+    assert tokens == 2
+
+
+def test_status_polling_is_the_fallback_when_pushes_stop(country: Country) -> None:
+    sync(country)
+    for n in range(STATION_COUNT):
+        country.network.set_status(connector_id(n, 2, 1), 2)  # every AC pile occupied
+
+    async def run() -> int:
+        async with httpx.AsyncClient(timeout=10) as http:
+            report = await poll_tcec_status(
+                client_for(country, http),
+                OPERATOR,
+                country.store,
+                country.platform.bus,
+                [f"LT{n:06d}" for n in range(STATION_COUNT)],
+            )
+            return report.status_changes
+
+    assert asyncio.run(run()) == STATION_COUNT
+    assert status_of(country.store, 9, connector_id(9, 2, 1)) is ConnectorStatus.OCCUPIED
+
+
+def test_the_operator_refuses_a_platform_with_wrong_secrets(country: Country) -> None:
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            client = TcecClient(
+                base_url=country.operator_url,
+                operator_id=OPERATOR_ID,
+                platform_operator_id=PLATFORM_ID,
+                secrets=Secrets("wrong-op-secret", "lt-data-key-0001", "lt-data-iv-00001", "x"),
+                dialect=country.dialect,
+                http=http,
+            )
+            with pytest.raises(TcecError) as info:
+                async for _ in client.station_pages():
+                    pass
+            assert info.value.ret == Ret.BAD_SIGNATURE
+
+    asyncio.run(run())
+    assert country.store.counts().stations == 0

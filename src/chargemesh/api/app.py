@@ -44,5 +44,5 @@ class Platform:
                 await self.writer.stop()
 
         app = FastAPI(title="chargemesh", version=__version__, lifespan=lifespan)
-        app.include_router(self.tcec.router())
+        app.router.routes.extend(self.tcec.routes())
         return app

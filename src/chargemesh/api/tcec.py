@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from chargemesh.protocols.tcec import mapping
 from chargemesh.protocols.tcec.codec import (
@@ -87,16 +88,17 @@ class TcecPlatformEndpoints:
             **{name: self._inbox_handler(name) for name in INBOX_MESSAGES},
         }
 
-    def router(self) -> APIRouter:
-        router = APIRouter(prefix="/tcec/v1", tags=["T/CEC 102"])
+    def routes(self) -> list[Route]:
+        """A plain Starlette route: operators' pushes are the hottest path, and FastAPI's
+        parameter machinery adds nothing for a body that must be decrypted by hand."""
 
-        @router.post("/{interface}")
-        async def tcec_call(interface: str, request: Request) -> Response:
+        async def tcec_call(request: Request) -> Response:
             body = await request.body()
+            interface = request.path_params["interface"]
             answer = await self.handle(interface, body, request.headers.get("authorization"))
             return Response(orjson.dumps(answer), media_type="application/json")
 
-        return router
+        return [Route("/tcec/v1/{interface}", tcec_call, methods=["POST"])]
 
     async def handle(
         self, interface: str, body: bytes, authorization: str | None

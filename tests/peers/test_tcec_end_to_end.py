@@ -7,7 +7,8 @@ import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -22,8 +23,15 @@ from chargemesh.domain import (
     StatusChanged,
 )
 from chargemesh.protocols.http_server import LoopbackServer
+from chargemesh.protocols.tcec.charging import (
+    CheckChargeOrdersRequest,
+    NotificationChargeOrderInfoRequest,
+    QueryEquipAuthRequest,
+    QueryEquipBusinessPolicyRequest,
+)
 from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, Secrets, TcecError, seal_request
+from chargemesh.protocols.tcec.interfaces import Interface
 from chargemesh.protocols.tcec.operator_network import OperatorNetwork
 from chargemesh.protocols.tcec.operator_push import PlatformPusher
 from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
@@ -38,6 +46,7 @@ from tests.peers.tcec_samples import (
     PUSH_SECRETS,
     SECRET_TEXTS,
     STATION_COUNT,
+    T0,
     connector_id,
     station,
 )
@@ -66,7 +75,7 @@ class Country:
 @pytest.fixture(params=DIALECTS)
 def country(request: pytest.FixtureRequest, store: Store) -> Iterator[Country]:
     dialect: Dialect = request.param
-    network = OperatorNetwork([station(n) for n in range(STATION_COUNT)])
+    network = OperatorNetwork([station(n) for n in range(STATION_COUNT)], changed_at=T0)
     operator = TcecOperatorServer(OPERATOR_ID, dialect, network, {PLATFORM_ID: PLATFORM_SECRETS})
     peers = {
         OPERATOR_ID: TcecPeer(OPERATOR_ID, PUSH_SECRETS, dialect),
@@ -326,3 +335,95 @@ def test_the_operator_refuses_a_platform_with_wrong_secrets(country: Country) ->
 
     asyncio.run(run())
     assert country.store.counts().stations == 0
+
+
+def test_bills_are_kept_and_the_daily_check_disputes_what_differs(country: Country) -> None:
+    seq_a, seq_b, seq_c = (f"{PLATFORM_ID}{n:018d}" for n in (1, 2, 3))
+
+    def bill(seq: str, kwh: float, money: str) -> NotificationChargeOrderInfoRequest:
+        return NotificationChargeOrderInfoRequest.model_validate(
+            {
+                "StartChargeSeq": seq, "ConnectorID": connector_id(1, 1, 1),
+                "StartTime": "2026-11-20 08:00:00", "EndTime": "2026-11-20 08:40:00",
+                "TotalPower": kwh, "TotalElecMoney": 10, "TotalSeviceMoney": 5,
+                "TotalMoney": money,
+            }
+        )  # fmt: skip
+
+    check = CheckChargeOrdersRequest.model_validate(
+        {
+            "CheckOrderSeq": "CK20261121", "StartTime": "2026-11-20 00:00:00",
+            "EndTime": "2026-11-21 00:00:00", "OrderCount": 3,
+            "ChargeOrders": [
+                {"StartChargeSeq": seq_a, "TotalPower": 30.5, "TotalMoney": 15.0},  # agrees
+                {"StartChargeSeq": seq_b, "TotalPower": 30.5, "TotalMoney": 99.0},  # money
+                {"StartChargeSeq": seq_c, "TotalPower": 12.0, "TotalMoney": 6.0},  # no bill
+            ],
+        }
+    )  # fmt: skip
+
+    async def run() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            pusher = PlatformPusher(
+                country.platform_url, OPERATOR_ID, PUSH_SECRETS, country.dialect, http
+            )
+            for seq, money in ((seq_a, "15.00"), (seq_b, "15.00")):
+                ack = await pusher.notify(
+                    Interface.NOTIFICATION_CHARGE_ORDER_INFO, bill(seq, 30.5, money)
+                )
+                assert ack["StartChargeSeq"] == seq
+            return await pusher.notify(Interface.CHECK_CHARGE_ORDERS, check)
+
+    answer = asyncio.run(run())
+    kept = country.store.inbox("tcec", "notification_charge_order_info", OPERATOR_ID)
+    assert [m.payload["StartChargeSeq"] for m in kept] == [seq_a, seq_b]
+    assert answer["CheckOrderSeq"] == "CK20261121"
+    assert answer["TotalDisputeOrder"] == 2
+    assert [(d["StartChargeSeq"], d["DisputeReason"]) for d in answer["DisputeOrders"]] == [
+        (seq_b, 3),
+        (seq_c, 1),
+    ]
+
+
+def test_incremental_sync_fetches_only_what_changed(country: Country) -> None:
+    sync(country)
+    since = datetime.now(CHINA_TZ)
+    changed = station(5, name_suffix=" (renovated)")
+    country.network.put_station(changed, changed_at=since + timedelta(seconds=1))
+
+    async def run() -> SyncReport:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await sync_tcec_operator(
+                client_for(country, http), OPERATOR, country.store, country.platform.bus,
+                since=since, poll_status=False,
+            )  # fmt: skip
+
+    report = asyncio.run(run())
+    assert (report.stations, report.changed, report.added) == (1, 1, 0)
+    got = country.store.get_station(f"{OPERATOR_ID}:LT000005")
+    assert got is not None
+    assert got.name.endswith("(renovated)")
+
+
+def test_equipment_auth_and_business_policy_through_our_client(country: Country) -> None:
+    country.network.set_status(connector_id(2, 1, 2), 255)
+
+    async def run() -> tuple[int, int, int]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            client = client_for(country, http)
+            free = await client.equip_auth(
+                QueryEquipAuthRequest(equip_auth_seq="A1", connector_id=connector_id(2, 1, 1))
+            )
+            broken = await client.equip_auth(
+                QueryEquipAuthRequest(equip_auth_seq="A2", connector_id=connector_id(2, 1, 2))
+            )
+            policy = await client.business_policy(
+                QueryEquipBusinessPolicyRequest(
+                    equip_biz_seq="B1", connector_id=connector_id(2, 1, 1)
+                )
+            )
+            return free.succ_stat, broken.succ_stat, len(policy.policy_infos)
+
+    free, broken, periods = asyncio.run(run())
+    assert (free, broken) == (0, 1)
+    assert periods >= 2

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -22,6 +23,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from chargemesh.protocols.tcec import mapping
+from chargemesh.protocols.tcec.charging import (
+    ChargeOrder,
+    CheckChargeOrdersRequest,
+    CheckChargeOrdersResponse,
+    DisputeOrder,
+)
 from chargemesh.protocols.tcec.codec import (
     OpenedRequest,
     Ret,
@@ -52,6 +59,20 @@ INBOX_MESSAGES = (
 )
 
 ECHOED = ("StartChargeSeq", "ConnectorID")  # what the acknowledgements repeat back
+
+# Our DisputeReason codes (partner-defined in practice): 1 no bill received, 2 energy differs,
+# 3 money differs.
+NO_BILL, ENERGY_DIFFERS, MONEY_DIFFERS = 1, 2, 3
+
+
+def dispute_reason(order: ChargeOrder, bill: Mapping[str, Any] | None) -> int | None:
+    if bill is None:
+        return NO_BILL
+    if abs(float(bill.get("TotalPower", 0)) - order.total_power) > 0.01:
+        return ENERGY_DIFFERS
+    if abs(Decimal(str(bill.get("TotalMoney", 0))) - order.total_money) > Decimal("0.01"):
+        return MONEY_DIFFERS
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +107,7 @@ class TcecPlatformEndpoints:
             Interface.QUERY_TOKEN: self._query_token,
             Interface.NOTIFICATION_STATION_STATUS: self._station_status,
             **{name: self._inbox_handler(name) for name in INBOX_MESSAGES},
+            Interface.CHECK_CHARGE_ORDERS: self._check_charge_orders,
         }
 
     def routes(self) -> list[Route]:
@@ -205,6 +227,46 @@ class TcecPlatformEndpoints:
             if found is not None:
                 self._connectors[key] = found
         return found
+
+    async def _check_charge_orders(
+        self, peer: TcecPeer, opened: OpenedRequest
+    ) -> CheckChargeOrdersResponse:
+        """Daily reconciliation against the bills this operator sent us: an order we never
+        received a bill for, or whose energy or money differs, is disputed."""
+        check = parse(CheckChargeOrdersRequest, opened.payload)
+        bills = await asyncio.to_thread(
+            self._store.inbox,
+            "tcec",
+            str(Interface.NOTIFICATION_CHARGE_ORDER_INFO),
+            peer.operator_id,
+        )
+        ours = {b.payload.get("StartChargeSeq"): b.payload for b in bills}
+        disputes = []
+        for order in check.charge_orders:
+            bill = ours.get(order.start_charge_seq)
+            reason = dispute_reason(order, bill)
+            if reason is not None:
+                disputes.append(
+                    DisputeOrder(
+                        start_charge_seq=order.start_charge_seq,
+                        total_power=order.total_power,
+                        total_money=order.total_money,
+                        dispute_reason=reason,
+                    )
+                )
+        await asyncio.to_thread(
+            self._store.append_inbox, peer.operator_id, "tcec",
+            str(Interface.CHECK_CHARGE_ORDERS), opened.payload, at=datetime.now(UTC),
+        )  # fmt: skip
+        return CheckChargeOrdersResponse(
+            check_order_seq=check.check_order_seq,
+            start_time=check.start_time,
+            end_time=check.end_time,
+            total_dispute_order=len(disputes),
+            total_dispute_power=round(sum(d.total_power for d in disputes), 3),
+            total_dispute_money=sum((d.total_money or Decimal(0) for d in disputes), Decimal(0)),
+            dispute_orders=tuple(disputes),
+        )
 
     def _inbox_handler(self, interface: Interface) -> Handler:
         spec = INTERFACES[interface]

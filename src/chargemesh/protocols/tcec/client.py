@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from chargemesh.protocols.tcec import charging as c
 from chargemesh.protocols.tcec.codec import (
     CHINA_TZ,
     Ret,
@@ -175,3 +176,27 @@ class TcecClient:
                 )
             )
         return answers
+
+    # --- the session calls (the sessions work builds its state machine on these) ---------------
+    async def equip_auth(self, request: c.QueryEquipAuthRequest) -> c.QueryEquipAuthResponse:
+        return await self.call(Interface.QUERY_EQUIP_AUTH, request, c.QueryEquipAuthResponse)
+
+    async def business_policy(
+        self, request: c.QueryEquipBusinessPolicyRequest
+    ) -> c.QueryEquipBusinessPolicyResponse:
+        return await self.call(
+            Interface.QUERY_EQUIP_BUSINESS_POLICY, request, c.QueryEquipBusinessPolicyResponse
+        )
+
+    async def start_charge(self, request: c.QueryStartChargeRequest) -> c.QueryStartChargeResponse:
+        return await self.call(Interface.QUERY_START_CHARGE, request, c.QueryStartChargeResponse)
+
+    async def charge_status(
+        self, request: c.QueryEquipChargeStatusRequest
+    ) -> c.QueryEquipChargeStatusResponse:
+        return await self.call(
+            Interface.QUERY_EQUIP_CHARGE_STATUS, request, c.QueryEquipChargeStatusResponse
+        )
+
+    async def stop_charge(self, request: c.QueryStopChargeRequest) -> c.QueryStopChargeResponse:
+        return await self.call(Interface.QUERY_STOP_CHARGE, request, c.QueryStopChargeResponse)

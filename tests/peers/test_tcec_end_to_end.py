@@ -13,8 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from chargemesh.api.app import Platform
+from chargemesh.api.app import Platform, tcec_peers
 from chargemesh.api.tcec import TcecPeer
+from chargemesh.bus import EventBus
+from chargemesh.config import parse_config
 from chargemesh.domain import (
     Capability,
     ConnectorStatus,
@@ -29,7 +31,7 @@ from chargemesh.protocols.tcec.charging import (
     QueryEquipAuthRequest,
     QueryEquipBusinessPolicyRequest,
 )
-from chargemesh.protocols.tcec.client import TcecClient
+from chargemesh.protocols.tcec.client import TcecClient, client_from_config
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, Secrets, TcecError, seal_request
 from chargemesh.protocols.tcec.interfaces import Interface
 from chargemesh.protocols.tcec.operator_network import OperatorNetwork
@@ -427,3 +429,38 @@ def test_equipment_auth_and_business_policy_through_our_client(country: Country)
     free, broken, periods = asyncio.run(run())
     assert (free, broken) == (0, 1)
     assert periods >= 2
+
+
+def test_the_configured_operator_syncs_with_the_secrets_from_config(country: Country) -> None:
+    def secrets_toml(s: Secrets) -> str:
+        return (
+            f'operator_secret = "{s.operator_secret}"\ndata_secret = "{s.data_secret}"\n'
+            f'data_secret_iv = "{s.data_secret_iv}"\nsig_secret = "{s.sig_secret}"\n'
+        )
+
+    config = parse_config(
+        f"""
+[[operators]]
+id = "{OPERATOR_ID}"
+name = "Lanting Charging"
+protocol = "tcec"
+url = "{country.operator_url}"
+capabilities = ["realtime", "scan"]
+dialect = "{country.dialect}"
+[operators.outbound]
+{secrets_toml(PLATFORM_SECRETS)}
+[operators.inbound]
+{secrets_toml(PUSH_SECRETS)}
+[tcec]
+operator_id = "{PLATFORM_ID}"
+"""
+    )
+    assert tcec_peers(config)[OPERATOR_ID].inbound == PUSH_SECRETS
+
+    async def run() -> SyncReport:
+        async with httpx.AsyncClient(timeout=10) as http:
+            client = client_from_config(config, OPERATOR_ID, http)
+            operator = config.operator(OPERATOR_ID).to_operator()
+            return await sync_tcec_operator(client, operator, country.store, EventBus())
+
+    assert asyncio.run(run()).stations == STATION_COUNT

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from chargemesh.config import Config
 from chargemesh.protocols.tcec import charging as c
 from chargemesh.protocols.tcec.codec import (
     CHINA_TZ,
@@ -35,7 +36,7 @@ from chargemesh.protocols.tcec.stations import (
     QueryStationStatusResponse,
 )
 from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
-from chargemesh.protocols.tcec.wire import Dialect, WireModel, dump, parse
+from chargemesh.protocols.tcec.wire import Dialect, WireModel, dialect_of, dump, parse
 
 M = TypeVar("M", bound=WireModel)
 
@@ -44,6 +45,22 @@ TOKEN_MARGIN_S = 60.0  # renew this long before the operator's expiry
 
 class FeedError(Exception):
     """The operator could not be reached or kept failing; the message names the operator."""
+
+
+def client_from_config(config: Config, operator_id: str, http: httpx.AsyncClient) -> TcecClient:
+    """The client for one configured T/CEC operator: its URL and dialect, our OperatorID, and
+    the secrets it issued to us (``[operators.outbound]``)."""
+    op = config.operator(operator_id)
+    if op.protocol != "tcec" or op.outbound is None:
+        raise ValueError(f"operator {operator_id} is not a T/CEC operator with outbound secrets")
+    return TcecClient(
+        base_url=op.url,
+        operator_id=op.id,
+        platform_operator_id=config.tcec.operator_id,
+        secrets=Secrets.from_config(op.outbound),
+        dialect=dialect_of(op.dialect),
+        http=http,
+    )
 
 
 class TcecClient:

@@ -115,7 +115,7 @@ def fill(url: str) -> list[str]:
     return sources
 
 
-def signed_bodies(sources: list[str], count: int, token: str, path: Path) -> None:
+def signed_bodies(sources: list[str], count: int, path: Path) -> None:
     from chargemesh.protocols.tcec.codec import CHINA_TZ, Secrets, seal_request
 
     secrets = Secrets(*PUSH_SECRETS)
@@ -130,7 +130,6 @@ def signed_bodies(sources: list[str], count: int, token: str, path: Path) -> Non
                 OPERATOR_ID, payload, secrets, seq=f"{k % 9999 + 1:04d}", timestamp=stamp
             )
             out.write(json.dumps(body, separators=(",", ":")) + "\n")
-    del token
 
 
 async def get_token(base: str) -> str:
@@ -183,7 +182,7 @@ def main() -> None:
             sys.exit("the platform did not start")
         count = max(args.seconds * 8000, 40_000)
         bodies = tmp / "bodies.jsonl"
-        signed_bodies(sources, count, token, bodies)
+        signed_bodies(sources, count, bodies)
         (tmp / "push.lua").write_text(LUA)
         result = subprocess.run(
             [
@@ -200,7 +199,6 @@ def main() -> None:
         from chargemesh.store import open_store
 
         with open_store(url) as store:
-            changed = sum(1 for _ in range(0))  # counted below per connector sample
             sample = sources[:50]
             ids = store.connector_ids_by_source(OPERATOR_ID, sample)
             changed = sum(len(store.status_history(i)) for i in ids.values())

@@ -20,10 +20,8 @@ from chargemesh.config import Config
 from chargemesh.protocols.tcec import charging as c
 from chargemesh.protocols.tcec.codec import (
     CHINA_TZ,
-    Ret,
     Secrets,
     SeqCounter,
-    TcecError,
     open_response,
     seal_request,
 )
@@ -36,11 +34,10 @@ from chargemesh.protocols.tcec.stations import (
     QueryStationStatusResponse,
 )
 from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
+from chargemesh.protocols.tcec.token_cache import TokenCache
 from chargemesh.protocols.tcec.wire import Dialect, WireModel, dialect_of, dump, parse
 
 M = TypeVar("M", bound=WireModel)
-
-TOKEN_MARGIN_S = 60.0  # renew this long before the operator's expiry
 
 
 class FeedError(Exception):
@@ -88,10 +85,7 @@ class TcecClient:
         self._backoff_s = backoff_s
         self._clock = clock
         self._seq = seq or SeqCounter.random_start()
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
-        self.token_requests = 0
+        self._tokens = TokenCache(self._fetch_token, peer=f"operator {operator_id}", clock=clock)
 
     # --- the envelope --------------------------------------------------------------------------
     async def _post(self, interface: Interface, payload: dict[str, Any], token: str | None) -> Any:
@@ -117,44 +111,23 @@ class TcecClient:
             await asyncio.sleep(self._backoff_s * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def _access_token(self) -> str:
-        async with self._token_lock:
-            if self._token is not None and self._clock() < self._token_expires:
-                return self._token
-            request = QueryTokenRequest(
-                operator_id=self._us, operator_secret=self._secrets.operator_secret
-            )
-            self.token_requests += 1
-            answer = parse(
-                QueryTokenResponse,
-                await self._post(Interface.QUERY_TOKEN, dump(request, self._dialect), None),
-            )
-            if answer.succ_stat != 0 or not answer.access_token:
-                raise TcecError(
-                    Ret.BAD_TOKEN,
-                    f"operator {self.operator_id} refused our token request "
-                    f"(FailReason {answer.fail_reason})",
-                    reason="token_refused",
-                )
-            self._token = answer.access_token
-            lifetime = max(float(answer.token_available_time) - TOKEN_MARGIN_S, 1.0)
-            self._token_expires = self._clock() + lifetime
-            return self._token
+    @property
+    def token_requests(self) -> int:
+        return self._tokens.fetches
+
+    async def _fetch_token(self) -> QueryTokenResponse:
+        request = QueryTokenRequest(
+            operator_id=self._us, operator_secret=self._secrets.operator_secret
+        )
+        payload = await self._post(Interface.QUERY_TOKEN, dump(request, self._dialect), None)
+        return parse(QueryTokenResponse, payload)
 
     async def call(self, interface: Interface, request: WireModel, answer: type[M]) -> M:
         """One signed call with a valid token; a 4002 renews the token and retries once."""
         payload = dump(request, self._dialect)
-        for attempt in (1, 2):
-            token = await self._access_token()
-            try:
-                return parse(answer, await self._post(interface, payload, token))
-            except TcecError as exc:
-                if exc.ret != Ret.BAD_TOKEN or attempt == 2:
-                    raise
-                async with self._token_lock:
-                    if self._token == token:
-                        self._token = None
-        raise AssertionError("unreachable")
+        return parse(
+            answer, await self._tokens.call(lambda token: self._post(interface, payload, token))
+        )
 
     # --- stations and status -------------------------------------------------------------------
     async def station_pages(

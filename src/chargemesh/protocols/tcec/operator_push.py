@@ -16,21 +16,18 @@ Failures: a non-zero ``Ret`` (after that one retry) or a refused token request r
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 
 from chargemesh.protocols.tcec.codec import (
     CHINA_TZ,
-    Ret,
     Secrets,
     SeqCounter,
-    TcecError,
     open_response,
     seal_request,
 )
@@ -40,15 +37,10 @@ from chargemesh.protocols.tcec.stations import (
     NotificationStationStatusRequest,
 )
 from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
+from chargemesh.protocols.tcec.token_cache import TokenCache
 from chargemesh.protocols.tcec.wire import Dialect, WireModel, dialect_of, dump, parse
 
 __all__ = ["PlatformPusher"]
-
-#: Renew this long before the token's announced expiry (at most half its lifetime).
-_RENEW_MARGIN_S: Final = 60.0
-#: When the platform leaves ``TokenAvailableTime`` out (or sends 0): the usual 7200 s, and a 4002
-#: renews it sooner if need be.
-_ASSUMED_TOKEN_LIFETIME_S: Final = 7200
 
 
 class PlatformPusher:
@@ -76,9 +68,7 @@ class PlatformPusher:
         self._client = client
         self._clock = clock
         self._seq = seq or SeqCounter.random_start()
-        self._token: str | None = None
-        self._token_valid_until = 0.0
-        self._token_lock = asyncio.Lock()
+        self._tokens = TokenCache(self._fetch_token, peer="the platform", clock=clock)
 
     def url(self, interface: Interface | str) -> str:
         return urljoin(self.base_url, str(Interface(interface)))
@@ -94,45 +84,25 @@ class PlatformPusher:
         On ``Ret`` 4002 the token is renewed and the call retried once.
         """
         name = Interface(interface)
-        token = await self.token()
-        try:
-            return await self._call(name, dump(model, self.dialect), token)
-        except TcecError as exc:
-            if exc.ret is not Ret.BAD_TOKEN:
-                raise
-        self.invalidate_token(token)
-        return await self._call(name, dump(model, self.dialect), await self.token())
+        payload = dump(model, self.dialect)
+        return await self._tokens.call(lambda token: self._call(name, payload, token))
 
     # ------------------------------------------------------------------ token
 
     async def token(self) -> str:
         """The cached AccessToken, fetched anew when missing or about to expire."""
-        async with self._token_lock:
-            if self._token is None or self._clock() >= self._token_valid_until:
-                self._token, lifetime = await self._fetch_token()
-                margin = min(_RENEW_MARGIN_S, lifetime / 2)
-                self._token_valid_until = self._clock() + lifetime - margin
-            return self._token
+        return await self._tokens.get()
 
     def invalidate_token(self, token: str | None = None) -> None:
         """Forget the cached token (only if it is still ``token``, when given)."""
-        if token is None or token == self._token:
-            self._token = None
+        self._tokens.invalidate(token)
 
-    async def _fetch_token(self) -> tuple[str, float]:
+    async def _fetch_token(self) -> QueryTokenResponse:
         request = QueryTokenRequest(
             operator_id=self.operator_id, operator_secret=self._secrets.operator_secret
         )
         payload = await self._call(Interface.QUERY_TOKEN, dump(request, self.dialect), None)
-        answer = parse(QueryTokenResponse, payload)
-        if answer.succ_stat != 0 or not answer.access_token:
-            raise TcecError(
-                Ret.BAD_TOKEN,
-                f"platform refused the token (FailReason {answer.fail_reason})",
-                reason="token_refused",
-            )
-        lifetime = answer.token_available_time or _ASSUMED_TOKEN_LIFETIME_S
-        return answer.access_token, float(max(lifetime, 1))
+        return parse(QueryTokenResponse, payload)
 
     # ------------------------------------------------------------------ HTTP
 

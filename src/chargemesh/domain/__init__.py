@@ -21,6 +21,7 @@ from chargemesh.domain.events import (
 from chargemesh.domain.operator import Capability, Operator, OperatorProtocol
 from chargemesh.domain.status import ConnectorStatus, effective_status, from_ocpi, from_tcec
 from chargemesh.domain.tariff import Tariff, TariffPeriod
+from chargemesh.domain.token import Token, TokenStanding, TokenType
 
 __all__ = [
     "AccessMethod",
@@ -41,6 +42,9 @@ __all__ = [
     "StatusChanged",
     "Tariff",
     "TariffPeriod",
+    "Token",
+    "TokenStanding",
+    "TokenType",
     "child_id",
     "effective_status",
     "from_ocpi",

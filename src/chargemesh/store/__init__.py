@@ -6,6 +6,8 @@ from pathlib import Path
 
 from chargemesh.store.repository import (
     InboxMessage,
+    OcpiObject,
+    OcpiParty,
     Outcome,
     RegistryCounts,
     StatusRecord,
@@ -22,6 +24,8 @@ from chargemesh.store.repository import (
 
 __all__ = [
     "InboxMessage",
+    "OcpiObject",
+    "OcpiParty",
     "Outcome",
     "RegistryCounts",
     "StatusRecord",

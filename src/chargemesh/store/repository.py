@@ -18,6 +18,7 @@ from chargemesh.domain import (
     StationRemoved,
     StatusChanged,
     Tariff,
+    Token,
 )
 
 
@@ -108,6 +109,61 @@ class RegistryCounts:
     stations: int
     evses: int
     connectors: int
+
+
+@dataclass(frozen=True, slots=True)
+class OcpiParty:
+    """One OCPI connection: the credentials exchanged and the peer's endpoints.
+
+    ``id`` is the operator id (``CC-PID``). ``token_in`` is what the party presents to us: a
+    registration token A (``token_in_kind`` "A") until it registers, then the token we issued
+    ("C" when it registered with us, "B" when we registered with it). ``token_out`` is what we
+    present to it. ``endpoints`` are its version details' endpoints (identifier, role, url).
+    """
+
+    id: str
+    token_in: str | None = None
+    token_in_kind: str = "none"  # noqa: S105  ("A", "B", "C" or "none": not a secret)
+    token_out: str | None = None
+    versions_url: str | None = None
+    version: str | None = None
+    endpoints: tuple[dict[str, str], ...] = ()
+    roles: tuple[dict[str, Any], ...] = ()
+    sync_state: dict[str, Any] = field(default_factory=dict)
+    updated_at: datetime | None = None
+
+    @property
+    def registered(self) -> bool:
+        return self.token_in_kind in ("B", "C") and self.token_out is not None
+
+    def endpoint(self, module: str, role: str) -> str | None:
+        for e in self.endpoints:
+            if e.get("identifier") == module and e.get("role", role) == role:
+                return e.get("url")
+        return None
+
+    def parties(self) -> set[tuple[str, str]]:
+        """The (country_code, party_id) pairs, upper-case, this connection speaks for."""
+        found = {
+            (str(r.get("country_code", "")).upper(), str(r.get("party_id", "")).upper())
+            for r in self.roles
+        }
+        cc, _, pid = self.id.upper().partition("-")
+        found.add((cc, pid))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class OcpiObject:
+    """An object a party owns (location, tariff, session, CDR), in its wire form."""
+
+    module: str
+    country_code: str  # upper-case (CiString)
+    party_id: str
+    object_id: str  # upper-case (CiString)
+    owner: str  # the OcpiParty id it came through
+    last_updated: datetime
+    payload: dict[str, Any]
 
 
 class Store(ABC):
@@ -205,6 +261,54 @@ class Store(ABC):
     def inbox(
         self, protocol: str, message: str | None = None, operator_id: str | None = None
     ) -> list[InboxMessage]: ...
+
+    # OCPI connections, their objects, and the tokens we own
+    @abstractmethod
+    def save_ocpi_party(self, party: OcpiParty) -> None: ...
+
+    @abstractmethod
+    def get_ocpi_party(self, party_id: str) -> OcpiParty | None: ...
+
+    @abstractmethod
+    def ocpi_party_by_token(self, token: str) -> OcpiParty | None: ...
+
+    @abstractmethod
+    def list_ocpi_parties(self) -> list[OcpiParty]: ...
+
+    @abstractmethod
+    def put_ocpi_objects(self, objects: Sequence[OcpiObject]) -> None: ...
+
+    @abstractmethod
+    def get_ocpi_object(
+        self, module: str, country_code: str, party_id: str, object_id: str
+    ) -> OcpiObject | None: ...
+
+    @abstractmethod
+    def delete_ocpi_object(
+        self, module: str, country_code: str, party_id: str, object_id: str
+    ) -> bool: ...
+
+    @abstractmethod
+    def list_ocpi_objects(self, module: str, owner: str | None = None) -> list[OcpiObject]: ...
+
+    @abstractmethod
+    def upsert_tokens(self, tokens: Iterable[Token]) -> int: ...
+
+    @abstractmethod
+    def get_token(self, uid: str, token_type: str | None = None) -> Token | None:
+        """A token by uid (case-insensitive), of the given type when one is named."""
+
+    @abstractmethod
+    def list_tokens(
+        self,
+        *,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[Token], int]:
+        """Tokens with ``date_from <= last_updated < date_to`` by (last_updated, uid), one page,
+        and how many match in all."""
 
     def __enter__(self) -> Store:
         return self

@@ -28,6 +28,7 @@ from chargemesh.domain import (
     Tariff,
 )
 from chargemesh.store import codec
+from chargemesh.store.ocpi_sql import OcpiTables
 from chargemesh.store.repository import (
     InboxMessage,
     Outcome,
@@ -82,7 +83,7 @@ class _Rows:
                 )
 
 
-class SqlStore(Store):
+class SqlStore(OcpiTables, Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.RLock()

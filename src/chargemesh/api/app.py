@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
+import httpx
 from fastapi import FastAPI
 
 from chargemesh import __version__
+from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
 from chargemesh.config import Config
+from chargemesh.domain import Operator
 from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.wire import dialect_of
+from chargemesh.services.ocpi_commands import CommandSender
+from chargemesh.services.ocpi_connections import OcpiConnections
+from chargemesh.services.ocpi_locations import LocationIngest
+from chargemesh.services.ocpi_objects import ObjectIngest
+from chargemesh.services.ocpi_tokens import TokenAuthority
 from chargemesh.services.status import StatusWriter
 from chargemesh.store import Store
 
@@ -25,14 +34,72 @@ def tcec_peers(config: Config) -> dict[str, TcecPeer]:
     }
 
 
-class Platform:
-    """What the HTTP layer works with: the store, the bus and the status writer."""
+@dataclass(frozen=True, slots=True)
+class OcpiSettings:
+    """Our OCPI identity and where peers reach us (``public_url`` without ``/ocpi``)."""
 
-    def __init__(self, store: Store, peers: Mapping[str, TcecPeer], bus: EventBus | None = None):
+    public_url: str
+    country_code: str = "CN"
+    party_id: str = "CMH"
+    operators: Mapping[str, Operator] | None = None
+    command_min_wait_s: float = 1.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> OcpiSettings:
+        return cls(
+            public_url=config.server.base_url,
+            country_code=config.ocpi.country_code,
+            party_id=config.ocpi.party_id,
+            operators={
+                op.id.upper(): op.to_operator() for op in config.operators if op.protocol == "ocpi"
+            },
+        )
+
+
+class Platform:
+    """What the HTTP layer works with: the store, the bus, the status writer and the protocol
+    endpoints (T/CEC under ``/tcec/v1/``, OCPI under ``/ocpi/``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        peers: Mapping[str, TcecPeer],
+        bus: EventBus | None = None,
+        *,
+        ocpi: OcpiSettings | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus or EventBus()
         self.writer = StatusWriter(store, self.bus)
         self.tcec = TcecPlatformEndpoints(peers=peers, store=store, writer=self.writer)
+        settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+        base = f"{settings.public_url.rstrip('/')}/ocpi"
+        own = (settings.country_code, settings.party_id)
+        self.ocpi_connections = OcpiConnections(
+            store,
+            versions_url=f"{base}/versions",
+            own_party=own,
+            http=self.http,
+            operators=settings.operators,
+        )
+        self.ocpi_commands = CommandSender(
+            self.ocpi_connections,
+            store,
+            callback_base=f"{base}/2.2.1/commands",
+            min_wait_s=settings.command_min_wait_s,
+        )
+        self.ocpi_locations = LocationIngest(store, self.writer, self.bus)
+        self.ocpi_objects = ObjectIngest(store)
+        self.ocpi = OcpiEmspEndpoints(
+            store=store,
+            connections=self.ocpi_connections,
+            locations=self.ocpi_locations,
+            objects=self.ocpi_objects,
+            tokens=TokenAuthority(store, own),
+            commands=self.ocpi_commands,
+            base_url=base,
+        )
 
     def app(self) -> FastAPI:
         @asynccontextmanager
@@ -42,7 +109,9 @@ class Platform:
                 yield
             finally:
                 await self.writer.stop()
+                await self.http.aclose()
 
         app = FastAPI(title="chargemesh", version=__version__, lifespan=lifespan)
         app.router.routes.extend(self.tcec.routes())
+        app.mount("/ocpi", self.ocpi.app())
         return app

@@ -13,10 +13,13 @@ the process (``log_config=None``: no global logging reconfiguration); its level 
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import threading
 import time
+from collections.abc import Coroutine
 from types import TracebackType
-from typing import Final
+from typing import Any, Final, TypeVar
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -24,6 +27,17 @@ from starlette.types import ASGIApp
 __all__ = ["LoopbackServer"]
 
 _POLL_S: Final = 0.005
+T = TypeVar("T")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, remembering the event loop it serves on."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        await super().serve(sockets)
 
 
 class LoopbackServer:
@@ -47,7 +61,7 @@ class LoopbackServer:
             lifespan="on",
             timeout_graceful_shutdown=max(1, int(shutdown_timeout_s / 2)),
         )
-        self._server = uvicorn.Server(self._config)
+        self._server = _Server(self._config)
         self._host = host
         self._port: int | None = None
         self._thread: threading.Thread | None = None
@@ -93,6 +107,15 @@ class LoopbackServer:
             self._server.run()
         except BaseException as exc:  # SystemExit on a bind failure, anything else
             self._error = exc
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60.0) -> T:
+        """Run ``coro`` on the server's event loop and wait for its result: for work that must
+        share the app's loop (its HTTP clients, locks and futures), e.g. a sync or a command."""
+        loop = self._server.loop
+        if loop is None or not self.running:
+            coro.close()
+            raise RuntimeError("the server is not running")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout_s)
 
     def stop(self) -> None:
         """Ask the server to exit and wait for its thread (idempotent)."""

@@ -18,7 +18,7 @@ from chargemesh.store.codec import require_aware
 from chargemesh.store.repository import OcpiObject, OcpiParty, StoreError
 
 PARTY_COLUMNS = (
-    "id", "token_in", "token_in_kind", "token_out", "versions_url", "version", "endpoints",
+    "id", "token_in", "stage", "token_out", "versions_url", "version", "endpoints",
     "roles", "sync_state", "updated_at",
 )  # fmt: skip
 OBJECT_COLUMNS = (
@@ -30,6 +30,7 @@ TOKEN_COLUMNS = (
 )  # fmt: skip
 
 
+ID_BATCH = 500  # ids per IN (…) lookup
 NO_LIMIT = 2**62  # LIMIT for "all rows": both databases accept it
 
 
@@ -73,7 +74,7 @@ class OcpiTables:
         row = (
             party.id.upper(),
             party.token_in,
-            party.token_in_kind,
+            party.stage,
             party.token_out,
             party.versions_url,
             party.version,
@@ -89,7 +90,7 @@ class OcpiTables:
         return OcpiParty(
             id=row[0],
             token_in=row[1],
-            token_in_kind=row[2],
+            stage=row[2],
             token_out=row[3],
             versions_url=row[4],
             version=row[5],
@@ -166,6 +167,25 @@ class OcpiTables:
                 (module, country_code.upper(), party_id.upper(), object_id.upper()),
             )
             return bool(cur.rowcount)
+
+    def ocpi_last_updated(
+        self, module: str, country_code: str, party_id: str, object_ids: Sequence[str]
+    ) -> dict[str, datetime]:
+        ids = sorted({i.upper() for i in object_ids})
+        found: dict[str, datetime] = {}
+        with self._lock, self._transaction() as cur:
+            for start in range(0, len(ids), ID_BATCH):
+                batch = ids[start : start + ID_BATCH]
+                marks = ", ".join("?" for _ in batch)
+                cur.execute(
+                    self._sql(
+                        "SELECT object_id, last_updated FROM ocpi_objects WHERE module = ? "
+                        f"AND country_code = ? AND party_id = ? AND object_id IN ({marks})"
+                    ),
+                    (module, country_code.upper(), party_id.upper(), *batch),
+                )
+                found.update((r[0], self._when(r[1])) for r in cur.fetchall())
+        return found
 
     def list_ocpi_objects(self, module: str, owner: str | None = None) -> list[OcpiObject]:
         where, params = "WHERE module = ?", [module]

@@ -111,19 +111,24 @@ class RegistryCounts:
     connectors: int
 
 
+# OcpiParty.stage
+INVITED, REGISTERING, REGISTERED, NONE = "invited", "registering", "registered", "none"
+
+
 @dataclass(frozen=True, slots=True)
 class OcpiParty:
     """One OCPI connection: the credentials exchanged and the peer's endpoints.
 
-    ``id`` is the operator id (``CC-PID``). ``token_in`` is what the party presents to us: a
-    registration token A (``token_in_kind`` "A") until it registers, then the token we issued
-    ("C" when it registered with us, "B" when we registered with it). ``token_out`` is what we
-    present to it. ``endpoints`` are its version details' endpoints (identifier, role, url).
+    ``id`` is the operator id (``CC-PID``). ``token_in`` is what the party presents to us: the
+    registration token A we gave it (``stage`` "invited") until it registers, then the token we
+    issued (token C when it registered with us, token B when we registered with it: "registering"
+    while our POST is open, then "registered"). ``token_out`` is what we present to it.
+    ``endpoints`` are its version details' endpoints (identifier, role, url).
     """
 
     id: str
     token_in: str | None = None
-    token_in_kind: str = "none"  # noqa: S105  ("A", "B", "C" or "none": not a secret)
+    stage: str = "none"  # "invited", "registering", "registered" or "none"
     token_out: str | None = None
     versions_url: str | None = None
     version: str | None = None
@@ -134,7 +139,7 @@ class OcpiParty:
 
     @property
     def registered(self) -> bool:
-        return self.token_in_kind in ("B", "C") and self.token_out is not None
+        return self.stage == REGISTERED and self.token_out is not None
 
     def endpoint(self, module: str, role: str) -> str | None:
         for e in self.endpoints:
@@ -287,6 +292,12 @@ class Store(ABC):
     def delete_ocpi_object(
         self, module: str, country_code: str, party_id: str, object_id: str
     ) -> bool: ...
+
+    @abstractmethod
+    def ocpi_last_updated(
+        self, module: str, country_code: str, party_id: str, object_ids: Sequence[str]
+    ) -> dict[str, datetime]:
+        """``last_updated`` of the objects we hold among ``object_ids`` (keys upper-case)."""
 
     @abstractmethod
     def list_ocpi_objects(self, module: str, owner: str | None = None) -> list[OcpiObject]: ...

@@ -4,7 +4,7 @@
 CREATE TABLE ocpi_parties (
     id TEXT PRIMARY KEY,
     token_in TEXT,
-    token_in_kind TEXT NOT NULL,
+    stage TEXT NOT NULL,
     token_out TEXT,
     versions_url TEXT,
     version TEXT,

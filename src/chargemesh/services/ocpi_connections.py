@@ -1,0 +1,273 @@
+"""OCPI connections: the credentials handshake in both directions, token rotation and
+unregistration, and who a request's token belongs to.
+
+* We register with a CPO (:meth:`OcpiConnections.register_with`): with the token A it gave us we
+  read its versions and details, issue our token B — saved *before* we POST it, since the CPO
+  calls our versions with it while our POST is still open — and keep the token C it answers.
+* A CPO registers with us (:meth:`accept`): it presents a token A we issued (:meth:`invite`) and
+  POSTs its credentials; we read its versions and details with its token and answer ours with a
+  fresh token C. Token A is then discarded.
+
+Tokens are compared exactly; a peer may send them raw or Base64 (``token_candidates``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Final
+
+import httpx
+
+from chargemesh.domain import Operator
+from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError
+from chargemesh.protocols.ocpi.enums import Role
+from chargemesh.protocols.ocpi.models import (
+    BusinessDetails,
+    Credentials,
+    CredentialsRole,
+    VersionDetails,
+    dump,
+    parse,
+)
+from chargemesh.protocols.ocpi.transport import OcpiError, StatusCode, token_candidates
+from chargemesh.store import OcpiParty, Store
+from chargemesh.store.repository import INVITED, NONE, REGISTERED, REGISTERING
+
+log = logging.getLogger(__name__)
+
+#: Versions we speak, best first (2.1.1 peers are read leniently by the same models).
+SUPPORTED_VERSIONS: Final = ("2.2.1", "2.1.1")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)  # 43 characters, within string(64)
+
+
+class OcpiConnections:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        versions_url: str,
+        own_party: tuple[str, str],
+        business_name: str = "chargemesh",
+        http: httpx.AsyncClient | None = None,
+        operators: Mapping[str, Operator] | None = None,
+        client_factory: Callable[[str], OcpiClient] | None = None,
+    ) -> None:
+        self._store = store
+        self.versions_url = versions_url
+        self.own_party = (own_party[0].upper(), own_party[1].upper())
+        self._business = business_name
+        self._http = http
+        self.operators = {k.upper(): v for k, v in (operators or {}).items()}
+        self._tokens: dict[str, OcpiParty] = {}  # token_in → party, refreshed on every change
+        self._client_factory = client_factory
+
+    # --- identity --------------------------------------------------------------------------
+    def our_credentials(self, token: str) -> Credentials:
+        cc, pid = self.own_party
+        return Credentials(
+            token=token,
+            url=self.versions_url,
+            roles=[
+                CredentialsRole(
+                    role=Role.EMSP,
+                    business_details=BusinessDetails(name=self._business),
+                    country_code=cc,
+                    party_id=pid,
+                )
+            ],
+        )
+
+    def operator(self, party: OcpiParty) -> Operator:
+        """The registry operator a connection feeds (configured, else named by its roles)."""
+        found = self.operators.get(party.id.upper())
+        if found is not None:
+            return found
+        from chargemesh.domain import OperatorProtocol
+
+        name = next((str(r.get("business_details", {}).get("name")) for r in party.roles), party.id)
+        return Operator(party.id.upper(), name, OperatorProtocol.OCPI)
+
+    def client(self, token: str) -> OcpiClient:
+        if self._client_factory is not None:
+            return self._client_factory(token)
+        if self._http is None:
+            raise RuntimeError("OcpiConnections needs an httpx client to call peers")
+        return OcpiClient(self._http, token, own_party=self.own_party)
+
+    # --- who is calling -------------------------------------------------------------------
+    async def authenticate(self, authorization: str | None) -> OcpiParty:
+        """The party whose token this is (raw or Base64); HTTP 401 otherwise."""
+        for candidate in token_candidates(authorization):
+            party = self._tokens.get(candidate)
+            if party is None:
+                party = await asyncio.to_thread(self._store.ocpi_party_by_token, candidate)
+                if party is not None:
+                    self._tokens[candidate] = party
+            if party is not None and party.token_in == candidate:
+                return party
+        raise OcpiError.unauthorized()
+
+    async def _save(self, party: OcpiParty) -> OcpiParty:
+        party = replace(party, updated_at=datetime.now(UTC))
+        await asyncio.to_thread(self._store.save_ocpi_party, party)
+        self._tokens = {k: v for k, v in self._tokens.items() if v.id != party.id}
+        if party.token_in is not None:
+            self._tokens[party.token_in] = party
+        return party
+
+    async def party(self, party_id: str) -> OcpiParty | None:
+        return await asyncio.to_thread(self._store.get_ocpi_party, party_id)
+
+    # --- a CPO registers with us ------------------------------------------------------------
+    async def invite(self, party_id: str) -> str:
+        """A token A for the party to register with (out of band, with our versions URL).
+        Any registration it had is dropped."""
+        token = new_token()
+        await self._save(OcpiParty(party_id.upper(), token_in=token, stage=INVITED))
+        return token
+
+    async def accept(self, party: OcpiParty, body: object, *, update: bool = False) -> Credentials:
+        """POST (``update`` False, with token A) or PUT (registered, with our token) of the
+        party's credentials: read its versions and details, answer ours with a fresh token."""
+        if update and not party.registered:
+            raise OcpiError(
+                StatusCode.CLIENT_ERROR, "not registered: POST credentials first", http_status=405
+            )
+        if not update and party.stage != INVITED:
+            raise OcpiError(
+                StatusCode.CLIENT_ERROR,
+                "already registered: use PUT to update or DELETE to unregister",
+                http_status=405,
+            )
+        theirs = parse(Credentials, body)
+        version, details = await self._discover(theirs.url, theirs.token)
+        token_c = new_token()
+        await self._save(
+            replace(
+                party,
+                token_in=token_c,
+                stage=REGISTERED,
+                token_out=theirs.token,
+                versions_url=theirs.url,
+                version=version,
+                endpoints=_endpoints(details),
+                roles=tuple(dump(r) for r in theirs.roles),
+            )
+        )
+        log.info("OCPI %s %s with us (version %s)", party.id, "updated" if update else
+                 "registered", version)  # fmt: skip
+        return self.our_credentials(token_c)
+
+    async def unregister(self, party: OcpiParty) -> None:
+        """DELETE of credentials: the party's token stops working; its data stays."""
+        if not party.registered:
+            raise OcpiError(StatusCode.CLIENT_ERROR, "not registered", http_status=405)
+        await self._save(replace(party, token_in=None, stage=NONE, token_out=None))
+
+    async def _discover(self, versions_url: str, token: str) -> tuple[str, VersionDetails]:
+        client = self.client(token)
+        try:
+            versions = await client.get_versions(versions_url)
+        except OcpiPeerError as exc:
+            raise OcpiError(
+                StatusCode.UNABLE_TO_USE_CLIENT_API, f"cannot read your versions: {exc}"
+            ) from None
+        offered = {str(v.version): v.url for v in versions}
+        version = next((v for v in SUPPORTED_VERSIONS if v in offered), None)
+        if version is None:
+            raise OcpiError(
+                StatusCode.UNSUPPORTED_VERSION,
+                f"no common version: we speak {', '.join(SUPPORTED_VERSIONS)}",
+            )
+        try:
+            details = await client.get_version_details(offered[version])
+        except OcpiPeerError as exc:
+            raise OcpiError(
+                StatusCode.UNABLE_TO_USE_CLIENT_API, f"cannot read your version details: {exc}"
+            ) from None
+        modules = {str(e.identifier) for e in details.endpoints}
+        if "credentials" not in modules:
+            raise OcpiError(StatusCode.NO_MATCHING_ENDPOINTS, "no credentials endpoint")
+        return version, details
+
+    # --- we register with a CPO -----------------------------------------------------------
+    async def register_with(self, party_id: str, versions_url: str, token_a: str) -> OcpiParty:
+        """The handshake from our side; returns the registered connection. Raises
+        :class:`OcpiPeerError` (or :class:`OcpiError` for a version/endpoint mismatch)."""
+        version, details = await self._discover_peer(versions_url, token_a)
+        endpoints = _endpoints(details)
+        credentials_url = _find(endpoints, "credentials")
+        token_b = new_token()
+        held = await self.party(party_id)
+        pending = OcpiParty(
+            party_id.upper(),
+            token_in=token_b,
+            stage=REGISTERING,
+            versions_url=versions_url,
+            version=version,
+            endpoints=endpoints,
+            sync_state=held.sync_state if held else {},
+        )
+        await self._save(pending)  # before the POST: the CPO reads our versions with token B
+        try:
+            theirs = await self.client(token_a).post_credentials(
+                credentials_url, self.our_credentials(token_b)
+            )
+        except OcpiPeerError:
+            await self._save(replace(pending, token_in=None, stage=NONE))
+            raise
+        party = await self._save(
+            replace(
+                pending,
+                stage=REGISTERED,
+                token_out=theirs.token,
+                roles=tuple(dump(r) for r in theirs.roles),
+            )
+        )
+        log.info("OCPI: registered with %s (version %s)", party.id, version)
+        return party
+
+    async def rotate(self, party: OcpiParty) -> OcpiParty:
+        """PUT our credentials with a new token B (e.g. on a schedule or after a leak)."""
+        if not party.registered or party.token_out is None:
+            raise ValueError(f"{party.id} is not registered")
+        url = _find(party.endpoints, "credentials")
+        token_b = new_token()
+        old = party
+        party = await self._save(replace(party, token_in=token_b))
+        try:
+            theirs = await self.client(old.token_out or "").put_credentials(
+                url, self.our_credentials(token_b)
+            )
+        except OcpiPeerError:
+            await self._save(old)
+            raise
+        return await self._save(replace(party, token_out=theirs.token))
+
+    async def _discover_peer(self, versions_url: str, token: str) -> tuple[str, VersionDetails]:
+        try:
+            return await self._discover(versions_url, token)
+        except OcpiError as exc:
+            raise OcpiPeerError(str(exc), url=versions_url, status_code=exc.status_code) from None
+
+
+def _endpoints(details: VersionDetails) -> tuple[dict[str, str], ...]:
+    return tuple(
+        {"identifier": str(e.identifier), "role": str(e.role), "url": e.url}
+        for e in details.endpoints
+    )
+
+
+def _find(endpoints: tuple[dict[str, str], ...], module: str, role: str | None = None) -> str:
+    for e in endpoints:
+        if e["identifier"] == module and (role is None or e["role"] == role):
+            return e["url"]
+    raise OcpiPeerError(f"the peer lists no {module} endpoint", url="", status_code=3003)

@@ -1,0 +1,334 @@
+"""OCPI Locations into the registry: pulled pages, and PUT/PATCH pushes of a Location, an EVSE
+or a Connector.
+
+The party's object is kept in its wire form (``ocpi_objects``) so that a PATCH can be merged into
+it and a GET answered; the registry holds the mapped :class:`~chargemesh.domain.Station`.
+
+Ordering: an update whose ``last_updated`` is older than the object we hold is ignored (a late
+push or a pull page that raced a push can never roll a status back). Pushes and pulls of one
+location are serialised by a per-location lock. Connector status reaches the registry through the
+group-commit :class:`StatusWriter`, observed when it reached us; the push is answered only after
+that commit, so an acknowledged status is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from chargemesh.bus import EventBus
+from chargemesh.domain import Operator
+from chargemesh.protocols.ocpi import mapping
+from chargemesh.protocols.ocpi.models import Location, ci, dump, merge_patch, parse
+from chargemesh.protocols.ocpi.transport import (
+    OcpiError,
+    StatusCode,
+    format_datetime,
+    parse_datetime,
+)
+from chargemesh.services.status import StatusWriter
+from chargemesh.store import OcpiObject, StatusUpdate, Store
+
+log = logging.getLogger(__name__)
+
+MODULE: Final = "locations"
+LOCK_STRIPES: Final = 1024
+STATUS_ONLY: Final = frozenset({"status", "last_updated"})
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What became of one push: ``stale`` when it was older than what we hold."""
+
+    stale: bool = False
+    status_changes: int = 0
+
+
+@dataclass(slots=True)
+class PageResult:
+    stations: int = 0
+    removed: int = 0
+    stale: int = 0
+    status_changes: int = 0
+
+
+def patch_time(patch: dict[str, Any]) -> datetime:
+    value = patch.get("last_updated")
+    if not isinstance(value, str):
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "a PATCH must carry last_updated")
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        raise OcpiError(
+            StatusCode.INVALID_PARAMETERS, "last_updated is not an OCPI DateTime"
+        ) from None
+
+
+def _find(items: list[dict[str, Any]], key: str, wanted: str) -> int | None:
+    return next((n for n, item in enumerate(items) if ci(str(item.get(key, ""))) == wanted), None)
+
+
+def _stamp(raw: dict[str, Any], at: datetime) -> None:
+    """Bump ``raw['last_updated']`` to ``at`` if that is later (the spec's cascade)."""
+    held = raw.get("last_updated")
+    if not isinstance(held, str) or parse_datetime(held) < at:
+        raw["last_updated"] = format_datetime(at)
+
+
+class LocationIngest:
+    def __init__(self, store: Store, writer: StatusWriter, bus: EventBus) -> None:
+        self._store = store
+        self._writer = writer
+        self._bus = bus
+        # Striped: a bounded set of locks, one location always maps to the same one.
+        self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
+
+    def _locked(self, cc: str, pid: str, location_id: str) -> asyncio.Lock:
+        return self._locks[hash((ci(cc), ci(pid), ci(location_id))) % LOCK_STRIPES]
+
+    # --- reads ------------------------------------------------------------------------------
+    async def get(
+        self, cc: str, pid: str, location_id: str, evse_uid: str | None, connector_id: str | None
+    ) -> dict[str, Any]:
+        held = await asyncio.to_thread(self._store.get_ocpi_object, MODULE, cc, pid, location_id)
+        if held is None:
+            raise OcpiError.not_found("unknown location", StatusCode.UNKNOWN_LOCATION)
+        raw: dict[str, Any] = held.payload
+        if evse_uid is None:
+            return raw
+        evses = raw.get("evses") or []
+        n = _find(evses, "uid", ci(evse_uid))
+        if n is None:
+            raise OcpiError.not_found("unknown EVSE", StatusCode.UNKNOWN_LOCATION)
+        evse: dict[str, Any] = evses[n]
+        if connector_id is None:
+            return evse
+        connectors = evse.get("connectors") or []
+        m = _find(connectors, "id", ci(connector_id))
+        if m is None:
+            raise OcpiError.not_found("unknown connector", StatusCode.UNKNOWN_LOCATION)
+        connector: dict[str, Any] = connectors[m]
+        return connector
+
+    # --- pushes -----------------------------------------------------------------------------
+    async def put(
+        self,
+        operator: Operator,
+        cc: str,
+        pid: str,
+        location_id: str,
+        evse_uid: str | None,
+        connector_id: str | None,
+        body: Any,
+    ) -> Applied:
+        """PUT of a whole Location, EVSE or Connector."""
+        if not isinstance(body, dict):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "the body must be a JSON object")
+        async with self._locked(cc, pid, location_id):
+            if evse_uid is None:
+                location = parse(Location, body)
+                if (ci(location.country_code), ci(location.party_id), ci(location.id)) != (
+                    ci(cc),
+                    ci(pid),
+                    ci(location_id),
+                ):
+                    raise OcpiError(
+                        StatusCode.INVALID_PARAMETERS,
+                        "country_code, party_id and id must match the URL",
+                    )
+                held = await asyncio.to_thread(
+                    self._store.get_ocpi_object, MODULE, cc, pid, location_id
+                )
+                if held is not None and held.last_updated > location.last_updated:
+                    return Applied(stale=True)
+                return await self._save(operator, location, status_only=None)
+            held = await asyncio.to_thread(
+                self._store.get_ocpi_object, MODULE, cc, pid, location_id
+            )
+            if held is None:
+                raise OcpiError.not_found(
+                    "unknown location: PUT the Location first", StatusCode.UNKNOWN_LOCATION
+                )
+            raw = dict(held.payload)
+            at = patch_time(body)
+            evses = [dict(e) for e in raw.get("evses") or []]
+            n = _find(evses, "uid", ci(evse_uid))
+            if connector_id is None:
+                if ci(str(body.get("uid", ""))) != ci(evse_uid):
+                    raise OcpiError(StatusCode.INVALID_PARAMETERS, "uid must match the URL")
+                if n is not None and _older(at, evses[n]):
+                    return Applied(stale=True)
+                if n is None:
+                    evses.append(body)
+                else:
+                    evses[n] = body
+            else:
+                if n is None:
+                    raise OcpiError.not_found("unknown EVSE", StatusCode.UNKNOWN_LOCATION)
+                if ci(str(body.get("id", ""))) != ci(connector_id):
+                    raise OcpiError(StatusCode.INVALID_PARAMETERS, "id must match the URL")
+                connectors = [dict(c) for c in evses[n].get("connectors") or []]
+                m = _find(connectors, "id", ci(connector_id))
+                if m is not None and _older(at, connectors[m]):
+                    return Applied(stale=True)
+                if m is None:
+                    connectors.append(body)
+                else:
+                    connectors[m] = body
+                evses[n] = {**evses[n], "connectors": connectors}
+                _stamp(evses[n], at)
+            raw["evses"] = evses
+            _stamp(raw, at)
+            return await self._save(operator, parse(Location, raw), status_only=None)
+
+    async def patch(
+        self,
+        operator: Operator,
+        cc: str,
+        pid: str,
+        location_id: str,
+        evse_uid: str | None,
+        connector_id: str | None,
+        body: Any,
+    ) -> Applied:
+        """PATCH of a Location, EVSE or Connector: only the fields sent, with ``last_updated``."""
+        if not isinstance(body, dict):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "the body must be a JSON object")
+        at = patch_time(body)
+        async with self._locked(cc, pid, location_id):
+            held = await asyncio.to_thread(
+                self._store.get_ocpi_object, MODULE, cc, pid, location_id
+            )
+            if held is None:
+                raise OcpiError.not_found("unknown location", StatusCode.UNKNOWN_LOCATION)
+            raw = dict(held.payload)
+            status_only: str | None = None
+            if evse_uid is None:
+                if _older(at, raw):
+                    return Applied(stale=True)
+                raw = merge_patch(raw, body)
+            else:
+                evses = [dict(e) for e in raw.get("evses") or []]
+                n = _find(evses, "uid", ci(evse_uid))
+                if n is None:
+                    raise OcpiError.not_found("unknown EVSE", StatusCode.UNKNOWN_LOCATION)
+                if connector_id is None:
+                    if _older(at, evses[n]):
+                        return Applied(stale=True)
+                    evses[n] = merge_patch(evses[n], body)
+                    if set(body) <= STATUS_ONLY:
+                        status_only = ci(evse_uid)
+                else:
+                    connectors = [dict(c) for c in evses[n].get("connectors") or []]
+                    m = _find(connectors, "id", ci(connector_id))
+                    if m is None:
+                        raise OcpiError.not_found("unknown connector", StatusCode.UNKNOWN_LOCATION)
+                    if _older(at, connectors[m]):
+                        return Applied(stale=True)
+                    connectors[m] = merge_patch(connectors[m], body)
+                    evses[n] = {**evses[n], "connectors": connectors}
+                    _stamp(evses[n], at)
+                raw["evses"] = evses
+            _stamp(raw, at)
+            return await self._save(operator, parse(Location, raw), status_only=status_only)
+
+    async def _save(
+        self, operator: Operator, location: Location, *, status_only: str | None
+    ) -> Applied:
+        """Keep the wire object, then the registry: only the EVSE's status for a status PATCH,
+        the whole station otherwise (delisted when it is no longer published)."""
+        now = datetime.now(UTC)
+        obj = OcpiObject(
+            MODULE,
+            location.country_code,
+            location.party_id,
+            location.id,
+            operator.id,
+            location.last_updated,
+            dump(location),
+        )
+        await asyncio.to_thread(self._store.put_ocpi_objects, [obj])
+        if status_only is None:
+            await self._registry(operator, [location], now)
+        evses = [e for e in location.evses or [] if status_only in (None, ci(e.uid))]
+        updates = list(_status_updates(operator, location, evses, now, "ocpi:push"))
+        result = await self._writer.apply(updates) if updates else None
+        return Applied(status_changes=len(result.changed) if result else 0)
+
+    async def _registry(
+        self, operator: Operator, locations: Sequence[Location], at: datetime
+    ) -> tuple[int, int]:
+        listed = [loc for loc in locations if mapping.is_listed(loc)]
+        gone = [
+            mapping.location_key(operator.id, loc.id)
+            for loc in locations
+            if not mapping.is_listed(loc)
+        ]
+        stations = [mapping.to_station(loc, operator) for loc in listed]
+        result = await asyncio.to_thread(self._store.upsert_stations, stations, at=at)
+        removed = await asyncio.to_thread(self._store.remove_stations, gone, at=at) if gone else []
+        self._bus.publish([*result.added, *result.changed, *removed])
+        return len(stations), len(removed)
+
+    # --- pulls ------------------------------------------------------------------------------
+    async def ingest_page(self, operator: Operator, locations: Sequence[Location]) -> PageResult:
+        """A pulled page: locations we hold a newer copy of (pushed meanwhile) are skipped."""
+        report = PageResult()
+        if not locations:
+            return report
+        now = datetime.now(UTC)
+        fresh: list[Location] = []
+        by_party: defaultdict[tuple[str, str], list[Location]] = defaultdict(list)
+        for loc in locations:
+            by_party[(ci(loc.country_code), ci(loc.party_id))].append(loc)
+        for (cc, pid), locs in by_party.items():
+            held = await asyncio.to_thread(
+                self._store.ocpi_last_updated, MODULE, cc, pid, [loc.id for loc in locs]
+            )
+            for loc in locs:
+                before = held.get(ci(loc.id))
+                if before is not None and before > loc.last_updated:
+                    report.stale += 1
+                else:
+                    fresh.append(loc)
+        objects = [
+            OcpiObject(
+                MODULE, loc.country_code, loc.party_id, loc.id, operator.id, loc.last_updated,
+                dump(loc),
+            )
+            for loc in fresh
+        ]  # fmt: skip
+        await asyncio.to_thread(self._store.put_ocpi_objects, objects)
+        report.stations, report.removed = await self._registry(operator, fresh, now)
+        updates = [
+            u
+            for loc in fresh
+            for u in _status_updates(operator, loc, loc.evses or [], now, "ocpi:pull")
+        ]
+        if updates:
+            result = await asyncio.to_thread(self._store.apply_status_updates, updates)
+            self._bus.publish(result.changed)
+            report.status_changes = len(result.changed)
+        return report
+
+
+def _older(at: datetime, raw: dict[str, Any]) -> bool:
+    held = raw.get("last_updated")
+    return isinstance(held, str) and parse_datetime(held) > at
+
+
+def _status_updates(
+    operator: Operator, location: Location, evses: Sequence[Any], now: datetime, source: str
+) -> Iterator[StatusUpdate]:
+    for evse in evses:
+        if str(evse.status) == "REMOVED":
+            continue
+        for connector_id, status, code, _ in mapping.evse_status_updates(
+            operator.id, location.id, evse
+        ):
+            yield StatusUpdate(connector_id, status, now, source, code)

@@ -1,0 +1,112 @@
+"""The Tokens module with us as token owner: CPOs pull our tokens (paginated) and ask us in real
+time whether one may charge (``POST /tokens/{uid}/authorize``); the answer comes from the account
+behind the token. Every authorization given is recorded with its reference, so that the session it
+starts can be matched to the driver."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from chargemesh.domain import Token, TokenStanding, TokenType
+from chargemesh.protocols.ocpi import models
+from chargemesh.protocols.ocpi.models import AuthorizationInfo, LocationReferences, dump, parse
+from chargemesh.protocols.ocpi.transport import OcpiError, StatusCode
+from chargemesh.store import Store
+
+INBOX_AUTHORIZATION: Final = "authorization"
+
+_ALLOWED: Final = {
+    TokenStanding.ALLOWED: "ALLOWED",
+    TokenStanding.BLOCKED: "BLOCKED",
+    TokenStanding.EXPIRED: "EXPIRED",
+    TokenStanding.NO_CREDIT: "NO_CREDIT",
+    TokenStanding.NOT_ALLOWED: "NOT_ALLOWED",
+}
+
+
+def token_type(value: str) -> TokenType:
+    """A domain token type from OCPI's (``APP_USER`` …); OCPI 2001 for anything else."""
+    try:
+        return TokenType(value.strip().lower())
+    except ValueError:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "unknown token type") from None
+
+
+def to_ocpi(token: Token, own_party: tuple[str, str]) -> models.Token:
+    return models.Token.model_validate(
+        {
+            "country_code": own_party[0],
+            "party_id": own_party[1],
+            "uid": token.uid,
+            "type": token.type.value.upper(),
+            "contract_id": token.contract_id,
+            "visual_number": token.visual_number,
+            "issuer": token.issuer,
+            "group_id": token.group_id,
+            "valid": token.valid,
+            "whitelist": token.whitelist,
+            "language": token.language,
+            "last_updated": token.last_updated,
+        }
+    )
+
+
+def allowed(token: Token) -> str:
+    if not token.valid and token.standing is TokenStanding.ALLOWED:
+        return "NOT_ALLOWED"
+    return _ALLOWED[token.standing]
+
+
+class TokenAuthority:
+    def __init__(self, store: Store, own_party: tuple[str, str]) -> None:
+        self._store = store
+        self.own_party = own_party
+
+    async def page(
+        self, *, date_from: datetime | None, date_to: datetime | None, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        tokens, total = await asyncio.to_thread(
+            self._store.list_tokens,
+            date_from=date_from,
+            date_to=date_to,
+            offset=offset,
+            limit=limit,
+        )
+        return [dump(to_ocpi(t, self.own_party)) for t in tokens], total
+
+    async def authorize(
+        self, party_id: str, uid: str, type_param: str | None, body: Any
+    ) -> AuthorizationInfo:
+        wanted = token_type(type_param) if type_param else TokenType.RFID  # the spec's default
+        location = parse(LocationReferences, body) if body is not None else None
+        token = await asyncio.to_thread(self._store.get_token, uid, wanted.value)
+        if token is None:
+            raise OcpiError.not_found("unknown token", StatusCode.UNKNOWN_TOKEN)
+        answer = allowed(token)
+        reference = secrets.token_hex(16) if answer == "ALLOWED" else None
+        info = AuthorizationInfo.model_validate(
+            {
+                "allowed": answer,
+                "token": dump(to_ocpi(token, self.own_party)),
+                "location": dump(location) if location else None,
+                "authorization_reference": reference,
+            }
+        )
+        await asyncio.to_thread(
+            self._store.append_inbox,
+            party_id,
+            "ocpi",
+            INBOX_AUTHORIZATION,
+            {
+                "uid": token.uid,
+                "type": token.type.value,
+                "allowed": answer,
+                "authorization_reference": reference,
+                "location": dump(location) if location else None,
+            },
+            at=datetime.now(UTC),
+        )
+        return info

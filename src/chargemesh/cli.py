@@ -35,6 +35,8 @@ geo_app = typer.Typer(help="China's counties and coordinate systems.", no_args_i
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(geo_app, name="geo")
+ocpi_app = typer.Typer(help="OCPI connections with CPOs.", no_args_is_help=True)
+app.add_typer(ocpi_app, name="ocpi")
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -128,6 +130,49 @@ def db_stats(config: OptionalConfig = None, store: StoreOption = None) -> None:
     table.add_row(
         *(f"{n:,}" for n in (counts.operators, counts.stations, counts.evses, counts.connectors))
     )
+    out.print(table)
+
+
+@ocpi_app.command("invite")
+@one_line_errors
+def ocpi_invite(
+    operator: Annotated[str, typer.Option("--operator", help="The CPO, as CC-PID (e.g. CN-ABC).")],
+    config: OptionalConfig = None,
+    store: StoreOption = None,
+) -> None:
+    """Issue a registration token A for a CPO to register with us (give it, with our versions
+    URL, to the CPO out of band). It replaces any registration the CPO had."""
+    import asyncio
+    import re
+
+    from chargemesh.services.ocpi_connections import OcpiConnections
+
+    if not re.fullmatch(r"[A-Za-z]{2}-[0-9A-Za-z]{3}", operator):
+        raise fail(f"--operator {operator!r}: an OCPI party is CC-PID, e.g. CN-ABC", EXIT_USAGE)
+    cfg = load_config(config) if config else Config()
+    versions_url = f"{cfg.server.base_url}/ocpi/versions"
+    with open_store(store or cfg.store.url) as s:
+        own = (cfg.ocpi.country_code, cfg.ocpi.party_id)
+        connections = OcpiConnections(s, versions_url=versions_url, own_party=own)
+        token = asyncio.run(connections.invite(operator))
+    out.print(f"versions URL: {versions_url}")
+    out.print(f"token A for {operator.upper()}: {token}")
+
+
+@ocpi_app.command("parties")
+@one_line_errors
+def ocpi_parties(config: OptionalConfig = None, store: StoreOption = None) -> None:
+    """The OCPI connections and where each stands (tokens are never shown)."""
+    cfg = load_config(config) if config else Config()
+    with open_store(store or cfg.store.url) as s:
+        parties = s.list_ocpi_parties()
+    table = Table("party", "stage", "version", "endpoints", "versions URL", "last pull from")
+    for p in parties:
+        state = p.sync_state.get("locations") or {}
+        table.add_row(
+            p.id, p.stage, p.version or "", str(len(p.endpoints)), p.versions_url or "",
+            str(state.get("date_from") or ""),
+        )  # fmt: skip
     out.print(table)
 
 

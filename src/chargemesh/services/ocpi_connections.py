@@ -115,7 +115,7 @@ class OcpiConnections:
                 return party
         raise OcpiError.unauthorized()
 
-    async def _save(self, party: OcpiParty) -> OcpiParty:
+    async def save(self, party: OcpiParty) -> OcpiParty:
         party = replace(party, updated_at=datetime.now(UTC))
         await asyncio.to_thread(self._store.save_ocpi_party, party)
         self._tokens = {k: v for k, v in self._tokens.items() if v.id != party.id}
@@ -131,7 +131,7 @@ class OcpiConnections:
         """A token A for the party to register with (out of band, with our versions URL).
         Any registration it had is dropped."""
         token = new_token()
-        await self._save(OcpiParty(party_id.upper(), token_in=token, stage=INVITED))
+        await self.save(OcpiParty(party_id.upper(), token_in=token, stage=INVITED))
         return token
 
     async def accept(self, party: OcpiParty, body: object, *, update: bool = False) -> Credentials:
@@ -150,7 +150,7 @@ class OcpiConnections:
         theirs = parse(Credentials, body)
         version, details = await self._discover(theirs.url, theirs.token)
         token_c = new_token()
-        await self._save(
+        await self.save(
             replace(
                 party,
                 token_in=token_c,
@@ -170,7 +170,7 @@ class OcpiConnections:
         """DELETE of credentials: the party's token stops working; its data stays."""
         if not party.registered:
             raise OcpiError(StatusCode.CLIENT_ERROR, "not registered", http_status=405)
-        await self._save(replace(party, token_in=None, stage=NONE, token_out=None))
+        await self.save(replace(party, token_in=None, stage=NONE, token_out=None))
 
     async def _discover(self, versions_url: str, token: str) -> tuple[str, VersionDetails]:
         client = self.client(token)
@@ -216,15 +216,15 @@ class OcpiConnections:
             endpoints=endpoints,
             sync_state=held.sync_state if held else {},
         )
-        await self._save(pending)  # before the POST: the CPO reads our versions with token B
+        await self.save(pending)  # before the POST: the CPO reads our versions with token B
         try:
             theirs = await self.client(token_a).post_credentials(
                 credentials_url, self.our_credentials(token_b)
             )
         except OcpiPeerError:
-            await self._save(replace(pending, token_in=None, stage=NONE))
+            await self.save(replace(pending, token_in=None, stage=NONE))
             raise
-        party = await self._save(
+        party = await self.save(
             replace(
                 pending,
                 stage=REGISTERED,
@@ -242,15 +242,15 @@ class OcpiConnections:
         url = _find(party.endpoints, "credentials")
         token_b = new_token()
         old = party
-        party = await self._save(replace(party, token_in=token_b))
+        party = await self.save(replace(party, token_in=token_b))
         try:
             theirs = await self.client(old.token_out or "").put_credentials(
                 url, self.our_credentials(token_b)
             )
         except OcpiPeerError:
-            await self._save(old)
+            await self.save(old)
             raise
-        return await self._save(replace(party, token_out=theirs.token))
+        return await self.save(replace(party, token_out=theirs.token))
 
     async def _discover_peer(self, versions_url: str, token: str) -> tuple[str, VersionDetails]:
         try:

@@ -10,7 +10,6 @@ the edition off the wire model for whoever needs it (compatibility reports).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,10 @@ from chargemesh.domain import (
     from_tcec,
     station_id,
 )
-from chargemesh.geo.counties import CountyTable, county_table
+from chargemesh.geo.counties import CountyTable
+from chargemesh.protocols.common import county_adcode
+from chargemesh.protocols.common import positive as _positive
+from chargemesh.protocols.common import text as _text
 from chargemesh.protocols.tcec.charging import PolicyInfo
 from chargemesh.protocols.tcec.stations import (
     ConnectorInfo,
@@ -105,20 +107,6 @@ class StatusUpdate:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    stripped = value.strip()
-    return stripped or None
-
-
-def _positive(value: float | None) -> float | None:
-    """Operators send 0 (or junk) for unknown ratings: keep only real, positive figures."""
-    if value is None or not math.isfinite(value) or value <= 0:
-        return None
-    return value
-
-
 def access_methods(capabilities: Iterable[Capability]) -> frozenset[AccessMethod]:
     """How drivers can start a charge at this operator's connectors through the platform.
 
@@ -133,22 +121,6 @@ def access_methods(capabilities: Iterable[Capability]) -> frozenset[AccessMethod
         if Capability.PLUG_AND_CHARGE in caps:
             methods.add(AccessMethod.PLUG_AND_CHARGE)
     return frozenset(methods) or frozenset({AccessMethod.VIEW_ONLY})
-
-
-def county_adcode(
-    area_code: str | None, lon: float, lat: float, counties: CountyTable | None = None
-) -> str | None:
-    """The station's county: its ``AreaCode`` (current or former GB/T 2260 code; longer codes are
-    cut to their first 6 digits), else the county containing the GCJ-02 point, else ``None``."""
-    table = counties if counties is not None else county_table()
-    code = (area_code or "").strip()[:6]
-    if len(code) == 6 and code.isdigit():
-        county = table.resolve(code)
-        if county is not None:
-            return county.adcode
-    if math.isfinite(lon) and math.isfinite(lat):
-        return table.lookup_one(lon, lat)
-    return None
 
 
 def opening_hours(busine_hours: str | None) -> str | None:

@@ -68,6 +68,8 @@ class OcpiConnections:
         self.operators = {k.upper(): v for k, v in (operators or {}).items()}
         self._tokens: dict[str, OcpiParty] = {}  # token_in → party, refreshed on every change
         self._client_factory = client_factory
+        self.retries = 3  # per failing page of a pull, then the pull stops (and resumes later)
+        self.backoff_s = 0.5
 
     # --- identity --------------------------------------------------------------------------
     def our_credentials(self, token: str) -> Credentials:
@@ -100,7 +102,13 @@ class OcpiConnections:
             return self._client_factory(token)
         if self._http is None:
             raise RuntimeError("OcpiConnections needs an httpx client to call peers")
-        return OcpiClient(self._http, token, own_party=self.own_party)
+        return OcpiClient(
+            self._http,
+            token,
+            own_party=self.own_party,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+        )
 
     # --- who is calling -------------------------------------------------------------------
     async def authenticate(self, authorization: str | None) -> OcpiParty:
@@ -117,6 +125,8 @@ class OcpiConnections:
 
     async def save(self, party: OcpiParty) -> OcpiParty:
         party = replace(party, updated_at=datetime.now(UTC))
+        if party.registered:  # the registry knows every operator that can send us data
+            await asyncio.to_thread(self._store.upsert_operator, self.operator(party))
         await asyncio.to_thread(self._store.save_ocpi_party, party)
         self._tokens = {k: v for k, v in self._tokens.items() if v.id != party.id}
         if party.token_in is not None:

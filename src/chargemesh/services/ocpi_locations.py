@@ -82,7 +82,7 @@ def _stamp(raw: dict[str, Any], at: datetime) -> None:
 
 class LocationIngest:
     def __init__(self, store: Store, writer: StatusWriter, bus: EventBus) -> None:
-        self._store = store
+        self.store = self._store = store
         self._writer = writer
         self._bus = bus
         # Striped: a bounded set of locks, one location always maps to the same one.

@@ -12,6 +12,7 @@ hold a newer copy of, so a pull never undoes a push that raced it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -79,6 +80,7 @@ async def sync_ocpi_operator(
     if party is None or not party.registered or party.token_out is None:
         raise OcpiPeerError(f"{party_id} is not registered", url="")
     operator = connections.operator(party)
+    await asyncio.to_thread(locations.store.upsert_operator, operator)  # its name may have changed
     report = OcpiSyncReport(operator.id)
     client = connections.client(party.token_out)
     cc, _, pid = party.id.partition("-")

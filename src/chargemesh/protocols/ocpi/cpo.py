@@ -1,0 +1,1120 @@
+"""A simulated OCPI 2.2.1 CPO over HTTP: chargemesh's peer in the simulator and end-to-end tests.
+
+:class:`CpoNetwork` holds one CPO's data in memory (Locations, Tariffs, Sessions, CDRs, and the
+Tokens an eMSP pushed), thread-safe: the server answers from its own thread while a test or the
+simulator changes the data from another.
+
+:class:`OcpiCpoServer` serves that data as a FastAPI ``app`` and plays the CPO faithfully:
+
+* every request needs ``Authorization: Token …``, Base64 or raw (each
+  :func:`~chargemesh.protocols.ocpi.transport.token_candidates` value is tried against the tokens
+  this CPO issued). Token A opens versions, version details and credentials only, until the
+  registration completes; anything else is 401 with an envelope.
+* ``GET {base}/versions`` and ``GET {base}/2.2.1`` (details: credentials SENDER and RECEIVER;
+  locations, tariffs, sessions, cdrs SENDER; commands, tokens RECEIVER).
+* credentials ``POST`` (the eMSP registers: its versions and details are fetched with its token B,
+  this CPO answers a fresh token C and discards token A; 405 when already registered; 3001 when
+  the eMSP's API cannot be used), ``GET`` (our credentials, carrying the token the caller used),
+  ``PUT`` (versions and details fetched again, token C rotated), ``DELETE`` (token C stops
+  working; 405 when not registered).
+* paginated lists of locations, tariffs, sessions and cdrs (``date_from`` inclusive, ``date_to``
+  exclusive, ``offset``, ``limit`` capped at ``max_limit``; ``X-Total-Count``, ``X-Limit`` = the
+  maximum page size, ``Link`` rel=next only when a next page exists, keeping the date filters);
+  ``GET locations/{id}[/{evse_uid}[/{connector_id}]]``, ids compared case-insensitively, 404 with
+  2003 when unknown.
+* commands receiver: ``POST {base}/2.2.1/commands/{command}``. The body is parsed with the
+  command's model (2001 if it is not one: nothing is recorded or started); the
+  ``CommandResponse`` is answered at once and, for an ACCEPTED one, a ``CommandResult`` is POSTed
+  to the body's ``response_url`` after ``command_delay_s``, with the eMSP's token. A command that
+  names an unknown location is REJECTED with status code 2003.
+* tokens receiver: ``GET/PUT/PATCH {base}/2.2.1/tokens/{cc}/{pid}/{uid}[?type=]``.
+
+``OCPI-to-*`` headers on functional modules, when present, must name this CPO (else 404): a
+partner cannot read another party's data by walking ids.
+
+Behaviour knobs and fault injection (plain attributes, change them at any time):
+
+* ``command_response: dict[CommandType, CommandResponseType]`` — the immediate answer per command
+  (default ACCEPTED);
+* ``command_outcomes: dict[CommandType, CommandResultType | None]`` — the later CommandResult
+  (default ACCEPTED; ``None``: never sent, to test the eMSP's timeout);
+* ``fail_offsets_once: set[int]`` — a locations list GET at one of these offsets answers HTTP 500
+  (plain text, not an envelope) and the offset leaves the set;
+* ``empty_link_on_last_page`` — the last page carries ``Link:`` with an empty value (quirk 5);
+* ``foreign_link_host`` — ``Link`` names ``https://cpo.invalid`` instead of this server (quirk 6);
+* ``raw_token`` — this CPO's own outgoing calls send the raw token instead of Base64;
+* ``requests: Counter[str]`` — requests received, keyed ``"METHOD /path/{template}"``;
+* ``received_commands`` and ``sent_results`` — what came in and what went out, for tests.
+
+The CPO's own outgoing side (:meth:`OcpiCpoServer.register_with`, ``push_evse_status``,
+``put_location``, ``put_session``, ``patch_session``, ``post_cdr``, ``authorize``,
+``pull_tokens``) calls the registered eMSP through :class:`~chargemesh.protocols.ocpi.client.
+OcpiClient` on an ``httpx.AsyncClient`` the server owns (``await server.close()`` or ``async
+with server``). Calls the server makes while answering a request (the registration handshake,
+CommandResults) run on the server's own thread and event loop, each with a short-lived client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets as _random
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+
+from chargemesh.protocols.ocpi import http as ocpi_http
+from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError, join_url
+from chargemesh.protocols.ocpi.enums import (
+    CommandResponseType,
+    CommandResultType,
+    CommandType,
+    InterfaceRole,
+    ModuleID,
+    Role,
+    Status,
+    TokenType,
+)
+from chargemesh.protocols.ocpi.models import (
+    AuthorizationInfo,
+    BusinessDetails,
+    CancelReservation,
+    Cdr,
+    CommandResponse,
+    CommandResult,
+    Connector,
+    Credentials,
+    CredentialsRole,
+    DisplayText,
+    Endpoint,
+    Evse,
+    Location,
+    LocationReferences,
+    ReserveNow,
+    Session,
+    StartSession,
+    StopSession,
+    Tariff,
+    Token,
+    UnlockConnector,
+    Version,
+    VersionDetails,
+    ci,
+    dump,
+    merge_patch,
+    parse,
+)
+from chargemesh.protocols.ocpi.transport import (
+    OCPI_VERSION,
+    OcpiError,
+    StatusCode,
+    format_datetime,
+    page_link,
+    parse_datetime,
+    token_candidates,
+)
+
+__all__ = [
+    "COMMAND_MODELS",
+    "LIST_MODULES",
+    "CpoNetwork",
+    "OcpiCpoServer",
+    "ReceivedCommand",
+    "SentResult",
+]
+
+log = logging.getLogger(__name__)
+
+#: The body model of each command.
+COMMAND_MODELS: Final[Mapping[CommandType, type[BaseModel]]] = {
+    CommandType.START_SESSION: StartSession,
+    CommandType.STOP_SESSION: StopSession,
+    CommandType.RESERVE_NOW: ReserveNow,
+    CommandType.CANCEL_RESERVATION: CancelReservation,
+    CommandType.UNLOCK_CONNECTOR: UnlockConnector,
+}
+
+#: The modules this CPO serves as paginated lists (it is their SENDER).
+LIST_MODULES: Final = (ModuleID.LOCATIONS, ModuleID.TARIFFS, ModuleID.SESSIONS, ModuleID.CDRS)
+
+FOREIGN_LINK_ORIGIN: Final = "https://cpo.invalid"
+_HTTP_TIMEOUT_S: Final = 10.0
+
+Item = Location | Tariff | Session | Cdr
+_I = TypeVar("_I", Location, Tariff, Session, Cdr)
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return at
+
+
+def _new_token() -> str:
+    return _random.token_urlsafe(32)
+
+
+# =============================================================================== the data
+
+
+class CpoNetwork:
+    """One CPO's data in memory, keyed by canonical (upper-case) ids; safe across threads.
+
+    Every object must belong to this CPO (``country_code``/``party_id``, compared
+    case-insensitively): another party's object is a ``ValueError``.
+    """
+
+    def __init__(
+        self,
+        country_code: str,
+        party_id: str,
+        *,
+        locations: Iterable[Location] = (),
+        tariffs: Iterable[Tariff] = (),
+    ) -> None:
+        self.country_code = ci(country_code)
+        self.party_id = ci(party_id)
+        self._lock = threading.RLock()
+        self._items: dict[str, dict[str, Item]] = {module.value: {} for module in LIST_MODULES}
+        self._tokens: dict[tuple[str, str, str, str], Token] = {}
+        for location in locations:
+            self.put_location(location)
+        for tariff in tariffs:
+            self.put_tariff(tariff)
+
+    @property
+    def party(self) -> tuple[str, str]:
+        return (self.country_code, self.party_id)
+
+    def _own(self, item: Item) -> None:
+        if (ci(item.country_code), ci(item.party_id)) != self.party:
+            raise ValueError(
+                f"{type(item).__name__} {item.id} belongs to {item.country_code}*{item.party_id}, "
+                f"not to {self.country_code}*{self.party_id}"
+            )
+
+    def _put(self, module: ModuleID, item: _I) -> _I:
+        self._own(item)
+        with self._lock:
+            self._items[module.value][ci(item.id)] = item
+        return item
+
+    def _get(self, module: ModuleID, item_id: str, cls: type[_I]) -> _I | None:
+        with self._lock:
+            item = self._items[module.value].get(ci(item_id))
+        return item if isinstance(item, cls) else None
+
+    def changed(
+        self,
+        module: ModuleID | str,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+    ) -> list[Item]:
+        """The objects of a list module with ``date_from <= last_updated < date_to`` (either
+        bound optional), ordered by (last_updated, id)."""
+        key = ModuleID(module).value
+        if key not in self._items:
+            raise ValueError(f"{key} is not a list module of a CPO")
+        with self._lock:
+            items = list(self._items[key].values())
+        selected = [
+            item
+            for item in items
+            if (date_from is None or item.last_updated >= date_from)
+            and (date_to is None or item.last_updated < date_to)
+        ]
+        selected.sort(key=lambda item: (item.last_updated, ci(item.id)))
+        return selected
+
+    def count(self, module: ModuleID | str) -> int:
+        with self._lock:
+            return len(self._items[ModuleID(module).value])
+
+    # ------------------------------------------------------------------ locations
+
+    def put_location(self, location: Location) -> Location:
+        """Add a Location or replace the one with the same id."""
+        return self._put(ModuleID.LOCATIONS, location)
+
+    def location(self, location_id: str) -> Location | None:
+        return self._get(ModuleID.LOCATIONS, location_id, Location)
+
+    def locations(self) -> list[Location]:
+        return [item for item in self.changed(ModuleID.LOCATIONS) if isinstance(item, Location)]
+
+    def set_evse_status(
+        self, location_id: str, evse_uid: str, status: Status | str, at: datetime
+    ) -> Location:
+        """Give an EVSE a new status at ``at``; the EVSE's and the Location's ``last_updated``
+        become ``at``. Returns the updated Location; ``KeyError`` for an unknown Location or
+        EVSE."""
+        _aware(at)
+        with self._lock:
+            location = self.location(location_id)
+            if location is None:
+                raise KeyError(location_id)
+            evses = list(location.evses or [])
+            for index, evse in enumerate(evses):
+                if ci(evse.uid) == ci(evse_uid):
+                    evses[index] = evse.model_copy(update={"status": status, "last_updated": at})
+                    break
+            else:
+                raise KeyError(evse_uid)
+            updated = location.model_copy(update={"evses": evses, "last_updated": at})
+            return self.put_location(updated)
+
+    # ------------------------------------------------------------------ tariffs
+
+    def put_tariff(self, tariff: Tariff) -> Tariff:
+        return self._put(ModuleID.TARIFFS, tariff)
+
+    def tariff(self, tariff_id: str) -> Tariff | None:
+        return self._get(ModuleID.TARIFFS, tariff_id, Tariff)
+
+    # ------------------------------------------------------------------ sessions
+
+    def add_session(self, session: Session) -> Session:
+        """Add a Session, or replace the one with the same id (a full update, as a PUT)."""
+        return self._put(ModuleID.SESSIONS, session)
+
+    def session(self, session_id: str) -> Session | None:
+        return self._get(ModuleID.SESSIONS, session_id, Session)
+
+    def update_session(self, session_id: str, patch: Mapping[str, Any]) -> Session:
+        """Apply an OCPI PATCH to a Session (``charging_periods`` are appended); ``KeyError`` if
+        unknown, ``OcpiError`` 2001 if the result is not a valid Session or changes its id."""
+        with self._lock:
+            stored = self.session(session_id)
+            if stored is None:
+                raise KeyError(session_id)
+            merged = merge_patch(dump(stored), patch, append=("charging_periods",))
+            updated = parse(Session, merged)
+            if ci(updated.id) != ci(stored.id):
+                raise OcpiError(StatusCode.INVALID_PARAMETERS, "a PATCH cannot change the id")
+            return self._put(ModuleID.SESSIONS, updated)
+
+    # ------------------------------------------------------------------ CDRs
+
+    def add_cdr(self, cdr: Cdr) -> Cdr:
+        """Add a CDR; CDRs are immutable, so an id already present is a ``ValueError``."""
+        with self._lock:
+            if self._get(ModuleID.CDRS, cdr.id, Cdr) is not None:
+                raise ValueError(f"CDR {cdr.id} exists already")
+            return self._put(ModuleID.CDRS, cdr)
+
+    def cdr(self, cdr_id: str) -> Cdr | None:
+        return self._get(ModuleID.CDRS, cdr_id, Cdr)
+
+    # ------------------------------------------------------------------ tokens (eMSP-owned)
+
+    @staticmethod
+    def _token_key(
+        country_code: str, party_id: str, uid: str, token_type: TokenType | str
+    ) -> tuple[str, str, str, str]:
+        return (ci(country_code), ci(party_id), ci(uid), ci(str(token_type)))
+
+    def put_token(self, token: Token) -> Token:
+        """Store an eMSP's Token (keyed by its party, uid and type)."""
+        key = self._token_key(token.country_code, token.party_id, token.uid, token.type)
+        with self._lock:
+            self._tokens[key] = token
+        return token
+
+    def token(
+        self,
+        country_code: str,
+        party_id: str,
+        uid: str,
+        token_type: TokenType | str = TokenType.RFID,
+    ) -> Token | None:
+        with self._lock:
+            return self._tokens.get(self._token_key(country_code, party_id, uid, token_type))
+
+    def tokens(self) -> list[Token]:
+        with self._lock:
+            return list(self._tokens.values())
+
+
+# =============================================================================== the server
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedCommand:
+    """A command that parsed, with the immediate answer it got."""
+
+    command: CommandType
+    body: BaseModel
+    response: CommandResponseType | str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SentResult:
+    """A CommandResult this CPO POSTed (``delivered`` false if the eMSP refused or was
+    unreachable)."""
+
+    command: CommandType
+    response_url: str
+    result: CommandResultType | str
+    delivered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Peer:
+    """The registered eMSP: the token we call it with, its versions URL and endpoints."""
+
+    token: str
+    versions_url: str
+    endpoints: Mapping[tuple[str, str], str]
+    party: tuple[str, str] | None
+
+
+class OcpiCpoServer:
+    """One CPO serving ``network`` to one eMSP; ``token_a`` is the registration token handed out
+    of band. See the module docstring for what it serves and its knobs."""
+
+    def __init__(
+        self,
+        network: CpoNetwork,
+        *,
+        token_a: str,
+        base_path: str = "/ocpi",
+        max_limit: int = 100,
+        command_timeout_s: int = 30,
+        command_delay_s: float = 0.05,
+        business_name: str = "Lanting Charging",
+        retries: int = 3,
+        backoff_s: float = 0.2,
+    ) -> None:
+        if not token_a:
+            raise ValueError("token_a must not be empty")
+        if max_limit < 1 or command_timeout_s < 0 or command_delay_s < 0:
+            raise ValueError("max_limit must be positive, timeouts not negative")
+        self.network = network
+        self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
+        self.max_limit = max_limit
+        self.command_timeout_s = command_timeout_s
+        self.command_delay_s = command_delay_s
+        self.business_name = business_name
+        self.retries = retries
+        self.backoff_s = backoff_s
+        # knobs
+        self.command_response: dict[CommandType, CommandResponseType] = {}
+        self.command_outcomes: dict[CommandType, CommandResultType | None] = {}
+        self.fail_offsets_once: set[int] = set()
+        self.empty_link_on_last_page = False
+        self.foreign_link_host = False
+        self.raw_token = False
+        self.requests: Counter[str] = Counter()
+        self.received_commands: list[ReceivedCommand] = []
+        self.sent_results: list[SentResult] = []
+        # state
+        self._lock = threading.RLock()
+        self._token_a: str | None = token_a
+        self._issued: str | None = None  # what the eMSP calls us with (token C, or B)
+        self._peer: _Peer | None = None
+        self._origin: str | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self.app = self._build_app()
+
+    # ------------------------------------------------------------------ addresses
+
+    def set_base_url(self, url: str) -> None:
+        """The server's origin as seen by peers (``http://127.0.0.1:PORT``), once it listens:
+        versions, details and ``Link`` headers carry it."""
+        parts = urlsplit(url)
+        self._origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+    def _base(self, request: Request | None = None) -> str:
+        origin = self._origin
+        if origin is None:
+            if request is None:
+                raise RuntimeError("call set_base_url() first")
+            origin = str(request.base_url).rstrip("/")
+        return f"{origin}{self.base_path}"
+
+    def versions_url(self, request: Request | None = None) -> str:
+        return f"{self._base(request)}/versions"
+
+    def details_url(self, request: Request | None = None) -> str:
+        return f"{self._base(request)}/{OCPI_VERSION}"
+
+    def module_url(self, module: ModuleID, request: Request | None = None) -> str:
+        return f"{self._base(request)}/{OCPI_VERSION}/{module.value}"
+
+    # ------------------------------------------------------------------ registration state
+
+    @property
+    def registered(self) -> bool:
+        with self._lock:
+            return self._peer is not None
+
+    @property
+    def issued_token(self) -> str | None:
+        """The token the eMSP calls this CPO with (for tests and the simulator)."""
+        with self._lock:
+            return self._issued
+
+    @property
+    def peer_token(self) -> str | None:
+        """The token this CPO calls the eMSP with."""
+        with self._lock:
+            return self._peer.token if self._peer else None
+
+    @property
+    def peer_endpoints(self) -> dict[tuple[str, str], str]:
+        with self._lock:
+            return dict(self._peer.endpoints) if self._peer else {}
+
+    @property
+    def peer_party(self) -> tuple[str, str] | None:
+        with self._lock:
+            return self._peer.party if self._peer else None
+
+    def own_credentials(self, token: str, request: Request | None = None) -> Credentials:
+        return Credentials(
+            token=token,
+            url=self.versions_url(request),
+            roles=[
+                CredentialsRole(
+                    role=Role.CPO,
+                    business_details=BusinessDetails(name=self.business_name),
+                    country_code=self.network.country_code,
+                    party_id=self.network.party_id,
+                )
+            ],
+        )
+
+    def _authenticate(self, request: Request, *, token_a_ok: bool) -> str:
+        """The token the request carries, if this CPO issued it; else 401. Token A only where
+        ``token_a_ok``."""
+        candidates = token_candidates(request.headers.get("authorization"))
+        with self._lock:
+            issued, token_a = self._issued, self._token_a
+        for candidate in candidates:
+            if issued is not None and _random.compare_digest(candidate, issued):
+                return issued
+        for candidate in candidates:
+            if token_a is not None and _random.compare_digest(candidate, token_a):
+                if token_a_ok:
+                    return token_a
+                raise OcpiError.unauthorized("token A is only valid for the registration")
+        raise OcpiError.unauthorized()
+
+    def _check_routing(self, request: Request) -> None:
+        """``OCPI-to-*`` headers, when sent, must name this CPO."""
+        to_cc = request.headers.get("OCPI-to-country-code")
+        to_pid = request.headers.get("OCPI-to-party-id")
+        if to_cc is None and to_pid is None:
+            return
+        if (ci(to_cc or ""), ci(to_pid or "")) != self.network.party:
+            raise OcpiError.not_found("this platform is not the party named in OCPI-to-*")
+
+    def _functional(self, request: Request) -> None:
+        self._authenticate(request, token_a_ok=False)
+        self._check_routing(request)
+
+    # ------------------------------------------------------------------ the app
+
+    def _build_app(self) -> FastAPI:
+        app = FastAPI(
+            title=f"OCPI CPO {self.network.country_code}*{self.network.party_id}",
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
+        ocpi_http.install(app)
+
+        @app.middleware("http")
+        async def count_requests(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            response = await call_next(request)
+            route = request.scope.get("route")
+            template = getattr(route, "path", None) or request.url.path
+            with self._lock:
+                self.requests[f"{request.method} {template}"] += 1
+            return response
+
+        base = self.base_path
+        version = f"{base}/{OCPI_VERSION}"
+
+        def route(path: str, endpoint: Callable[..., Any], methods: list[str]) -> None:
+            app.add_api_route(path, endpoint, methods=methods, include_in_schema=False)
+
+        route(f"{base}/versions", self._versions, ["GET"])
+        route(version, self._details, ["GET"])
+        route(f"{version}/credentials", self._get_credentials, ["GET"])
+        route(f"{version}/credentials", self._post_credentials, ["POST"])
+        route(f"{version}/credentials", self._put_credentials, ["PUT"])
+        route(f"{version}/credentials", self._delete_credentials, ["DELETE"])
+        for module in LIST_MODULES:
+            route(f"{version}/{module.value}", self._list_endpoint(module), ["GET"])
+        locations = f"{version}/{ModuleID.LOCATIONS.value}"
+        route(f"{locations}/{{location_id}}", self._get_location, ["GET"])
+        route(f"{locations}/{{location_id}}/{{evse_uid}}", self._get_evse, ["GET"])
+        route(
+            f"{locations}/{{location_id}}/{{evse_uid}}/{{connector_id}}",
+            self._get_connector,
+            ["GET"],
+        )
+        route(f"{version}/{ModuleID.COMMANDS.value}/{{command}}", self._command, ["POST"])
+        tokens = f"{version}/{ModuleID.TOKENS.value}/{{country_code}}/{{party_id}}/{{token_uid}}"
+        route(tokens, self._get_token, ["GET"])
+        route(tokens, self._put_token, ["PUT"])
+        route(tokens, self._patch_token, ["PATCH"])
+        return app
+
+    # ------------------------------------------------------------------ versions
+
+    async def _versions(self, request: Request) -> Response:
+        self._authenticate(request, token_a_ok=True)
+        return ocpi_http.ocpi_response(
+            [dump(Version(version=OCPI_VERSION, url=self.details_url(request)))]
+        )
+
+    async def _details(self, request: Request) -> Response:
+        self._authenticate(request, token_a_ok=True)
+        sender, receiver = InterfaceRole.SENDER, InterfaceRole.RECEIVER
+        modules = [
+            (ModuleID.CREDENTIALS, sender),
+            (ModuleID.CREDENTIALS, receiver),
+            *((module, sender) for module in LIST_MODULES),
+            (ModuleID.COMMANDS, receiver),
+            (ModuleID.TOKENS, receiver),
+        ]
+        endpoints = [
+            Endpoint(identifier=module, role=role, url=self.module_url(module, request))
+            for module, role in modules
+        ]
+        return ocpi_http.ocpi_response(
+            dump(VersionDetails(version=OCPI_VERSION, endpoints=endpoints))
+        )
+
+    # ------------------------------------------------------------------ credentials
+
+    async def _get_credentials(self, request: Request) -> Response:
+        token = self._authenticate(request, token_a_ok=True)
+        return ocpi_http.ocpi_response(dump(self.own_credentials(token, request)))
+
+    async def _post_credentials(self, request: Request) -> Response:
+        self._authenticate(request, token_a_ok=True)
+        if self.registered:
+            raise OcpiError(StatusCode.CLIENT_ERROR, "already registered", http_status=405)
+        theirs = parse(Credentials, await ocpi_http.read_json(request))
+        peer = await self._handshake(theirs)
+        token_c = _new_token()
+        with self._lock:
+            if self._peer is not None:
+                raise OcpiError(StatusCode.CLIENT_ERROR, "already registered", http_status=405)
+            self._peer = peer
+            self._issued = token_c
+            self._token_a = None
+        log.info("OCPI CPO: registered eMSP %s", _party_text(peer.party))
+        return ocpi_http.ocpi_response(dump(self.own_credentials(token_c, request)))
+
+    async def _put_credentials(self, request: Request) -> Response:
+        self._authenticate(request, token_a_ok=False)
+        if not self.registered:
+            raise OcpiError(StatusCode.CLIENT_ERROR, "not registered", http_status=405)
+        theirs = parse(Credentials, await ocpi_http.read_json(request))
+        peer = await self._handshake(theirs)
+        token_c = _new_token()
+        with self._lock:
+            self._peer = peer
+            self._issued = token_c
+        log.info("OCPI CPO: credentials of eMSP %s updated", _party_text(peer.party))
+        return ocpi_http.ocpi_response(dump(self.own_credentials(token_c, request)))
+
+    async def _delete_credentials(self, request: Request) -> Response:
+        self._authenticate(request, token_a_ok=False)
+        with self._lock:
+            if self._peer is None:
+                raise OcpiError(StatusCode.CLIENT_ERROR, "not registered", http_status=405)
+            party = self._peer.party
+            self._peer = None
+            self._issued = None
+        log.info("OCPI CPO: eMSP %s unregistered", _party_text(party))
+        return ocpi_http.ocpi_response()
+
+    async def _handshake(self, theirs: Credentials) -> _Peer:
+        """Fetch the eMSP's versions and 2.2.1 details with the token it gave us."""
+        async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S) as http:
+            client = self._client(http, theirs.token)
+            try:
+                versions = await client.get_versions(theirs.url)
+                chosen = _pick_version(versions)
+                details = await client.get_version_details(chosen.url)
+            except OcpiPeerError as exc:
+                raise OcpiError(
+                    StatusCode.UNABLE_TO_USE_CLIENT_API, f"unable to use the client's API: {exc}"
+                ) from None
+        return _Peer(
+            token=theirs.token,
+            versions_url=theirs.url,
+            endpoints=OcpiClient.endpoints(details),
+            party=_emsp_party(theirs.roles),
+        )
+
+    # ------------------------------------------------------------------ paginated lists
+
+    def _list_endpoint(self, module: ModuleID) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await self._list(module, request)
+
+        endpoint.__name__ = f"list_{module.value}"
+        return endpoint
+
+    def _take_offset_fault(self, offset: int) -> bool:
+        with self._lock:
+            if offset in self.fail_offsets_once:
+                self.fail_offsets_once.discard(offset)
+                return True
+        return False
+
+    async def _list(self, module: ModuleID, request: Request) -> Response:
+        self._functional(request)
+        query = request.query_params
+        date_from = _date_param(query.get("date_from"), "date_from")
+        date_to = _date_param(query.get("date_to"), "date_to")
+        offset = _int_param(query.get("offset"), "offset", default=0, minimum=0)
+        limit = min(
+            _int_param(query.get("limit"), "limit", default=self.max_limit, minimum=1),
+            self.max_limit,
+        )
+        if module is ModuleID.LOCATIONS and self._take_offset_fault(offset):
+            log.info("OCPI CPO: injected HTTP 500 at offset %d", offset)
+            return PlainTextResponse("injected fault", status_code=500)
+        items = self.network.changed(module, date_from, date_to)
+        page = items[offset : offset + limit]
+        headers = {"X-Total-Count": str(len(items)), "X-Limit": str(self.max_limit)}
+        if offset + len(page) < len(items):
+            url = self.module_url(module, request)
+            if self.foreign_link_host:
+                parts = urlsplit(url)
+                url = FOREIGN_LINK_ORIGIN + parts.path
+            params: dict[str, str | int | None] = {
+                "date_from": format_datetime(date_from) if date_from else None,
+                "date_to": format_datetime(date_to) if date_to else None,
+                "offset": offset + len(page),
+                "limit": limit,
+            }
+            headers["Link"] = page_link(url, params)
+        elif self.empty_link_on_last_page:
+            headers["Link"] = ""
+        return ocpi_http.ocpi_response([dump(item) for item in page], headers=headers)
+
+    # ------------------------------------------------------------------ locations by id
+
+    def _known_location(self, location_id: str) -> Location:
+        location = self.network.location(location_id)
+        if location is None:
+            raise OcpiError.not_found("unknown location", StatusCode.UNKNOWN_LOCATION)
+        return location
+
+    def _known_evse(self, location_id: str, evse_uid: str) -> Evse:
+        for evse in self._known_location(location_id).evses or []:
+            if ci(evse.uid) == ci(evse_uid):
+                return evse
+        raise OcpiError.not_found("unknown EVSE", StatusCode.UNKNOWN_LOCATION)
+
+    async def _get_location(self, request: Request, location_id: str) -> Response:
+        self._functional(request)
+        return ocpi_http.ocpi_response(dump(self._known_location(location_id)))
+
+    async def _get_evse(self, request: Request, location_id: str, evse_uid: str) -> Response:
+        self._functional(request)
+        return ocpi_http.ocpi_response(dump(self._known_evse(location_id, evse_uid)))
+
+    async def _get_connector(
+        self, request: Request, location_id: str, evse_uid: str, connector_id: str
+    ) -> Response:
+        self._functional(request)
+        connector: Connector | None = next(
+            (
+                c
+                for c in self._known_evse(location_id, evse_uid).connectors
+                if ci(c.id) == ci(connector_id)
+            ),
+            None,
+        )
+        if connector is None:
+            raise OcpiError.not_found("unknown connector", StatusCode.UNKNOWN_LOCATION)
+        return ocpi_http.ocpi_response(dump(connector))
+
+    # ------------------------------------------------------------------ commands
+
+    async def _command(self, request: Request, command: str) -> Response:
+        self._functional(request)
+        kind = _command_type(command)
+        if kind is None:
+            answer = CommandResponse(
+                result=CommandResponseType.NOT_SUPPORTED,
+                timeout=0,
+                message=[DisplayText(language="en", text="unknown command")],
+            )
+            return ocpi_http.ocpi_response(dump(answer))
+        body = parse(COMMAND_MODELS[kind], await ocpi_http.read_json(request))
+        result: CommandResponseType | str = self.command_response.get(
+            kind, CommandResponseType.ACCEPTED
+        )
+        status_code = StatusCode.SUCCESS
+        message: list[DisplayText] | None = None
+        location_id = getattr(body, "location_id", None)
+        if (
+            result == CommandResponseType.ACCEPTED
+            and isinstance(location_id, str)
+            and self.network.location(location_id) is None
+        ):
+            result = CommandResponseType.REJECTED
+            status_code = StatusCode.UNKNOWN_LOCATION
+            message = [DisplayText(language="en", text="unknown location")]
+        with self._lock:
+            self.received_commands.append(ReceivedCommand(kind, body, result, datetime.now(UTC)))
+        if result == CommandResponseType.ACCEPTED:
+            outcome = self.command_outcomes.get(kind, CommandResultType.ACCEPTED)
+            response_url = getattr(body, "response_url", "")
+            if outcome is not None and isinstance(response_url, str):
+                self._spawn(self._send_result(kind, response_url, outcome))
+        answer = CommandResponse(result=result, timeout=self.command_timeout_s, message=message)
+        return ocpi_http.ocpi_response(dump(answer), status_code=status_code)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_result(
+        self, kind: CommandType, response_url: str, outcome: CommandResultType
+    ) -> None:
+        await asyncio.sleep(self.command_delay_s)
+        with self._lock:
+            peer = self._peer
+        delivered = False
+        if peer is None:
+            log.warning("OCPI CPO: %s result not sent, no eMSP registered", kind)
+        else:
+            async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S) as http:
+                client = self._client(http, peer.token)
+                try:
+                    await client.post(
+                        response_url, dump(CommandResult(result=outcome)), to_party=peer.party
+                    )
+                    delivered = True
+                except OcpiPeerError as exc:
+                    log.warning("OCPI CPO: %s result not delivered: %s", kind, exc)
+        with self._lock:
+            self.sent_results.append(SentResult(kind, response_url, outcome, delivered))
+
+    # ------------------------------------------------------------------ tokens receiver
+
+    def _token_path(
+        self, request: Request, country_code: str, party_id: str, token_uid: str
+    ) -> tuple[str, str, str, str]:
+        self._functional(request)
+        token_type = request.query_params.get("type") or TokenType.RFID.value
+        return country_code, party_id, token_uid, token_type
+
+    async def _get_token(
+        self, request: Request, country_code: str, party_id: str, token_uid: str
+    ) -> Response:
+        key = self._token_path(request, country_code, party_id, token_uid)
+        token = self.network.token(*key)
+        if token is None:
+            raise OcpiError.not_found("unknown token", StatusCode.UNKNOWN_TOKEN)
+        return ocpi_http.ocpi_response(dump(token))
+
+    async def _put_token(
+        self, request: Request, country_code: str, party_id: str, token_uid: str
+    ) -> Response:
+        key = self._token_path(request, country_code, party_id, token_uid)
+        token = parse(Token, await ocpi_http.read_json(request))
+        _same_token(token, key, typed=request.query_params.get("type") is not None)
+        self.network.put_token(token)
+        return ocpi_http.ocpi_response()
+
+    async def _patch_token(
+        self, request: Request, country_code: str, party_id: str, token_uid: str
+    ) -> Response:
+        key = self._token_path(request, country_code, party_id, token_uid)
+        patch = await ocpi_http.read_json(request)
+        if not isinstance(patch, dict):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "a PATCH body is a JSON object")
+        if "last_updated" not in patch:
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "a PATCH must carry last_updated")
+        stored = self.network.token(*key)
+        if stored is None:
+            raise OcpiError.not_found("unknown token", StatusCode.UNKNOWN_TOKEN)
+        token = parse(Token, merge_patch(dump(stored), patch))
+        _same_token(token, key, typed=True)
+        self.network.put_token(token)
+        return ocpi_http.ocpi_response()
+
+    # ------------------------------------------------------------------ outgoing side
+
+    def _client(self, http: httpx.AsyncClient, token: str) -> OcpiClient:
+        return OcpiClient(
+            http,
+            token,
+            own_party=self.network.party,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            raw_token=self.raw_token,
+        )
+
+    def _owned_http(self) -> httpx.AsyncClient:
+        """The server's own client, made on first use in the running event loop (and made
+        again if the caller moved to another loop: a client is bound to the loop it ran on)."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http.is_closed or self._http_loop is not loop:
+            self._http = httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S)
+            self._http_loop = loop
+        return self._http
+
+    async def close(self) -> None:
+        """Close the HTTP client of the outgoing side (idempotent)."""
+        http, self._http, self._http_loop = self._http, None, None
+        if http is not None and not http.is_closed:
+            await http.aclose()
+
+    async def __aenter__(self) -> OcpiCpoServer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _peer_or_fail(self) -> _Peer:
+        with self._lock:
+            peer = self._peer
+        if peer is None:
+            raise RuntimeError("no eMSP is registered with this CPO")
+        return peer
+
+    def _peer_client(self) -> tuple[OcpiClient, _Peer]:
+        peer = self._peer_or_fail()
+        return self._client(self._owned_http(), peer.token), peer
+
+    @staticmethod
+    def _endpoint(peer: _Peer, module: ModuleID, role: InterfaceRole) -> str:
+        url = peer.endpoints.get((module.value, role.value))
+        if url is None:
+            raise RuntimeError(f"the eMSP has no {module.value} {role.value} endpoint")
+        return url
+
+    async def register_with(self, emsp_versions_url: str, token_a: str) -> None:
+        """Register with an eMSP that handed us ``token_a``: this CPO is the sender of the
+        registration. GET its versions and 2.2.1 details with token A, POST our credentials with
+        a fresh token B (valid at once: the eMSP calls our versions with it while it answers),
+        keep its token C and endpoints. ``OcpiPeerError`` if any step fails (token B is then
+        withdrawn)."""
+        client = self._client(self._owned_http(), token_a)
+        versions = await client.get_versions(emsp_versions_url)
+        try:
+            chosen = _pick_version(versions)
+        except OcpiError as exc:
+            raise OcpiPeerError(
+                str(exc), url=emsp_versions_url, status_code=int(exc.status_code)
+            ) from None
+        details = await client.get_version_details(chosen.url)
+        endpoints = OcpiClient.endpoints(details)
+        credentials_url = endpoints.get(
+            (ModuleID.CREDENTIALS.value, InterfaceRole.RECEIVER.value)
+        ) or endpoints.get((ModuleID.CREDENTIALS.value, InterfaceRole.SENDER.value))
+        if credentials_url is None:
+            raise OcpiPeerError(
+                "the eMSP lists no credentials endpoint",
+                url=chosen.url,
+                status_code=int(StatusCode.NO_MATCHING_ENDPOINTS),
+            )
+        token_b = _new_token()
+        with self._lock:
+            previous = self._issued
+            self._issued = token_b
+        try:
+            theirs = await client.post_credentials(credentials_url, self.own_credentials(token_b))
+        except BaseException:
+            with self._lock:
+                if self._issued == token_b:
+                    self._issued = previous
+            raise
+        peer = _Peer(
+            token=theirs.token,
+            versions_url=emsp_versions_url,
+            endpoints=endpoints,
+            party=_emsp_party(theirs.roles),
+        )
+        with self._lock:
+            self._peer = peer
+            self._token_a = None
+        log.info("OCPI CPO: registered with eMSP %s", _party_text(peer.party))
+
+    async def push_evse_status(
+        self, location_id: str, evse_uid: str, status: Status | str, at: datetime
+    ) -> Location:
+        """Change an EVSE's status in the network, then PATCH ``{status, last_updated}`` to the
+        eMSP's ``{locations}/{cc}/{pid}/{location_id}/{evse_uid}``. Returns the updated
+        Location."""
+        client, peer = self._peer_client()
+        receiver = self._endpoint(peer, ModuleID.LOCATIONS, InterfaceRole.RECEIVER)
+        location = self.network.set_evse_status(location_id, evse_uid, status, at)
+        evse = next(e for e in location.evses or [] if ci(e.uid) == ci(evse_uid))
+        url = join_url(
+            receiver,
+            location.country_code,
+            location.party_id,
+            location.id,
+            evse.uid,
+        )
+        body = {"status": str(status), "last_updated": format_datetime(at)}
+        await client.patch(url, body, to_party=peer.party)
+        return location
+
+    async def put_location(self, location: Location) -> None:
+        """Store a Location and PUT it to the eMSP."""
+        await self._put_object(ModuleID.LOCATIONS, location, self.network.put_location)
+
+    async def put_session(self, session: Session) -> None:
+        """Store a Session and PUT it to the eMSP."""
+        await self._put_object(ModuleID.SESSIONS, session, self.network.add_session)
+
+    async def _put_object(self, module: ModuleID, item: _I, store: Callable[[_I], _I]) -> None:
+        client, peer = self._peer_client()
+        receiver = self._endpoint(peer, module, InterfaceRole.RECEIVER)
+        store(item)
+        url = join_url(receiver, item.country_code, item.party_id, item.id)
+        await client.put(url, dump(item), to_party=peer.party)
+
+    async def patch_session(self, session_id: str, patch: Mapping[str, Any]) -> Session:
+        """Apply a PATCH to a stored Session and send it to the eMSP; ``last_updated`` is added
+        (now) when the patch has none, as the spec requires it. Returns the updated Session."""
+        body = dict(patch)
+        if "last_updated" not in body:
+            body["last_updated"] = format_datetime(datetime.now(UTC))
+        client, peer = self._peer_client()
+        receiver = self._endpoint(peer, ModuleID.SESSIONS, InterfaceRole.RECEIVER)
+        session = self.network.update_session(session_id, body)
+        url = join_url(
+            receiver,
+            session.country_code,
+            session.party_id,
+            session.id,
+        )
+        await client.patch(url, body, to_party=peer.party)
+        return session
+
+    async def post_cdr(self, cdr: Cdr) -> str:
+        """Store a CDR and POST it to the eMSP; the eMSP's ``Location`` header (the URL of its
+        copy), ``""`` if it sent none."""
+        client, peer = self._peer_client()
+        url = self._endpoint(peer, ModuleID.CDRS, InterfaceRole.RECEIVER)
+        self.network.add_cdr(cdr)
+        response = await client.post(url, dump(cdr), to_party=peer.party)
+        return str(response.headers.get("Location", ""))
+
+    async def authorize(
+        self,
+        token_uid: str,
+        token_type: TokenType | str | None = None,
+        location: LocationReferences | None = None,
+    ) -> AuthorizationInfo:
+        """Real-time authorization of a token at the eMSP."""
+        client, peer = self._peer_client()
+        url = self._endpoint(peer, ModuleID.TOKENS, InterfaceRole.SENDER)
+        return await client.authorize(
+            url,
+            token_uid,
+            token_type=None if token_type is None else str(token_type),
+            location=location,
+            to_party=peer.party,
+        )
+
+    async def pull_tokens(self) -> list[Token]:
+        """Every Token of the eMSP (all pages, deduplicated by party, uid and type, the latest
+        kept); they are stored in the network too."""
+        client, peer = self._peer_client()
+        url = self._endpoint(peer, ModuleID.TOKENS, InterfaceRole.SENDER)
+        found: dict[tuple[str, str, str, str], Token] = {}
+        async for page in client.pages(url, Token, to_party=peer.party):
+            for token in page.items:
+                key = (ci(token.country_code), ci(token.party_id), ci(token.uid), str(token.type))
+                found[key] = token
+        tokens = list(found.values())
+        for token in tokens:
+            self.network.put_token(token)
+        return tokens
+
+
+# =============================================================================== helpers
+
+
+def _party_text(party: tuple[str, str] | None) -> str:
+    return "*".join(party) if party else "(unknown party)"
+
+
+def _pick_version(versions: Iterable[Version]) -> Version:
+    for version in versions:
+        if str(version.version) == OCPI_VERSION:
+            return version
+    raise OcpiError(StatusCode.UNSUPPORTED_VERSION, f"the peer does not offer OCPI {OCPI_VERSION}")
+
+
+def _emsp_party(roles: Iterable[CredentialsRole]) -> tuple[str, str] | None:
+    roles = list(roles)
+    chosen = next((r for r in roles if str(r.role) == Role.EMSP.value), roles[0] if roles else None)
+    return (ci(chosen.country_code), ci(chosen.party_id)) if chosen else None
+
+
+def _command_type(text: str) -> CommandType | None:
+    try:
+        return CommandType(text.strip().upper())
+    except ValueError:
+        return None
+
+
+def _date_param(value: str | None, name: str) -> datetime | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, f"{name} is not a DateTime") from None
+
+
+def _int_param(value: str | None, name: str, *, default: int, minimum: int) -> int:
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, f"{name} is not an integer") from None
+    if number < minimum:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, f"{name} must be at least {minimum}")
+    return number
+
+
+def _same_token(token: Token, key: tuple[str, str, str, str], *, typed: bool) -> None:
+    """The Token in a body must be the one its URL names (2001 otherwise)."""
+    country_code, party_id, uid, token_type = key
+    if (ci(token.country_code), ci(token.party_id), ci(token.uid)) != (
+        ci(country_code),
+        ci(party_id),
+        ci(uid),
+    ) or (typed and ci(str(token.type)) != ci(token_type)):
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "the token does not match its URL")

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -763,3 +764,42 @@ def test_a_connection_claiming_another_partys_id_cannot_touch_its_objects(peers:
     assert station is not None
     assert station.name != "hijacked"
     assert peers.status(1, "DC") is ConnectorStatus.AVAILABLE
+
+
+def test_a_peer_that_reads_tokens_raw_is_found_out_and_remembered(peers: Peers) -> None:
+    peers.cpo.raw_tokens_only = True
+    peers.register()
+    party = peers.store.get_ocpi_party(PARTY)
+    assert party is not None
+    assert party.registered
+    assert party.raw_token
+    assert peers.sync().locations == COUNT  # every later call goes raw too
+
+
+def test_tariffs_are_received_by_put_and_delete(peers: Peers) -> None:
+    peers.register()
+    token = peers.cpo.peer_token
+    body = dump(tariff(7)) | {"last_updated": format_datetime(datetime.now(UTC))}
+    put = ocpi(peers, "PUT", "/2.2.1/tariffs/CN/LTC/TARIFF07", token, json=body)
+    assert put.json()["status_code"] == 1000
+    held = peers.store.get_tariff(f"{PARTY}:TARIFF07")
+    assert held is not None
+    assert held.currency == "CNY"
+    assert [p.price_per_kwh for p in held.periods] == [Decimal("1.27")]
+    got = ocpi(peers, "GET", "/2.2.1/tariffs/cn/ltc/tariff07", token)
+    assert got.json()["data"]["elements"] == body["elements"]
+    # an older copy does not replace it; a malformed one is refused
+    older = body | {"last_updated": format_datetime(T0), "currency": "EUR"}
+    assert (
+        "ignored"
+        in ocpi(peers, "PUT", "/2.2.1/tariffs/CN/LTC/TARIFF07", token, json=older).json()[
+            "status_message"
+        ]
+    )
+    bad = body | {"elements": "cheap"}
+    assert ocpi(peers, "PUT", "/2.2.1/tariffs/CN/LTC/TARIFF07", token, json=bad).status_code == 400
+    held = peers.store.get_tariff(f"{PARTY}:TARIFF07")
+    assert held is not None
+    assert held.currency == "CNY"
+    assert ocpi(peers, "DELETE", "/2.2.1/tariffs/CN/LTC/TARIFF07", token).status_code == 200
+    assert ocpi(peers, "GET", "/2.2.1/tariffs/CN/LTC/TARIFF07", token).status_code == 404

@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from chargemesh import __version__
+from chargemesh.domain import Operator
 from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.http import install, ocpi_response, read_json
 from chargemesh.protocols.ocpi.models import ci, dump
@@ -138,6 +139,14 @@ class OcpiEmspEndpoints:
         if held is not None and held.owner != party.id:
             raise OcpiError.not_found("unknown object")
 
+    async def _pushed(
+        self, request: Request, module: str, cc: str, pid: str, oid: str
+    ) -> tuple[Operator, Any]:
+        """A push of one object: the sender's operator and the body, once it may send it."""
+        party = await self._owner(request, cc, pid)
+        await self._held_by(party, module, cc, pid, oid)
+        return self.connections.operator(party), await read_json(request)
+
     # --- the application -------------------------------------------------------------------
     def app(self) -> FastAPI:
         app = FastAPI(title="chargemesh OCPI", version=__version__, docs_url=None, redoc_url=None)
@@ -215,10 +224,7 @@ class OcpiEmspEndpoints:
             request: Request, cc: str, pid: str, lid: str, evse: str | None = None,
             cid: str | None = None,
         ) -> Response:  # fmt: skip
-            party = await self._owner(request, cc, pid)
-            await self._held_by(party, "locations", cc, pid, lid)
-            body = await read_json(request)
-            operator = self.connections.operator(party)
+            operator, body = await self._pushed(request, "locations", cc, pid, lid)
             applied = await self.locations.put(operator, cc, pid, lid, evse, cid, body)
             return _done(applied.stale)
 
@@ -226,10 +232,7 @@ class OcpiEmspEndpoints:
             request: Request, cc: str, pid: str, lid: str, evse: str | None = None,
             cid: str | None = None,
         ) -> Response:  # fmt: skip
-            party = await self._owner(request, cc, pid)
-            await self._held_by(party, "locations", cc, pid, lid)
-            body = await read_json(request)
-            operator = self.connections.operator(party)
+            operator, body = await self._pushed(request, "locations", cc, pid, lid)
             applied = await self.locations.patch(operator, cc, pid, lid, evse, cid, body)
             return _done(applied.stale)
 
@@ -253,10 +256,7 @@ class OcpiEmspEndpoints:
 
         @router.put("/tariffs/{cc}/{pid}/{oid}")
         async def put_tariff(request: Request, cc: str, pid: str, oid: str) -> Response:
-            party = await self._owner(request, cc, pid)
-            await self._held_by(party, TARIFFS, cc, pid, oid)
-            body = await read_json(request)
-            operator = self.connections.operator(party)
+            operator, body = await self._pushed(request, TARIFFS, cc, pid, oid)
             return _done(await self.objects.put_tariff(operator, cc, pid, oid, body))
 
         @router.delete("/tariffs/{cc}/{pid}/{oid}")
@@ -272,18 +272,12 @@ class OcpiEmspEndpoints:
 
         @router.put("/sessions/{cc}/{pid}/{oid}")
         async def put_session(request: Request, cc: str, pid: str, oid: str) -> Response:
-            party = await self._owner(request, cc, pid)
-            await self._held_by(party, SESSIONS, cc, pid, oid)
-            body = await read_json(request)
-            operator = self.connections.operator(party)
+            operator, body = await self._pushed(request, SESSIONS, cc, pid, oid)
             return _done(await self.objects.put_session(operator, cc, pid, oid, body))
 
         @router.patch("/sessions/{cc}/{pid}/{oid}")
         async def patch_session(request: Request, cc: str, pid: str, oid: str) -> Response:
-            party = await self._owner(request, cc, pid)
-            await self._held_by(party, SESSIONS, cc, pid, oid)
-            body = await read_json(request)
-            operator = self.connections.operator(party)
+            operator, body = await self._pushed(request, SESSIONS, cc, pid, oid)
             return _done(await self.objects.patch_session(operator, cc, pid, oid, body))
 
         async def post_cdr(request: Request) -> Response:

@@ -94,7 +94,7 @@ class CommandSender:
         pending = _Pending(outcome, asyncio.get_running_loop().create_future())
         self._pending[uid] = pending
         try:
-            client = self._connections.client(party.token_out)
+            client = self._connections.client_for(party)
             cc, _, pid = party.id.partition("-")
             response = await client.command(commands_url, command, body, to_party=(cc, pid))
             outcome.response = str(response.result)

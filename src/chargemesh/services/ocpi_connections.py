@@ -97,7 +97,7 @@ class OcpiConnections:
         name = next((str(r.get("business_details", {}).get("name")) for r in party.roles), party.id)
         return Operator(party.id.upper(), name, OperatorProtocol.OCPI)
 
-    def client(self, token: str) -> OcpiClient:
+    def client(self, token: str, *, raw: bool = False) -> OcpiClient:
         if self._client_factory is not None:
             return self._client_factory(token)
         if self._http is None:
@@ -108,7 +108,14 @@ class OcpiConnections:
             own_party=self.own_party,
             retries=self.retries,
             backoff_s=self.backoff_s,
+            raw_token=raw,
         )
+
+    def client_for(self, party: OcpiParty) -> OcpiClient:
+        """The client for a registered connection: its token, raw or Base64 as it reads them."""
+        if party.token_out is None:
+            raise OcpiPeerError(f"{party.id} is not registered", url=party.versions_url or "")
+        return self.client(party.token_out, raw=party.raw_token)
 
     # --- who is calling -------------------------------------------------------------------
     async def authenticate(self, authorization: str | None) -> OcpiParty:
@@ -158,7 +165,7 @@ class OcpiConnections:
                 http_status=405,
             )
         theirs = parse(Credentials, body)
-        version, details = await self._discover(theirs.url, theirs.token)
+        version, details, raw = await self._discover(theirs.url, theirs.token)
         token_c = new_token()
         await self.save(
             replace(
@@ -170,6 +177,7 @@ class OcpiConnections:
                 version=version,
                 endpoints=_endpoints(details),
                 roles=tuple(dump(r) for r in theirs.roles),
+                raw_token=raw,
             )
         )
         log.info("OCPI %s %s with us (version %s)", party.id, "updated" if update else
@@ -182,10 +190,21 @@ class OcpiConnections:
             raise OcpiError(StatusCode.CLIENT_ERROR, "not registered", http_status=405)
         await self.save(replace(party, token_in=None, stage=NONE, token_out=None))
 
-    async def _discover(self, versions_url: str, token: str) -> tuple[str, VersionDetails]:
+    async def _discover(self, versions_url: str, token: str) -> tuple[str, VersionDetails, bool]:
+        """The version we share with a peer, its details, and whether it wants the token raw:
+        2.2.1 says Base64, many 2.1.1 and 2.2 peers read it raw, so a 401 to the Base64 form is
+        tried once more raw (the spec's own advice), and what works is kept for the peer."""
+        raw = False
         client = self.client(token)
         try:
-            versions = await client.get_versions(versions_url)
+            try:
+                versions = await client.get_versions(versions_url)
+            except OcpiPeerError as exc:
+                if not exc.unauthorized:
+                    raise
+                raw = True
+                client = self.client(token, raw=True)
+                versions = await client.get_versions(versions_url)
         except OcpiPeerError as exc:
             raise OcpiError(
                 StatusCode.UNABLE_TO_USE_CLIENT_API, f"cannot read your versions: {exc}"
@@ -206,13 +225,13 @@ class OcpiConnections:
         modules = {str(e.identifier) for e in details.endpoints}
         if "credentials" not in modules:
             raise OcpiError(StatusCode.NO_MATCHING_ENDPOINTS, "no credentials endpoint")
-        return version, details
+        return version, details, raw
 
     # --- we register with a CPO -----------------------------------------------------------
     async def register_with(self, party_id: str, versions_url: str, token_a: str) -> OcpiParty:
         """The handshake from our side; returns the registered connection. Raises
         :class:`OcpiPeerError` (or :class:`OcpiError` for a version/endpoint mismatch)."""
-        version, details = await self._discover_peer(versions_url, token_a)
+        version, details, raw = await self._discover_peer(versions_url, token_a)
         endpoints = _endpoints(details)
         credentials_url = _find(endpoints, "credentials")
         token_b = new_token()
@@ -225,10 +244,11 @@ class OcpiConnections:
             version=version,
             endpoints=endpoints,
             sync_state=held.sync_state if held else {},
+            raw_token=raw,
         )
         await self.save(pending)  # before the POST: the CPO reads our versions with token B
         try:
-            theirs = await self.client(token_a).post_credentials(
+            theirs = await self.client(token_a, raw=raw).post_credentials(
                 credentials_url, self.our_credentials(token_b)
             )
         except OcpiPeerError:
@@ -254,15 +274,15 @@ class OcpiConnections:
         old = party
         party = await self.save(replace(party, token_in=token_b))
         try:
-            theirs = await self.client(old.token_out or "").put_credentials(
-                url, self.our_credentials(token_b)
-            )
+            theirs = await self.client_for(old).put_credentials(url, self.our_credentials(token_b))
         except OcpiPeerError:
             await self.save(old)
             raise
         return await self.save(replace(party, token_out=theirs.token))
 
-    async def _discover_peer(self, versions_url: str, token: str) -> tuple[str, VersionDetails]:
+    async def _discover_peer(
+        self, versions_url: str, token: str
+    ) -> tuple[str, VersionDetails, bool]:
         try:
             return await self._discover(versions_url, token)
         except OcpiError as exc:

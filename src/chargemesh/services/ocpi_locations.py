@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -73,11 +73,12 @@ def _find(items: list[dict[str, Any]], key: str, wanted: str) -> int | None:
     return next((n for n, item in enumerate(items) if ci(str(item.get(key, ""))) == wanted), None)
 
 
-def _stamp(raw: dict[str, Any], at: datetime) -> None:
-    """Bump ``raw['last_updated']`` to ``at`` if that is later (the spec's cascade)."""
+def _stamped(raw: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """``raw`` with ``last_updated`` bumped to ``at`` if that is later (the spec's cascade)."""
     held = raw.get("last_updated")
     if not isinstance(held, str) or parse_datetime(held) < at:
-        raw["last_updated"] = format_datetime(at)
+        raw = {**raw, "last_updated": format_datetime(at)}
+    return raw
 
 
 class LocationIngest:
@@ -130,60 +131,32 @@ class LocationIngest:
         if not isinstance(body, dict):
             raise OcpiError(StatusCode.INVALID_PARAMETERS, "the body must be a JSON object")
         async with self._locked(cc, pid, location_id):
+            held = await asyncio.to_thread(
+                self._store.get_ocpi_object, MODULE, cc, pid, location_id
+            )
             if evse_uid is None:
                 location = parse(Location, body)
-                if (ci(location.country_code), ci(location.party_id), ci(location.id)) != (
-                    ci(cc),
-                    ci(pid),
-                    ci(location_id),
-                ):
+                url_ids = (ci(cc), ci(pid), ci(location_id))
+                if (ci(location.country_code), ci(location.party_id), ci(location.id)) != url_ids:
                     raise OcpiError(
                         StatusCode.INVALID_PARAMETERS,
                         "country_code, party_id and id must match the URL",
                     )
-                held = await asyncio.to_thread(
-                    self._store.get_ocpi_object, MODULE, cc, pid, location_id
-                )
                 if held is not None and held.last_updated > location.last_updated:
                     return Applied(stale=True)
                 return await self._save(operator, location, status_only=None)
-            held = await asyncio.to_thread(
-                self._store.get_ocpi_object, MODULE, cc, pid, location_id
-            )
             if held is None:
                 raise OcpiError.not_found(
                     "unknown location: PUT the Location first", StatusCode.UNKNOWN_LOCATION
                 )
-            raw = dict(held.payload)
-            at = patch_time(body)
-            evses = [dict(e) for e in raw.get("evses") or []]
-            n = _find(evses, "uid", ci(evse_uid))
-            if connector_id is None:
-                if ci(str(body.get("uid", ""))) != ci(evse_uid):
-                    raise OcpiError(StatusCode.INVALID_PARAMETERS, "uid must match the URL")
-                if n is not None and _older(at, evses[n]):
-                    return Applied(stale=True)
-                if n is None:
-                    evses.append(body)
-                else:
-                    evses[n] = body
-            else:
-                if n is None:
-                    raise OcpiError.not_found("unknown EVSE", StatusCode.UNKNOWN_LOCATION)
-                if ci(str(body.get("id", ""))) != ci(connector_id):
-                    raise OcpiError(StatusCode.INVALID_PARAMETERS, "id must match the URL")
-                connectors = [dict(c) for c in evses[n].get("connectors") or []]
-                m = _find(connectors, "id", ci(connector_id))
-                if m is not None and _older(at, connectors[m]):
-                    return Applied(stale=True)
-                if m is None:
-                    connectors.append(body)
-                else:
-                    connectors[m] = body
-                evses[n] = {**evses[n], "connectors": connectors}
-                _stamp(evses[n], at)
-            raw["evses"] = evses
-            _stamp(raw, at)
+            key, wanted = ("uid", evse_uid) if connector_id is None else ("id", connector_id)
+            if ci(str(body.get(key, ""))) != ci(wanted):
+                raise OcpiError(StatusCode.INVALID_PARAMETERS, f"{key} must match the URL")
+            raw = _changed(
+                held.payload, evse_uid, connector_id, patch_time(body), lambda _: body, create=True
+            )
+            if raw is None:
+                return Applied(stale=True)
             return await self._save(operator, parse(Location, raw), status_only=None)
 
     async def patch(
@@ -196,7 +169,8 @@ class LocationIngest:
         connector_id: str | None,
         body: Any,
     ) -> Applied:
-        """PATCH of a Location, EVSE or Connector: only the fields sent, with ``last_updated``."""
+        """PATCH of a Location, EVSE or Connector: only the fields sent, with ``last_updated``.
+        A PATCH of an EVSE's status alone touches the registry's status and nothing else."""
         if not isinstance(body, dict):
             raise OcpiError(StatusCode.INVALID_PARAMETERS, "the body must be a JSON object")
         at = patch_time(body)
@@ -206,35 +180,21 @@ class LocationIngest:
             )
             if held is None:
                 raise OcpiError.not_found("unknown location", StatusCode.UNKNOWN_LOCATION)
-            raw = dict(held.payload)
-            status_only: str | None = None
-            if evse_uid is None:
-                if _older(at, raw):
-                    return Applied(stale=True)
-                raw = merge_patch(raw, body)
-            else:
-                evses = [dict(e) for e in raw.get("evses") or []]
-                n = _find(evses, "uid", ci(evse_uid))
-                if n is None:
-                    raise OcpiError.not_found("unknown EVSE", StatusCode.UNKNOWN_LOCATION)
-                if connector_id is None:
-                    if _older(at, evses[n]):
-                        return Applied(stale=True)
-                    evses[n] = merge_patch(evses[n], body)
-                    if set(body) <= STATUS_ONLY:
-                        status_only = ci(evse_uid)
-                else:
-                    connectors = [dict(c) for c in evses[n].get("connectors") or []]
-                    m = _find(connectors, "id", ci(connector_id))
-                    if m is None:
-                        raise OcpiError.not_found("unknown connector", StatusCode.UNKNOWN_LOCATION)
-                    if _older(at, connectors[m]):
-                        return Applied(stale=True)
-                    connectors[m] = merge_patch(connectors[m], body)
-                    evses[n] = {**evses[n], "connectors": connectors}
-                    _stamp(evses[n], at)
-                raw["evses"] = evses
-            _stamp(raw, at)
+            raw = _changed(
+                held.payload,
+                evse_uid,
+                connector_id,
+                at,
+                lambda old: merge_patch(old or {}, body),
+                create=False,
+            )
+            if raw is None:
+                return Applied(stale=True)
+            status_only = (
+                ci(evse_uid)
+                if evse_uid is not None and connector_id is None and set(body) <= STATUS_ONLY
+                else None
+            )
             return await self._save(operator, parse(Location, raw), status_only=status_only)
 
     async def _save(
@@ -315,6 +275,57 @@ class LocationIngest:
             self._bus.publish(result.changed)
             report.status_changes = len(result.changed)
         return report
+
+
+Change = Callable[[dict[str, Any] | None], dict[str, Any]]
+
+
+def _changed(
+    location: dict[str, Any],
+    evse_uid: str | None,
+    connector_id: str | None,
+    at: datetime,
+    change: Change,
+    *,
+    create: bool,
+) -> dict[str, Any] | None:
+    """``location`` with the Location itself, one EVSE or one Connector replaced by
+    ``change(old)``, ``last_updated`` cascading up (a Connector bumps its EVSE and the Location,
+    an EVSE the Location). ``None`` when the change is older than the object it targets; an
+    unknown EVSE or Connector is created when ``create`` (PUT), else OCPI 2003."""
+    if evse_uid is None:
+        return None if _older(at, location) else _stamped(change(location), at)
+    evses = [dict(e) for e in location.get("evses") or []]
+    n = _find(evses, "uid", ci(evse_uid))
+    if connector_id is None:
+        child = _replace(evses, n, at, change, create=create, what="EVSE")
+        if child is None:
+            return None
+    else:
+        if n is None:
+            raise OcpiError.not_found("unknown EVSE", StatusCode.UNKNOWN_LOCATION)
+        connectors = [dict(c) for c in evses[n].get("connectors") or []]
+        m = _find(connectors, "id", ci(connector_id))
+        if _replace(connectors, m, at, change, create=create, what="connector") is None:
+            return None
+        evses[n] = _stamped({**evses[n], "connectors": connectors}, at)
+    return _stamped({**location, "evses": evses}, at)
+
+
+def _replace(
+    items: list[dict[str, Any]], n: int | None, at: datetime, change: Change, *, create: bool,
+    what: str,
+) -> dict[str, Any] | None:  # fmt: skip
+    if n is None and not create:
+        raise OcpiError.not_found(f"unknown {what}", StatusCode.UNKNOWN_LOCATION)
+    if n is not None and _older(at, items[n]):
+        return None
+    child = change(items[n] if n is not None else None)
+    if n is None:
+        items.append(child)
+    else:
+        items[n] = child
+    return child
 
 
 def _older(at: datetime, raw: dict[str, Any]) -> bool:

@@ -82,7 +82,7 @@ async def sync_ocpi_operator(
     operator = connections.operator(party)
     await asyncio.to_thread(locations.store.upsert_operator, operator)  # its name may have changed
     report = OcpiSyncReport(operator.id)
-    client = connections.client(party.token_out)
+    client = connections.client_for(party)
     cc, _, pid = party.id.partition("-")
     state: dict[str, Any] = dict(party.sync_state.get("locations") or {})
     resume: dict[str, Any] | None = state.get("resume")

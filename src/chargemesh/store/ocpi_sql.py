@@ -19,7 +19,7 @@ from chargemesh.store.repository import OcpiObject, OcpiParty, StoreError
 
 PARTY_COLUMNS = (
     "id", "token_in", "stage", "token_out", "versions_url", "version", "endpoints",
-    "roles", "sync_state", "updated_at",
+    "roles", "sync_state", "updated_at", "raw_token",
 )  # fmt: skip
 OBJECT_COLUMNS = (
     "module", "country_code", "party_id", "object_id", "owner", "last_updated", "payload",
@@ -82,6 +82,7 @@ class OcpiTables:
             _json(list(party.roles)),
             _json(party.sync_state),
             self._time_in(require_aware(party.updated_at or datetime.now(UTC))),
+            int(party.raw_token),
         )
         with self._lock, self._transaction() as cur:
             cur.execute(self._sql(_upsert("ocpi_parties", PARTY_COLUMNS, ("id",))), row)
@@ -98,6 +99,7 @@ class OcpiTables:
             roles=tuple(json.loads(row[7])),
             sync_state=json.loads(row[8]),
             updated_at=self._time_out(row[9]),
+            raw_token=bool(row[10]),
         )
 
     def _parties(self, where: str, params: Sequence[Any]) -> list[OcpiParty]:

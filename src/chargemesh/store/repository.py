@@ -136,6 +136,7 @@ class OcpiParty:
     roles: tuple[dict[str, Any], ...] = ()
     sync_state: dict[str, Any] = field(default_factory=dict)
     updated_at: datetime | None = None
+    raw_token: bool = False  # it reads our token raw, not Base64 (found out at registration)
 
     @property
     def registered(self) -> bool:

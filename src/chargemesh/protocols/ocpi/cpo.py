@@ -43,6 +43,8 @@ Behaviour knobs and fault injection (plain attributes, change them at any time):
 * ``empty_link_on_last_page`` — the last page carries ``Link:`` with an empty value (quirk 5);
 * ``foreign_link_host`` — ``Link`` names ``https://cpo.invalid`` instead of this server (quirk 6);
 * ``raw_token`` — this CPO's own outgoing calls send the raw token instead of Base64;
+* ``raw_tokens_only`` — it reads the ``Authorization`` value as the raw token only, as many
+  2.1.1-era peers do: a Base64-encoded token is refused with 401;
 * ``requests: Counter[str]`` — requests received, keyed ``"METHOD /path/{template}"``;
 * ``received_commands`` and ``sent_results`` — what came in and what went out, for tests.
 
@@ -415,6 +417,7 @@ class OcpiCpoServer:
         self.empty_link_on_last_page = False
         self.foreign_link_host = False
         self.raw_token = False
+        self.raw_tokens_only = False
         self.requests: Counter[str] = Counter()
         self.received_commands: list[ReceivedCommand] = []
         self.sent_results: list[SentResult] = []
@@ -501,6 +504,8 @@ class OcpiCpoServer:
         """The token the request carries, if this CPO issued it; else 401. Token A only where
         ``token_a_ok``."""
         candidates = token_candidates(request.headers.get("authorization"))
+        if self.raw_tokens_only:  # the raw header value is always the last candidate
+            candidates = candidates[-1:]
         with self._lock:
             issued, token_a = self._issued, self._token_a
         for candidate in candidates:

@@ -11,6 +11,7 @@ CREATE TABLE ocpi_parties (
     endpoints TEXT NOT NULL,
     roles TEXT NOT NULL,
     sync_state TEXT NOT NULL,
+    raw_token INTEGER NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );
 CREATE UNIQUE INDEX ocpi_parties_token_in ON ocpi_parties (token_in);

@@ -113,5 +113,6 @@ class Platform:
 
         app = FastAPI(title="chargemesh", version=__version__, lifespan=lifespan)
         app.router.routes.extend(self.tcec.routes())
+        app.router.routes.extend(self.ocpi.location_routes("/ocpi"))  # the hot path, first
         app.mount("/ocpi", self.ocpi.app())
         return app

@@ -19,11 +19,18 @@ from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from chargemesh import __version__
 from chargemesh.domain import Operator
 from chargemesh.protocols.ocpi.enums import CommandType
-from chargemesh.protocols.ocpi.http import install, ocpi_response, read_json
+from chargemesh.protocols.ocpi.http import (
+    ECHOED_HEADERS,
+    error_response,
+    install,
+    ocpi_response,
+    read_json,
+)
 from chargemesh.protocols.ocpi.models import ci, dump
 from chargemesh.protocols.ocpi.transport import (
     OCPI_VERSION,
@@ -153,7 +160,7 @@ class OcpiEmspEndpoints:
         install(app)
         app.include_router(self._versions())
         app.include_router(self._credentials())
-        app.include_router(self._locations())
+        app.router.routes.extend(self.location_routes())
         app.include_router(self._objects())
         app.include_router(self._tokens())
         app.include_router(self._commands())
@@ -208,39 +215,41 @@ class OcpiEmspEndpoints:
 
         return router
 
-    def _locations(self) -> APIRouter:
-        router = APIRouter(prefix="/2.2.1/locations")
-        paths = ("/{cc}/{pid}/{lid}", "/{cc}/{pid}/{lid}/{evse}", "/{cc}/{pid}/{lid}/{evse}/{cid}")
+    def location_routes(self, prefix: str = "") -> list[Route]:
+        """Plain Starlette routes for Locations: status pushes are the hot path, so they carry
+        their own envelope errors and request-id echo, and the platform mounts them at its top
+        level (``prefix`` "/ocpi") ahead of the OCPI sub-application and its middleware."""
 
-        async def get(
-            request: Request, cc: str, pid: str, lid: str, evse: str | None = None,
-            cid: str | None = None,
-        ) -> Response:  # fmt: skip
-            party = await self._owner(request, cc, pid)
-            await self._held_by(party, "locations", cc, pid, lid)
-            return ocpi_response(await self.locations.get(cc, pid, lid, evse, cid))
+        async def location(request: Request) -> Response:
+            try:
+                response = await self._location(request)
+            except OcpiError as exc:
+                response = error_response(exc)
+            for name in ECHOED_HEADERS:
+                value = request.headers.get(name)
+                if value is not None:
+                    response.headers[name] = value
+            return response
 
-        async def put(
-            request: Request, cc: str, pid: str, lid: str, evse: str | None = None,
-            cid: str | None = None,
-        ) -> Response:  # fmt: skip
-            operator, body = await self._pushed(request, "locations", cc, pid, lid)
-            applied = await self.locations.put(operator, cc, pid, lid, evse, cid, body)
-            return _done(applied.stale)
+        base = f"{prefix}/2.2.1/locations/{{cc}}/{{pid}}/{{lid}}"
+        methods = ["GET", "PUT", "PATCH"]
+        return [
+            Route(path, location, methods=methods)
+            for path in (base, f"{base}/{{evse}}", f"{base}/{{evse}}/{{cid}}")
+        ]
 
-        async def patch(
-            request: Request, cc: str, pid: str, lid: str, evse: str | None = None,
-            cid: str | None = None,
-        ) -> Response:  # fmt: skip
-            operator, body = await self._pushed(request, "locations", cc, pid, lid)
-            applied = await self.locations.patch(operator, cc, pid, lid, evse, cid, body)
-            return _done(applied.stale)
-
-        for path in paths:
-            router.add_api_route(path, get, methods=["GET"])
-            router.add_api_route(path, put, methods=["PUT"])
-            router.add_api_route(path, patch, methods=["PATCH"])
-        return router
+    async def _location(self, request: Request) -> Response:
+        params = request.path_params
+        cc, pid, lid = params["cc"], params["pid"], params["lid"]
+        evse, cid = params.get("evse"), params.get("cid")
+        party = await self._owner(request, cc, pid)
+        if request.method == "GET":
+            return ocpi_response(await self.locations.get(party.id, cc, pid, lid, evse, cid))
+        body = await read_json(request)
+        operator = self.connections.operator(party)
+        push = self.locations.put if request.method == "PUT" else self.locations.patch
+        applied = await push(operator, party.id, cc, pid, lid, evse, cid, body)
+        return _done(applied.stale)
 
     def _objects(self) -> APIRouter:
         router = APIRouter(prefix="/2.2.1")

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 #: Versions we speak, best first (2.1.1 peers are read leniently by the same models).
 SUPPORTED_VERSIONS: Final = ("2.2.1", "2.1.1")
+MAX_CACHED_HEADERS: Final = 4096
 
 
 def new_token() -> str:
@@ -67,6 +68,7 @@ class OcpiConnections:
         self._http = http
         self.operators = {k.upper(): v for k, v in (operators or {}).items()}
         self._tokens: dict[str, OcpiParty] = {}  # token_in → party, refreshed on every change
+        self._headers: dict[str, OcpiParty] = {}  # Authorization value → party, likewise
         self._client_factory = client_factory
         self.retries = 3  # per failing page of a pull, then the pull stops (and resumes later)
         self.backoff_s = 0.5
@@ -91,7 +93,7 @@ class OcpiConnections:
         """The registry operator a connection feeds (configured, else named by its roles)."""
         found = self.operators.get(party.id.upper())
         if found is not None:
-            return found
+            return replace(found, id=party.id.upper())
         from chargemesh.domain import OperatorProtocol
 
         name = next((str(r.get("business_details", {}).get("name")) for r in party.roles), party.id)
@@ -120,6 +122,9 @@ class OcpiConnections:
     # --- who is calling -------------------------------------------------------------------
     async def authenticate(self, authorization: str | None) -> OcpiParty:
         """The party whose token this is (raw or Base64); HTTP 401 otherwise."""
+        known = self._headers.get(authorization or "")
+        if known is not None:
+            return known
         for candidate in token_candidates(authorization):
             party = self._tokens.get(candidate)
             if party is None:
@@ -127,6 +132,9 @@ class OcpiConnections:
                 if party is not None:
                     self._tokens[candidate] = party
             if party is not None and party.token_in == candidate:
+                if len(self._headers) >= MAX_CACHED_HEADERS:
+                    self._headers.clear()
+                self._headers[authorization or ""] = party
                 return party
         raise OcpiError.unauthorized()
 
@@ -136,6 +144,7 @@ class OcpiConnections:
             await asyncio.to_thread(self._store.upsert_operator, self.operator(party))
         await asyncio.to_thread(self._store.save_ocpi_party, party)
         self._tokens = {k: v for k, v in self._tokens.items() if v.id != party.id}
+        self._headers = {k: v for k, v in self._headers.items() if v.id != party.id}
         if party.token_in is not None:
             self._tokens[party.token_in] = party
         return party

@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from chargemesh.bus import EventBus
-from chargemesh.domain import Operator
+from chargemesh.domain import Operator, from_ocpi
 from chargemesh.protocols.ocpi import mapping
+from chargemesh.protocols.ocpi.enums import Status, open_value
 from chargemesh.protocols.ocpi.models import Location, ci, dump, merge_patch, parse
 from chargemesh.protocols.ocpi.transport import (
     OcpiError,
@@ -93,10 +94,24 @@ class LocationIngest:
         return self._locks[hash((ci(cc), ci(pid), ci(location_id))) % LOCK_STRIPES]
 
     # --- reads ------------------------------------------------------------------------------
-    async def get(
-        self, cc: str, pid: str, location_id: str, evse_uid: str | None, connector_id: str | None
-    ) -> dict[str, Any]:
+    async def _held(self, owner: str, cc: str, pid: str, location_id: str) -> OcpiObject | None:
+        """The location we hold, if the connection ``owner`` sent it. Another connection's
+        object is answered as unknown: nobody reads or overwrites what another party sent."""
         held = await asyncio.to_thread(self._store.get_ocpi_object, MODULE, cc, pid, location_id)
+        if held is not None and held.owner != owner.upper():
+            raise OcpiError.not_found("unknown location", StatusCode.UNKNOWN_LOCATION)
+        return held
+
+    async def get(
+        self,
+        owner: str,
+        cc: str,
+        pid: str,
+        location_id: str,
+        evse_uid: str | None,
+        connector_id: str | None,
+    ) -> dict[str, Any]:
+        held = await self._held(owner, cc, pid, location_id)
         if held is None:
             raise OcpiError.not_found("unknown location", StatusCode.UNKNOWN_LOCATION)
         raw: dict[str, Any] = held.payload
@@ -120,6 +135,7 @@ class LocationIngest:
     async def put(
         self,
         operator: Operator,
+        owner: str,
         cc: str,
         pid: str,
         location_id: str,
@@ -131,9 +147,7 @@ class LocationIngest:
         if not isinstance(body, dict):
             raise OcpiError(StatusCode.INVALID_PARAMETERS, "the body must be a JSON object")
         async with self._locked(cc, pid, location_id):
-            held = await asyncio.to_thread(
-                self._store.get_ocpi_object, MODULE, cc, pid, location_id
-            )
+            held = await self._held(owner, cc, pid, location_id)
             if evse_uid is None:
                 location = parse(Location, body)
                 url_ids = (ci(cc), ci(pid), ci(location_id))
@@ -144,7 +158,7 @@ class LocationIngest:
                     )
                 if held is not None and held.last_updated > location.last_updated:
                     return Applied(stale=True)
-                return await self._save(operator, location, status_only=None)
+                return await self._save(operator, location)
             if held is None:
                 raise OcpiError.not_found(
                     "unknown location: PUT the Location first", StatusCode.UNKNOWN_LOCATION
@@ -157,11 +171,12 @@ class LocationIngest:
             )
             if raw is None:
                 return Applied(stale=True)
-            return await self._save(operator, parse(Location, raw), status_only=None)
+            return await self._save(operator, parse(Location, raw))
 
     async def patch(
         self,
         operator: Operator,
+        owner: str,
         cc: str,
         pid: str,
         location_id: str,
@@ -175,11 +190,11 @@ class LocationIngest:
             raise OcpiError(StatusCode.INVALID_PARAMETERS, "the body must be a JSON object")
         at = patch_time(body)
         async with self._locked(cc, pid, location_id):
-            held = await asyncio.to_thread(
-                self._store.get_ocpi_object, MODULE, cc, pid, location_id
-            )
+            held = await self._held(owner, cc, pid, location_id)
             if held is None:
                 raise OcpiError.not_found("unknown location", StatusCode.UNKNOWN_LOCATION)
+            if evse_uid is not None and connector_id is None and set(body) <= STATUS_ONLY:
+                return await self._status_patch(operator, held, evse_uid, body, at)
             raw = _changed(
                 held.payload,
                 evse_uid,
@@ -190,18 +205,51 @@ class LocationIngest:
             )
             if raw is None:
                 return Applied(stale=True)
-            status_only = (
-                ci(evse_uid)
-                if evse_uid is not None and connector_id is None and set(body) <= STATUS_ONLY
-                else None
-            )
-            return await self._save(operator, parse(Location, raw), status_only=status_only)
+            return await self._save(operator, parse(Location, raw))
 
-    async def _save(
-        self, operator: Operator, location: Location, *, status_only: str | None
-    ) -> Applied:
-        """Keep the wire object, then the registry: only the EVSE's status for a status PATCH,
-        the whole station otherwise (delisted when it is no longer published)."""
+    async def _status_patch(
+        self, operator: Operator, held: OcpiObject, evse_uid: str, body: dict[str, Any],
+        at: datetime,
+    ) -> Applied:  # fmt: skip
+        """The hot path: an EVSE's status alone. The stored object is edited in place of a
+        full parse and dump (it was valid when stored; only ``status`` and ``last_updated``
+        change), and the object and the connectors' status are committed together."""
+        status = body.get("status")
+        if not isinstance(status, str) or not status.strip():
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "status must be an EVSE Status")
+        code = str(open_value(Status, status))
+        if code == Status.REMOVED:  # the EVSE leaves the station: the full path
+            raw = _changed(held.payload, evse_uid, None, at, lambda old: merge_patch(old or {},
+                           body), create=False)  # fmt: skip
+            return Applied(stale=True) if raw is None else await self._save(
+                operator, parse(Location, raw))  # fmt: skip
+        raw = _changed(
+            held.payload, evse_uid, None, at,
+            lambda old: {**(old or {}), "status": code, "last_updated": format_datetime(at)},
+            create=False,
+        )  # fmt: skip
+        if raw is None:
+            return Applied(stale=True)
+        evse = next(e for e in raw["evses"] if ci(str(e.get("uid", ""))) == ci(evse_uid))
+        state = from_ocpi(code)
+        now = datetime.now(UTC)
+        updates = [
+            StatusUpdate(
+                mapping.connector_key(operator.id, held.object_id, str(evse["uid"]), str(c["id"])),
+                state, now, "ocpi:push", code,
+            )
+            for c in evse.get("connectors") or []
+        ]  # fmt: skip
+        record = OcpiObject(
+            MODULE, held.country_code, held.party_id, held.object_id, held.owner,
+            max(held.last_updated, at), raw,
+        )  # fmt: skip
+        result = await self._writer.apply(updates, objects=[record])
+        return Applied(status_changes=len(result.changed))
+
+    async def _save(self, operator: Operator, location: Location) -> Applied:
+        """Keep the wire object, then the registry: the whole station (delisted when it is no
+        longer published) and its connectors' status."""
         now = datetime.now(UTC)
         obj = OcpiObject(
             MODULE,
@@ -213,10 +261,8 @@ class LocationIngest:
             dump(location),
         )
         await asyncio.to_thread(self._store.put_ocpi_objects, [obj])
-        if status_only is None:
-            await self._registry(operator, [location], now)
-        evses = [e for e in location.evses or [] if status_only in (None, ci(e.uid))]
-        updates = list(_status_updates(operator, location, evses, now, "ocpi:push"))
+        await self._registry(operator, [location], now)
+        updates = list(_status_updates(operator, location, location.evses or [], now, "ocpi:push"))
         result = await self._writer.apply(updates) if updates else None
         return Applied(status_changes=len(result.changed) if result else 0)
 

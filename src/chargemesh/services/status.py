@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chargemesh.bus import EventBus
-from chargemesh.store import Outcome, StatusResult, StatusUpdate, Store
+from chargemesh.store import OcpiObject, Outcome, StatusResult, StatusUpdate, Store
 from chargemesh.store.codec import require_aware
 
 
 @dataclass(slots=True)
 class _Pending:
     updates: Sequence[StatusUpdate]
+    objects: Sequence[OcpiObject] = ()
     done: asyncio.Future[StatusResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -48,13 +49,16 @@ class StatusWriter:
             await self._task
         self._task = None
 
-    async def apply(self, updates: Sequence[StatusUpdate]) -> StatusResult:
-        """Queue observations; return their outcome once committed (raises if the write failed)."""
+    async def apply(
+        self, updates: Sequence[StatusUpdate], *, objects: Sequence[OcpiObject] = ()
+    ) -> StatusResult:
+        """Queue observations (and the protocol objects they came in, kept in the same
+        transaction); return their outcome once committed (raises if the write failed)."""
         for u in updates:  # refuse bad input here, so it cannot fail other callers' batch
             require_aware(u.at)
         if self._task is None:
             raise RuntimeError("StatusWriter is not started")
-        pending = _Pending(updates)
+        pending = _Pending(updates, objects)
         await self._queue.put(pending)
         return await pending.done
 
@@ -73,8 +77,11 @@ class StatusWriter:
 
     async def _write(self, batch: list[_Pending]) -> None:
         updates = [u for p in batch for u in p.updates]
+        objects = [o for p in batch for o in p.objects]
         try:
-            result = await asyncio.to_thread(self._store.apply_status_updates, updates)
+            result = await asyncio.to_thread(
+                self._store.apply_status_updates, updates, objects=objects
+            )
         except Exception as exc:
             for p in batch:
                 if not p.done.done():

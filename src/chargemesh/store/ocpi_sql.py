@@ -6,12 +6,13 @@ declares (``_transaction``, ``_sql``, ``_time_in``, ``_time_out``) and its lock.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from chargemesh.domain import Token, TokenStanding, TokenType
 from chargemesh.store.codec import require_aware
@@ -35,7 +36,7 @@ NO_LIMIT = 2**62  # LIMIT for "all rows": both databases accept it
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 def _upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
@@ -95,9 +96,9 @@ class OcpiTables:
             token_out=row[3],
             versions_url=row[4],
             version=row[5],
-            endpoints=tuple(json.loads(row[6])),
-            roles=tuple(json.loads(row[7])),
-            sync_state=json.loads(row[8]),
+            endpoints=tuple(orjson.loads(row[6])),
+            roles=tuple(orjson.loads(row[7])),
+            sync_state=orjson.loads(row[8]),
             updated_at=self._time_out(row[9]),
             raw_token=bool(row[10]),
         )
@@ -121,8 +122,8 @@ class OcpiTables:
         return self._parties("ORDER BY id", ())
 
     # --- objects -------------------------------------------------------------------------
-    def put_ocpi_objects(self, objects: Sequence[OcpiObject]) -> None:
-        rows = [
+    def _object_rows(self, objects: Sequence[OcpiObject]) -> list[tuple[Any, ...]]:
+        return [
             (
                 o.module,
                 o.country_code.upper(),
@@ -134,13 +135,19 @@ class OcpiTables:
             )
             for o in objects
         ]
+
+    def _write_objects(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         key = ("module", "country_code", "party_id", "object_id")
+        cur.executemany(self._sql(_upsert("ocpi_objects", OBJECT_COLUMNS, key)), rows)
+
+    def put_ocpi_objects(self, objects: Sequence[OcpiObject]) -> None:
+        rows = self._object_rows(objects)
         with self._lock, self._transaction() as cur:
-            cur.executemany(self._sql(_upsert("ocpi_objects", OBJECT_COLUMNS, key)), rows)
+            self._write_objects(cur, rows)
 
     def _object(self, row: Sequence[Any]) -> OcpiObject:
         return OcpiObject(
-            row[0], row[1], row[2], row[3], row[4], self._when(row[5]), json.loads(row[6])
+            row[0], row[1], row[2], row[3], row[4], self._when(row[5]), orjson.loads(row[6])
         )
 
     def get_ocpi_object(

@@ -232,11 +232,14 @@ class Store(ABC):
 
     # status
     @abstractmethod
-    def apply_status_updates(self, updates: Sequence[StatusUpdate]) -> StatusResult:
+    def apply_status_updates(
+        self, updates: Sequence[StatusUpdate], *, objects: Sequence[OcpiObject] = ()
+    ) -> StatusResult:
         """Apply observations in order; record a history row for every change.
 
         An observation older than the one held is ignored, so late or replayed pushes can
-        never roll a connector back.
+        never roll a connector back. ``objects`` (the protocol objects the observations came
+        in) are kept in the same transaction, so a push is kept whole or not at all.
         """
 
     @abstractmethod

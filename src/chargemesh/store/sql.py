@@ -31,6 +31,7 @@ from chargemesh.store import codec
 from chargemesh.store.ocpi_sql import OcpiTables
 from chargemesh.store.repository import (
     InboxMessage,
+    OcpiObject,
     Outcome,
     RegistryCounts,
     StatusRecord,
@@ -355,12 +356,17 @@ class SqlStore(OcpiTables, Store):
         return {r[0]: r[1] for r in rows}
 
     # --- status --------------------------------------------------------------------------
-    def apply_status_updates(self, updates: Sequence[StatusUpdate]) -> StatusResult:
+    def apply_status_updates(
+        self, updates: Sequence[StatusUpdate], *, objects: Sequence[OcpiObject] = ()
+    ) -> StatusResult:
         for u in updates:  # reject a bad batch before touching anything
             codec.require_aware(u.at)
             ConnectorStatus(u.status)
+        rows = self._object_rows(objects)
         result = StatusResult()
         with self._lock, self._transaction() as cur:
+            if rows:
+                self._write_objects(cur, rows)
             # id -> [station_id, operator_id, status, status_at, status_since]
             current: dict[str, list[Any]] = {
                 r[0]: [

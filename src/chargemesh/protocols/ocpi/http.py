@@ -8,7 +8,7 @@ and status code, FastAPI's own validation errors become 2001, an unknown path 20
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -17,10 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chargemesh.protocols.ocpi.transport import OcpiError, StatusCode, envelope
 
-__all__ = ["ECHOED_HEADERS", "install", "ocpi_response", "read_json"]
+__all__ = ["ECHOED_HEADERS", "error_response", "install", "ocpi_response", "read_json"]
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +93,31 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
-    @app.middleware("http")
-    async def echo_ids(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name in ECHOED_HEADERS:
-            value = request.headers.get(name)
-            if value is not None and name not in response.headers:
-                response.headers[name] = value
-        return response
+    app.add_middleware(EchoRequestIds)
+
+
+class EchoRequestIds:
+    """Echo ``X-Request-ID`` and ``X-Correlation-ID`` on the response. Plain ASGI: Starlette's
+    ``BaseHTTPMiddleware`` costs a task and a stream per request on the push hot path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        wanted = {name.lower().encode() for name in ECHOED_HEADERS}
+        echoed = [(k, v) for k, v in scope["headers"] if k in wanted]
+        if not echoed:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_echoing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in echoed if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_echoing)

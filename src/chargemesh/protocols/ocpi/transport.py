@@ -92,9 +92,8 @@ def format_datetime(at: datetime) -> str:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("OCPI timestamps are built from aware datetimes")
     at = at.astimezone(UTC)
-    if at.microsecond:
-        return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    spec = "milliseconds" if at.microsecond // 1000 else "seconds"
+    return at.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def parse_datetime(text: str) -> datetime:

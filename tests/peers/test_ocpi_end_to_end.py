@@ -803,3 +803,23 @@ def test_tariffs_are_received_by_put_and_delete(peers: Peers) -> None:
     assert held.currency == "CNY"
     assert ocpi(peers, "DELETE", "/2.2.1/tariffs/CN/LTC/TARIFF07", token).status_code == 200
     assert ocpi(peers, "GET", "/2.2.1/tariffs/CN/LTC/TARIFF07", token).status_code == 404
+
+
+def test_we_rotate_our_credentials_and_then_unregister(peers: Peers) -> None:
+    peers.register()
+    connections = peers.platform.ocpi_connections
+    party = peers.store.get_ocpi_party(PARTY)
+    assert party is not None
+    old_b, old_c = party.token_in, party.token_out
+    rotated = peers.emsp.call(connections.rotate(party))
+    assert rotated.token_in != old_b
+    assert rotated.token_out != old_c  # the CPO answered our PUT with a new token C
+    assert peers.cpo.peer_token == rotated.token_in
+    assert ocpi(peers, "GET", "/versions", old_b).status_code == 401
+    assert peers.sync().locations == COUNT  # the new token C works
+    peers.emsp.call(connections.leave(rotated))
+    assert not peers.cpo.registered
+    left = peers.store.get_ocpi_party(PARTY)
+    assert left is not None
+    assert not left.registered
+    assert ocpi(peers, "GET", "/versions", rotated.token_in).status_code == 401

@@ -289,6 +289,13 @@ class OcpiConnections:
             raise
         return await self.save(replace(party, token_out=theirs.token))
 
+    async def leave(self, party: OcpiParty) -> OcpiParty:
+        """Unregister from the CPO (DELETE of its credentials): both tokens stop working."""
+        if not party.registered:
+            raise ValueError(f"{party.id} is not registered")
+        await self.client_for(party).delete_credentials(_find(party.endpoints, "credentials"))
+        return await self.save(replace(party, token_in=None, stage=NONE, token_out=None))
+
     async def _discover_peer(
         self, versions_url: str, token: str
     ) -> tuple[str, VersionDetails, bool]:

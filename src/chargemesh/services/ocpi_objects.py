@@ -115,11 +115,7 @@ class ObjectIngest:
                 raise OcpiError.not_found("unknown session")
             if held.last_updated > at:
                 return True
-            periods = body.get("charging_periods")
-            patch = {k: v for k, v in body.items() if k != "charging_periods"}
-            merged = merge_patch(held.payload, patch)
-            if isinstance(periods, list):
-                merged["charging_periods"] = [*(merged.get("charging_periods") or []), *periods]
+            merged = merge_patch(held.payload, body, append=("charging_periods",))
             session = parse(Session, merged)
             _ids_match(session, cc, pid, session_id)
             await self._keep(SESSIONS, operator, session, dump(session))

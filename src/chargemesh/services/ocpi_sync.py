@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +74,7 @@ async def sync_ocpi_operator(
     full: bool = False,
     limit: int | None = None,
     tariffs: bool = True,
+    on_page: Callable[[int, int | None], None] | None = None,
 ) -> OcpiSyncReport:
     """One pull. ``full`` ignores the remembered ``date_from``. A pull that fails keeps where it
     stopped and raises :class:`OcpiSyncError` with the report so far."""
@@ -118,6 +120,8 @@ async def sync_ocpi_operator(
             report.removed += result.removed
             report.status_changes += result.status_changes
             report.location_ids.extend(loc.id for loc in fresh)
+            if on_page is not None:
+                on_page(report.locations, page.total)
             if page.next_offset is not None:
                 offset = page.next_offset
                 party = await _keep(connections, party, stopped_at(offset))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,7 +44,10 @@ async def sync_tcec_operator(
     since: datetime | None = None,
     page_size: int = 100,
     poll_status: bool = True,
+    on_page: Callable[[int, int | None], None] | None = None,
 ) -> SyncReport:
+    """One sync: every page of stations (changed since ``since``, or all), then a status poll.
+    ``on_page(stations so far, total or None)`` is called after each page (progress bars)."""
     report = SyncReport(operator.id)
     at = datetime.now(UTC)
     await asyncio.to_thread(store.upsert_operator, operator)
@@ -65,6 +68,8 @@ async def sync_tcec_operator(
         report.changed += len(result.changed)
         report.unchanged += result.unchanged
         report.station_ids.extend(info.station_id for info in page.station_infos)
+        if on_page is not None:
+            on_page(report.stations, page.item_size)
     if poll_status and report.station_ids:
         await poll_tcec_status(client, operator, store, bus, report.station_ids, report=report)
     log.info(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from chargemesh.store.repository import (
+    FeedHealth,
     InboxMessage,
     OcpiObject,
     OcpiParty,
+    OperatorCounts,
     Outcome,
     RegistryCounts,
     StatusRecord,
@@ -23,9 +25,11 @@ from chargemesh.store.repository import (
 )
 
 __all__ = [
+    "FeedHealth",
     "InboxMessage",
     "OcpiObject",
     "OcpiParty",
+    "OperatorCounts",
     "Outcome",
     "RegistryCounts",
     "StatusRecord",

@@ -172,6 +172,29 @@ class OcpiObject:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """How one operator's feed is doing: its last sync and what it brought."""
+
+    operator_id: str
+    state: str = "never"  # "never", "running", "ok" or "failed"
+    last_started: datetime | None = None
+    last_finished: datetime | None = None
+    last_success: datetime | None = None  # when the last sync that succeeded finished
+    records: int = 0  # stations the last sync took in
+    errors: int = 0  # syncs that failed in a row (0 after a success)
+    last_error: str | None = None
+    listed: int | None = None  # stations the last *full* sync listed
+    duration_s: float | None = None  # how long the last sync took
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCounts:
+    stations: int
+    evses: int
+    connectors: int
+
+
 class Store(ABC):
     """Repository over the registry. Each method is one transaction."""
 
@@ -324,6 +347,18 @@ class Store(ABC):
     ) -> tuple[list[Token], int]:
         """Tokens with ``date_from <= last_updated < date_to`` by (last_updated, uid), one page,
         and how many match in all."""
+
+    # feed health
+    @abstractmethod
+    def save_feed_health(self, health: FeedHealth) -> None: ...
+
+    @abstractmethod
+    def feed_health(self) -> dict[str, FeedHealth]:
+        """Every feed's health, by operator id."""
+
+    @abstractmethod
+    def counts_by_operator(self) -> dict[str, OperatorCounts]:
+        """Live stations, EVSEs and connectors per operator (one feed's listing each)."""
 
     def __enter__(self) -> Store:
         return self

@@ -28,6 +28,7 @@ from chargemesh.domain import (
     Tariff,
 )
 from chargemesh.store import codec
+from chargemesh.store.health_sql import HealthTables
 from chargemesh.store.ocpi_sql import OcpiTables
 from chargemesh.store.repository import (
     InboxMessage,
@@ -84,7 +85,7 @@ class _Rows:
                 )
 
 
-class SqlStore(OcpiTables, Store):
+class SqlStore(HealthTables, OcpiTables, Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.RLock()

@@ -1,0 +1,82 @@
+"""``GET /api/v1/operators``: every operator the platform integrates, with its feed's health."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from chargemesh.store import FeedHealth, Store
+
+
+class FeedHealthOut(BaseModel):
+    state: str  # "never", "running", "ok", "failed"
+    last_sync: datetime | None  # when the last sync finished
+    last_success: datetime | None
+    records: int  # stations the last sync took in
+    errors: int  # failed syncs in a row
+    last_error: str | None
+    lag_s: float | None  # how old the feed's data is: seconds since the last successful sync
+    duration_s: float | None  # how long the last sync took
+
+
+class OperatorOut(BaseModel):
+    id: str
+    name: str
+    protocol: str
+    capabilities: list[str]
+    status_freshness_s: float
+    stations: int
+    evses: int
+    connectors: int
+    feed: FeedHealthOut
+
+
+def _feed(health: FeedHealth | None, now: datetime) -> FeedHealthOut:
+    h = health or FeedHealth("")
+    return FeedHealthOut(
+        state=h.state,
+        last_sync=h.last_finished,
+        last_success=h.last_success,
+        records=h.records,
+        errors=h.errors,
+        last_error=h.last_error,
+        lag_s=round((now - h.last_success).total_seconds(), 3) if h.last_success else None,
+        duration_s=h.duration_s,
+    )
+
+
+def operators_router(store: Store) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["operators"])
+
+    @router.get("/operators", response_model=list[OperatorOut])
+    async def operators() -> list[OperatorOut]:
+        """Each operator with its counts and its feed's health (last sync, records, errors,
+        lag)."""
+        ops, health, counts = await asyncio.gather(
+            asyncio.to_thread(store.list_operators),
+            asyncio.to_thread(store.feed_health),
+            asyncio.to_thread(store.counts_by_operator),
+        )
+        now = datetime.now(UTC)
+        out = []
+        for op in ops:
+            c = counts.get(op.id)
+            out.append(
+                OperatorOut(
+                    id=op.id,
+                    name=op.name,
+                    protocol=str(op.protocol),
+                    capabilities=sorted(str(x) for x in op.capabilities),
+                    status_freshness_s=op.status_freshness.total_seconds(),
+                    stations=c.stations if c else 0,
+                    evses=c.evses if c else 0,
+                    connectors=c.connectors if c else 0,
+                    feed=_feed(health.get(op.id), now),
+                )
+            )
+        return out
+
+    return router

@@ -1,0 +1,150 @@
+"""Sync every configured feed into the registry, in parallel, recording each feed's health.
+
+A feed that fails does not stop the others: its error is recorded (``feed_health``: state
+"failed", errors in a row, the last error's one-line text) and the next sync tries again — an
+OCPI pull resumes at the page where it stopped. Each feed runs through its own protocol's sync
+(:func:`sync_tcec_operator`, :func:`sync_ocpi_operator`); OCPI feeds register first if they are
+not yet (which needs our endpoints served at ``server.public_url`` while the sync runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import httpx
+
+from chargemesh.bus import EventBus
+from chargemesh.config import Config, OperatorConfig
+from chargemesh.protocols.tcec.client import client_from_config
+from chargemesh.services.ocpi_connections import OcpiConnections
+from chargemesh.services.ocpi_locations import LocationIngest
+from chargemesh.services.ocpi_objects import ObjectIngest
+from chargemesh.services.ocpi_sync import ensure_registered, sync_ocpi_operator
+from chargemesh.services.tcec_sync import sync_tcec_operator
+from chargemesh.store import FeedHealth, Store
+
+log = logging.getLogger(__name__)
+
+#: progress(operator id, records so far, total or None)
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    operator_id: str
+    ok: bool
+    records: int
+    seconds: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OcpiSide:
+    """What an OCPI pull needs of the running platform."""
+
+    connections: OcpiConnections
+    locations: LocationIngest
+    objects: ObjectIngest
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+async def sync_feed(
+    config: Config,
+    op: OperatorConfig,
+    store: Store,
+    bus: EventBus,
+    http: httpx.AsyncClient,
+    ocpi: OcpiSide | None,
+    progress: Progress | None = None,
+) -> FeedResult:
+    """One feed's sync, its health recorded before and after; never raises for a feed error."""
+    held = (await asyncio.to_thread(store.feed_health)).get(op.id) or FeedHealth(op.id)
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    await asyncio.to_thread(
+        store.save_feed_health, replace(held, state="running", last_started=started)
+    )
+
+    def on_page(done: int, total: int | None) -> None:
+        if progress is not None:
+            progress(op.id, done, total)
+
+    try:
+        if op.protocol == "tcec":
+            client = client_from_config(config, op.id, http)
+            tcec = await sync_tcec_operator(client, op.to_operator(), store, bus, on_page=on_page)
+            records = tcec.stations
+        else:
+            if ocpi is None:
+                raise RuntimeError("OCPI feeds need the platform's OCPI endpoints running")
+            await ensure_registered(ocpi.connections, op)
+            report = await sync_ocpi_operator(
+                ocpi.connections, ocpi.locations, ocpi.objects, op.id, on_page=on_page
+            )
+            records = report.locations
+    except Exception as exc:  # a feed's failure is recorded, never the others' problem
+        error = _one_line(exc)
+        log.warning("sync of %s failed: %s", op.id, error)
+        seconds = time.perf_counter() - clock
+        await asyncio.to_thread(
+            store.save_feed_health,
+            replace(
+                held,
+                state="failed",
+                last_started=started,
+                last_finished=datetime.now(UTC),
+                errors=held.errors + 1,
+                last_error=error,
+                duration_s=seconds,
+            ),
+        )
+        return FeedResult(op.id, False, 0, seconds, error)
+    seconds = time.perf_counter() - clock
+    finished = datetime.now(UTC)
+    await asyncio.to_thread(
+        store.save_feed_health,
+        FeedHealth(
+            op.id,
+            state="ok",
+            last_started=started,
+            last_finished=finished,
+            last_success=finished,
+            records=records,
+            errors=0,
+            listed=held.listed if op.protocol == "ocpi" else records,
+            duration_s=seconds,
+        ),
+    )
+    return FeedResult(op.id, True, records, seconds)
+
+
+async def sync_all(
+    config: Config,
+    store: Store,
+    bus: EventBus,
+    *,
+    ocpi: OcpiSide | None,
+    operators: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    parallel: int = 8,
+    timeout_s: float = 30.0,
+) -> list[FeedResult]:
+    """Every configured feed (or those named), at most ``parallel`` at a time."""
+    chosen = [config.operator(o) for o in operators] if operators else list(config.operators)
+    gate = asyncio.Semaphore(parallel)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0)) as http:
+
+        async def one(op: OperatorConfig) -> FeedResult:
+            async with gate:
+                return await sync_feed(config, op, store, bus, http, ocpi, progress)
+
+        return list(await asyncio.gather(*(one(op) for op in chosen)))

@@ -1,0 +1,80 @@
+"""Feed health and per-operator counts in SQL (both backends); a mixin of ``SqlStore``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from chargemesh.store.repository import FeedHealth, OperatorCounts
+
+HEALTH_COLUMNS = (
+    "operator_id", "state", "last_started", "last_finished", "last_success", "records",
+    "errors", "last_error", "listed", "duration_s",
+)  # fmt: skip
+
+
+class HealthTables:
+    _lock: threading.RLock
+
+    # provided by SqlStore
+    def _transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _sql(self, statement: str) -> str:
+        raise NotImplementedError
+
+    def _time_in(self, at: datetime | None) -> Any:
+        raise NotImplementedError
+
+    def _time_out(self, value: Any) -> datetime | None:
+        raise NotImplementedError
+
+    def save_feed_health(self, health: FeedHealth) -> None:
+        row = (
+            health.operator_id, health.state, self._time_in(health.last_started),
+            self._time_in(health.last_finished), self._time_in(health.last_success),
+            health.records, health.errors, health.last_error, health.listed, health.duration_s,
+        )  # fmt: skip
+        sets = ", ".join(f"{c} = excluded.{c}" for c in HEALTH_COLUMNS[1:])
+        marks = ", ".join("?" for _ in HEALTH_COLUMNS)
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    f"INSERT INTO feed_health ({', '.join(HEALTH_COLUMNS)}) VALUES ({marks}) "
+                    f"ON CONFLICT (operator_id) DO UPDATE SET {sets}"
+                ),
+                row,
+            )
+
+    def _health(self, row: Sequence[Any]) -> FeedHealth:
+        return FeedHealth(
+            operator_id=row[0],
+            state=row[1],
+            last_started=self._time_out(row[2]),
+            last_finished=self._time_out(row[3]),
+            last_success=self._time_out(row[4]),
+            records=int(row[5]),
+            errors=int(row[6]),
+            last_error=row[7],
+            listed=None if row[8] is None else int(row[8]),
+            duration_s=None if row[9] is None else float(row[9]),
+        )
+
+    def feed_health(self) -> dict[str, FeedHealth]:
+        with self._lock, self._transaction() as cur:
+            cur.execute(f"SELECT {', '.join(HEALTH_COLUMNS)} FROM feed_health ORDER BY operator_id")
+            return {r[0]: self._health(r) for r in cur.fetchall()}
+
+    def counts_by_operator(self) -> dict[str, OperatorCounts]:
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                "SELECT s.operator_id, count(DISTINCT s.id), count(DISTINCT e.id), "
+                "(SELECT count(*) FROM connectors c JOIN stations s2 ON s2.id = c.station_id "
+                " WHERE s2.operator_id = s.operator_id AND s2.removed_at IS NULL) "
+                "FROM stations s LEFT JOIN evses e ON e.station_id = s.id "
+                "WHERE s.removed_at IS NULL GROUP BY s.operator_id"
+            )
+            return {r[0]: OperatorCounts(int(r[1]), int(r[2]), int(r[3])) for r in cur.fetchall()}

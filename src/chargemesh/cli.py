@@ -133,6 +133,34 @@ def db_stats(config: OptionalConfig = None, store: StoreOption = None) -> None:
     out.print(table)
 
 
+@app.command("serve")
+@one_line_errors
+def serve(config: ConfigOption = Path("chargemesh.toml")) -> None:
+    """Run the platform against the configured operators: the API, the map, the OCPI and T/CEC
+    endpoints, and the feeds synced at start and then on the [sync] schedule. Ctrl-C stops it."""
+    import uvicorn
+
+    from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+
+    cfg = load_config(config)
+    with open_store(cfg.store.url) as store:
+        platform = Platform(store, tcec_peers(cfg), ocpi=OcpiSettings.from_config(cfg))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                platform.app(schedule=cfg), host=cfg.server.host, port=cfg.server.port,
+                log_level="warning", log_config=None,
+            )
+        )  # fmt: skip
+        out.print(f"chargemesh serving on {cfg.server.base_url} (Ctrl-C stops)")
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn has shut down; it re-raises the signal after
+            pass
+        if not server.started:
+            raise fail(f"cannot serve on {cfg.server.host}:{cfg.server.port}", EXIT_RUNTIME)
+    out.print("chargemesh stopped")
+
+
 @app.command("sync")
 @one_line_errors
 def sync(

@@ -164,8 +164,17 @@ class OcpiConfig(_Section):
     party_id: Annotated[str, Field(pattern=r"^[0-9A-Z]{3}$")] = "CMH"
 
 
+class SyncConfig(_Section):
+    """``chargemesh serve``'s own schedule: a full sync of every feed every ``interval_s``
+    (jittered by ±10 %, so operators are not all asked at once); 0 turns it off."""
+
+    interval_s: Annotated[int, Field(ge=0)] = 3600
+    parallel: Annotated[int, Field(ge=1, le=64)] = 8
+
+
 class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     operators: list[OperatorConfig] = Field(default_factory=list)
     tcec: TcecConfig = Field(default_factory=TcecConfig)

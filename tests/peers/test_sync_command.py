@@ -4,9 +4,11 @@ an OCPI CPO on loopback ports, each feed's health recorded and served by /api/v1
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -177,3 +179,37 @@ def test_sync_of_an_unknown_operator_is_a_usage_error(feeds: Feeds) -> None:
     done = chargemesh("sync", "--config", str(feeds.config), "--operator", "NOSUCHONE")
     assert done.returncode == 2
     assert "NOSUCHONE" in done.stderr
+
+
+def test_serve_syncs_at_start_serves_the_api_and_stops_cleanly_on_ctrl_c(feeds: Feeds) -> None:
+    config = load_config(feeds.config)
+    url = f"{config.server.base_url}/api/v1/operators"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chargemesh", "serve", "--config", str(feeds.config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        states: dict[object, object] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+            try:
+                answer = httpx.get(url, timeout=5)
+            except httpx.HTTPError:
+                continue
+            states = {o["id"]: o["feed"]["state"] for o in answer.json()}
+            if states == {OPERATOR_ID: "ok", OCPI_ID: "ok"}:
+                break
+        assert proc.poll() is None, proc.communicate()[1]
+        assert states == {OPERATOR_ID: "ok", OCPI_ID: "ok"}
+        # the platform also answers the protocols while it serves: OCPI versions with our token
+        versions = httpx.get(f"{config.server.base_url}/ocpi/versions", timeout=5)
+        assert versions.status_code == 401  # no token: refused with the envelope
+        assert versions.json()["status_code"] == 2000
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import random
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ from chargemesh.config import Config
 from chargemesh.domain import Operator
 from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.wire import dialect_of
+from chargemesh.services.ingest import OcpiSide, sync_all
 from chargemesh.services.ocpi_commands import CommandSender
 from chargemesh.services.ocpi_connections import OcpiConnections
 from chargemesh.services.ocpi_locations import LocationIngest
@@ -25,6 +30,8 @@ from chargemesh.services.ocpi_objects import ObjectIngest
 from chargemesh.services.ocpi_tokens import TokenAuthority
 from chargemesh.services.status import StatusWriter
 from chargemesh.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def tcec_peers(config: Config) -> dict[str, TcecPeer]:
@@ -102,13 +109,23 @@ class Platform:
             base_url=base,
         )
 
-    def app(self) -> FastAPI:
+    def app(self, *, schedule: Config | None = None) -> FastAPI:
+        """The ASGI app. With ``schedule``, every feed of that config is synced at start and
+        then every ``sync.interval_s`` (what ``chargemesh serve`` runs)."""
+
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             await self.writer.start()
+            scheduler = None
+            if schedule is not None and schedule.sync.interval_s > 0 and schedule.operators:
+                scheduler = asyncio.create_task(self._scheduled_syncs(schedule), name="syncs")
             try:
                 yield
             finally:
+                if scheduler is not None:
+                    scheduler.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await scheduler
                 await self.writer.stop()
                 await self.http.aclose()
 
@@ -118,3 +135,16 @@ class Platform:
         app.router.routes.extend(self.ocpi.location_routes("/ocpi"))  # the hot path, first
         app.mount("/ocpi", self.ocpi.app())
         return app
+
+    async def _scheduled_syncs(self, config: Config) -> None:
+        side = OcpiSide(self.ocpi_connections, self.ocpi_locations, self.ocpi_objects)
+        jitter = random.Random()
+        while True:
+            results = await sync_all(
+                config, self.store, self.bus, ocpi=side, parallel=config.sync.parallel
+            )
+            failed = [r.operator_id for r in results if not r.ok]
+            log.info("scheduled sync: %d feeds, %d failed %s", len(results), len(failed),
+                     failed)  # fmt: skip
+            interval = config.sync.interval_s
+            await asyncio.sleep(interval * jitter.uniform(0.9, 1.1))

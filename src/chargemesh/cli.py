@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -152,10 +153,9 @@ def serve(config: ConfigOption = Path("chargemesh.toml")) -> None:
             )
         )  # fmt: skip
         out.print(f"chargemesh serving on {cfg.server.base_url} (Ctrl-C stops)")
-        try:
+        # uvicorn shuts down on Ctrl-C, then re-raises the signal: that is the clean way out
+        with contextlib.suppress(KeyboardInterrupt):
             server.run()
-        except KeyboardInterrupt:  # uvicorn has shut down; it re-raises the signal after
-            pass
         if not server.started:
             raise fail(f"cannot serve on {cfg.server.host}:{cfg.server.port}", EXIT_RUNTIME)
     out.print("chargemesh stopped")
@@ -310,6 +310,250 @@ def geo_convert(
         raise fail(f"cannot convert {source} to {target}; supported: {pairs}", EXIT_USAGE)
     x, y = convert(lon, lat)
     out.print(f"{x:.6f} {y:.6f}")
+
+
+@app.command("demo")
+@one_line_errors
+def demo(
+    scale: Annotated[
+        float, typer.Option(min=0.0001, max=2.0, help="1 is the national 1.4 M EVSEs.")
+    ] = 0.01,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The platform's port.")] = 8000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated country.")] = 7,
+    workdir: Annotated[
+        Path, typer.Option(help="Where the manifest and the SQLite store go.")
+    ] = Path("chargemesh-demo"),
+    run_for: Annotated[
+        float | None, typer.Option("--run-for", hidden=True, min=0.0, help="Stop after seconds.")
+    ] = None,
+) -> None:
+    """Start the simulated country (its own process, `chargemesh sim`) and the platform, sync
+    every feed, and serve; prints the URL. Ctrl-C stops everything."""
+    import subprocess
+    import sys
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+    from chargemesh.protocols.http_server import LoopbackServer
+    from chargemesh.services.ingest import OcpiSide, sync_all
+
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    manifest = workdir / "chargemesh.toml"
+    truth = workdir / "chargemesh.truth.json"
+    for stale in (manifest, truth):
+        stale.unlink(missing_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "chargemesh", "sim", "--scale", str(scale), "--seed", str(seed),
+        "--manifest", str(manifest), "--platform-url", url, "--faults", "0",
+        "--store", f"sqlite:///{workdir / 'chargemesh.db'}",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    log_path = workdir / "sim.log"
+    log_file = log_path.open("w", encoding="utf-8")
+    sim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file)  # noqa: S603
+    try:
+        with err.status(f"starting the simulated country (scale {scale:g})…"):
+            while not truth.exists():
+                if sim.poll() is not None:
+                    detail = log_path.read_text(encoding="utf-8").strip().splitlines()
+                    raise fail(f"the simulator stopped: {detail[-1] if detail else sim.returncode}",
+                               EXIT_RUNTIME)  # fmt: skip
+                time.sleep(0.1)
+        cfg = load_config(manifest)
+        with open_store(cfg.store.url) as store:
+            platform = Platform(store, tcec_peers(cfg), ocpi=OcpiSettings.from_config(cfg))
+            server = LoopbackServer(platform.app(), port=port)
+            try:
+                server.start()
+            except RuntimeError:
+                raise fail(f"cannot serve on port {port} (in use?)", EXIT_RUNTIME) from None
+            try:
+                columns = (
+                    TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                )  # fmt: skip
+                with Progress(*columns, console=err, transient=True) as progress:
+                    tasks = {op.id: progress.add_task(op.id, total=None) for op in cfg.operators}
+
+                    def advance(op_id: str, done: int, total: int | None) -> None:
+                        progress.update(tasks[op_id], completed=done, total=total or None)
+
+                    side = OcpiSide(
+                        platform.ocpi_connections, platform.ocpi_locations, platform.ocpi_objects
+                    )
+                    results = server.call(
+                        sync_all(cfg, store, platform.bus, ocpi=side, progress=advance),
+                        timeout_s=24 * 3600,
+                    )
+                counts = store.counts()
+                failed = [r.operator_id for r in results if not r.ok]
+                out.print(
+                    f"synced {len(results) - len(failed)} of {len(results)} feeds: "
+                    f"{counts.stations:,} stations, {counts.evses:,} EVSEs, "
+                    f"{counts.connectors:,} connectors in {time.perf_counter() - started:.0f} s"
+                    + (f" (failed: {', '.join(failed)})" if failed else "")
+                )
+                out.print(f"chargemesh demo ready: {url}  (API docs {url}/docs; Ctrl-C stops)")
+                deadline = None if run_for is None else time.monotonic() + run_for
+                while deadline is None or time.monotonic() < deadline:
+                    if sim.poll() is not None:
+                        raise fail("the simulator stopped", EXIT_RUNTIME)
+                    time.sleep(0.2)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                server.stop()
+    finally:
+        if sim.poll() is None:
+            sim.terminate()
+            try:
+                sim.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                sim.kill()
+        log_file.close()
+    out.print("chargemesh demo stopped")
+
+
+@app.command("sim")
+def sim(
+    scale: Annotated[
+        float,
+        typer.Option(
+            "--scale", min=0.0001, max=2.0, help="Country size: 1 is the national 1.4 M EVSEs."
+        ),
+    ] = 0.01,
+    manifest: Annotated[
+        Path,
+        typer.Option(
+            "--manifest",
+            "-m",
+            help="Config file to write for `serve`/`sync` (ground truth: <stem>.truth.json).",
+        ),
+    ] = Path("sim.toml"),
+    seed: Annotated[int, typer.Option(help="Seed of the country, its statuses and faults.")] = 7,
+    churn: Annotated[
+        float | None,
+        typer.Option(
+            "--churn",
+            min=0.0,
+            help="Status changes per second, daily mean (default: ~12 per connector a day).",
+            show_default=False,
+        ),
+    ] = None,
+    faults: Annotated[
+        float,
+        typer.Option(
+            "--faults", min=0.0, max=1.0, help="Chance of a fault per listing page (0: none)."
+        ),
+    ] = 0.002,
+    fault_delay: Annotated[
+        float,
+        typer.Option("--fault-delay", min=0.0, help="Seconds a 'timeout' fault holds a page."),
+    ] = 35.0,
+    platform_url: Annotated[
+        str,
+        typer.Option(
+            "--platform-url",
+            help="Where the platform runs (the manifest's server.public_url); realtime "
+            "operators push their status changes there.",
+        ),
+    ] = "http://127.0.0.1:8000",
+    store: Annotated[
+        str, typer.Option("--store", help="The store URL written into the manifest.")
+    ] = "sqlite:///chargemesh.db",
+    host: Annotated[str, typer.Option(help="Interface the operators listen on.")] = "127.0.0.1",
+    run_for: Annotated[
+        float | None, typer.Option("--run-for", hidden=True, min=0.0, help="Stop after seconds.")
+    ] = None,
+) -> None:
+    """Run only the simulated operators (T/CEC and OCPI servers on loopback, with status churn
+    and occasional feed faults) and write the --manifest file, a config `serve` and `sync`
+    accept as it is, with the ground truth as JSON beside it. Ctrl-C stops."""
+    import logging
+    import re
+    import signal
+    import threading
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from chargemesh.sim.country import generate
+    from chargemesh.sim.faults import FaultConfig
+    from chargemesh.sim.manifest import truth_path
+    from chargemesh.sim.runner import Simulator
+
+    if not re.match(r"^https?://[^/\s]+", platform_url):
+        raise fail(
+            f"--platform-url {platform_url!r}: must be an http:// or https:// URL", EXIT_USAGE
+        )
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("chargemesh.sim").setLevel(logging.INFO)  # faults and pushes, no payloads
+
+    with err.status(f"generating the simulated country (scale {scale:g}, seed {seed})…"):
+        started = time.perf_counter()
+        country = generate(scale, seed)
+        generated = time.perf_counter() - started
+    err.print(
+        f"country: {country.n_stations:,} stations, {country.n_evses:,} EVSEs, "
+        f"{country.n_connectors:,} connectors, {len(country.operators)} operators "
+        f"({generated:.1f} s)"
+    )
+    simulator = Simulator(
+        country,
+        platform_url=platform_url,
+        churn_rate=churn,
+        faults=FaultConfig(probability=faults, delay_s=fault_delay, seed=seed),
+        host=host,
+    )
+    columns = (
+        TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )  # fmt: skip
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("servers", total=len(country.operators))
+            simulator.start(on_started=lambda _: progress.advance(task))
+        try:
+            path = simulator.write_manifest(manifest, store_url=store)
+            table = Table(title="simulated operators")
+            table.add_column("operator", no_wrap=True)
+            table.add_column("protocol", no_wrap=True)
+            table.add_column("url", no_wrap=True, overflow="fold")
+            table.add_column("name", overflow="fold")
+            for op in simulator.operators:
+                table.add_row(op.id, op.dialect or op.protocol, simulator.urls[op.id], op.name)
+            out.print(table)
+            out.print(f"manifest: {path}")
+            out.print(f"ground truth: {truth_path(path)}")
+            out.print(
+                f"churn {simulator.churn.rate:.1f} changes/s (realtime ones pushed to "
+                f"{simulator.platform_url}), "
+                f"faults {'p=' + format(faults, 'g') if faults else 'off'}; Ctrl-C stops"
+            )
+            try:
+                if run_for is not None:
+                    stop.wait(run_for)
+                while run_for is None and not stop.wait(1.0):
+                    pass  # until Ctrl-C or SIGTERM
+            except KeyboardInterrupt:
+                pass
+        finally:
+            with err.status("stopping…"):
+                simulator.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    stats = simulator.churn.stats
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(simulator.fault_counts().items()))
+    out.print(
+        f"stopped: {stats['changes']:,} status changes, {stats['pushed']:,} pushed, "
+        f"faults: {kinds or 'none'}"
+    )
 
 
 def main() -> None:

@@ -247,7 +247,8 @@ def test_a_multi_page_pull_fills_the_registry_with_every_location(peers: Peers) 
     assert peers.status(1, "DC") is ConnectorStatus.AVAILABLE
     # tariffs came along
     assert peers.store.get_tariff(f"{PARTY}:TARIFF01") is not None
-    assert peers.cpo.requests["GET /ocpi/2.2.1/locations"] == 3
+    # three pages, then the catch-up of what changed while they were pulled (nothing)
+    assert peers.cpo.requests["GET /ocpi/2.2.1/locations"] == 4
 
 
 def test_an_incremental_pull_asks_only_for_what_changed_since_the_last(peers: Peers) -> None:
@@ -272,8 +273,8 @@ def test_a_page_that_fails_once_is_retried_at_its_offset_without_refetching(peer
     report = peers.sync()
     assert report.locations == COUNT
     assert peers.store.counts().stations == COUNT
-    # 3 pages + 1 failed attempt; page 0 was not fetched again
-    assert peers.cpo.requests["GET /ocpi/2.2.1/locations"] == 4
+    # 3 pages + 1 failed attempt + the catch-up; page 0 was not fetched again
+    assert peers.cpo.requests["GET /ocpi/2.2.1/locations"] == 5
 
 
 def test_a_pull_that_keeps_failing_resumes_where_it_stopped(peers: Peers) -> None:
@@ -823,3 +824,24 @@ def test_we_rotate_our_credentials_and_then_unregister(peers: Peers) -> None:
     assert left is not None
     assert not left.registered
     assert ocpi(peers, "GET", "/versions", rotated.token_in).status_code == 401
+
+
+def test_a_location_that_changes_during_a_full_pull_shifts_no_page(peers: Peers) -> None:
+    """Changing LOC0001 after the first page moves it to the end of the CPO's (last_updated, id)
+    order; an unbounded pull would then skip LOC0011. Bounded by its start and followed by a
+    catch-up, the pull gets every location, and LOC0001's new status too."""
+    peers.register()
+    changed: list[int] = []
+
+    def change_once(done: int, total: int | None) -> None:
+        if not changed:
+            changed.append(done)
+            peers.network.set_evse_status(
+                location_id(1), f"{location_id(1)}-DC", "CHARGING", datetime.now(UTC)
+            )
+
+    report = peers.sync(on_page=change_once)
+    assert changed == [PAGE]
+    assert sorted(set(report.location_ids)) == [location_id(n) for n in range(1, COUNT + 1)]
+    assert peers.store.counts().stations == COUNT
+    assert peers.status(1, "DC") is ConnectorStatus.CHARGING

@@ -43,6 +43,7 @@ class OcpiSyncReport:
     status_changes: int = 0
     tariffs: int = 0
     resumed_at: int | None = None  # the offset a previous, failed pull left off at
+    full: bool = False  # the whole listing (no date_from): what the delisting rule may use
     error: str | None = None
     location_ids: list[str] = field(default_factory=list)
 
@@ -104,15 +105,18 @@ async def sync_ocpi_operator(
 
     url = _find(party.endpoints, "locations", "SENDER")
     seen: set[str] = set()
-    offset = report.resumed_at or 0
-    try:
+    report.full = date_from is None
+    registered: OcpiParty = party
+
+    async def pull(since: datetime | None, until: datetime | None, offset: int) -> None:
         async for page in client.pages(
-            url, Location, date_from=date_from, limit=limit, offset=offset, to_party=(cc, pid)
-        ):
-            fresh = [loc for loc in page.items if loc.id.upper() not in seen]
+            url, Location, date_from=since, date_to=until, limit=limit, offset=offset,
+            to_party=(cc, pid),
+        ):  # fmt: skip
+            fresh = [loc for loc in page.items if loc.id.upper() not in seen or until is None]
             seen.update(loc.id.upper() for loc in fresh)
             result = await locations.ingest_page(operator, fresh)
-            report.pages += 1
+            report.pages += 1 if page.items or until is not None else 0
             report.locations += len(fresh)
             report.evses += sum(len(loc.evses or []) for loc in fresh)
             report.rejected += page.rejected
@@ -122,16 +126,29 @@ async def sync_ocpi_operator(
             report.location_ids.extend(loc.id for loc in fresh)
             if on_page is not None:
                 on_page(report.locations, page.total)
-            if page.next_offset is not None:
-                offset = page.next_offset
-                party = await _keep(connections, party, stopped_at(offset))
+            if page.next_offset is not None and until is not None:
+                await _keep(connections, registered, stopped_at(page.next_offset))
+
+    # The pull is bounded by its start (date_to, exclusive): a location that changes while it
+    # runs moves to the end of the (last_updated, id) order and would shift the pages under
+    # us; it is fetched by the catch-up below instead.
+    offset = report.resumed_at or 0
+    try:
+        await pull(date_from, started, offset)
     except OcpiPeerError as exc:
         where = exc.resume_offset if exc.resume_offset is not None else offset
         await _keep(connections, party, stopped_at(where))
         report.error = str(exc)
         raise OcpiSyncError(str(exc), report) from exc
-    # Done: the next pull asks for what changed since this one began.
     party = await _keep(connections, party, {"date_from": _text(started)})
+    caught_up = datetime.now(UTC)
+    try:  # what changed while the pull ran (small; not resumable, not bounded)
+        await pull(started, None, 0)
+    except OcpiPeerError as exc:
+        report.error = str(exc)
+        raise OcpiSyncError(str(exc), report) from exc
+    # Done: the next pull asks for what changed since the catch-up began.
+    party = await _keep(connections, party, {"date_from": _text(caught_up)})
     if tariffs and (tariffs_url := _maybe(party, "tariffs")) is not None:
         async for tariff_page in client.pages(tariffs_url, Tariff, to_party=(cc, pid)):
             report.tariffs += await objects.ingest_tariffs(operator, tariff_page.items)

@@ -365,3 +365,114 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # --- ingest across feeds: merge and delisting (issue 5) ------------------------------------
+    # The rows these methods read and write are defined at the end of this module.
+    @abstractmethod
+    def merge_candidates(self) -> MergeCandidates:
+        """Every live station as columns, ordered by id: just what the merge pass compares.
+
+        Reads no EVSE or connector objects: each station's connectors come as their mix,
+        ``(standard, max_power_kw, count)`` rows sorted, so the pass can read a national
+        registry in seconds.
+        """
+
+    @abstractmethod
+    def replace_station_sources(
+        self, sources: Iterable[StationSource], *, at: datetime
+    ) -> StationSourcesChange:
+        """Make the merge table exactly ``sources`` (one row per listing of a merged station).
+
+        Rows not given are deleted (the listing is un-merged); a row whose canonical station is
+        unchanged keeps its ``merged_at`` (its rule may change); new or re-linked rows get
+        ``at``. The ``merged_at`` of the given rows is ignored.
+        """
+
+    @abstractmethod
+    def station_sources(self, station_id: str) -> list[StationSource]:
+        """Every listing of the physical station ``station_id`` is a listing of (it may be any
+        of them), the canonical one first, then by id; ``[]`` if it is merged with nothing."""
+
+    @abstractmethod
+    def canonical_of(self, station_ids: Iterable[str]) -> dict[str, str]:
+        """The canonical station id of each id given (an unmerged station is its own)."""
+
+    @abstractmethod
+    def count_physical_stations(self) -> int:
+        """Live stations counting each merged group once (``counts().stations`` counts
+        listings): live stations with no merge row, plus one per group with a live listing."""
+
+    @abstractmethod
+    def missing_stations(self, operator_id: str) -> list[MissingStation]:
+        """The operator's stations its full syncs stopped listing, not yet delisted, by id."""
+
+    @abstractmethod
+    def save_missing_stations(
+        self, rows: Sequence[MissingStation], *, cleared: Iterable[str] = ()
+    ) -> None:
+        """Delete the rows of the ``cleared`` station ids, then write ``rows`` as given (insert
+        or overwrite), in one transaction."""
+
+
+# --- ingest across feeds: merge and delisting (issue 5) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCandidates:
+    """Live stations as parallel columns (index ``i`` is one station), ordered by id."""
+
+    ids: list[str]
+    operator_ids: list[str]
+    source_ids: list[str]
+    names: list[str]
+    addresses: list[str | None]
+    lons: list[float]  # GCJ-02 inside China, as stored
+    lats: list[float]
+    connector_mix: list[tuple[tuple[str, float, int], ...]]  # (standard, max_power_kw, count)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+# StationSource.rule
+SELF, SOURCE_REF, NAME_ADDRESS, NEARBY = "self", "source_ref", "name_address", "nearby"
+
+
+@dataclass(frozen=True, slots=True)
+class StationSource:
+    """One listing of a physical station listed by several feeds.
+
+    ``canonical_id`` is the listing shown for the group (its own row has rule "self");
+    ``rule`` is the strongest merge rule linking this listing into the group ("source_ref",
+    "name_address" or "nearby"); ``merged_at`` is when it was first linked to that canonical.
+    """
+
+    station_id: str
+    canonical_id: str
+    rule: str
+    merged_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StationSourcesChange:
+    """What one ``replace_station_sources`` changed."""
+
+    added: int = 0  # listings newly merged
+    relinked: int = 0  # listings now under another canonical
+    rule_changed: int = 0  # same canonical, another rule
+    removed: int = 0  # listings un-merged
+    kept: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MissingStation:
+    """A live station that full syncs of its operator stopped listing.
+
+    ``first_missing`` is when a full sync first did not list it; ``misses`` how many successful
+    (not suspect) full syncs in a row have not listed it since.
+    """
+
+    station_id: str
+    operator_id: str
+    first_missing: datetime
+    misses: int

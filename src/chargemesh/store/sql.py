@@ -29,6 +29,7 @@ from chargemesh.domain import (
 )
 from chargemesh.store import codec
 from chargemesh.store.health_sql import HealthTables
+from chargemesh.store.ingest_sql import IngestTables
 from chargemesh.store.ocpi_sql import OcpiTables
 from chargemesh.store.repository import (
     InboxMessage,
@@ -85,7 +86,7 @@ class _Rows:
                 )
 
 
-class SqlStore(HealthTables, OcpiTables, Store):
+class SqlStore(HealthTables, IngestTables, OcpiTables, Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.RLock()

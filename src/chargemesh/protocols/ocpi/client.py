@@ -64,6 +64,8 @@ M = TypeVar("M", bound=BaseModel)
 #: Envelope codes that mean "no such object" on a GET by id.
 _NOT_FOUND_CODES: Final = frozenset({StatusCode.UNKNOWN_LOCATION, StatusCode.UNKNOWN_TOKEN})
 _MESSAGE_MAX: Final = 200
+#: How often one pull reads again after the list changed under it (then it goes on as it is).
+MAX_STEP_BACKS: Final = 50
 
 
 class OcpiPeerError(Exception):
@@ -351,9 +353,9 @@ class OcpiClient:
         """Every page of the list at ``url``, from ``offset``, following ``Link`` rel=next.
 
         A page that fails is retried ``retries`` times with exponential backoff, at the same
-        offset; then :class:`OcpiPeerError` with ``resume_offset`` set. If ``X-Total-Count`` grows
-        between pages, the next offset steps back by the growth (items may be seen twice:
-        callers dedupe by id).
+        offset; then :class:`OcpiPeerError` with ``resume_offset`` set. If ``X-Total-Count``
+        changes between pages, the pull reads again from that page's offset less the change
+        (items may be seen twice: callers dedupe by id).
         """
         if offset < 0 or (limit is not None and limit < 1):
             raise ValueError("offset must be >= 0 and limit >= 1")
@@ -367,21 +369,28 @@ class OcpiClient:
         current: str | None = _with_query(url, first)
         current_offset = offset
         last_total: int | None = None
+        step_backs = 0
         while current is not None:
             response = await self._page_response(current, current_offset, to_party)
             page, following = self._read_page(url, current, current_offset, response, model_cls)
-            if last_total is not None and page.total is not None and page.total > last_total:
-                growth = page.total - last_total
-                if following is not None and page.next_offset is not None:
-                    stepped = max(0, page.next_offset - growth)
+            changed = last_total is not None and page.total is not None and page.total != last_total
+            if changed and page.total is not None and last_total is not None:
+                # Items entered or left the list while we crawl (e.g. one changed and moved
+                # past date_to): this page and the ones before may have shifted by as many, so
+                # read again from that far back (callers dedupe by id) rather than miss any. A
+                # list that never settles is followed as it is after MAX_STEP_BACKS.
+                shift = abs(page.total - last_total)
+                if step_backs < MAX_STEP_BACKS:
+                    step_backs += 1
+                    stepped = max(0, page.offset - shift)
                     log.info(
-                        "OCPI %s: total grew by %d during the pull, stepping back to offset %d",
+                        "OCPI %s: total changed by %d during the pull, reading again from %d",
                         url,
-                        growth,
+                        shift,
                         stepped,
                     )
                     page.next_offset = stepped
-                    following = _with_query(following, {"offset": stepped})
+                    following = _with_query(following or current, {"offset": stepped})
             if page.total is not None:
                 last_total = page.total
             yield page

@@ -1,8 +1,9 @@
 """A simulated OCPI 2.2.1 CPO over HTTP: chargemesh's peer in the simulator and end-to-end tests.
 
-:class:`CpoNetwork` holds one CPO's data in memory (Locations, Tariffs, Sessions, CDRs, and the
-Tokens an eMSP pushed), thread-safe: the server answers from its own thread while a test or the
-simulator changes the data from another.
+:class:`CpoData` is what the server reads and writes of one CPO's data (Locations, Tariffs,
+Sessions, CDRs, and the Tokens an eMSP pushed); :class:`CpoNetwork` holds it all in memory, and
+the simulator's feeds build Locations on demand. Both are thread-safe: the server answers from
+its own thread while a test or the simulator changes the data from another.
 
 :class:`OcpiCpoServer` serves that data as a FastAPI ``app`` and plays the CPO faithfully:
 
@@ -63,11 +64,11 @@ import logging
 import secrets as _random
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -129,6 +130,7 @@ from chargemesh.protocols.ocpi.transport import (
 __all__ = [
     "COMMAND_MODELS",
     "LIST_MODULES",
+    "CpoData",
     "CpoNetwork",
     "OcpiCpoServer",
     "ReceivedCommand",
@@ -167,6 +169,56 @@ def _new_token() -> str:
 
 
 # =============================================================================== the data
+
+
+class CpoData(Protocol):
+    """What :class:`OcpiCpoServer` reads and writes: one CPO's objects. Implementations must be
+    safe to call from another thread. :class:`CpoNetwork` keeps everything in memory; the
+    simulator builds its Locations on demand (``chargemesh.sim.feeds``)."""
+
+    country_code: str  # canonical (upper-case)
+    party_id: str
+
+    @property
+    def party(self) -> tuple[str, str]:
+        """``(country_code, party_id)``, canonical."""
+        ...
+
+    def changed(
+        self,
+        module: ModuleID | str,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+    ) -> Sequence[Item]:
+        """The objects of a list module with ``date_from <= last_updated < date_to`` (either
+        bound optional), ordered by (last_updated, id); ``len()`` and slicing must be cheap."""
+        ...
+
+    def location(self, location_id: str) -> Location | None: ...
+
+    def put_location(self, location: Location) -> Location: ...
+
+    def set_evse_status(
+        self, location_id: str, evse_uid: str, status: Status | str, at: datetime
+    ) -> Location:
+        """Give an EVSE a new status at ``at``; the updated Location (``KeyError`` if unknown)."""
+        ...
+
+    def add_session(self, session: Session) -> Session: ...
+
+    def update_session(self, session_id: str, patch: Mapping[str, Any]) -> Session: ...
+
+    def add_cdr(self, cdr: Cdr) -> Cdr: ...
+
+    def token(
+        self,
+        country_code: str,
+        party_id: str,
+        uid: str,
+        token_type: TokenType | str = TokenType.RFID,
+    ) -> Token | None: ...
+
+    def put_token(self, token: Token) -> Token: ...
 
 
 class CpoNetwork:
@@ -382,12 +434,13 @@ class _Peer:
 
 
 class OcpiCpoServer:
-    """One CPO serving ``network`` to one eMSP; ``token_a`` is the registration token handed out
-    of band. See the module docstring for what it serves and its knobs."""
+    """One CPO serving ``network`` (a :class:`CpoData`, e.g. a :class:`CpoNetwork`) to one eMSP;
+    ``token_a`` is the registration token handed out of band. See the module docstring for what
+    it serves and its knobs."""
 
     def __init__(
         self,
-        network: CpoNetwork,
+        network: CpoData,
         *,
         token_a: str,
         base_path: str = "/ocpi",

@@ -9,12 +9,14 @@ starting over.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
 
 from chargemesh.config import Config
 from chargemesh.protocols.tcec import charging as c
@@ -32,12 +34,22 @@ from chargemesh.protocols.tcec.stations import (
     QueryStationsInfoResponse,
     QueryStationStatusRequest,
     QueryStationStatusResponse,
+    StationInfo,
 )
 from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
 from chargemesh.protocols.tcec.token_cache import TokenCache
-from chargemesh.protocols.tcec.wire import Dialect, WireModel, dialect_of, dump, parse
+from chargemesh.protocols.tcec.wire import (
+    Dialect,
+    WireModel,
+    describe_error,
+    dialect_of,
+    dump,
+    parse,
+)
 
 M = TypeVar("M", bound=WireModel)
+log = logging.getLogger(__name__)
+STATION_INFOS = "StationInfos"
 
 
 class FeedError(Exception):
@@ -77,6 +89,7 @@ class TcecClient:
     ) -> None:
         self.base_url = base_url
         self.operator_id = operator_id  # the operator we call
+        self.rejected_stations = 0  # stations skipped because they did not parse
         self._us = platform_operator_id  # our OperatorID, the sender of every request
         self._secrets = secrets  # what the operator issued to us ([operators.outbound])
         self._dialect = dialect
@@ -124,10 +137,12 @@ class TcecClient:
 
     async def call(self, interface: Interface, request: WireModel, answer: type[M]) -> M:
         """One signed call with a valid token; a 4002 renews the token and retries once."""
+        return parse(answer, await self._payload(interface, request))
+
+    async def _payload(self, interface: Interface, request: WireModel) -> Any:
+        """The decrypted answer of one signed call, before it is parsed."""
         payload = dump(request, self._dialect)
-        return parse(
-            answer, await self._tokens.call(lambda token: self._post(interface, payload, token))
-        )
+        return await self._tokens.call(lambda token: self._post(interface, payload, token))
 
     # --- stations and status -------------------------------------------------------------------
     async def station_pages(
@@ -141,17 +156,36 @@ class TcecClient:
         )
         page_no = 1
         while True:
-            page = await self.call(
-                Interface.QUERY_STATIONS_INFO,
-                QueryStationsInfoRequest(
-                    last_query_time=since, page_no=page_no, page_size=page_size
-                ),
-                QueryStationsInfoResponse,
+            request = QueryStationsInfoRequest(
+                last_query_time=since, page_no=page_no, page_size=page_size
             )
+            payload = await self._payload(Interface.QUERY_STATIONS_INFO, request)
+            page = parse(QueryStationsInfoResponse, self._good_stations(payload, page_no))
             yield page
             if page_no >= page.page_count or not page.station_infos:
                 return
             page_no += 1
+
+    def _good_stations(self, payload: Any, page_no: int) -> Any:
+        """The page with any station that does not parse left out (logged by StationID and
+        counted in ``rejected_stations``): one malformed record must not lose its page."""
+        stations = payload.get(STATION_INFOS) if isinstance(payload, dict) else None
+        if not isinstance(stations, list):
+            return payload
+        good = []
+        for raw in stations:
+            try:
+                StationInfo.model_validate(raw)
+            except ValidationError as exc:
+                self.rejected_stations += 1
+                ident = raw.get("StationID") if isinstance(raw, dict) else None
+                log.warning(
+                    "T/CEC %s: page %d: skipped station %s that does not parse (%s)",
+                    self.operator_id, page_no, str(ident)[:40], describe_error(exc)[:200],
+                )  # fmt: skip
+                continue
+            good.append(raw)
+        return {**payload, STATION_INFOS: good}
 
     async def station_status(self, station_ids: Sequence[str]) -> list[QueryStationStatusResponse]:
         """``query_station_status`` in batches of at most 50 StationIDs."""

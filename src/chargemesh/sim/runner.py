@@ -1,0 +1,293 @@
+"""Run the simulated country: one real HTTP server per operator on loopback, churn and faults.
+
+::
+
+    country = generate(scale=0.01, seed=7)
+    with Simulator(country, platform_url="http://127.0.0.1:8000") as sim:
+        sim.write_manifest(Path("sim.toml"))   # the config `serve` and `sync` accept
+        ...                                    # sim.urls, sim.ports, sim.churn.stats
+
+Each T/CEC operator is a :class:`~chargemesh.protocols.tcec.operator_side.TcecOperatorServer`
+over a :class:`~.feeds.TcecOperatorFeed`, knowing the platform (``platform_operator_id``) by the
+secrets it issued to it (:func:`~.manifest.operator_secrets`, "outbound" as the platform sees
+them). Each OCPI operator is an :class:`~chargemesh.protocols.ocpi.cpo.OcpiCpoServer` over an
+:class:`~.feeds.OcpiCpoFeed` that accepts the manifest's ``token_a`` for the registration.
+
+:class:`~.churn.Churn` changes statuses at ``churn_rate`` changes/s (``None``: a realistic rate for
+the country's size, :func:`default_churn_rate`); operators with the ``realtime`` capability push
+every change — T/CEC ones to ``platform_url`` (with the "inbound" secrets), OCPI ones once the
+platform has registered with them. Without ``platform_url`` T/CEC operators are polled only.
+
+``faults`` (a probability, or a :class:`~.faults.FaultConfig`) turns on :mod:`.faults` on every
+server's station listing; 0 (the default) is a clean run.
+
+The platform talks to the simulator only through the protocols: nothing here is imported by the
+platform's code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from starlette.types import ASGIApp
+
+from chargemesh.protocols.http_server import LoopbackServer
+from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
+from chargemesh.protocols.tcec.codec import Secrets
+from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
+from chargemesh.protocols.tcec.wire import dialect_of
+from chargemesh.sim.churn import Churn, OcpiStatusPush, PushFn, TcecStatusPush
+from chargemesh.sim.country import Country
+from chargemesh.sim.faults import FaultConfig, FaultInjector, FaultKind, ocpi_faults, tcec_faults
+from chargemesh.sim.feeds import Feed, OcpiCpoFeed, TcecOperatorFeed, build_feeds
+from chargemesh.sim.manifest import (
+    PLATFORM_OPERATOR_ID,
+    operator_secrets,
+    operator_url,
+    token_a,
+    truth_path,
+    write_manifest,
+)
+from chargemesh.sim.operators import SimOperator
+
+__all__ = ["DEFAULT_PLATFORM_URL", "Simulator", "default_churn_rate"]
+
+log = logging.getLogger(__name__)
+
+#: Where the manifest says the platform is when no ``platform_url`` is given (the config default).
+DEFAULT_PLATFORM_URL: Final = "http://127.0.0.1:8000"
+#: Status changes per unit (connector or EVSE) and day, for :func:`default_churn_rate`.
+CHANGES_PER_UNIT_DAY: Final = 12.0
+_START_WORKERS: Final = 8
+
+
+def default_churn_rate(country: Country) -> float:
+    """A realistic daily-mean pace for the country: about a dozen status changes per connector
+    and day (a few sessions, each plugging in, charging, leaving), at least one change a second.
+    At scale 1 that is ≈ 300 changes/s."""
+    units = 0
+    for k, op in enumerate(country.operators):
+        first = int(country.station_first_evse[int(country.operator_first_station[k])])
+        end = int(country.station_first_evse[int(country.operator_first_station[k + 1])])
+        if op.protocol == "tcec":
+            units += int(country.evse_first_connector[end] - country.evse_first_connector[first])
+        else:
+            units += end - first
+    return max(1.0, units * CHANGES_PER_UNIT_DAY / 86_400)
+
+
+def _platform_tcec_base(platform_url: str) -> str:
+    return f"{platform_url.rstrip('/')}/tcec/v1/"
+
+
+class Simulator:
+    """The simulated operators of ``country`` as servers on ``host`` (see the module docstring).
+
+    ``ports`` fixes ports per operator id (default: any free port). ``seed`` seeds statuses,
+    churn and faults (default: the country's seed); the secrets and tokens always derive from
+    the country's seed, as the manifest's do.
+    """
+
+    def __init__(
+        self,
+        country: Country,
+        *,
+        platform_url: str | None = None,
+        churn_rate: float | None = None,
+        faults: float | FaultConfig = 0.0,
+        seed: int | None = None,
+        host: str = "127.0.0.1",
+        ports: Mapping[str, int] | None = None,
+        platform_operator_id: str = PLATFORM_OPERATOR_ID,
+        daily_rhythm: bool = True,
+        max_page_size: int = 100,
+    ) -> None:
+        self.country = country
+        self.platform_url = platform_url.rstrip("/") if platform_url else None
+        self.seed = country.seed if seed is None else seed
+        self.host = host
+        self.platform_operator_id = platform_operator_id
+        if isinstance(faults, FaultConfig):
+            self.fault_config = faults
+        else:
+            self.fault_config = FaultConfig(probability=faults, seed=self.seed)
+        self.operators: tuple[SimOperator, ...] = country.operators
+        self._fixed_ports = dict(ports or {})
+        self.feeds: dict[str, Feed] = build_feeds(country, seed=self.seed)
+        self.tcec_servers: dict[str, TcecOperatorServer] = {}
+        self.ocpi_servers: dict[str, OcpiCpoServer] = {}
+        self.injectors: dict[str, FaultInjector] = {}
+        self._apps: dict[str, ASGIApp] = {}
+        pushers: dict[str, PushFn] = {}
+        for op in self.operators:
+            feed = self.feeds[op.id]
+            if isinstance(feed, TcecOperatorFeed):
+                self._apps[op.id] = self._tcec(op, feed, max_page_size)
+                if "realtime" in op.capabilities and self.platform_url is not None:
+                    _, inbound = operator_secrets(country.seed, op)
+                    pushers[op.id] = TcecStatusPush(
+                        op.id,
+                        dialect_of(op.dialect),
+                        Secrets(**inbound),
+                        _platform_tcec_base(self.platform_url),
+                        feed.connector_id,
+                    )
+            else:
+                self._apps[op.id] = self._ocpi(op, feed, max_page_size)
+                if "realtime" in op.capabilities:
+                    pushers[op.id] = OcpiStatusPush(self.ocpi_servers[op.id], feed.evse_of)
+        rate = default_churn_rate(country) if churn_rate is None else churn_rate
+        self.churn = Churn(
+            list(self.feeds.values()),
+            rate=rate,
+            seed=self.seed,
+            pushers=pushers,
+            daily_rhythm=daily_rhythm,
+        )
+        self._servers: dict[str, LoopbackServer] = {}
+        self._started = False
+
+    # ------------------------------------------------------------------ building
+
+    def _tcec(self, op: SimOperator, feed: TcecOperatorFeed, max_page_size: int) -> ASGIApp:
+        outbound, _ = operator_secrets(self.country.seed, op)
+        platforms = {self.platform_operator_id: Secrets(**outbound)}
+        server = TcecOperatorServer(
+            op.id, dialect_of(op.dialect), feed, platforms, max_page_size=max_page_size
+        )
+        self.tcec_servers[op.id] = server
+        if not self.fault_config.enabled:
+            return server.app
+        injector = FaultInjector(op.id, self.fault_config)
+        self.injectors[op.id] = injector
+        return tcec_faults(server, injector, platforms)
+
+    def _ocpi(self, op: SimOperator, feed: OcpiCpoFeed, max_page_size: int) -> ASGIApp:
+        server = OcpiCpoServer(
+            feed,
+            token_a=token_a(self.country.seed, op),
+            business_name=op.name,
+            max_limit=max_page_size,
+        )
+        self.ocpi_servers[op.id] = server
+        if not self.fault_config.enabled:
+            return server.app
+        injector = FaultInjector(op.id, self.fault_config)
+        self.injectors[op.id] = injector
+        return ocpi_faults(server, injector)
+
+    # ------------------------------------------------------------------ life cycle
+
+    @property
+    def running(self) -> bool:
+        return self._started and any(s.running for s in self._servers.values())
+
+    def start(self, on_started: Callable[[str], None] | None = None) -> Simulator:
+        """Start every operator's server, then the churn. ``on_started(operator id)`` after each
+        server (progress). A server that fails to start stops everything and raises."""
+        if self._started:
+            raise RuntimeError("the simulator was already started")
+        self._started = True
+        for op in self.operators:
+            self._servers[op.id] = LoopbackServer(
+                self._apps[op.id], host=self.host, port=self._fixed_ports.get(op.id, 0)
+            )
+
+        def start_one(op_id: str) -> str:
+            self._servers[op_id].start()
+            return op_id
+
+        try:
+            with ThreadPoolExecutor(_START_WORKERS, thread_name_prefix="sim-start") as pool:
+                for op_id in pool.map(start_one, list(self._servers)):
+                    if op_id in self.ocpi_servers:
+                        self.ocpi_servers[op_id].set_base_url(self._servers[op_id].url)
+                    if on_started is not None:
+                        on_started(op_id)
+        except BaseException:
+            self.stop()
+            raise
+        self.churn.start()
+        log.info(
+            "sim: %d operators serving on %s, churn %.1f changes/s, faults %s",
+            len(self._servers),
+            self.host,
+            self.churn.rate,
+            f"p={self.fault_config.probability:g}" if self.fault_config.enabled else "off",
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop the churn, release late answers and stop every server (idempotent)."""
+        self.churn.stop()
+        for injector in self.injectors.values():
+            injector.close()
+        servers = [s for s in self._servers.values() if s.running]
+        if servers:
+            with ThreadPoolExecutor(_START_WORKERS, thread_name_prefix="sim-stop") as pool:
+                list(pool.map(lambda s: s.stop(), servers))
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Operator id → its server's port (once started)."""
+        return {op_id: server.port for op_id, server in self._servers.items()}
+
+    @property
+    def origins(self) -> dict[str, str]:
+        """Operator id → ``http://host:port``."""
+        return {op_id: server.url for op_id, server in self._servers.items()}
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Operator id → the URL the platform configures: a T/CEC base URL or an OCPI versions
+        URL."""
+        by_id = {op.id: op for op in self.operators}
+        return {op_id: operator_url(by_id[op_id], origin) for op_id, origin in self.origins.items()}
+
+    def write_manifest(self, path: Path, *, store_url: str = "sqlite:///chargemesh.db") -> Path:
+        """Write the config for the running servers at ``path`` and the ground truth beside it
+        (``<stem>.truth.json``, :func:`~.manifest.truth_path`); returns ``path``."""
+        if not self._servers or not all(s.running for s in self._servers.values()):
+            raise RuntimeError("start the simulator before writing its manifest")
+        write_manifest(
+            self.country,
+            path,
+            ports=self.origins,
+            platform_url=self.platform_url or DEFAULT_PLATFORM_URL,
+            store_url=store_url,
+            platform_operator_id=self.platform_operator_id,
+        )
+        return path
+
+    @staticmethod
+    def truth_path(path: Path) -> Path:
+        """Where :meth:`write_manifest` puts the ground truth for a manifest at ``path``."""
+        return truth_path(path)
+
+    # ------------------------------------------------------------------ observation
+
+    def fault_counts(self) -> Counter[FaultKind]:
+        """Faults served so far, by kind, over every operator."""
+        total: Counter[FaultKind] = Counter()
+        for injector in self.injectors.values():
+            total.update(injector.snapshot())
+        return total

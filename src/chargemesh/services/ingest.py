@@ -20,7 +20,11 @@ import httpx
 
 from chargemesh.bus import EventBus
 from chargemesh.config import Config, OperatorConfig
+from chargemesh.domain import station_id
+from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.tcec.client import client_from_config
+from chargemesh.services.delisting import DelistingRules, apply_delisting
+from chargemesh.services.merge import merge_stations
 from chargemesh.services.ocpi_connections import OcpiConnections
 from chargemesh.services.ocpi_locations import LocationIngest
 from chargemesh.services.ocpi_objects import ObjectIngest
@@ -29,6 +33,8 @@ from chargemesh.services.tcec_sync import sync_tcec_operator
 from chargemesh.store import FeedHealth, Store
 
 log = logging.getLogger(__name__)
+
+DEFAULT_DELISTING = DelistingRules()
 
 #: progress(operator id, records so far, total or None)
 Progress = Callable[[str, int, int | None], None]
@@ -65,8 +71,10 @@ async def sync_feed(
     http: httpx.AsyncClient,
     ocpi: OcpiSide | None,
     progress: Progress | None = None,
+    delisting_rules: DelistingRules = DEFAULT_DELISTING,
 ) -> FeedResult:
-    """One feed's sync, its health recorded before and after; never raises for a feed error."""
+    """One feed's sync, its health recorded before and after; never raises for a feed error.
+    After a full listing, stations it no longer lists go through the delisting rule."""
     held = (await asyncio.to_thread(store.feed_health)).get(op.id) or FeedHealth(op.id)
     started = datetime.now(UTC)
     clock = time.perf_counter()
@@ -78,19 +86,28 @@ async def sync_feed(
         if progress is not None:
             progress(op.id, done, total)
 
+    live = await asyncio.to_thread(store.station_ids, op.id)  # before: for the delisting rule
     try:
         if op.protocol == "tcec":
             client = client_from_config(config, op.id, http)
             tcec = await sync_tcec_operator(client, op.to_operator(), store, bus, on_page=on_page)
-            records = tcec.stations
+            records, full = tcec.stations, True  # T/CEC syncs here are always the full listing
+            listed = {station_id(op.id, sid) for sid in tcec.station_ids}
         else:
             if ocpi is None:
                 raise RuntimeError("OCPI feeds need the platform's OCPI endpoints running")
-            await ensure_registered(ocpi.connections, op)
+            party = await ensure_registered(ocpi.connections, op)
             report = await sync_ocpi_operator(
                 ocpi.connections, ocpi.locations, ocpi.objects, op.id, on_page=on_page
             )
-            records = report.locations
+            records, full = report.locations, report.full
+            listed = {mapping.location_key(party.id, lid) for lid in report.location_ids}
+        delisting = await asyncio.to_thread(
+            apply_delisting, store, op.id, live, listed, full=full, rules=delisting_rules
+        )
+        bus.publish(delisting.events)
+        if delisting.warning:
+            log.warning("%s: %s", op.id, delisting.warning)
     except Exception as exc:  # a feed's failure is recorded, never the others' problem
         error = _one_line(exc)
         log.warning("sync of %s failed: %s", op.id, error)
@@ -120,7 +137,7 @@ async def sync_feed(
             last_success=finished,
             records=records,
             errors=0,
-            listed=held.listed if op.protocol == "ocpi" else records,
+            listed=len(listed) if full else held.listed,
             duration_s=seconds,
         ),
     )
@@ -137,14 +154,23 @@ async def sync_all(
     progress: Progress | None = None,
     parallel: int = 8,
     timeout_s: float = 30.0,
+    delisting_rules: DelistingRules = DEFAULT_DELISTING,
+    merge: bool = True,
 ) -> list[FeedResult]:
-    """Every configured feed (or those named), at most ``parallel`` at a time."""
+    """Every configured feed (or those named), at most ``parallel`` at a time; then the merge
+    of stations listed by several feeds (``merge``)."""
     chosen = [config.operator(o) for o in operators] if operators else list(config.operators)
     gate = asyncio.Semaphore(parallel)
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0)) as http:
 
         async def one(op: OperatorConfig) -> FeedResult:
             async with gate:
-                return await sync_feed(config, op, store, bus, http, ocpi, progress)
+                return await sync_feed(
+                    config, op, store, bus, http, ocpi, progress, delisting_rules
+                )
 
-        return list(await asyncio.gather(*(one(op) for op in chosen)))
+        results = list(await asyncio.gather(*(one(op) for op in chosen)))
+    if merge and any(r.ok for r in results):
+        merged = await asyncio.to_thread(merge_stations, store)
+        log.info("merge: %s", merged)
+    return results

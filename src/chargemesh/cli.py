@@ -324,7 +324,14 @@ def demo(
         Path, typer.Option(help="Where the manifest and the SQLite store go.")
     ] = Path("chargemesh-demo"),
     run_for: Annotated[
-        float | None, typer.Option("--run-for", hidden=True, min=0.0, help="Stop after seconds.")
+        float | None,
+        typer.Option(
+            "--run-for",
+            hidden=True,
+            min=0.0,
+            envvar="CHARGEMESH_DEMO_RUN_FOR",
+            help="Stop after serving this many seconds (CI runs the README's demo this way).",
+        ),
     ] = None,
 ) -> None:
     """Start the simulated country (its own process, `chargemesh sim`) and the platform, sync

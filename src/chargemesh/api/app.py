@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from chargemesh import __version__
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
+from chargemesh.api.stations import stations_router
 from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
 from chargemesh.config import Config
@@ -131,6 +132,7 @@ class Platform:
 
         app = FastAPI(title="chargemesh", version=__version__, lifespan=lifespan)
         app.include_router(operators_router(self.store))
+        app.include_router(stations_router(self.store))
         app.router.routes.extend(self.tcec.routes())
         app.router.routes.extend(self.ocpi.location_routes("/ocpi"))  # the hot path, first
         app.mount("/ocpi", self.ocpi.app())

@@ -1,0 +1,159 @@
+"""``GET /api/v1/stations/{id}``: one station with every EVSE and connector, their live status as
+a driver may trust it, and every feed that lists it.
+
+Freshness: a connector whose last observed status is older than its operator's
+``status_freshness`` is reported as ``unknown`` — never as the ``available`` it may once have
+been (``chargemesh.domain.effective_status``). The status as last reported is kept beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from chargemesh.domain import ConnectorStatus, Operator, Station, effective_status
+from chargemesh.geo.coords import gcj02_to_wgs84
+from chargemesh.store import Store
+
+
+class ConnectorOut(BaseModel):
+    id: str
+    standard: str
+    current_type: str
+    max_power_kw: float
+    access_methods: list[str]
+    status: ConnectorStatus  # what a driver is shown: unknown once it is too old
+    reported_status: ConnectorStatus  # as the feed last reported it
+    status_observed_at: datetime | None
+    status_since: datetime | None
+
+
+class EvseOut(BaseModel):
+    id: str
+    evse_code: str | None
+    max_power_kw: float
+    manufacturer: str | None
+    model: str | None
+    connectors: list[ConnectorOut]
+
+
+class SourceOut(BaseModel):
+    station_id: str
+    operator_id: str
+    rule: str  # how it was found to be this station: self, source_ref, name_address, nearby
+
+
+class StationOut(BaseModel):
+    id: str
+    operator_id: str
+    name: str
+    address: str | None
+    lon: float
+    lat: float
+    coords: Literal["gcj02", "wgs84"]
+    county_adcode: str | None
+    highway_service_area: bool
+    opening_hours: str | None
+    available_connectors: int
+    evses: list[EvseOut]
+    sources: list[SourceOut]
+
+
+def station_out(
+    station: Station,
+    operator: Operator | None,
+    sources: list[SourceOut],
+    now: datetime,
+    coords: Literal["gcj02", "wgs84"],
+) -> StationOut:
+    freshness = operator.status_freshness if operator else None
+    lon, lat = (
+        (station.lon, station.lat)
+        if coords == "gcj02"
+        else gcj02_to_wgs84(station.lon, station.lat)
+    )
+    evses = []
+    for e in station.evses:
+        connectors = [
+            ConnectorOut(
+                id=c.id,
+                standard=str(c.standard),
+                current_type=str(c.current_type),
+                max_power_kw=c.max_power_kw,
+                access_methods=sorted(str(m) for m in c.access_methods),
+                status=(
+                    effective_status(c.status, c.status_at, now, freshness)
+                    if freshness is not None
+                    else ConnectorStatus.UNKNOWN
+                ),
+                reported_status=c.status,
+                status_observed_at=c.status_at,
+                status_since=c.status_since,
+            )
+            for c in e.connectors
+        ]
+        evses.append(
+            EvseOut(
+                id=e.id,
+                evse_code=e.evse_code,
+                max_power_kw=e.power_kw,
+                manufacturer=e.manufacturer,
+                model=e.model,
+                connectors=connectors,
+            )
+        )
+    return StationOut(
+        id=station.id,
+        operator_id=station.operator_id,
+        name=station.name,
+        address=station.address,
+        lon=lon,
+        lat=lat,
+        coords=coords,
+        county_adcode=station.county_adcode,
+        highway_service_area=station.highway_service_area,
+        opening_hours=station.opening_hours,
+        available_connectors=sum(
+            c.status is ConnectorStatus.AVAILABLE for e in evses for c in e.connectors
+        ),
+        evses=evses,
+        sources=sources,
+    )
+
+
+def stations_router(store: Store) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["stations"])
+
+    @router.get("/stations/{station_id}", response_model=StationOut)
+    async def station(
+        station_id: str,
+        coords: Literal["gcj02", "wgs84"] = Query("gcj02", description="coordinate system"),
+    ) -> StationOut:
+        """A station with every EVSE and connector, live status (unknown once older than its
+        feed's freshness limit), and every feed listing it (merged across feeds)."""
+        found = await asyncio.to_thread(store.get_station, station_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"no station {station_id!r}")
+        operator, group = await asyncio.gather(
+            asyncio.to_thread(store.get_operator, found.operator_id),
+            asyncio.to_thread(store.station_sources, station_id),
+        )
+        owners = {}
+        if group:
+            stations = await asyncio.gather(
+                *(asyncio.to_thread(store.get_station, s.station_id) for s in group)
+            )
+            owners = {s.id: s.operator_id for s in stations if s is not None}
+        sources = [
+            SourceOut(
+                station_id=s.station_id, operator_id=owners.get(s.station_id, ""), rule=s.rule
+            )
+            for s in group
+        ] or [SourceOut(station_id=found.id, operator_id=found.operator_id, rule="self")]
+        return station_out(found, operator, sources, datetime.now(UTC), coords)
+
+    return router

@@ -1,0 +1,46 @@
+"""``GET /api/v1/stations/{id}`` over HTTP on loopback: live status with the feed's freshness
+limit applied (a stale "available" is shown as unknown), coordinates, sources, bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+
+from chargemesh.api.app import Platform
+from chargemesh.domain import ConnectorStatus
+from chargemesh.geo.coords import gcj02_to_wgs84
+from chargemesh.protocols.http_server import LoopbackServer
+from chargemesh.store import StatusUpdate, Store
+from tests.factories import make_operator, make_station
+
+
+def test_a_status_older_than_the_feeds_limit_is_shown_as_unknown(store: Store) -> None:
+    operator = make_operator()  # freshness: 15 minutes
+    store.upsert_operator(operator)
+    station = make_station(evses=1, connectors=2)  # observed at T0, long ago
+    now = datetime.now(UTC)
+    store.upsert_stations([station], at=now)
+    fresh, stale = station.evses[0].connectors
+    store.apply_status_updates([StatusUpdate(fresh.id, ConnectorStatus.AVAILABLE, now, "test")])
+    with LoopbackServer(Platform(store, {}).app()) as server:
+        answer = httpx.get(f"{server.url}/api/v1/stations/{station.id}", timeout=10)
+        wgs = httpx.get(f"{server.url}/api/v1/stations/{station.id}?coords=wgs84", timeout=10)
+        missing = httpx.get(f"{server.url}/api/v1/stations/313744932:nope", timeout=10)
+        bad = httpx.get(f"{server.url}/api/v1/stations/{station.id}?coords=bd09", timeout=10)
+    assert answer.status_code == 200
+    body = answer.json()
+    by_id = {c["id"]: c for e in body["evses"] for c in e["connectors"]}
+    assert by_id[fresh.id]["status"] == "available"
+    assert by_id[stale.id]["reported_status"] == "available"
+    assert by_id[stale.id]["status"] == "unknown"  # 2026-11-01 is older than 15 minutes
+    assert body["available_connectors"] == 1
+    assert body["sources"] == [
+        {"station_id": station.id, "operator_id": operator.id, "rule": "self"}
+    ]
+    assert (body["lon"], body["lat"]) == (station.lon, station.lat)
+    lon, lat = gcj02_to_wgs84(station.lon, station.lat)
+    assert abs(wgs.json()["lon"] - lon) < 1e-9
+    assert abs(wgs.json()["lat"] - lat) < 1e-9
+    assert missing.status_code == 404
+    assert bad.status_code == 422

@@ -105,7 +105,8 @@ async def sync_ocpi_operator(
 
     url = _find(party.endpoints, "locations", "SENDER")
     seen: set[str] = set()
-    report.full = date_from is None
+    # A resumed pull lists only what came after the resume point: not the whole listing.
+    report.full = date_from is None and report.resumed_at is None
     registered: OcpiParty = party
 
     async def pull(since: datetime | None, until: datetime | None, offset: int) -> None:

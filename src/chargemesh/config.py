@@ -170,6 +170,9 @@ class SyncConfig(_Section):
 
     interval_s: Annotated[int, Field(ge=0)] = 3600
     parallel: Annotated[int, Field(ge=1, le=64)] = 8
+    full_every_s: Annotated[int, Field(ge=0)] = 86400
+    """OCPI: a full listing (no date_from) at least this often, so the delisting rule sees
+    stations a CPO dropped; the syncs between are incremental. 0: every sync is full."""
 
 
 class Config(_Section):

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
-from chargemesh.config import load_config
+from chargemesh.config import SyncConfig, load_config
 from chargemesh.domain import StationRemoved, station_id
 from chargemesh.domain.charger import CurrentType, Station
 from chargemesh.protocols.http_server import LoopbackServer
@@ -413,3 +413,41 @@ def test_a_malformed_record_costs_that_record_only(
         all_ok(run.sync(operators=[TCEC_OP]), truth, [TCEC_OP])
         assert store.get_station(bad) is not None
         assert store.counts_by_operator()[TCEC_OP] == run.expected(TCEC_OP)
+
+
+def test_ocpi_full_listings_let_the_delisting_rule_see_what_a_cpo_dropped(
+    country: Country, tmp_path: Path
+) -> None:
+    """With ``sync.full_every_s = 0`` every OCPI pull is a full listing: an empty one wipes
+    nothing (suspect), and a location the CPO silently stops listing is delisted after two."""
+    with simulated(country, tmp_path) as run:
+        run.world.config = run.world.config.model_copy(update={"sync": SyncConfig(full_every_s=0)})
+        store = run.store
+        assert run.sync(operators=[OCPI_OP], delisting_rules=NOW)[OCPI_OP].ok
+        before = store.station_ids(OCPI_OP)
+        cpo = run.world.sim.ocpi_servers[OCPI_OP]
+        data = cpo.network
+        cpo.network = NoLocations(data)
+        for _ in range(2):
+            assert run.sync(operators=[OCPI_OP], delisting_rules=NOW)[OCPI_OP].ok
+            assert store.station_ids(OCPI_OP) == before  # suspect: nothing delisted
+        gone = sorted(before)[0]
+
+        class AllBut:
+            def __init__(self, inner: Any) -> None:
+                self._inner = inner
+
+            def changed(self, module: Any, date_from: Any = None, date_to: Any = None) -> Any:
+                found = self._inner.changed(module, date_from, date_to)
+                if ModuleID(module) is not ModuleID.LOCATIONS:
+                    return found
+                return [loc for loc in found if run.registry_id(OCPI_OP, loc.id) != gone]
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._inner, name)
+
+        cpo.network = AllBut(data)
+        assert run.sync(operators=[OCPI_OP], delisting_rules=NOW)[OCPI_OP].ok
+        assert gone in store.station_ids(OCPI_OP)  # missed once
+        assert run.sync(operators=[OCPI_OP], delisting_rules=NOW)[OCPI_OP].ok
+        assert store.station_ids(OCPI_OP) == before - {gone}  # missed twice: delisted

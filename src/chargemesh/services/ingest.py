@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -98,8 +98,9 @@ async def sync_feed(
                 raise RuntimeError("OCPI feeds need the platform's OCPI endpoints running")
             party = await ensure_registered(ocpi.connections, op)
             report = await sync_ocpi_operator(
-                ocpi.connections, ocpi.locations, ocpi.objects, op.id, on_page=on_page
-            )
+                ocpi.connections, ocpi.locations, ocpi.objects, op.id, on_page=on_page,
+                full_every=timedelta(seconds=config.sync.full_every_s),
+            )  # fmt: skip
             records, full = report.locations, report.full
             listed = {mapping.location_key(party.id, lid) for lid in report.location_ids}
         delisting = await asyncio.to_thread(

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chargemesh.config import OperatorConfig
@@ -76,6 +76,7 @@ async def sync_ocpi_operator(
     limit: int | None = None,
     tariffs: bool = True,
     on_page: Callable[[int, int | None], None] | None = None,
+    full_every: timedelta | None = None,
 ) -> OcpiSyncReport:
     """One pull. ``full`` ignores the remembered ``date_from``. A pull that fails keeps where it
     stopped and raises :class:`OcpiSyncError` with the report so far."""
@@ -95,6 +96,13 @@ async def sync_ocpi_operator(
         date_from = _when(resume.get("date_from"))
     else:
         started = datetime.now(UTC)
+        # The pull is the source of truth (the spec): a full listing at least every
+        # ``full_every`` lets the delisting rule see what a CPO silently dropped.
+        previous_full = _when(state.get("last_full"))
+        if full_every is not None and (
+            previous_full is None or started - previous_full >= full_every
+        ):
+            full = True
         date_from = None if full else _when(state.get("date_from"))
 
     def stopped_at(offset: int) -> dict[str, Any]:
@@ -141,7 +149,8 @@ async def sync_ocpi_operator(
         await _keep(connections, party, stopped_at(where))
         report.error = str(exc)
         raise OcpiSyncError(str(exc), report) from exc
-    party = await _keep(connections, party, {"date_from": _text(started)})
+    full_at = _text(started) if report.full else state.get("last_full")
+    party = await _keep(connections, party, {"date_from": _text(started), "last_full": full_at})
     caught_up = datetime.now(UTC)
     try:  # what changed while the pull ran (small; not resumable, not bounded)
         await pull(started, None, 0)
@@ -149,7 +158,7 @@ async def sync_ocpi_operator(
         report.error = str(exc)
         raise OcpiSyncError(str(exc), report) from exc
     # Done: the next pull asks for what changed since the catch-up began.
-    party = await _keep(connections, party, {"date_from": _text(caught_up)})
+    party = await _keep(connections, party, {"date_from": _text(caught_up), "last_full": full_at})
     if tariffs and (tariffs_url := _maybe(party, "tariffs")) is not None:
         async for tariff_page in client.pages(tariffs_url, Tariff, to_party=(cc, pid)):
             report.tariffs += await objects.ingest_tariffs(operator, tariff_page.items)

@@ -16,9 +16,12 @@ from chargemesh.bus import EventBus
 from chargemesh.domain import Operator
 from chargemesh.protocols.tcec import mapping
 from chargemesh.protocols.tcec.client import TcecClient
+from chargemesh.services.prefetch import prefetch
 from chargemesh.store import StatusUpdate, Store
 
 log = logging.getLogger(__name__)
+
+POLL_SLICE = 2000  # stations polled (in batches of 50) and applied per transaction
 
 
 @dataclass(slots=True)
@@ -51,7 +54,7 @@ async def sync_tcec_operator(
     report = SyncReport(operator.id)
     at = datetime.now(UTC)
     await asyncio.to_thread(store.upsert_operator, operator)
-    async for page in client.station_pages(since, page_size=page_size):
+    async for page in prefetch(client.station_pages(since, page_size=page_size)):
         report.pages += 1
         stations = [mapping.to_station(info, operator) for info in page.station_infos]
         tariffs = [
@@ -91,22 +94,28 @@ async def poll_tcec_status(
 ) -> SyncReport:
     report = report or SyncReport(operator.id)
     observed = datetime.now(UTC)
-    reported = [
-        update
-        for answer in await client.station_status(list(dict.fromkeys(station_ids)))
-        for _, update in mapping.status_updates(answer)
-    ]
-    ours = await asyncio.to_thread(
-        store.connector_ids_by_source, operator.id, [u.connector_source_id for u in reported]
-    )
-    updates = [
-        StatusUpdate(ours[u.connector_source_id], u.status, observed, "tcec:poll", u.source_code)
-        for u in reported
-        if u.connector_source_id in ours
-    ]
-    report.unknown_connectors += len(reported) - len(updates)
-    result = await asyncio.to_thread(store.apply_status_updates, updates)
-    bus.publish(result.changed)
-    report.statuses += len(updates)
-    report.status_changes += len(result.changed)
+    ids = list(dict.fromkeys(station_ids))
+    # In slices, each applied as it comes: a national operator's whole answer (hundreds of
+    # thousands of connectors) held at once is what made a sync's memory spike.
+    for start in range(0, len(ids), POLL_SLICE):
+        reported = [
+            update
+            for answer in await client.station_status(ids[start : start + POLL_SLICE])
+            for _, update in mapping.status_updates(answer)
+        ]
+        ours = await asyncio.to_thread(
+            store.connector_ids_by_source, operator.id, [u.connector_source_id for u in reported]
+        )
+        updates = [
+            StatusUpdate(
+                ours[u.connector_source_id], u.status, observed, "tcec:poll", u.source_code
+            )
+            for u in reported
+            if u.connector_source_id in ours
+        ]
+        report.unknown_connectors += len(reported) - len(updates)
+        result = await asyncio.to_thread(store.apply_status_updates, updates)
+        bus.publish(result.changed)
+        report.statuses += len(updates)
+        report.status_changes += len(result.changed)
     return report

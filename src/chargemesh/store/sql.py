@@ -68,6 +68,32 @@ HISTORY_COLUMNS = (
 )  # fmt: skip
 
 
+_STATUSES: dict[str, ConnectorStatus] = {s.value: s for s in ConnectorStatus}
+
+
+class _TimeMemo:
+    """``time_in`` and the aware check, each done once per distinct datetime of a batch."""
+
+    def __init__(self, time_in: Callable[[datetime | None], Any]) -> None:
+        self._time_in = time_in
+        self._out: dict[datetime | None, Any] = {}
+        self._aware: dict[datetime, datetime] = {}
+
+    def __call__(self, at: datetime | None) -> Any:
+        try:
+            return self._out[at]
+        except KeyError:
+            value = self._out[at] = self._time_in(at)
+            return value
+
+    def aware(self, at: datetime) -> datetime:
+        try:
+            return self._aware[at]
+        except KeyError:
+            value = self._aware[at] = codec.require_aware(at)
+            return value
+
+
 class _Rows:
     """The rows one batch writes, keyed by id so a duplicated EVSE or connector is written once."""
 
@@ -362,8 +388,9 @@ class SqlStore(HealthTables, IngestTables, OcpiTables, Store):
         self, updates: Sequence[StatusUpdate], *, objects: Sequence[OcpiObject] = ()
     ) -> StatusResult:
         for u in updates:  # reject a bad batch before touching anything
-            codec.require_aware(u.at)
-            ConnectorStatus(u.status)
+            if u.status not in _STATUSES:
+                raise ValueError(f"{u.status!r} is not a ConnectorStatus")
+        times = _TimeMemo(self._time_in)  # a poll gives thousands of updates one timestamp
         rows = self._object_rows(objects)
         result = StatusResult()
         with self._lock, self._transaction() as cur:
@@ -374,7 +401,7 @@ class SqlStore(HealthTables, IngestTables, OcpiTables, Store):
                 r[0]: [
                     r[1],
                     r[2],
-                    ConnectorStatus(r[3]),
+                    _STATUSES[r[3]],
                     self._time_out(r[4]),
                     self._time_out(r[5]),
                 ]
@@ -393,7 +420,7 @@ class SqlStore(HealthTables, IngestTables, OcpiTables, Store):
                     result.unknown.append(u.connector_id)
                     result.outcomes.append(Outcome.UNKNOWN)
                     continue
-                at = codec.require_aware(u.at)
+                at = times.aware(u.at)
                 held_at: datetime | None = state[3]
                 if held_at is not None and at < held_at:
                     result.stale += 1
@@ -411,8 +438,8 @@ class SqlStore(HealthTables, IngestTables, OcpiTables, Store):
                 state[4] = at
                 history.append(
                     (
-                        u.connector_id, str(u.status), u.source_code, self._time_in(at), u.source,
-                        str(previous), self._time_in(previous_since),
+                        u.connector_id, str(u.status), u.source_code, times(at), u.source,
+                        str(previous), times(previous_since),
                     )
                 )  # fmt: skip
                 result.changed.append(
@@ -436,8 +463,8 @@ class SqlStore(HealthTables, IngestTables, OcpiTables, Store):
                     [
                         (
                             str(current[c][2]),
-                            self._time_in(current[c][3]),
-                            self._time_in(current[c][4]),
+                            times(current[c][3]),
+                            times(current[c][4]),
                             c,
                         )
                         for c in sorted(touched)

@@ -160,22 +160,23 @@ class TcecClient:
                 last_query_time=since, page_no=page_no, page_size=page_size
             )
             payload = await self._payload(Interface.QUERY_STATIONS_INFO, request)
-            page = parse(QueryStationsInfoResponse, self._good_stations(payload, page_no))
+            page = self._page(payload, page_no)
             yield page
             if page_no >= page.page_count or not page.station_infos:
                 return
             page_no += 1
 
-    def _good_stations(self, payload: Any, page_no: int) -> Any:
-        """The page with any station that does not parse left out (logged by StationID and
-        counted in ``rejected_stations``): one malformed record must not lose its page."""
+    def _page(self, payload: Any, page_no: int) -> QueryStationsInfoResponse:
+        """The page, each station validated once; one that does not parse is left out (logged by
+        StationID, counted in ``rejected_stations``): one malformed record must not lose its
+        page."""
         stations = payload.get(STATION_INFOS) if isinstance(payload, dict) else None
         if not isinstance(stations, list):
-            return payload
+            return parse(QueryStationsInfoResponse, payload)
         good = []
         for raw in stations:
             try:
-                StationInfo.model_validate(raw)
+                good.append(StationInfo.model_validate(raw))
             except ValidationError as exc:
                 self.rejected_stations += 1
                 ident = raw.get("StationID") if isinstance(raw, dict) else None
@@ -183,9 +184,8 @@ class TcecClient:
                     "T/CEC %s: page %d: skipped station %s that does not parse (%s)",
                     self.operator_id, page_no, str(ident)[:40], describe_error(exc)[:200],
                 )  # fmt: skip
-                continue
-            good.append(raw)
-        return {**payload, STATION_INFOS: good}
+        page = parse(QueryStationsInfoResponse, {**payload, STATION_INFOS: []})
+        return page.model_copy(update={"station_infos": tuple(good)})
 
     async def station_status(self, station_ids: Sequence[str]) -> list[QueryStationStatusResponse]:
         """``query_station_status`` in batches of at most 50 StationIDs."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any
 
+from chargemesh.store.hooks import SqlHooks
 from chargemesh.store.repository import FeedHealth, OperatorCounts
 
 HEALTH_COLUMNS = (
@@ -16,22 +14,7 @@ HEALTH_COLUMNS = (
 )  # fmt: skip
 
 
-class HealthTables:
-    _lock: threading.RLock
-
-    # provided by SqlStore
-    def _transaction(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _sql(self, statement: str) -> str:
-        raise NotImplementedError
-
-    def _time_in(self, at: datetime | None) -> Any:
-        raise NotImplementedError
-
-    def _time_out(self, value: Any) -> datetime | None:
-        raise NotImplementedError
-
+class HealthTables(SqlHooks):
     def save_feed_health(self, health: FeedHealth) -> None:
         row = (
             health.operator_id, health.state, self._time_in(health.last_started),

@@ -8,14 +8,13 @@ declares (``_transaction``, ``_sql``, ``_time_in``, ``_time_out``, ``_bulk_inser
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from itertools import islice
 from typing import Any
 
 from chargemesh.store.codec import require_aware
+from chargemesh.store.hooks import SqlHooks
 from chargemesh.store.repository import (
     MergeCandidates,
     MissingStation,
@@ -35,22 +34,7 @@ def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield batch
 
 
-class IngestTables:
-    _lock: threading.RLock
-
-    # provided by SqlStore
-    def _transaction(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _sql(self, statement: str) -> str:
-        raise NotImplementedError
-
-    def _time_in(self, at: datetime | None) -> Any:
-        raise NotImplementedError
-
-    def _time_out(self, value: Any) -> datetime | None:
-        raise NotImplementedError
-
+class IngestTables(SqlHooks):
     def _bulk_insert(
         self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
     ) -> None:

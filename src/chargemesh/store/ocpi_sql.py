@@ -6,9 +6,7 @@ declares (``_transaction``, ``_sql``, ``_time_in``, ``_time_out``) and its lock.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +14,7 @@ import orjson
 
 from chargemesh.domain import Token, TokenStanding, TokenType
 from chargemesh.store.codec import require_aware
+from chargemesh.store.hooks import SqlHooks
 from chargemesh.store.repository import OcpiObject, OcpiParty, StoreError
 
 PARTY_COLUMNS = (
@@ -48,22 +47,7 @@ def _upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
     )
 
 
-class OcpiTables:
-    _lock: threading.RLock
-
-    # provided by SqlStore
-    def _transaction(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _sql(self, statement: str) -> str:
-        raise NotImplementedError
-
-    def _time_in(self, at: datetime | None) -> Any:
-        raise NotImplementedError
-
-    def _time_out(self, value: Any) -> datetime | None:
-        raise NotImplementedError
-
+class OcpiTables(SqlHooks):
     def _when(self, value: Any) -> datetime:
         at = self._time_out(value)
         if at is None:

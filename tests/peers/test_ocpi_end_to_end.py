@@ -845,3 +845,17 @@ def test_a_location_that_changes_during_a_full_pull_shifts_no_page(peers: Peers)
     assert sorted(set(report.location_ids)) == [location_id(n) for n in range(1, COUNT + 1)]
     assert peers.store.counts().stations == COUNT
     assert peers.status(1, "DC") is ConnectorStatus.CHARGING
+
+
+def test_an_evse_patched_to_removed_leaves_the_station(peers: Peers) -> None:
+    peers.register()
+    peers.sync()
+    at = format_datetime(datetime.now(UTC) + timedelta(seconds=1))
+    evse = f"/2.2.1/locations/CN/LTC/{location_id(4)}/{location_id(4)}-AC"
+    answer = ocpi(
+        peers, "PATCH", evse, peers.our_token(), json={"status": "REMOVED", "last_updated": at}
+    )
+    assert answer.json()["status_code"] == 1000
+    station = peers.store.get_station(mapping.location_key(PARTY, location_id(4)))
+    assert station is not None
+    assert [e.source_id for e in station.evses] == [f"{location_id(4)}-DC"]

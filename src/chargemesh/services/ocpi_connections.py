@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final
@@ -59,7 +59,6 @@ class OcpiConnections:
         business_name: str = "chargemesh",
         http: httpx.AsyncClient | None = None,
         operators: Mapping[str, Operator] | None = None,
-        client_factory: Callable[[str], OcpiClient] | None = None,
     ) -> None:
         self._store = store
         self.versions_url = versions_url
@@ -69,7 +68,6 @@ class OcpiConnections:
         self.operators = {k.upper(): v for k, v in (operators or {}).items()}
         self._tokens: dict[str, OcpiParty] = {}  # token_in → party, refreshed on every change
         self._headers: dict[str, OcpiParty] = {}  # Authorization value → party, likewise
-        self._client_factory = client_factory
         self.retries = 3  # per failing page of a pull, then the pull stops (and resumes later)
         self.backoff_s = 0.5
 
@@ -100,8 +98,6 @@ class OcpiConnections:
         return Operator(party.id.upper(), name, OperatorProtocol.OCPI)
 
     def client(self, token: str, *, raw: bool = False) -> OcpiClient:
-        if self._client_factory is not None:
-            return self._client_factory(token)
         if self._http is None:
             raise RuntimeError("OcpiConnections needs an httpx client to call peers")
         return OcpiClient(

@@ -194,7 +194,9 @@ class LocationIngest:
             if held is None:
                 raise OcpiError.not_found("unknown location", StatusCode.UNKNOWN_LOCATION)
             if evse_uid is not None and connector_id is None and set(body) <= STATUS_ONLY:
-                return await self._status_patch(operator, held, evse_uid, body, at)
+                code = _status_code(body)
+                if code != Status.REMOVED:  # REMOVED takes the EVSE off: the full path below
+                    return await self._status_patch(operator, held, evse_uid, code, at)
             raw = _changed(
                 held.payload,
                 evse_uid,
@@ -208,21 +210,11 @@ class LocationIngest:
             return await self._save(operator, parse(Location, raw))
 
     async def _status_patch(
-        self, operator: Operator, held: OcpiObject, evse_uid: str, body: dict[str, Any],
-        at: datetime,
-    ) -> Applied:  # fmt: skip
+        self, operator: Operator, held: OcpiObject, evse_uid: str, code: str, at: datetime
+    ) -> Applied:
         """The hot path: an EVSE's status alone. The stored object is edited in place of a
         full parse and dump (it was valid when stored; only ``status`` and ``last_updated``
         change), and the object and the connectors' status are committed together."""
-        status = body.get("status")
-        if not isinstance(status, str) or not status.strip():
-            raise OcpiError(StatusCode.INVALID_PARAMETERS, "status must be an EVSE Status")
-        code = str(open_value(Status, status))
-        if code == Status.REMOVED:  # the EVSE leaves the station: the full path
-            raw = _changed(held.payload, evse_uid, None, at, lambda old: merge_patch(old or {},
-                           body), create=False)  # fmt: skip
-            return Applied(stale=True) if raw is None else await self._save(
-                operator, parse(Location, raw))  # fmt: skip
         raw = _changed(
             held.payload, evse_uid, None, at,
             lambda old: {**(old or {}), "status": code, "last_updated": format_datetime(at)},
@@ -372,6 +364,15 @@ def _replace(
     else:
         items[n] = child
     return child
+
+
+def _status_code(body: dict[str, Any]) -> str:
+    """The EVSE Status a status PATCH carries (an unknown value kept as sent); OCPI 2001 if
+    there is none."""
+    status = body.get("status")
+    if not isinstance(status, str) or not status.strip():
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "status must be an EVSE Status")
+    return str(open_value(Status, status))
 
 
 def _older(at: datetime, raw: dict[str, Any]) -> bool:

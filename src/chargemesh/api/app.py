@@ -6,16 +6,22 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from chargemesh import __version__
+from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
+from chargemesh.api.search import search_router
 from chargemesh.api.stations import stations_router
 from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
@@ -23,6 +29,7 @@ from chargemesh.config import Config
 from chargemesh.domain import Operator
 from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.wire import dialect_of
+from chargemesh.search.index import StationIndex
 from chargemesh.services.ingest import OcpiSide, sync_all
 from chargemesh.services.ocpi_commands import CommandSender
 from chargemesh.services.ocpi_connections import OcpiConnections
@@ -33,6 +40,11 @@ from chargemesh.services.status import StatusWriter
 from chargemesh.store import Store
 
 log = logging.getLogger(__name__)
+
+WEB = Path(__file__).resolve().parent.parent / "web" / "static"
+GEO_DATA = Path(__file__).resolve().parent.parent / "geo" / "data"
+INDEX_TICK_S = 1.0  # stations added or changed reach search within about this
+SWEEP_EVERY_S = 5.0  # availability that aged past its feed's freshness is retired this often
 
 
 def tcec_peers(config: Config) -> dict[str, TcecPeer]:
@@ -79,6 +91,9 @@ class Platform:
     ) -> None:
         self.store = store
         self.bus = bus or EventBus()
+        self.index = StationIndex(store)
+        self.index.subscribe(self.bus)
+        self.streams = EventStreams(self.index)
         self.writer = StatusWriter(store, self.bus)
         self.tcec = TcecPlatformEndpoints(peers=peers, store=store, writer=self.writer)
         settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
@@ -116,27 +131,55 @@ class Platform:
 
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await asyncio.to_thread(self.index.build)
             await self.writer.start()
+            upkeep = asyncio.create_task(self._index_upkeep(), name="index upkeep")
             scheduler = None
             if schedule is not None and schedule.sync.interval_s > 0 and schedule.operators:
                 scheduler = asyncio.create_task(self._scheduled_syncs(schedule), name="syncs")
             try:
                 yield
             finally:
-                if scheduler is not None:
-                    scheduler.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await scheduler
+                for task in (scheduler, upkeep):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 await self.writer.stop()
                 await self.http.aclose()
 
         app = FastAPI(title="chargemesh", version=__version__, lifespan=lifespan)
         app.include_router(operators_router(self.store))
+        app.include_router(search_router(self.index))  # before stations/{id}: "nearby"
         app.include_router(stations_router(self.store))
+        app.include_router(events_router(self.streams))
         app.router.routes.extend(self.tcec.routes())
         app.router.routes.extend(self.ocpi.location_routes("/ocpi"))  # the hot path, first
         app.mount("/ocpi", self.ocpi.app())
+        app.mount("/static/geo", StaticFiles(directory=GEO_DATA), name="geo")
+        app.mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static")
+
+        @app.get("/", include_in_schema=False)
+        async def web_map() -> FileResponse:
+            return FileResponse(WEB / "index.html", media_type="text/html")
+
         return app
+
+    async def _index_upkeep(self) -> None:
+        """Stations added or changed reach the index within ``INDEX_TICK_S``; availability
+        that aged out is retired every ``SWEEP_EVERY_S``; many small segments are compacted."""
+        swept = time.monotonic()
+        while True:
+            await asyncio.sleep(INDEX_TICK_S)
+            try:
+                await asyncio.to_thread(self.index.apply_pending)
+                if self.index.needs_compaction():
+                    await asyncio.to_thread(self.index.build)
+                if time.monotonic() - swept >= SWEEP_EVERY_S:
+                    swept = time.monotonic()
+                    await asyncio.to_thread(self.index.sweep)
+            except Exception:  # keep serving what the index holds; try again next tick
+                log.exception("search index upkeep failed")
 
     async def _scheduled_syncs(self, config: Config) -> None:
         side = OcpiSide(self.ocpi_connections, self.ocpi_locations, self.ocpi_objects)

@@ -9,13 +9,13 @@ been (``chargemesh.domain.effective_status``). The status as last reported is ke
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from chargemesh.domain import ConnectorStatus, Operator, Station, effective_status
+from chargemesh.domain import ConnectorStatus, Operator, Station, Tariff, effective_status
 from chargemesh.geo.coords import gcj02_to_wgs84
 from chargemesh.store import Store
 
@@ -47,9 +47,33 @@ class SourceOut(BaseModel):
     rule: str  # how it was found to be this station: self, source_ref, name_address, nearby
 
 
+class OperatorRef(BaseModel):
+    id: str
+    name: str
+    capabilities: list[str]
+
+
+class TariffPeriodOut(BaseModel):
+    start: str  # local time of day, "HH:MM"
+    end: str  # exclusive; "00:00" is midnight
+    electricity_fee: float  # per kWh
+    service_fee: float  # per kWh
+    price_per_kwh: float
+
+
+class TariffOut(BaseModel):
+    id: str
+    currency: str
+    periods: list[TariffPeriodOut]
+    price_now: float | None  # per kWh at the station's local time (China time) now
+    parking_fee: str | None
+    description: str | None
+
+
 class StationOut(BaseModel):
     id: str
     operator_id: str
+    operator: OperatorRef | None
     name: str
     address: str | None
     lon: float
@@ -58,9 +82,36 @@ class StationOut(BaseModel):
     county_adcode: str | None
     highway_service_area: bool
     opening_hours: str | None
+    tariff: TariffOut | None  # the price the driver will pay
     available_connectors: int
     evses: list[EvseOut]
     sources: list[SourceOut]
+
+
+CHINA_TIME = timezone(timedelta(hours=8))
+
+
+def tariff_out(tariff: Tariff | None, now: datetime) -> TariffOut | None:
+    if tariff is None:
+        return None
+    current = tariff.period_at(now.astimezone(CHINA_TIME).time())
+    return TariffOut(
+        id=tariff.id,
+        currency=tariff.currency,
+        periods=[
+            TariffPeriodOut(
+                start=p.start.strftime("%H:%M"),
+                end=p.end.strftime("%H:%M"),
+                electricity_fee=float(p.energy_price),
+                service_fee=float(p.service_price),
+                price_per_kwh=float(p.price_per_kwh),
+            )
+            for p in tariff.periods
+        ],
+        price_now=float(current.price_per_kwh) if current is not None else None,
+        parking_fee=tariff.parking_fee,
+        description=tariff.description,
+    )
 
 
 def station_out(
@@ -69,6 +120,7 @@ def station_out(
     sources: list[SourceOut],
     now: datetime,
     coords: Literal["gcj02", "wgs84"],
+    tariff: Tariff | None = None,
 ) -> StationOut:
     freshness = operator.status_freshness if operator else None
     lon, lat = (
@@ -109,6 +161,15 @@ def station_out(
     return StationOut(
         id=station.id,
         operator_id=station.operator_id,
+        operator=(
+            OperatorRef(
+                id=operator.id,
+                name=operator.name,
+                capabilities=sorted(str(c) for c in operator.capabilities),
+            )
+            if operator
+            else None
+        ),
         name=station.name,
         address=station.address,
         lon=lon,
@@ -117,6 +178,7 @@ def station_out(
         county_adcode=station.county_adcode,
         highway_service_area=station.highway_service_area,
         opening_hours=station.opening_hours,
+        tariff=tariff_out(tariff, now),
         available_connectors=sum(
             c.status is ConnectorStatus.AVAILABLE for e in evses for c in e.connectors
         ),
@@ -138,10 +200,12 @@ def stations_router(store: Store) -> APIRouter:
         found = await asyncio.to_thread(store.get_station, station_id)
         if found is None:
             raise HTTPException(status_code=404, detail=f"no station {station_id!r}")
-        operator, group = await asyncio.gather(
+        operator, group, tariff = await asyncio.gather(
             asyncio.to_thread(store.get_operator, found.operator_id),
             asyncio.to_thread(store.station_sources, station_id),
-        )
+            asyncio.to_thread(store.get_tariff, found.tariff_id) if found.tariff_id
+            else asyncio.sleep(0, None),
+        )  # fmt: skip
         owners = {}
         if group:
             stations = await asyncio.gather(
@@ -154,6 +218,6 @@ def stations_router(store: Store) -> APIRouter:
             )
             for s in group
         ] or [SourceOut(station_id=found.id, operator_id=found.operator_id, rule="self")]
-        return station_out(found, operator, sources, datetime.now(UTC), coords)
+        return station_out(found, operator, sources, datetime.now(UTC), coords, tariff)
 
     return router

@@ -17,6 +17,7 @@ from chargemesh.domain.events import (
     StationChanged,
     StationRemoved,
     StatusChanged,
+    StatusConfirmed,
 )
 from chargemesh.domain.operator import Capability, Operator, OperatorProtocol
 from chargemesh.domain.status import ConnectorStatus, effective_status, from_ocpi, from_tcec
@@ -40,6 +41,7 @@ __all__ = [
     "StationRemoved",
     "StationType",
     "StatusChanged",
+    "StatusConfirmed",
     "Tariff",
     "TariffPeriod",
     "Token",

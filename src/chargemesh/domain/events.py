@@ -41,4 +41,12 @@ class StatusChanged:
     source_code: str | None = None  # the protocol's own code, kept for audits and metrics
 
 
-Event = StationAdded | StationChanged | StationRemoved | StatusChanged
+@dataclass(frozen=True, slots=True)
+class StatusConfirmed:
+    """Connectors whose feed confirmed their status unchanged: only when it was last observed
+    moved (what keeps a status fresh). One event per applied batch."""
+
+    connectors: tuple[tuple[str, str, datetime], ...]  # (connector_id, station_id, observed at)
+
+
+Event = StationAdded | StationChanged | StationRemoved | StatusChanged | StatusConfirmed

@@ -310,7 +310,7 @@ class LocationIngest:
         ]
         if updates:
             result = await asyncio.to_thread(self._store.apply_status_updates, updates)
-            self._bus.publish(result.changed)
+            self._bus.publish(result.events)
             report.status_changes = len(result.changed)
         return report
 

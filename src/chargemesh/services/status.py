@@ -88,7 +88,7 @@ class StatusWriter:
                     p.done.set_exception(exc)
             return
         self.batches += 1
-        self._bus.publish(result.changed)
+        self._bus.publish(result.events)
         offset = 0
         changed = iter(result.changed)
         for p in batch:

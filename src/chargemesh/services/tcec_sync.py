@@ -115,7 +115,7 @@ async def poll_tcec_status(
         ]
         report.unknown_connectors += len(reported) - len(updates)
         result = await asyncio.to_thread(store.apply_status_updates, updates)
-        bus.publish(result.changed)
+        bus.publish(result.events)
         report.statuses += len(updates)
         report.status_changes += len(result.changed)
     return report

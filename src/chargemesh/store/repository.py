@@ -17,9 +17,15 @@ from chargemesh.domain import (
     StationChanged,
     StationRemoved,
     StatusChanged,
+    StatusConfirmed,
     Tariff,
     Token,
 )
+
+#: id, operator_id, name, lon, lat, highway_service_area, tariff_id
+IndexStationRow = tuple[str, str, str, float, float, bool, str | None]
+#: id, station_id, standard, max_power_kw, access_methods (comma-separated), status, status_at
+IndexConnectorRow = tuple[str, str, str, float, str, str, datetime | None]
 
 
 class StoreError(Exception):
@@ -91,6 +97,13 @@ class StatusResult:
     confirmed: int = 0  # same status, newer observation: only the time moved
     stale: int = 0  # older than what we hold: ignored
     unknown: list[str] = field(default_factory=list)  # connector ids we do not know
+    confirmations: list[tuple[str, str, datetime]] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[StatusChanged | StatusConfirmed]:
+        """What to publish: each change, and the confirmations as one event."""
+        confirmed = [StatusConfirmed(tuple(self.confirmations))] if self.confirmations else []
+        return [*self.changed, *confirmed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +372,15 @@ class Store(ABC):
     @abstractmethod
     def counts_by_operator(self) -> dict[str, OperatorCounts]:
         """Live stations, EVSEs and connectors per operator (one feed's listing each)."""
+
+    # what the search index is built from, in keyset pages
+    @abstractmethod
+    def index_stations(self, after: str, limit: int) -> list[IndexStationRow]:
+        """Live stations that are not merged into another, with ids after ``after``."""
+
+    @abstractmethod
+    def index_connectors(self, after: str, limit: int) -> list[IndexConnectorRow]:
+        """Connectors with ids after ``after``, in id order."""
 
     def __enter__(self) -> Store:
         return self

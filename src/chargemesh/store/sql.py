@@ -43,6 +43,7 @@ from chargemesh.store.repository import (
     StoreError,
     UpsertResult,
 )
+from chargemesh.store.search_sql import SearchTables
 
 CHUNK = 2000  # stations per write batch
 ID_BATCH = 500  # ids per IN (…) lookup
@@ -112,7 +113,7 @@ class _Rows:
                 )
 
 
-class SqlStore(HealthTables, IngestTables, OcpiTables, Store):
+class SqlStore(HealthTables, IngestTables, OcpiTables, SearchTables, Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.RLock()
@@ -432,6 +433,7 @@ class SqlStore(HealthTables, IngestTables, OcpiTables, Store):
                 touched.add(u.connector_id)
                 if u.status == previous:
                     result.confirmed += 1
+                    result.confirmations.append((u.connector_id, state[0], at))
                     result.outcomes.append(Outcome.CONFIRMED)
                     continue
                 result.outcomes.append(Outcome.CHANGED)

@@ -1,0 +1,249 @@
+"""The driver's search API: nearby, viewport clusters and along-route, with the same filters.
+
+Coordinates are GCJ-02 in and out unless ``coords=wgs84``. Bad parameters get 422 with a
+message naming the parameter. Answers come from the in-memory :class:`StationIndex`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import BaseModel
+
+from chargemesh.domain import AccessMethod, ConnectorStandard
+from chargemesh.geo.coords import gcj02_to_wgs84, gcj02_to_wgs84_array, wgs84_to_gcj02
+from chargemesh.search.filters import SearchFilter
+from chargemesh.search.index import StationIndex
+from chargemesh.search.queries import (
+    MAX_ZOOM,
+    PolylineError,
+    along_route,
+    clusters,
+    decode_polyline,
+    nearby,
+    station_summary,
+)
+
+Coords = Literal["gcj02", "wgs84"]
+
+
+class StationHitOut(BaseModel):
+    id: str
+    name: str
+    operator_id: str
+    lon: float
+    lat: float
+    max_power_kw: float  # the best connector's
+    connectors: int
+    available: int  # connectors available now (status fresh)
+    access_methods: list[str]  # any connector's
+    highway_service_area: bool
+    distance_km: float  # from the point (nearby) or from the route (route)
+    along_km: float | None = None  # route only: how far along the route
+
+
+class NearbyOut(BaseModel):
+    coords: Coords
+    count: int
+    stations: list[StationHitOut]
+
+
+class ClusterProperties(BaseModel):
+    kind: Literal["cluster", "station"]
+    id: str
+    count: int | None = None  # cluster: stations in it
+    connectors: int
+    available: int
+    expansion_zoom: int | None = None  # cluster: where a click zooms to
+    name: str | None = None  # station fields
+    operator_id: str | None = None
+    max_power_kw: float | None = None
+    access_methods: list[str] | None = None
+    highway_service_area: bool | None = None
+
+
+class ClusterFeature(BaseModel):
+    type: Literal["Feature"]
+    geometry: dict[str, Any]
+    properties: ClusterProperties
+
+
+class ClustersOut(BaseModel):
+    type: Literal["FeatureCollection"]
+    zoom: int
+    coords: Coords
+    stations: int  # stations in the viewport that pass the filters
+    features: list[ClusterFeature]
+
+
+class RouteOut(BaseModel):
+    coords: Coords
+    route_km: float
+    count: int
+    stations: list[StationHitOut]
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def search_filter(
+    connector: Annotated[
+        list[ConnectorStandard] | None,
+        Query(description="connector standard(s); a station matches if it has any of them"),
+    ] = None,
+    min_kw: Annotated[
+        float, Query(ge=0, le=2000, description="minimum power of a matching connector, kW")
+    ] = 0.0,
+    available: Annotated[
+        bool, Query(description="only stations with a matching connector available now")
+    ] = False,
+    operator: Annotated[list[str] | None, Query(description="operator id(s)")] = None,
+    access: Annotated[
+        list[AccessMethod] | None,
+        Query(description="how a matching connector can be started (all of them)"),
+    ] = None,
+) -> SearchFilter:
+    return SearchFilter(
+        standards=frozenset(connector or ()),
+        min_kw=min_kw,
+        available=available,
+        operators=frozenset(operator or ()),
+        access=frozenset(access or ()),
+    )
+
+
+Filters = Annotated[SearchFilter, Depends(search_filter)]
+CoordsQuery = Annotated[Coords, Query(description="coordinate system in and out")]
+
+
+def _point_in(lon: float, lat: float, coords: Coords) -> tuple[float, float]:
+    return wgs84_to_gcj02(lon, lat) if coords == "wgs84" else (lon, lat)
+
+
+def _hits_out(index: StationIndex, hits: list[Any], coords: Coords, route: bool) -> list[Any]:
+    out = []
+    for h in hits:
+        s = station_summary(index, h)
+        s["distance_km"] = round(h.distance_km, 4)
+        if route:
+            s["along_km"] = round(h.along_km, 3)
+        out.append(s)
+    if coords == "wgs84" and out:
+        lons, lats = gcj02_to_wgs84_array([s["lon"] for s in out], [s["lat"] for s in out])
+        for s, lon, lat in zip(out, lons, lats, strict=True):
+            s["lon"], s["lat"] = float(lon), float(lat)
+    return out
+
+
+def _check_operators(index: StationIndex, f: SearchFilter) -> None:
+    unknown = sorted(o for o in f.operators if o not in index.operator_code)
+    if unknown:
+        raise HTTPException(422, f"unknown operator {', '.join(map(repr, unknown))}")
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    try:
+        west, south, east, north = (float(p) for p in parts)
+    except ValueError:
+        raise HTTPException(
+            422, "bbox must be four numbers: west,south,east,north (degrees)"
+        ) from None
+    if not all(np.isfinite([west, south, east, north])):
+        raise HTTPException(422, "bbox must be four finite numbers")
+    if not (-180 <= west <= 180 and -180 <= east <= 180):
+        raise HTTPException(422, "bbox longitudes must lie within -180..180")
+    if not (-90 <= south <= 90 and -90 <= north <= 90):
+        raise HTTPException(422, "bbox latitudes must lie within -90..90")
+    if west >= east or south >= north:
+        raise HTTPException(422, "bbox must have west < east and south < north")
+    return west, south, east, north
+
+
+def search_router(index: StationIndex) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["search"])
+
+    @router.get("/stations/nearby", response_model=NearbyOut)
+    async def stations_nearby(
+        f: Filters,
+        lat: Annotated[float, Query(ge=-90, le=90, description="latitude, degrees")],
+        lon: Annotated[float, Query(ge=-180, le=180, description="longitude, degrees")],
+        radius_km: Annotated[float, Query(gt=0, le=500)] = 10.0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 20,
+        coords: CoordsQuery = "gcj02",
+    ) -> Response:
+        """The ``limit`` nearest stations within ``radius_km`` that pass the filters, nearest
+        first (great-circle distance; availability is reported, it does not reorder)."""
+        _check_operators(index, f)
+        x, y = _point_in(lon, lat, coords)
+        hits = nearby(index, x, y, radius_km, limit, f)
+        stations = _hits_out(index, hits, coords, route=False)
+        return _json({"coords": coords, "count": len(stations), "stations": stations})
+
+    @router.get("/map/clusters", response_model=ClustersOut)
+    async def map_clusters(
+        f: Filters,
+        bbox: Annotated[str, Query(description="west,south,east,north in degrees")],
+        zoom: Annotated[int, Query(ge=0, le=MAX_ZOOM)],
+        coords: CoordsQuery = "gcj02",
+    ) -> Response:
+        """Clusters and single stations of a viewport at a zoom level (GeoJSON)."""
+        _check_operators(index, f)
+        west, south, east, north = parse_bbox(bbox)
+        if coords == "wgs84":
+            west, south = wgs84_to_gcj02(west, south)
+            east, north = wgs84_to_gcj02(east, north)
+        total, features = clusters(index, (west, south, east, north), zoom, f)
+        if coords == "wgs84":
+            for feat in features:
+                c = feat["geometry"]["coordinates"]
+                feat["geometry"]["coordinates"] = list(gcj02_to_wgs84(c[0], c[1]))
+        return _json(
+            {
+                "type": "FeatureCollection",
+                "zoom": zoom,
+                "coords": coords,
+                "stations": total,
+                "features": features,
+            }
+        )
+
+    @router.get("/route/stations", response_model=RouteOut)
+    async def route_stations(
+        f: Filters,
+        polyline: Annotated[
+            str, Query(min_length=2, max_length=200_000, description="encoded polyline")
+        ],
+        corridor_km: Annotated[float, Query(gt=0, le=50)] = 5.0,
+        precision: Annotated[int, Query(ge=5, le=6, description="polyline precision")] = 5,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        coords: CoordsQuery = "gcj02",
+    ) -> Response:
+        """Stations within ``corridor_km`` of the route, in order along it."""
+        _check_operators(index, f)
+        try:
+            points = decode_polyline(polyline, precision)
+        except PolylineError as exc:
+            raise HTTPException(422, f"polyline: {exc}") from None
+        if len(points) < 2:
+            raise HTTPException(422, "polyline: a route needs at least two points")
+        if len(points) > 20_000:
+            raise HTTPException(422, "polyline: at most 20,000 points")
+        if coords == "wgs84":
+            points = [wgs84_to_gcj02(x, y) for x, y in points]
+        hits, route_km = along_route(index, points, corridor_km, limit, f)
+        stations = _hits_out(index, hits, coords, route=True)
+        return _json(
+            {
+                "coords": coords,
+                "route_km": round(route_km, 3),
+                "count": len(stations),
+                "stations": stations,
+            }
+        )
+
+    return router

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -464,3 +466,89 @@ operator_id = "{PLATFORM_ID}"
             return await sync_tcec_operator(client, operator, country.store, EventBus())
 
     assert asyncio.run(run()).stations == STATION_COUNT
+
+
+class EventReader:
+    """Reads ``GET /api/v1/events`` on its own thread, keeping each status event with the
+    monotonic time it arrived."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.opened = threading.Event()
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._read()
+        except httpx.HTTPError:
+            if not self._stop.is_set():  # the server going away after close() is expected
+                raise
+
+    def _read(self) -> None:
+        with httpx.stream("GET", self.url, timeout=httpx.Timeout(10, read=30)) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            kind = None
+            for line in response.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith(":"):
+                    self.opened.set()
+                elif line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: ") and kind == "status":
+                    self.events.append((time.monotonic(), json.loads(line[6:])))
+
+    def wait_for(self, connector: str, seconds: float) -> float | None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for at, event in list(self.events):
+                if event["connector_id"] == connector:
+                    return at
+            time.sleep(0.005)
+        return None
+
+    def close(self) -> None:
+        self._stop.set()  # the read ends when the server stops (at the fixture's teardown)
+
+
+def test_a_pushed_change_reaches_the_event_stream_within_a_second(country: Country) -> None:
+    sync(country)
+    index = country.platform.index
+    sid = f"{OPERATOR_ID}:LT000007"
+    deadline = time.monotonic() + 5
+    while index.locate(sid) is None:  # the synced stations reach the index within its tick
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    segment, row = index.locate(sid) or (None, 0)
+    assert segment is not None
+    lon, lat = float(segment.lon[row]), float(segment.lat[row])
+    base = country.platform_url.removesuffix("/tcec/v1/")
+    everywhere = EventReader(f"{base}/api/v1/events")
+    around = EventReader(
+        f"{base}/api/v1/events?bbox={lon - 0.1},{lat - 0.1},{lon + 0.1},{lat + 0.1}"
+    )
+    elsewhere = EventReader(f"{base}/api/v1/events?bbox=70,10,71,11")  # nowhere near
+    try:
+        for reader in (everywhere, around, elsewhere):
+            assert reader.opened.wait(5)
+        cid = connector_id(7, 1, 2)
+        ours = f"{OPERATOR_ID}:LT000007:LT00000701:{cid}"
+        sent = time.monotonic()
+        assert push(country, country.network.set_status(cid, 3)) == {"Status": 0}
+        acked = time.monotonic()
+        arrived = everywhere.wait_for(ours, 2.0)
+        assert arrived is not None, "the change never reached the stream"
+        assert arrived - acked < 1.0, f"{arrived - acked:.3f} s after the acknowledgement"
+        assert arrived - sent < 1.0
+        assert around.wait_for(ours, 1.0) is not None
+        [(_, event)] = [(t, e) for t, e in everywhere.events if e["connector_id"] == ours]
+        assert event["status"] == "charging"
+        assert event["station_id"] == sid
+        assert event["source"] == "tcec:push"
+        assert elsewhere.wait_for(ours, 0.3) is None  # outside its bbox
+    finally:
+        for reader in (everywhere, around, elsewhere):
+            reader.close()

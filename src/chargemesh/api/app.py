@@ -159,7 +159,7 @@ class Platform:
         app.mount("/static/geo", StaticFiles(directory=GEO_DATA), name="geo")
         app.mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static")
 
-        @app.get("/", include_in_schema=False)
+        @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
         async def web_map() -> FileResponse:
             return FileResponse(WEB / "index.html", media_type="text/html")
 

@@ -1,0 +1,386 @@
+"""The web map in a real browser against real servers on loopback.
+
+The simulated country (``chargemesh sim``) and the platform (``chargemesh serve`` on its
+manifest) run as subprocesses; Debian's Chromium (headless, WebGL through SwiftShader) loads the
+map at ``/``. The map must draw clusters from the API, filter them, drill down to a station,
+show its connectors, and show a status an operator pushes over T/CEC within 2 s.
+
+Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``); without it the test fails, it is
+never skipped. A screenshot is kept at ``artifacts/map.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from chargemesh.config import Config, OperatorConfig, load_config
+from chargemesh.protocols.tcec.codec import Secrets
+from chargemesh.protocols.tcec.operator_push import PlatformPusher
+from chargemesh.protocols.tcec.stations import ConnectorStatusInfo
+from chargemesh.protocols.tcec.wire import dialect_of
+from chargemesh.sim.manifest import truth_path
+from tests.peers.test_sync_command import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+    "--no-sandbox",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+SCALE = "0.002"
+START_TIMEOUT_S = 180.0
+#: T/CEC ConnectorStatusInfo.Status codes and the status the map shows for them.
+TCEC_AVAILABLE, TCEC_CHARGING = 1, 3
+
+
+@dataclass
+class Country:
+    """The simulator and the platform, both running."""
+
+    config: Config
+    base_url: str
+    operators: list[dict[str, Any]]  # GET /api/v1/operators once every feed synced
+    stations: int  # stations on the whole map, unfiltered
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def _whole_map(base_url: str) -> int:
+    answer = httpx.get(
+        f"{base_url}/api/v1/map/clusters", params={"bbox": "70,15,140,56", "zoom": 3}, timeout=10
+    )
+    answer.raise_for_status()
+    stations: int = answer.json()["stations"]
+    return stations
+
+
+@pytest.fixture(scope="module")
+def country(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Country]:
+    tmp = tmp_path_factory.mktemp("map")
+    manifest = tmp / "sim.toml"
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "COLUMNS": "200"}
+    sim_log, serve_log = tmp / "sim.log", tmp / "serve.log"
+    logs = contextlib.ExitStack()
+    # The manifest's [server] and [store] point at a free port and a store of our own; the
+    # simulator pushes its realtime operators' changes to that public_url.
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "chargemesh", "sim", "--scale", SCALE, "--manifest", str(manifest),
+         "--churn", "0", "--faults", "0", "--seed", "7", "--platform-url", base_url,
+         "--store", f"sqlite:///{tmp / 'chargemesh.db'}"],
+        stdout=subprocess.DEVNULL, stderr=logs.enter_context(sim_log.open("wb")), env=env,
+    )  # fmt: skip
+    serve: subprocess.Popen[bytes] | None = None
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not truth_path(manifest).exists():  # written after the manifest
+            if sim.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the simulator did not start:\n{_tail(sim_log)}")
+            time.sleep(0.2)
+        config = load_config(manifest)
+        assert config.server.base_url == base_url
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "chargemesh", "serve", "--config", str(manifest)],
+            stdout=subprocess.DEVNULL, stderr=logs.enter_context(serve_log.open("wb")), env=env,
+        )  # fmt: skip
+        wanted = {op.id for op in config.operators}
+        operators: list[dict[str, Any]] = []
+        while True:  # serve syncs every feed at start
+            if serve.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the platform did not sync every feed:\n{_tail(serve_log)}")
+            time.sleep(0.5)
+            try:
+                operators = httpx.get(f"{base_url}/api/v1/operators", timeout=10).json()
+            except httpx.HTTPError:
+                continue
+            states = {o["id"]: o["feed"]["state"] for o in operators}
+            if set(states) == wanted and all(s in ("ok", "failed") for s in states.values()):
+                break
+        failed = [o["id"] for o in operators if o["feed"]["state"] != "ok"]
+        assert not failed, f"feeds failed: {failed}\n{_tail(serve_log)}"
+        # what was synced reaches the search index within a second or so: wait until it is still
+        previous, stations = -1, _whole_map(base_url)
+        while stations == 0 or stations != previous:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the map never settled ({stations} stations)\n{_tail(serve_log)}")
+            time.sleep(1.5)
+            previous, stations = stations, _whole_map(base_url)
+        yield Country(config, base_url, operators, stations)
+    finally:
+        if serve is not None:
+            _stop(serve, signal.SIGINT)  # uvicorn's clean way out
+        _stop(sim, signal.SIGTERM)
+        logs.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"the browser test needs Chromium at {CHROMIUM}: apt-get install -y chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@dataclass
+class MapPage:
+    page: Page
+    errors: list[str]  # uncaught page errors
+    foreign: list[str]  # requests that left the platform: none allowed, the map is offline
+
+
+@pytest.fixture
+def map_page(browser: Browser, country: Country) -> Iterator[MapPage]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    found = MapPage(page, [], [])
+    page.on("pageerror", lambda exc: found.errors.append(str(exc)))
+
+    def check(url: str) -> None:
+        if not url.startswith((country.base_url + "/", "data:", "blob:")):
+            found.foreign.append(url)
+
+    page.on("request", lambda request: check(request.url))
+    page.goto(f"{country.base_url}/")
+    page.wait_for_function("window.chargemesh && window.chargemesh.ready", timeout=30_000)
+    try:
+        yield found
+    finally:
+        context.close()
+    assert not found.errors, found.errors
+    assert not found.foreign, found.foreign
+
+
+def settle(page: Page, after: int) -> None:
+    """Wait until the map is still and shows the clusters of change ``after`` + 1 or later."""
+    page.wait_for_function(
+        "after => window.chargemesh.moves > after && window.chargemesh.settled()",
+        arg=after,
+        timeout=20_000,
+    )
+
+
+def moves(page: Page) -> int:
+    n: int = page.evaluate("window.chargemesh.moves")
+    return n
+
+
+def shown_stations(page: Page) -> int:
+    n: int = page.evaluate("window.chargemesh.lastClusters.stations")
+    return n
+
+
+def choose(page: Page, selector: str, value: str) -> None:
+    before = moves(page)
+    page.select_option(selector, value)
+    settle(page, before)
+
+
+CLICKABLE = """() => {
+  const cm = window.chargemesh, map = cm.map, canvas = map.getCanvas();
+  const r = canvas.getBoundingClientRect();
+  const out = [];
+  for (const f of cm.lastClusters.features) {
+    const p = map.project(f.geometry.coordinates);
+    const x = r.left + p.x, y = r.top + p.y;
+    if (x < r.left + 8 || y < r.top + 8 || x > r.right - 8 || y > r.bottom - 8) continue;
+    if (document.elementFromPoint(x, y) !== canvas) continue;  // under the legend or a control
+    out.push({kind: f.properties.kind, id: f.properties.id, count: f.properties.count || 1,
+              operator_id: f.properties.operator_id || null, x, y});
+  }
+  return out;
+}"""
+
+
+def test_the_map_draws_clusters_filters_them_and_stays_offline(
+    map_page: MapPage, country: Country
+) -> None:
+    page = map_page.page
+    assert page.title().startswith("chargemesh")
+    assert page.locator("header h1").inner_text() == "chargemesh"
+    for element in ("#map", "#filters", "#legend", "#filter-connector", "#filter-min-kw",
+                    "#filter-available", "#filter-operator", "#filter-access"):  # fmt: skip
+        assert page.locator(element).count() == 1, element
+    assert page.locator("#panel").is_hidden()
+    style = page.evaluate(
+        "(() => { const s = window.chargemesh.map.getStyle(); "
+        "return {glyphs: s.glyphs || null, sprite: s.sprite || null}; })()"
+    )
+    assert style == {"glyphs": None, "sprite": None}
+    clusters = page.evaluate("window.chargemesh.lastClusters")
+    assert clusters["type"] == "FeatureCollection"
+    assert clusters["stations"] == country.stations
+    assert clusters["features"]
+    assert page.evaluate("window.chargemesh.map.getLayer('province-line') !== undefined")
+
+    # the operator filter lists every network by name
+    options = page.locator("#filter-operator option").all_inner_texts()
+    assert len(options) == 1 + len(country.operators)
+    assert any(country.operators[0]["name"] in o for o in options)
+
+    # filters refetch and narrow
+    choose(page, "#filter-min-kw", "120")
+    fast = shown_stations(page)
+    assert 0 < fast < country.stations
+    choose(page, "#filter-connector", "gbt_ac")  # AC piles are never 120 kW
+    assert shown_stations(page) < fast
+    before = moves(page)
+    page.click("#filter-reset")
+    settle(page, before)
+    assert shown_stations(page) == country.stations
+    before = moves(page)
+    page.check("#filter-available")
+    settle(page, before)
+    assert shown_stations(page) <= country.stations
+    page.uncheck("#filter-available")
+
+    # county outlines appear from zoom 6
+    before = moves(page)
+    page.evaluate("window.chargemesh.map.jumpTo({center: [116.40, 39.90], zoom: 7})")
+    settle(page, before)
+    assert page.evaluate("window.chargemesh.map.getLayer('county-line') !== undefined")
+    page.wait_for_function("window.chargemesh.map.isSourceLoaded('counties')", timeout=20_000)
+
+
+def push_status(country: Country, op: OperatorConfig, connector: str, code: int) -> Any:
+    """What the operator does: ``notification_stationStatus`` to the platform's T/CEC base URL,
+    signed with the secrets the platform issued to it."""
+    assert op.inbound is not None
+    secrets = Secrets.from_config(op.inbound)
+
+    async def run() -> Any:
+        async with httpx.AsyncClient(timeout=10) as http:
+            pusher = PlatformPusher(
+                f"{country.base_url}/tcec/v1/", op.id, secrets, dialect_of(op.dialect), http
+            )
+            return await pusher.push_status(
+                ConnectorStatusInfo(connector_id=connector, status=code)
+            )
+
+    # Playwright's sync API keeps an event loop on this thread: push from another one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result(timeout=30)
+
+
+def test_drill_down_to_a_station_and_see_a_pushed_status_live(
+    map_page: MapPage, country: Country
+) -> None:
+    page = map_page.page
+    # a T/CEC network that pushes to us, the biggest one so that it has stations everywhere
+    tcec = {op.id: op for op in country.config.operators if op.protocol == "tcec" and op.inbound}
+    op_id = max((o for o in country.operators if o["id"] in tcec), key=lambda o: o["stations"])[
+        "id"
+    ]
+    op = tcec[op_id]
+    choose(page, "#filter-operator", op_id)
+    assert 0 < shown_stations(page) < country.stations
+
+    # click the biggest cluster (at least once) until a station dot of that network is on
+    # screen, then click the dot
+    station, clicks = None, 0
+    while station is None and clicks < 15:
+        targets = page.evaluate(CLICKABLE)
+        dots = [t for t in targets if t["kind"] == "station" and t["operator_id"] == op_id]
+        clusters = [t for t in targets if t["kind"] == "cluster"]
+        if dots and (clicks or not clusters):
+            station = dots[0]
+            break
+        zoom = page.evaluate("window.chargemesh.map.getZoom()")
+        assert clusters, f"nothing to click at zoom {zoom}: {targets}"
+        biggest = max(clusters, key=lambda t: t["count"])
+        before = moves(page)
+        page.mouse.click(biggest["x"], biggest["y"])
+        settle(page, before)
+        assert page.evaluate("window.chargemesh.map.getZoom()") > zoom, "the click did not zoom"
+        clicks += 1
+    assert station is not None, f"no station of the network after {clicks} cluster clicks"
+    assert clicks >= 1
+    page.mouse.click(station["x"], station["y"])
+    page.wait_for_selector("#panel [data-connector-id]", state="visible", timeout=10_000)
+    page.wait_for_function("window.chargemesh.settled()", timeout=20_000)
+    detail = page.evaluate("window.chargemesh.station")
+    assert detail["id"] == station["id"]
+    assert page.locator("#panel-title").inner_text() == detail["name"]
+    if detail["address"]:
+        assert detail["address"] in page.locator("#panel").inner_text()
+    operator_name = next(o["name"] for o in country.operators if o["id"] == detail["operator_id"])
+    assert operator_name in page.locator("#panel .operator").inner_text()
+    connectors = [c for e in detail["evses"] for c in e["connectors"]]
+    rows = page.locator("#panel [data-connector-id]")
+    assert rows.count() == len(connectors)
+    for c in connectors:
+        row = page.locator(f'#panel [data-connector-id="{c["id"]}"]')
+        assert row.locator(".status").inner_text().strip().lower() == c["status"]
+        assert f"{c['max_power_kw']:g} kW" in row.inner_text().replace(",", "")
+
+    # the operator pushes a change of one of its connectors: the panel shows it within 2 s
+    ours = next(c for c in connectors if c["id"].startswith(f"{op_id}:"))
+    code, want = (
+        (TCEC_AVAILABLE, "available")
+        if ours["status"] == "charging"
+        else (TCEC_CHARGING, "charging")
+    )
+    page.wait_for_function("window.chargemesh.live.connected", timeout=10_000)
+    answer = push_status(country, op, ours["id"].rsplit(":", 1)[1], code)
+    assert answer == {"Status": 0}
+    started = time.monotonic()
+    page.wait_for_function(
+        """([id, want]) => {
+          const row = document.querySelector(`#panel [data-connector-id="${CSS.escape(id)}"]`);
+          const el = row && row.querySelector('.status');
+          return el !== null && el.textContent.trim() === want;
+        }""",
+        arg=[ours["id"], want],
+        timeout=2_000,
+    )
+    took = time.monotonic() - started
+    assert took < 2.0, took
+    print(f"pushed status shown after {took * 1000:.0f} ms")
+    # the event also recoloured the station's dot: its availability is the station's new one
+    event = page.evaluate("window.chargemesh.live.last")
+    assert (event["connector_id"], event["status"]) == (ours["id"], want)
+    assert isinstance(event["station_available"], int)
+    dot = page.evaluate(
+        "id => window.chargemesh.lastClusters.features.find(f => f.properties.id === id)",
+        station["id"],
+    )
+    assert dot["properties"]["available"] == event["station_available"]
+    shown = page.locator("#panel-available").get_attribute("data-available")
+    assert shown == str(event["station_available"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "map.png"))

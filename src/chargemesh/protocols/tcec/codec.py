@@ -43,6 +43,7 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Final
 
+import orjson
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -263,16 +264,28 @@ def _json_default(value: object) -> object:
 
 
 def _encode_payload(payload: Mapping[str, Any]) -> str:
-    return json.dumps(
-        dict(payload), ensure_ascii=False, separators=(",", ":"), default=_json_default
-    )
+    try:
+        return orjson.dumps(dict(payload), default=_json_default).decode("utf-8")
+    except TypeError:  # what orjson does not take (e.g. ints beyond 64 bits): the slow way
+        return json.dumps(
+            dict(payload), ensure_ascii=False, separators=(",", ":"), default=_json_default
+        )
+
+
+def _loads(text: bytes | str) -> Any:
+    """JSON text → Python (orjson; the standard library for what orjson refuses but JSON
+    allows, e.g. integers beyond 64 bits)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _load_envelope(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(body, Mapping):
         return body
     try:
-        envelope = json.loads(body)
+        envelope = _loads(body)
     except (ValueError, UnicodeDecodeError):
         raise TcecError(Ret.MALFORMED, "body is not JSON", reason="bad_json") from None
     if not isinstance(envelope, dict):
@@ -299,7 +312,7 @@ def _decode_payload(data: str, secrets: Secrets) -> dict[str, Any]:
         return {}
     plaintext = decrypt_data(data, secrets)
     try:
-        payload = json.loads(plaintext.decode("utf-8"))
+        payload = _loads(plaintext.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise TcecError(
             Ret.MALFORMED, "decrypted Data is not JSON", reason="bad_plaintext"

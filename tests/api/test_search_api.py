@@ -304,3 +304,14 @@ def test_the_openapi_schema_documents_the_search_endpoints(api: Api) -> None:
     ok = nearby["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/NearbyOut"}
     assert AccessMethod.PLUG_AND_CHARGE.value in str(schema["components"])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"bbox": "1,2,3"}, "four numbers"), ({"bbox": "10,10,5,20"}, "west < east"),
+     ({"coords": "bd09"}, "wgs84")],
+)  # fmt: skip
+def test_a_bad_event_stream_request_is_422(api: Api, params: dict[str, Any], message: str) -> None:
+    answer = api.get("/api/v1/events", **params)
+    assert answer.status_code == 422
+    assert message in answer.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -563,7 +564,20 @@ def sim(
     )
 
 
+# The collector's defaults (a young collection every 700 allocations) cost a national sync
+# about half its CPU: ingest keeps hundreds of thousands of objects in flight, and each young
+# and middle collection walks them again. Fewer, larger collections; what was loaded at start
+# (modules, config) is frozen out of them. Measured: scale 0.15 sync, 49 s → 26 s of CPU.
+GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def tune_gc() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.freeze()
+
+
 def main() -> None:
+    tune_gc()
     app(prog_name="chargemesh")
 
 

@@ -142,11 +142,16 @@ def serve(config: ConfigOption = Path("chargemesh.toml")) -> None:
     endpoints, and the feeds synced at start and then on the [sync] schedule. Ctrl-C stops it."""
     import uvicorn
 
-    from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+    from chargemesh.api.app import OcpiSettings, Platform, tcec_clients, tcec_peers
 
     cfg = load_config(config)
     with open_store(cfg.store.url) as store:
-        platform = Platform(store, tcec_peers(cfg), ocpi=OcpiSettings.from_config(cfg))
+        platform = Platform(
+            store,
+            tcec_peers(cfg),
+            ocpi=OcpiSettings.from_config(cfg),
+            tcec_clients=tcec_clients(cfg),
+        )
         server = uvicorn.Server(
             uvicorn.Config(
                 platform.app(schedule=cfg), host=cfg.server.host, port=cfg.server.port,
@@ -176,7 +181,7 @@ def sync(
     server.public_url while it runs (OCPI registration calls back; operators may push)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+    from chargemesh.api.app import OcpiSettings, Platform, tcec_clients, tcec_peers
     from chargemesh.protocols.http_server import LoopbackServer
     from chargemesh.services.ingest import OcpiSide, sync_all
 
@@ -185,7 +190,12 @@ def sync(
     if not ids:
         raise fail(f"{config}: no [[operators]] to sync", EXIT_USAGE)
     with open_store(cfg.store.url) as store:
-        platform = Platform(store, tcec_peers(cfg), ocpi=OcpiSettings.from_config(cfg))
+        platform = Platform(
+            store,
+            tcec_peers(cfg),
+            ocpi=OcpiSettings.from_config(cfg),
+            tcec_clients=tcec_clients(cfg),
+        )
         server = LoopbackServer(platform.app(), host=cfg.server.host, port=cfg.server.port)
         try:
             server.start()
@@ -343,7 +353,7 @@ def demo(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+    from chargemesh.api.app import OcpiSettings, Platform, tcec_clients, tcec_peers
     from chargemesh.protocols.http_server import LoopbackServer
     from chargemesh.services.ingest import OcpiSide, sync_all
 
@@ -373,7 +383,12 @@ def demo(
                 time.sleep(0.1)
         cfg = load_config(manifest)
         with open_store(cfg.store.url) as store:
-            platform = Platform(store, tcec_peers(cfg), ocpi=OcpiSettings.from_config(cfg))
+            platform = Platform(
+                store,
+                tcec_peers(cfg),
+                ocpi=OcpiSettings.from_config(cfg),
+                tcec_clients=tcec_clients(cfg),
+            )
             server = LoopbackServer(platform.app(), port=port)
             try:
                 server.start()

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,20 +22,25 @@ from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
 from chargemesh.api.search import search_router
+from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
 from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
 from chargemesh.config import Config
 from chargemesh.domain import Operator
+from chargemesh.protocols.tcec.client import TcecClient, client_from_config
 from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.wire import dialect_of
 from chargemesh.search.index import StationIndex
+from chargemesh.services.charging_ocpi import OcpiCharging
+from chargemesh.services.charging_tcec import TcecCharging
 from chargemesh.services.ingest import OcpiSide, sync_all
 from chargemesh.services.ocpi_commands import CommandSender
 from chargemesh.services.ocpi_connections import OcpiConnections
 from chargemesh.services.ocpi_locations import LocationIngest
 from chargemesh.services.ocpi_objects import ObjectIngest
 from chargemesh.services.ocpi_tokens import TokenAuthority
+from chargemesh.services.sessions import SessionService
 from chargemesh.services.status import StatusWriter
 from chargemesh.store import Store
 
@@ -43,6 +48,8 @@ log = logging.getLogger(__name__)
 
 WEB = Path(__file__).resolve().parent.parent / "web" / "static"
 GEO_DATA = Path(__file__).resolve().parent.parent / "geo" / "data"
+#: the T/CEC client for an operator (None: not one we can call), on the platform's HTTP client
+TcecClients = Callable[[str, httpx.AsyncClient], TcecClient | None]
 INDEX_TICK_S = 1.0  # stations added or changed reach search within about this
 SWEEP_EVERY_S = 5.0  # availability that aged past its feed's freshness is retired this often
 
@@ -55,6 +62,22 @@ def tcec_peers(config: Config) -> dict[str, TcecPeer]:
     }
 
 
+def tcec_clients(config: Config) -> TcecClients:
+    """A client per configured T/CEC operator with outbound secrets, made once (it keeps its
+    token)."""
+    usable = {o.id for o in config.operators if o.protocol == "tcec" and o.outbound is not None}
+    made: dict[str, TcecClient] = {}
+
+    def client(operator_id: str, http: httpx.AsyncClient) -> TcecClient | None:
+        if operator_id not in usable:
+            return None
+        if operator_id not in made:
+            made[operator_id] = client_from_config(config, operator_id, http)
+        return made[operator_id]
+
+    return client
+
+
 @dataclass(frozen=True, slots=True)
 class OcpiSettings:
     """Our OCPI identity and where peers reach us (``public_url`` without ``/ocpi``)."""
@@ -64,6 +87,9 @@ class OcpiSettings:
     party_id: str = "CMH"
     operators: Mapping[str, Operator] | None = None
     command_min_wait_s: float = 1.0
+    tcec_operator_id: str = "MA01H3BQ2"  # ours, the prefix of our StartChargeSeqs
+    session_start_timeout_s: float = 60.0
+    session_stop_timeout_s: float = 60.0
 
     @classmethod
     def from_config(cls, config: Config) -> OcpiSettings:
@@ -71,6 +97,7 @@ class OcpiSettings:
             public_url=config.server.base_url,
             country_code=config.ocpi.country_code,
             party_id=config.ocpi.party_id,
+            tcec_operator_id=config.tcec.operator_id,
             operators={
                 op.id.upper(): op.to_operator() for op in config.operators if op.protocol == "ocpi"
             },
@@ -88,12 +115,13 @@ class Platform:
         bus: EventBus | None = None,
         *,
         ocpi: OcpiSettings | None = None,
+        tcec_clients: TcecClients | None = None,
     ) -> None:
         self.store = store
         self.bus = bus or EventBus()
         self.index = StationIndex(store)
         self.index.subscribe(self.bus)
-        self.streams = EventStreams(self.index)
+        self.streams = EventStreams(self.index, self.bus)
         self.writer = StatusWriter(store, self.bus)
         self.tcec = TcecPlatformEndpoints(peers=peers, store=store, writer=self.writer)
         settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
@@ -115,15 +143,34 @@ class Platform:
         )
         self.ocpi_locations = LocationIngest(store, self.writer, self.bus)
         self.ocpi_objects = ObjectIngest(store)
+        self.tokens = TokenAuthority(store, own)
         self.ocpi = OcpiEmspEndpoints(
             store=store,
             connections=self.ocpi_connections,
             locations=self.ocpi_locations,
             objects=self.ocpi_objects,
-            tokens=TokenAuthority(store, own),
+            tokens=self.tokens,
             commands=self.ocpi_commands,
             base_url=base,
         )
+        # sessions, through whichever protocol the operator speaks
+        clients = tcec_clients or (lambda _operator, _http: None)
+        self.tcec_charging = TcecCharging(
+            lambda op: clients(op, self.http), settings.tcec_operator_id
+        )
+        self.ocpi_charging = OcpiCharging(store, self.ocpi_commands, own)
+        self.sessions = SessionService(
+            store,
+            self.bus,
+            {"tcec": self.tcec_charging, "ocpi": self.ocpi_charging},
+            start_timeout_s=settings.session_start_timeout_s,
+            stop_timeout_s=settings.session_stop_timeout_s,
+        )
+        self.tcec_charging.service = self.ocpi_charging.service = self.sessions
+        self.tcec.listener = self.tcec_charging.on_message
+        self.ocpi_objects.session_listeners.append(self.ocpi_charging.on_session)
+        self.ocpi_objects.cdr_listeners.append(self.ocpi_charging.on_cdr)
+        self.tokens.on_allowed = self.ocpi_charging.on_authorized
 
     def app(self, *, schedule: Config | None = None) -> FastAPI:
         """The ASGI app. With ``schedule``, every feed of that config is synced at start and
@@ -134,13 +181,14 @@ class Platform:
             await asyncio.to_thread(self.index.build)
             await self.writer.start()
             upkeep = asyncio.create_task(self._index_upkeep(), name="index upkeep")
+            timeouts = asyncio.create_task(self.sessions.run(), name="session timeouts")
             scheduler = None
             if schedule is not None and schedule.sync.interval_s > 0 and schedule.operators:
                 scheduler = asyncio.create_task(self._scheduled_syncs(schedule), name="syncs")
             try:
                 yield
             finally:
-                for task in (scheduler, upkeep):
+                for task in (scheduler, upkeep, timeouts):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -153,6 +201,7 @@ class Platform:
         app.include_router(search_router(self.index))  # before stations/{id}: "nearby"
         app.include_router(stations_router(self.store))
         app.include_router(events_router(self.streams))
+        app.include_router(sessions_router(self.sessions))
         app.router.routes.extend(self.tcec.routes())
         app.router.routes.extend(self.ocpi.location_routes("/ocpi"))  # the hot path, first
         app.mount("/ocpi", self.ocpi.app())

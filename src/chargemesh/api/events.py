@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import orjson
@@ -18,7 +19,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from chargemesh.api.search import parse_bbox
-from chargemesh.domain.events import StatusChanged
+from chargemesh.api.sessions import session_out
+from chargemesh.bus import EventBus
+from chargemesh.domain.events import SessionUpdated, StatusChanged
 from chargemesh.geo.coords import wgs84_to_gcj02
 from chargemesh.search.index import StationIndex
 
@@ -30,6 +33,7 @@ HEARTBEAT_S = 15.0
 class _Stream:
     loop: asyncio.AbstractEventLoop
     bbox: tuple[float, float, float, float] | None
+    session_id: str | None = None  # only this session's updates
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE))
     overflowed: bool = False
 
@@ -43,10 +47,21 @@ class _Stream:
 class EventStreams:
     """The open SSE streams; fed by the index's listener hook."""
 
-    def __init__(self, index: StationIndex) -> None:
+    def __init__(self, index: StationIndex, bus: EventBus) -> None:
         self.index = index
         self.streams: set[_Stream] = set()
         index.listeners.append(self._on_status)
+        bus.subscribe(SessionUpdated, self._on_session)
+
+    def _on_session(self, event: SessionUpdated) -> None:
+        mine = [s for s in tuple(self.streams) if s.session_id == event.session.id]
+        if not mine:
+            return
+        body = session_out(event.session, datetime.now(UTC)).model_dump_json().encode()
+        message = b"event: session\ndata: " + body + b"\n\n"
+        for stream in mine:
+            with contextlib.suppress(RuntimeError):
+                stream.loop.call_soon_threadsafe(stream.put, message)
 
     def _on_status(self, event: StatusChanged, station_available: int | None) -> None:
         if not self.streams:
@@ -72,6 +87,8 @@ class EventStreams:
             + b"\n\n"
         )
         for stream in tuple(self.streams):
+            if stream.session_id is not None:
+                continue
             if stream.bbox is not None:
                 if lon is None or lat is None:
                     continue
@@ -82,9 +99,12 @@ class EventStreams:
                 stream.loop.call_soon_threadsafe(stream.put, message)
 
     async def stream(
-        self, bbox: tuple[float, float, float, float] | None, request: Request
+        self,
+        bbox: tuple[float, float, float, float] | None,
+        request: Request,
+        session_id: str | None = None,
     ) -> AsyncIterator[bytes]:
-        me = _Stream(asyncio.get_running_loop(), bbox)
+        me = _Stream(asyncio.get_running_loop(), bbox, session_id)
         self.streams.add(me)
         try:
             yield b": chargemesh status stream\nretry: 2000\n\n"
@@ -118,17 +138,21 @@ def events_router(streams: EventStreams) -> APIRouter:
             str | None, Query(description="only stations in west,south,east,north")
         ] = None,
         coords: Annotated[Literal["gcj02", "wgs84"], Query()] = "gcj02",
+        session: Annotated[
+            str | None, Query(description="only this charging session's updates")
+        ] = None,
     ) -> StreamingResponse:
         """Server-sent events: ``event: status`` with ``{"connector_id", "station_id",
         "operator_id", "status", "previous", "at", "source", "station_available"}`` for each
-        connector status change, as it is applied."""
+        connector status change, as it is applied; with ``session=``, ``event: session`` with
+        the session (as ``GET /api/v1/sessions/{id}``) at each change of state or reading."""
         box = parse_bbox(bbox) if bbox is not None else None
         if box is not None and coords == "wgs84":
             west, south = wgs84_to_gcj02(box[0], box[1])
             east, north = wgs84_to_gcj02(box[2], box[3])
             box = (west, south, east, north)
         return StreamingResponse(
-            streams.stream(box, request),
+            streams.stream(box, request, session),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -12,7 +12,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from chargemesh.domain.session import ChargeSession
 from chargemesh.protocols.tcec import mapping
 from chargemesh.protocols.tcec.charging import (
     ChargeOrder,
@@ -45,6 +46,7 @@ from chargemesh.protocols.tcec.stations import (
 from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
 from chargemesh.protocols.tcec.tokens import ReplayGuard, TokenIssuer
 from chargemesh.protocols.tcec.wire import Dialect, WireModel, dump, parse
+from chargemesh.services.sessions import dispute_of
 from chargemesh.services.status import StatusWriter
 from chargemesh.store import Outcome, StatusUpdate, Store
 
@@ -75,6 +77,17 @@ def dispute_reason(order: ChargeOrder, bill: Mapping[str, Any] | None) -> int | 
     return None
 
 
+def record_dispute(order: ChargeOrder, session: ChargeSession | None) -> int | None:
+    """An order that disagrees with our record of the session (its live readings)."""
+    if session is None or session.bill is None:
+        return None
+    billed = replace(session.bill, kwh=order.total_power, total=order.total_money)
+    why = dispute_of(replace(session, bill=billed))
+    if why is None:
+        return None
+    return ENERGY_DIFFERS if why.startswith("energy") else MONEY_DIFFERS
+
+
 @dataclass(frozen=True, slots=True)
 class TcecPeer:
     """One operator as seen by our endpoints."""
@@ -85,6 +98,8 @@ class TcecPeer:
 
 
 Handler = Callable[[TcecPeer, OpenedRequest], Awaitable[WireModel | dict[str, Any]]]
+#: (operator id, interface, payload) of a notification once it is kept
+Listener = Callable[[str, Interface, dict[str, Any]], Awaitable[None]]
 
 
 class TcecPlatformEndpoints:
@@ -96,7 +111,9 @@ class TcecPlatformEndpoints:
         writer: StatusWriter,
         tokens: TokenIssuer | None = None,
         replay: ReplayGuard | None = None,
+        listener: Listener | None = None,
     ) -> None:
+        self.listener = listener  # told of every kept notification (the sessions)
         self._peers = dict(peers)
         self._store = store
         self._writer = writer
@@ -245,6 +262,11 @@ class TcecPlatformEndpoints:
         for order in check.charge_orders:
             bill = ours.get(order.start_charge_seq)
             reason = dispute_reason(order, bill)
+            if reason is None:  # the bill matches its order: does it match what we metered?
+                session = await asyncio.to_thread(
+                    self._store.session_by_ref, peer.operator_id, order.start_charge_seq
+                )
+                reason = record_dispute(order, session)
             if reason is not None:
                 disputes.append(
                     DisputeOrder(
@@ -281,6 +303,11 @@ class TcecPlatformEndpoints:
                 opened.payload,
                 at=datetime.now(UTC),
             )
+            if self.listener is not None:
+                try:
+                    await self.listener(peer.operator_id, interface, opened.payload)
+                except Exception:  # kept in the inbox: acknowledged, never lost
+                    log.exception("handling %s from %s failed", interface, peer.operator_id)
             echo = {k: opened.payload[k] for k in ECHOED if k in opened.payload}
             return spec.response.model_validate(echo)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from chargemesh.domain.session import ChargeSession
 from chargemesh.domain.status import ConnectorStatus
 
 
@@ -49,4 +50,14 @@ class StatusConfirmed:
     connectors: tuple[tuple[str, str, datetime], ...]  # (connector_id, station_id, observed at)
 
 
-Event = StationAdded | StationChanged | StationRemoved | StatusChanged | StatusConfirmed
+@dataclass(frozen=True, slots=True)
+class SessionUpdated:
+    """A charging session changed (state, live reading or bill)."""
+
+    session: ChargeSession
+
+
+Event = (
+    StationAdded | StationChanged | StationRemoved | StatusChanged | StatusConfirmed
+    | SessionUpdated
+)  # fmt: skip

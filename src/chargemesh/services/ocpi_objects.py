@@ -7,7 +7,9 @@ CDRs (``Store.list_ocpi_objects("sessions"|"cdrs")``).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
 
@@ -17,6 +19,9 @@ from chargemesh.protocols.ocpi.models import Cdr, Session, Tariff, ci, dump, mer
 from chargemesh.protocols.ocpi.transport import OcpiError, StatusCode
 from chargemesh.services.ocpi_locations import patch_time
 from chargemesh.store import OcpiObject, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TARIFFS: Final = "tariffs"
 SESSIONS: Final = "sessions"
@@ -33,6 +38,9 @@ def _ids_match(obj: Any, cc: str, pid: str, object_id: str) -> None:
 class ObjectIngest:
     def __init__(self, store: Store) -> None:
         self._store = store
+        #: told of each Session and CDR once kept: (operator id, the object)
+        self.session_listeners: list[Callable[[str, Session], Awaitable[None]]] = []
+        self.cdr_listeners: list[Callable[[str, Cdr], Awaitable[None]]] = []
         self._lock = asyncio.Lock()  # read-modify-write of one object at a time
 
     async def get(self, module: str, cc: str, pid: str, object_id: str) -> dict[str, Any]:
@@ -98,7 +106,10 @@ class ObjectIngest:
     async def put_session(
         self, operator: Operator, cc: str, pid: str, session_id: str, body: Any
     ) -> bool:
-        return (await self._put(SESSIONS, Session, operator, cc, pid, session_id, body))[1]
+        session, stale = await self._put(SESSIONS, Session, operator, cc, pid, session_id, body)
+        if not stale:
+            await _tell(self.session_listeners, operator.id, session)
+        return stale
 
     async def patch_session(
         self, operator: Operator, cc: str, pid: str, session_id: str, body: Any
@@ -119,6 +130,7 @@ class ObjectIngest:
             session = parse(Session, merged)
             _ids_match(session, cc, pid, session_id)
             await self._keep(SESSIONS, operator, session, dump(session))
+        await _tell(self.session_listeners, operator.id, session)
         return False
 
     # --- CDRs -------------------------------------------------------------------------------
@@ -143,4 +155,16 @@ class ObjectIngest:
                     )
                 return cdr
             await self._keep(CDRS, operator, cdr, raw)
+        await _tell(self.cdr_listeners, operator.id, cdr)
         return cdr
+
+
+async def _tell(
+    listeners: list[Callable[[str, T], Awaitable[None]]], operator_id: str, obj: T
+) -> None:
+    """Hand a kept object on; it is stored and will be acknowledged whatever a listener does."""
+    for listener in listeners:
+        try:
+            await listener(operator_id, obj)
+        except Exception:
+            log.exception("handling an OCPI object from %s failed", operator_id)

@@ -6,7 +6,9 @@ starts can be matched to the driver."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -15,6 +17,8 @@ from chargemesh.protocols.ocpi import models
 from chargemesh.protocols.ocpi.models import AuthorizationInfo, LocationReferences, dump, parse
 from chargemesh.protocols.ocpi.transport import OcpiError, StatusCode
 from chargemesh.store import Store
+
+log = logging.getLogger(__name__)
 
 INBOX_AUTHORIZATION: Final = "authorization"
 
@@ -64,6 +68,10 @@ class TokenAuthority:
     def __init__(self, store: Store, own_party: tuple[str, str]) -> None:
         self._store = store
         self.own_party = own_party
+        #: told of each ALLOWED authorization: (operator id, token uid, reference, location)
+        self.on_allowed: (
+            Callable[[str, str, str, LocationReferences | None], Awaitable[None]] | None
+        ) = None
 
     async def page(
         self, *, date_from: datetime | None, date_to: datetime | None, offset: int, limit: int
@@ -109,4 +117,9 @@ class TokenAuthority:
             },
             at=datetime.now(UTC),
         )
+        if reference is not None and self.on_allowed is not None:
+            try:
+                await self.on_allowed(party_id, token.uid, reference, location)
+            except Exception:  # the answer stands; the session can still be matched later
+                log.exception("handling the authorization of %s failed", token.uid)
         return info

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from chargemesh.domain import (
+    AccessMethod,
     ConnectorStatus,
     Operator,
     Station,
@@ -21,6 +22,30 @@ from chargemesh.domain import (
     Tariff,
     Token,
 )
+from chargemesh.domain.session import ChargeAttempt, ChargeSession, Vehicle
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRef:
+    """A connector with what a start needs to know of it and of its pile and station."""
+
+    id: str
+    source_id: str  # the operator's ConnectorID / OCPI connector id
+    station_id: str
+    evse_id: str
+    evse_source_id: str  # OCPI: the EVSE uid
+    operator_id: str
+    standard: str
+    max_power_kw: float
+    access_methods: frozenset[AccessMethod]
+    status: ConnectorStatus
+    status_at: datetime | None
+    manufacturer: str | None
+    model: str | None
+    firmware: str | None
+    evse_code: str | None  # printed on the pile, e.g. CN*ABC*E123*1
+    station_source_id: str  # OCPI: the location id
+
 
 #: id, operator_id, name, lon, lat, highway_service_area, tariff_id
 IndexStationRow = tuple[str, str, str, float, float, bool, str | None]
@@ -372,6 +397,64 @@ class Store(ABC):
     @abstractmethod
     def counts_by_operator(self) -> dict[str, OperatorCounts]:
         """Live stations, EVSEs and connectors per operator (one feed's listing each)."""
+
+    # charging sessions, vehicles, attempts (sessions_sql.py)
+    @abstractmethod
+    def create_session(self, session: ChargeSession) -> tuple[ChargeSession, bool]:
+        """Insert it, or return the session the account's idempotency key already made."""
+
+    @abstractmethod
+    def save_session(self, session: ChargeSession) -> None: ...
+
+    @abstractmethod
+    def get_session(self, session_id: str) -> ChargeSession | None: ...
+
+    @abstractmethod
+    def session_by_ref(self, operator_id: str, protocol_ref: str) -> ChargeSession | None: ...
+
+    @abstractmethod
+    def session_by_remote_id(self, operator_id: str, remote_id: str) -> ChargeSession | None: ...
+
+    @abstractmethod
+    def session_by_key(self, account_id: str, idempotency_key: str) -> ChargeSession | None: ...
+
+    @abstractmethod
+    def open_sessions(self) -> list[ChargeSession]: ...
+
+    @abstractmethod
+    def account_sessions(self, account_id: str) -> list[ChargeSession]: ...
+
+    @abstractmethod
+    def save_vehicle(self, vehicle: Vehicle) -> None: ...
+
+    @abstractmethod
+    def get_vehicle(self, vehicle_id: str) -> Vehicle | None: ...
+
+    @abstractmethod
+    def vehicle_by_vin(self, vin: str) -> Vehicle | None: ...
+
+    @abstractmethod
+    def vehicle_by_emaid(self, emaid: str) -> Vehicle | None: ...
+
+    @abstractmethod
+    def add_attempts(self, attempts: Sequence[ChargeAttempt]) -> None: ...
+
+    @abstractmethod
+    def list_attempts(self, since: datetime | None = None) -> list[ChargeAttempt]: ...
+
+    @abstractmethod
+    def connector_ref(self, connector_id: str) -> ConnectorRef | None: ...
+
+    @abstractmethod
+    def connectors_by_source_id(
+        self, source_id: str, operator_id: str | None = None
+    ) -> list[ConnectorRef]: ...
+
+    @abstractmethod
+    def connectors_by_evse_code(self, evse_code: str) -> list[ConnectorRef]: ...
+
+    @abstractmethod
+    def connectors_of_evse(self, evse_id: str) -> list[ConnectorRef]: ...
 
     # what the search index is built from, in keyset pages
     @abstractmethod

@@ -44,6 +44,7 @@ from chargemesh.store.repository import (
     UpsertResult,
 )
 from chargemesh.store.search_sql import SearchTables
+from chargemesh.store.sessions_sql import SessionTables
 
 CHUNK = 2000  # stations per write batch
 ID_BATCH = 500  # ids per IN (…) lookup
@@ -113,7 +114,7 @@ class _Rows:
                 )
 
 
-class SqlStore(HealthTables, IngestTables, OcpiTables, SearchTables, Store):
+class SqlStore(HealthTables, IngestTables, OcpiTables, SearchTables, SessionTables, Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.RLock()

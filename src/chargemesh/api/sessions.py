@@ -1,0 +1,244 @@
+"""The driver's sessions: check a charger, start (QR or connector), watch, stop; vehicles for
+plug-and-charge.
+
+Accounts: the caller names its account in ``X-Account-ID`` (default ``driver``). There is no
+sign-in yet: this API is for the platform's own app behind its gateway, not the open internet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Response
+from pydantic import BaseModel, Field, model_validator
+
+from chargemesh.domain import Token, TokenType
+from chargemesh.domain.session import ChargeSession, Vehicle
+from chargemesh.services.sessions import SessionService, StartRefused, dispute_of
+
+Account = Annotated[str, Header(alias="X-Account-ID", min_length=1, max_length=64)]
+VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")  # no I, O or Q
+_UNPROCESSABLE = {"unknown_code", "unknown_connector", "no_target", "unknown_vehicle"}
+
+
+class StartIn(BaseModel):
+    qr: str | None = Field(None, max_length=512, description="the code scanned on the charger")
+    connector_id: str | None = Field(None, max_length=200)
+    vehicle_id: str | None = None
+
+    @model_validator(mode="after")
+    def one_target(self) -> StartIn:
+        if (self.qr is None) == (self.connector_id is None):
+            raise ValueError("give either qr or connector_id")
+        return self
+
+
+class BillOut(BaseModel):
+    kwh: float
+    total: Decimal
+    currency: str
+    energy_cost: Decimal | None
+    service_cost: Decimal | None
+    reference: str | None
+
+
+class SessionOut(BaseModel):
+    id: str
+    state: str
+    method: str
+    operator_id: str
+    connector_id: str
+    station_id: str
+    vehicle_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    elapsed_s: float | None  # charging time so far (or in all, once ended)
+    kwh: float  # as the operator reported it live
+    kw: float | None
+    soc: float | None
+    cost: Decimal | None  # so far, as the operator reported it
+    currency: str
+    failure_reason: str | None
+    stop_reason: str | None
+    bill: BillOut | None
+    dispute: str | None  # why the bill disagrees with what we metered, if it does
+
+
+class PreviewOut(BaseModel):
+    startable: bool
+    reason: str | None  # why not
+    advice: str | None  # what the driver can do instead
+    code: str | None
+    operator_id: str
+    operator_name: str
+    capabilities: list[str]
+    connector_id: str
+    station_id: str
+    standard: str
+    max_power_kw: float
+    access_methods: list[str]
+    status: str  # unknown once older than the feed's freshness limit
+    qr_format: str | None
+
+
+class VehicleIn(BaseModel):
+    vin: str
+    model: str = Field(min_length=1, max_length=100)
+    emaid: str | None = Field(None, min_length=6, max_length=36)
+
+
+class VehicleOut(BaseModel):
+    id: str
+    vin: str
+    model: str
+    emaid: str | None
+    plug_and_charge_networks: list[str]
+
+
+def session_out(s: ChargeSession, now: datetime) -> SessionOut:
+    elapsed = None
+    if s.started_at is not None:
+        elapsed = round(((s.ended_at or now) - s.started_at).total_seconds(), 1)
+    bill = s.bill
+    return SessionOut(
+        id=s.id, state=str(s.state), method=str(s.method), operator_id=s.operator_id,
+        connector_id=s.connector_id, station_id=s.station_id, vehicle_id=s.vehicle_id,
+        created_at=s.created_at, started_at=s.started_at, ended_at=s.ended_at,
+        elapsed_s=elapsed, kwh=s.kwh, kw=s.kw, soc=s.soc, cost=s.cost, currency=s.currency,
+        failure_reason=s.failure_reason, stop_reason=s.stop_reason,
+        bill=BillOut(kwh=bill.kwh, total=bill.total, currency=bill.currency,
+                     energy_cost=bill.energy_cost, service_cost=bill.service_cost,
+                     reference=bill.reference) if bill else None,
+        dispute=dispute_of(s),
+    )  # fmt: skip
+
+
+def _refused(exc: StartRefused) -> HTTPException:
+    status = 422 if exc.code in _UNPROCESSABLE else 409
+    return HTTPException(status, {"reason": exc.reason, "advice": exc.advice, "code": exc.code})
+
+
+def _vehicle_out(v: Vehicle) -> VehicleOut:
+    return VehicleOut(id=v.id, vin=v.vin, model=v.model, emaid=v.emaid,
+                      plug_and_charge_networks=sorted(v.networks))  # fmt: skip
+
+
+def sessions_router(service: SessionService) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["sessions"])
+    store = service.store
+
+    @router.post("/sessions/preview", response_model=PreviewOut)
+    async def preview(body: StartIn) -> PreviewOut:
+        """What starting here would mean: the network and its capabilities, the connector's
+        live status, and whether the app can start it (if not, why and what to do instead)."""
+        try:
+            p = await service.preview(
+                qr=body.qr, connector_id=body.connector_id, by_scan=body.qr is not None
+            )
+        except StartRefused as exc:
+            raise _refused(exc) from None
+        t = p.target
+        return PreviewOut(
+            startable=p.startable, reason=p.reason, advice=p.advice, code=p.code,
+            operator_id=t.operator_id, operator_name=p.operator_name,
+            capabilities=sorted(str(c) for c in p.capabilities), connector_id=t.id,
+            station_id=t.station_id, standard=t.standard, max_power_kw=t.max_power_kw,
+            access_methods=sorted(str(a) for a in t.access_methods), status=str(p.status),
+            qr_format=p.qr_format,
+        )  # fmt: skip
+
+    @router.post(
+        "/sessions",
+        response_model=SessionOut,
+        status_code=201,
+        responses={200: {"description": "the session this Idempotency-Key already made"},
+                   409: {"description": "the charger cannot be started from the app"},
+                   422: {"description": "unknown code, connector or vehicle"}},
+    )  # fmt: skip
+    async def start(
+        body: StartIn,
+        response: Response,
+        account: Account = "driver",
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+        ] = None,
+    ) -> SessionOut:
+        """Start a charge by the scanned code (``qr``) or a connector id. A retry with the same
+        ``Idempotency-Key`` gets the same session, never a second charge."""
+        try:
+            session, created = await service.start(
+                account, qr=body.qr, connector_id=body.connector_id,
+                vehicle_id=body.vehicle_id, idempotency_key=idempotency_key,
+            )  # fmt: skip
+        except StartRefused as exc:
+            raise _refused(exc) from None
+        if not created:
+            response.status_code = 200
+        return session_out(session, datetime.now(UTC))
+
+    @router.get("/sessions/{session_id}", response_model=SessionOut)
+    async def get(session_id: str, account: Account = "driver") -> SessionOut:
+        """A session: state, kWh, kW, SoC, elapsed time and cost so far; the bill once it came
+        (live: ``GET /api/v1/events?session={id}``)."""
+        found = await service.get(session_id, account)
+        if found is None:
+            raise HTTPException(404, f"no session {session_id!r} in this account")
+        return session_out(found, datetime.now(UTC))
+
+    @router.post("/sessions/{session_id}/stop", response_model=SessionOut)
+    async def stop(session_id: str, account: Account = "driver") -> SessionOut:
+        """Stop through the operator's protocol; the session completes when its bill comes."""
+        try:
+            found = await service.stop(session_id, account)
+        except KeyError:
+            raise HTTPException(404, f"no session {session_id!r} in this account") from None
+        return session_out(found, datetime.now(UTC))
+
+    @router.post("/vehicles", response_model=VehicleOut, status_code=201)
+    async def add_vehicle(body: VehicleIn, account: Account = "driver") -> VehicleOut:
+        """Register a vehicle by its VIN (and its EMAID, for ISO 15118 plug-and-charge)."""
+        vin = body.vin.strip().upper()
+        if not VIN.match(vin):
+            raise HTTPException(422, "a VIN is 17 letters and digits, without I, O or Q")
+        if await asyncio.to_thread(store.vehicle_by_vin, vin) is not None:
+            raise HTTPException(409, "this VIN is already registered")
+        vehicle = Vehicle(secrets.token_hex(8), account, vin, body.model, body.emaid)
+        await asyncio.to_thread(store.save_vehicle, vehicle)
+        return _vehicle_out(vehicle)
+
+    @router.put("/vehicles/{vehicle_id}/plug-and-charge/{operator_id}", response_model=VehicleOut)
+    async def enable(vehicle_id: str, operator_id: str, account: Account = "driver") -> VehicleOut:
+        """Enable plug-and-charge for the vehicle on one network (once; from then on plugging
+        in starts a session there by itself)."""
+        vehicle = await asyncio.to_thread(store.get_vehicle, vehicle_id)
+        if vehicle is None or vehicle.account_id != account:
+            raise HTTPException(404, f"no vehicle {vehicle_id!r} in this account")
+        operator = await asyncio.to_thread(store.get_operator, operator_id)
+        if operator is None:
+            raise HTTPException(404, f"no operator {operator_id!r}")
+        if "plug_and_charge" not in {str(c) for c in operator.capabilities}:
+            raise HTTPException(409, f"{operator.name} does not support plug-and-charge")
+        if str(operator.protocol) == "ocpi":
+            if vehicle.emaid is None:
+                raise HTTPException(409, "this network needs the vehicle's EMAID (ISO 15118)")
+            await asyncio.to_thread(store.upsert_tokens, [_emaid_token(vehicle)])
+        enabled = Vehicle(vehicle.id, vehicle.account_id, vehicle.vin, vehicle.model,
+                          vehicle.emaid, vehicle.networks | {operator_id})  # fmt: skip
+        await asyncio.to_thread(store.save_vehicle, enabled)
+        return _vehicle_out(enabled)
+
+    return router
+
+
+def _emaid_token(vehicle: Vehicle) -> Token:
+    assert vehicle.emaid is not None
+    return Token(
+        uid=vehicle.emaid, type=TokenType.EMAID, contract_id=vehicle.emaid,
+        issuer="chargemesh", last_updated=datetime.now(UTC),
+    )  # fmt: skip

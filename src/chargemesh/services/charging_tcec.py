@@ -1,0 +1,176 @@
+"""Sessions on T/CEC 102 networks: ``query_equip_auth`` → ``query_start_charge`` →
+``notification_start_charge_result`` → ``notification_equip_charge_status`` (repeated) →
+``query_stop_charge`` → ``notification_stop_charge_result`` → ``notification_charge_order_info``.
+
+The ``StartChargeSeq`` is ours: the platform's OperatorID and 18 digits (27 characters, as
+the standard asks); every later message finds its session by it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from chargemesh.domain.session import Bill, ChargeSession, Vehicle
+from chargemesh.protocols.tcec import charging as c
+from chargemesh.protocols.tcec.client import TcecClient
+from chargemesh.protocols.tcec.codec import CHINA_TZ
+from chargemesh.protocols.tcec.interfaces import Interface
+from chargemesh.protocols.tcec.wire import parse
+from chargemesh.services.sessions import Progress, Reply, SessionService
+from chargemesh.store.repository import ConnectorRef
+
+log = logging.getLogger(__name__)
+
+#: ``FailReason`` of query_equip_auth / query_start_charge (the standard names 1 and 2).
+FAIL_REASONS = {1: "the charger does not exist", 2: "the charger is offline"}
+#: ``StartChargeSeqStat``: 1 starting, 2 charging, 3 stopping, 4 ended, 5 unknown.
+STARTING, CHARGING, STOPPING, ENDED = 1, 2, 3, 4
+#: ``StopReason`` of the bill (common usage; the standard leaves most to the operator).
+STOP_REASONS = {0: "stopped by the user", 1: "stopped by the user", 2: "the car was full",
+                3: "stopped by the charger (fault)", 4: "stopped by the charger"}  # fmt: skip
+
+
+def _reason(fail_reason: int, what: str) -> str:
+    meaning = FAIL_REASONS.get(fail_reason)
+    return f"{what} (FailReason {fail_reason}{': ' + meaning if meaning else ''})"
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA_TZ)
+    except ValueError:
+        return None
+
+
+def _kw(status: c.NotificationEquipChargeStatusRequest) -> float | None:
+    phases = [
+        (v, a)
+        for v, a in (
+            (status.voltage_a, status.current_a),
+            (status.voltage_b, status.current_b),
+            (status.voltage_c, status.current_c),
+        )
+        if v is not None and a is not None
+    ]
+    if not phases:
+        return None
+    return round(sum(v * a for v, a in phases) / 1000.0, 3)
+
+
+class TcecCharging:
+    protocol = "tcec"
+
+    def __init__(self, clients: Callable[[str], TcecClient | None], platform_id: str) -> None:
+        self._clients = clients
+        self.platform_id = platform_id
+        self.service: SessionService | None = None  # set once the service exists
+
+    def new_ref(self) -> str:
+        return f"{self.platform_id}{secrets.randbelow(10**18):018d}"
+
+    def _client(self, operator_id: str) -> TcecClient:
+        client = self._clients(operator_id)
+        if client is None:
+            raise LookupError(f"no T/CEC client for operator {operator_id}")
+        return client
+
+    async def start(
+        self, session: ChargeSession, target: ConnectorRef, vehicle: Vehicle | None
+    ) -> Reply:
+        client = self._client(session.operator_id)
+        auth = await client.equip_auth(
+            c.QueryEquipAuthRequest(equip_auth_seq=self.new_ref(), connector_id=target.source_id)
+        )
+        if auth.succ_stat != 0:
+            return Reply(False, _reason(auth.fail_reason, "the operator refused the charger"))
+        answer = await client.start_charge(
+            c.QueryStartChargeRequest(
+                start_charge_seq=session.protocol_ref or "",
+                connector_id=target.source_id,
+                qr_code=session.qr,
+            )
+        )
+        if answer.succ_stat != 0:
+            return Reply(False, _reason(answer.fail_reason, "the operator refused the start"))
+        return Reply(True)
+
+    async def stop(self, session: ChargeSession, target: ConnectorRef) -> Reply:
+        answer = await self._client(session.operator_id).stop_charge(
+            c.QueryStopChargeRequest(
+                start_charge_seq=session.protocol_ref or "", connector_id=target.source_id
+            )
+        )
+        if answer.succ_stat != 0:
+            return Reply(False, _reason(answer.fail_reason, "the operator refused the stop"))
+        return Reply(True)
+
+    async def probe(self, session: ChargeSession) -> Progress | None:
+        answer = await self._client(session.operator_id).charge_status(
+            c.QueryEquipChargeStatusRequest(start_charge_seq=session.protocol_ref or "")
+        )
+        return Progress(
+            kwh=answer.total_power,
+            soc=answer.soc,
+            cost=answer.total_money,
+            charging=answer.start_charge_seq_stat == CHARGING,
+        )
+
+    # --- the operator's notifications (kept in the inbox first by the T/CEC endpoints) --------
+    async def on_message(self, operator_id: str, interface: Interface, payload: Any) -> None:
+        service = self.service
+        if service is None:
+            return
+        if interface is Interface.NOTIFICATION_START_CHARGE_RESULT:
+            result = parse(c.NotificationStartChargeResultRequest, payload)
+            seq = result.start_charge_seq
+            if result.start_charge_seq_stat == CHARGING:
+                await service.started(operator_id, seq, parse_time(result.start_time))
+            elif result.start_charge_seq_stat in (ENDED, 5):
+                why = getattr(result, "fail_reason_msg", None) or (
+                    f"the charger could not start (FailReason {result_fail(result)})"
+                )
+                await service.fail(operator_id, seq, why)
+        elif interface is Interface.NOTIFICATION_EQUIP_CHARGE_STATUS:
+            status = parse(c.NotificationEquipChargeStatusRequest, payload)
+            stat = status.start_charge_seq_stat
+            await service.progress(
+                operator_id,
+                status.start_charge_seq,
+                Progress(
+                    kwh=status.total_power,
+                    kw=_kw(status),
+                    soc=status.soc,
+                    cost=status.total_money,
+                    charging=stat == CHARGING,
+                ),
+            )
+            if stat in (STOPPING, ENDED):
+                await service.stopping(operator_id, status.start_charge_seq)
+        elif interface is Interface.NOTIFICATION_STOP_CHARGE_RESULT:
+            stopped = parse(c.NotificationStopChargeResultRequest, payload)
+            if stopped.succ_stat == 0:
+                await service.stopping(operator_id, stopped.start_charge_seq)
+        elif interface is Interface.NOTIFICATION_CHARGE_ORDER_INFO:
+            order = parse(c.NotificationChargeOrderInfoRequest, payload)
+            bill = Bill(
+                kwh=order.total_power,
+                total=Decimal(order.total_money),
+                energy_cost=Decimal(order.total_elec_money),
+                service_cost=Decimal(order.total_service_money),
+                reference=order.start_charge_seq,
+            )
+            reason = None
+            if order.stop_reason is not None:
+                reason = STOP_REASONS.get(order.stop_reason, f"StopReason {order.stop_reason}")
+            await service.billed(operator_id, order.start_charge_seq, bill, reason)
+
+
+def result_fail(result: c.NotificationStartChargeResultRequest) -> int:
+    return int(getattr(result, "fail_reason", 0) or 0)

@@ -1,0 +1,530 @@
+"""Charging sessions: one state machine, persisted, whatever protocol the operator speaks.
+
+A start (``POST /api/v1/sessions``) is checked before anything is sent — the operator's
+capabilities, the pile's own access methods, the connector's live status — then created in
+``requested`` (idempotently: an account's ``Idempotency-Key`` finds the session it made) and
+handed to the operator's protocol adapter in the background. From there the operator's own
+messages move it on: T/CEC notifications, OCPI CommandResults, Session PUT/PATCH and CDRs.
+
+Timeouts: a session not confirmed ``start_timeout_s`` after the start was sent is probed once
+(where the protocol can), then stopped at the operator — so nothing is left charging — and
+failed with the reason. A stop not confirmed in ``stop_timeout_s`` is sent again once; the bill
+still closes it whenever it comes. Everything is in the store: a restarted platform picks up its
+open sessions, and late messages find their session by the protocol's reference.
+
+Every start leaves a :class:`ChargeAttempt` (success once charging, failure with its reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from chargemesh.bus import EventBus
+from chargemesh.domain import AccessMethod, Capability, ConnectorStatus, effective_status
+from chargemesh.domain.events import SessionUpdated
+from chargemesh.domain.session import (
+    Bill,
+    ChargeAttempt,
+    ChargeSession,
+    SessionState,
+    StartMethod,
+    Vehicle,
+)
+from chargemesh.services.qr import QrError, resolve
+from chargemesh.store import Store
+from chargemesh.store.repository import ConnectorRef
+
+log = logging.getLogger(__name__)
+
+
+class StartRefused(Exception):
+    """The start cannot be made from the app; ``advice`` says what the driver can do."""
+
+    def __init__(self, reason: str, advice: str, code: str) -> None:
+        super().__init__(reason)
+        self.reason, self.advice, self.code = reason, advice, code
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    ok: bool
+    reason: str | None = None
+    remote_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A live reading of a session, in the platform's words."""
+
+    kwh: float | None = None
+    kw: float | None = None
+    soc: float | None = None
+    cost: Decimal | None = None
+    charging: bool | None = None  # the operator says it is (True) / is no longer (False)
+    remote_id: str | None = None
+
+
+class ChargingAdapter(Protocol):
+    protocol: str
+
+    def new_ref(self) -> str:
+        """A fresh protocol reference (T/CEC StartChargeSeq, OCPI authorization_reference)."""
+        ...
+
+    async def start(
+        self, session: ChargeSession, target: ConnectorRef, vehicle: Vehicle | None
+    ) -> Reply: ...
+
+    async def stop(self, session: ChargeSession, target: ConnectorRef) -> Reply: ...
+
+    async def probe(self, session: ChargeSession) -> Progress | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a driver sees before starting: where, how, the price, and whether it can start."""
+
+    target: ConnectorRef
+    operator_name: str
+    capabilities: frozenset[Capability]
+    status: ConnectorStatus
+    startable: bool
+    reason: str | None
+    advice: str | None
+    code: str | None
+    protocol: str
+    qr_format: str | None = None
+
+
+_UNSTARTABLE = {
+    ConnectorStatus.CHARGING: "someone is charging there",
+    ConnectorStatus.FAULTED: "the charger reports a fault",
+    ConnectorStatus.OFFLINE: "the charger is offline",
+    ConnectorStatus.RESERVED: "the connector is reserved",
+}
+
+
+@dataclass
+class SessionService:
+    store: Store
+    bus: EventBus
+    adapters: dict[str, ChargingAdapter]
+    start_timeout_s: float = 60.0
+    stop_timeout_s: float = 60.0
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    # --- before starting -----------------------------------------------------------------------
+    async def target_of(
+        self, qr: str | None, connector_id: str | None
+    ) -> tuple[ConnectorRef, str | None]:
+        if qr is not None:
+            try:
+                found = await asyncio.to_thread(resolve, self.store, qr)
+            except QrError as exc:
+                raise StartRefused(str(exc), "check the code, or pick the charger on the map",
+                                   "unknown_code") from None  # fmt: skip
+            return found.connector, found.format
+        if connector_id is None:
+            raise StartRefused("name a charger: a scanned code or a connector id",
+                               "scan the charger's code", "no_target")  # fmt: skip
+        ref = await asyncio.to_thread(self.store.connector_ref, connector_id)
+        if ref is None:
+            raise StartRefused(f"no connector {connector_id!r}", "pick the charger on the map",
+                               "unknown_connector")  # fmt: skip
+        return ref, None
+
+    async def preview(
+        self, *, qr: str | None = None, connector_id: str | None = None, by_scan: bool = True
+    ) -> Preview:
+        target, fmt = await self.target_of(qr, connector_id)
+        operator = await asyncio.to_thread(self.store.get_operator, target.operator_id)
+        caps = operator.capabilities if operator else frozenset()
+        status = (
+            effective_status(target.status, target.status_at, self.clock(),
+                             operator.status_freshness)
+            if operator else ConnectorStatus.UNKNOWN
+        )  # fmt: skip
+        refusal = _refusal(target, caps, status, by_scan, operator is not None)
+        return Preview(
+            target=target,
+            operator_name=operator.name if operator else target.operator_id,
+            capabilities=frozenset(caps),
+            status=status,
+            startable=refusal is None,
+            reason=refusal[0] if refusal else None,
+            advice=refusal[1] if refusal else None,
+            code=refusal[2] if refusal else None,
+            protocol=str(operator.protocol) if operator else "",
+            qr_format=fmt,
+        )
+
+    # --- starting ------------------------------------------------------------------------------
+    async def start(
+        self,
+        account_id: str,
+        *,
+        qr: str | None = None,
+        connector_id: str | None = None,
+        vehicle_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[ChargeSession, bool]:
+        """Check, create (or find, by the idempotency key) and set off a session."""
+        if idempotency_key is not None:
+            held = await asyncio.to_thread(self.store.session_by_key, account_id, idempotency_key)
+            if held is not None:
+                return held, False
+        preview = await self.preview(qr=qr, connector_id=connector_id, by_scan=qr is not None)
+        if not preview.startable:
+            raise StartRefused(preview.reason or "", preview.advice or "", preview.code or "")
+        target = preview.target
+        vehicle = None
+        if vehicle_id is not None:
+            vehicle = await asyncio.to_thread(self.store.get_vehicle, vehicle_id)
+            if vehicle is None or vehicle.account_id != account_id:
+                raise StartRefused(f"no vehicle {vehicle_id!r} in this account",
+                                   "register the vehicle first", "unknown_vehicle")  # fmt: skip
+        adapter = self.adapters.get(preview.protocol)
+        if adapter is None:
+            raise StartRefused("this network's protocol cannot start sessions here",
+                               "start it with the operator's own app", "no_adapter")  # fmt: skip
+        now = self.clock()
+        session = ChargeSession(
+            id=secrets.token_hex(12),
+            account_id=account_id,
+            operator_id=target.operator_id,
+            protocol=adapter.protocol,
+            connector_id=target.id,
+            station_id=target.station_id,
+            method=StartMethod.QR_SCAN if qr is not None else StartMethod.APP,
+            state=SessionState.REQUESTED,
+            created_at=now,
+            updated_at=now,
+            vehicle_id=vehicle_id,
+            idempotency_key=idempotency_key,
+            protocol_ref=adapter.new_ref(),
+            deadline=now + timedelta(seconds=self.start_timeout_s),
+            qr=qr,
+        )
+        held_session, created = await asyncio.to_thread(self.store.create_session, session)
+        if created:
+            self._publish(held_session)
+            self._spawn(self._send_start(held_session, target, vehicle, adapter))
+        return held_session, created
+
+    async def _send_start(
+        self,
+        session: ChargeSession,
+        target: ConnectorRef,
+        vehicle: Vehicle | None,
+        adapter: ChargingAdapter,
+    ) -> None:
+        async with self._lock(session.id):
+            current = await self._get(session.id)
+            if current.state is not SessionState.REQUESTED:
+                return
+            deadline = self.clock() + timedelta(seconds=self.start_timeout_s)
+            await self._save(current.moved(SessionState.STARTING, self.clock(), deadline=deadline))
+        try:
+            reply = await adapter.start(session, target, vehicle)
+        except Exception as exc:  # the operator may have started it: make sure it is stopped
+            log.warning("start of %s at %s failed: %s", session.id, session.operator_id, exc)
+            with contextlib.suppress(Exception):
+                await adapter.stop(session, target)
+            reply = Reply(False, f"the operator could not be reached: {_one_line(exc)}")
+        if not reply.ok:
+            await self.fail(session.operator_id, session.protocol_ref or "",
+                            reply.reason or "the operator refused the start")  # fmt: skip
+        elif reply.remote_id is not None:
+            await self.progress(session.operator_id, session.protocol_ref or "",
+                                Progress(remote_id=reply.remote_id))  # fmt: skip
+
+    # --- stopping ------------------------------------------------------------------------------
+    async def stop(self, session_id: str, account_id: str) -> ChargeSession:
+        async with self._lock(session_id):
+            session = await self._get(session_id)
+            if session.account_id != account_id:
+                raise KeyError(session_id)
+            if session.state.final or session.state is SessionState.STOPPING:
+                return session
+            if session.state is SessionState.REQUESTED:
+                return await self._save(
+                    session.moved(SessionState.FAILED, self.clock(),
+                                  failure_reason="stopped by the driver before it was sent")
+                )  # fmt: skip
+            session = await self._save(
+                session.moved(
+                    SessionState.STOPPING, self.clock(), stop_reason="stopped by the driver",
+                    deadline=self.clock() + timedelta(seconds=self.stop_timeout_s),
+                )
+            )  # fmt: skip
+        await self._send_stop(session)
+        return await self._get(session_id)
+
+    async def _send_stop(self, session: ChargeSession) -> None:
+        target = await asyncio.to_thread(self.store.connector_ref, session.connector_id)
+        adapter = self.adapters.get(session.protocol)
+        if target is None or adapter is None:
+            return
+        try:
+            reply = await adapter.stop(session, target)
+        except Exception as exc:
+            log.warning("stop of %s at %s failed: %s", session.id, session.operator_id, exc)
+            return
+        if not reply.ok:
+            log.warning("stop of %s refused: %s", session.id, reply.reason)
+
+    # --- what operators tell us ----------------------------------------------------------------
+    async def started(self, operator_id: str, ref: str, at: datetime | None = None) -> None:
+        async with self._lock_ref(operator_id, ref) as session:
+            if session is None or session.state is not SessionState.STARTING:
+                return
+            moved = session.moved(
+                SessionState.CHARGING, self.clock(), started_at=at or self.clock(), deadline=None
+            )
+            await self._save(moved)
+        await self._attempt(moved, None)
+
+    async def fail(self, operator_id: str, ref: str, reason: str) -> None:
+        async with self._lock_ref(operator_id, ref) as session:
+            if session is None or session.state.final:
+                return
+            was_starting = session.state in (SessionState.REQUESTED, SessionState.STARTING)
+            failed = session.moved(SessionState.FAILED, self.clock(), failure_reason=reason,
+                                   deadline=None, ended_at=self.clock())  # fmt: skip
+            await self._save(failed)
+        if was_starting:
+            await self._attempt(failed, reason)
+
+    async def progress(self, operator_id: str, ref: str, reading: Progress) -> None:
+        async with self._lock_ref(operator_id, ref) as session:
+            if session is None:
+                return
+            changes: dict[str, object] = {}
+            for name in ("kwh", "kw", "soc", "cost", "remote_id"):
+                value = getattr(reading, name)
+                if value is not None:
+                    changes[name] = value
+            state = session.state
+            if reading.charging and session.state is SessionState.STARTING:
+                state = SessionState.CHARGING
+                changes.update(started_at=session.started_at or self.clock(), deadline=None)
+            if session.state.final:  # late readings are kept, the state is not reopened
+                state = session.state
+            moved = session.moved(state, self.clock(), **changes)
+            await self._save(moved)
+        if state is SessionState.CHARGING and session.state is SessionState.STARTING:
+            await self._attempt(moved, None)
+
+    async def stopping(self, operator_id: str, ref: str) -> None:
+        """The operator confirmed the stop (or stopped by itself); the bill will follow."""
+        async with self._lock_ref(operator_id, ref) as session:
+            if session is None or session.state.final or session.state is SessionState.STOPPING:
+                return
+            await self._save(
+                session.moved(SessionState.STOPPING, self.clock(),
+                              stop_reason=session.stop_reason or "stopped by the operator",
+                              deadline=self.clock() + timedelta(seconds=self.stop_timeout_s))
+            )  # fmt: skip
+
+    async def billed(
+        self, operator_id: str, ref: str, bill: Bill, stop_reason: str | None = None
+    ) -> None:
+        async with self._lock_ref(operator_id, ref) as session:
+            if session is None:
+                log.warning("a bill from %s for unknown session %s", operator_id, ref)
+                return
+            state = session.state if session.state.final else SessionState.COMPLETED
+            started = session.state in (SessionState.REQUESTED, SessionState.STARTING)
+            await self._save(
+                session.moved(state, self.clock(), bill=bill, deadline=None,
+                              ended_at=session.ended_at or self.clock(),
+                              stop_reason=session.stop_reason or stop_reason)
+            )  # fmt: skip
+        if started and state is SessionState.COMPLETED:  # it charged without our hearing
+            await self._attempt(session, None)
+
+    # --- plug-and-charge -----------------------------------------------------------------------
+    async def plug_and_charge(
+        self, protocol: str, target: ConnectorRef, vehicle: Vehicle, ref: str
+    ) -> ChargeSession:
+        """A car the operator recognised (VIN or EMAID) plugged in: its session, in ``starting``
+        until the operator confirms, in the driver's account."""
+        now = self.clock()
+        session = ChargeSession(
+            id=secrets.token_hex(12), account_id=vehicle.account_id,
+            operator_id=target.operator_id, protocol=protocol, connector_id=target.id,
+            station_id=target.station_id, method=StartMethod.PLUG_AND_CHARGE,
+            state=SessionState.STARTING, created_at=now, updated_at=now, vehicle_id=vehicle.id,
+            protocol_ref=ref, deadline=now + timedelta(seconds=self.start_timeout_s),
+        )  # fmt: skip
+        created, _ = await asyncio.to_thread(self.store.create_session, session)
+        self._publish(created)
+        return created
+
+    # --- timeouts ------------------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Time out what waited too long (run every second or so)."""
+        now = self.clock()
+        for session in await asyncio.to_thread(self.store.open_sessions):
+            if session.deadline is None or session.deadline > now:
+                continue
+            if session.state is SessionState.REQUESTED:
+                await self.fail(session.operator_id, session.protocol_ref or "",
+                                "the start was never sent (the platform restarted)")  # fmt: skip
+            elif session.state is SessionState.STARTING:
+                await self._start_timed_out(session)
+            elif session.state is SessionState.STOPPING:
+                await self._stop_timed_out(session)
+
+    async def _start_timed_out(self, session: ChargeSession) -> None:
+        adapter = self.adapters.get(session.protocol)
+        reading = None
+        if adapter is not None:
+            with contextlib.suppress(Exception):
+                reading = await adapter.probe(session)
+        if reading is not None and reading.charging:
+            await self.progress(session.operator_id, session.protocol_ref or "", reading)
+            return
+        await self.fail(
+            session.operator_id, session.protocol_ref or "",
+            f"the operator did not confirm the start within {self.start_timeout_s:.0f} s",
+        )  # fmt: skip
+        await self._send_stop(session)  # whatever it did, nothing is left charging
+
+    async def _stop_timed_out(self, session: ChargeSession) -> None:
+        async with self._lock(session.id):
+            current = await self._get(session.id)
+            if current.state is not SessionState.STOPPING:
+                return
+            await self._save(replace(current, deadline=None, updated_at=self.clock()))
+        await self._send_stop(current)  # once more; the bill closes it whenever it comes
+
+    async def run(self, every_s: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("session timeouts failed")
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _lock(self, session_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(session_id, asyncio.Lock())
+
+    @contextlib.asynccontextmanager
+    async def _lock_ref(self, operator_id: str, ref: str) -> AsyncIterator[ChargeSession | None]:
+        found = await asyncio.to_thread(self.store.session_by_ref, operator_id, ref)
+        if found is None:
+            yield None
+            return
+        async with self._lock(found.id):
+            yield await self._get(found.id)
+
+    async def _get(self, session_id: str) -> ChargeSession:
+        found = await asyncio.to_thread(self.store.get_session, session_id)
+        if found is None:
+            raise KeyError(session_id)
+        return found
+
+    async def get(self, session_id: str, account_id: str) -> ChargeSession | None:
+        found = await asyncio.to_thread(self.store.get_session, session_id)
+        return found if found is not None and found.account_id == account_id else None
+
+    async def _save(self, session: ChargeSession) -> ChargeSession:
+        await asyncio.to_thread(self.store.save_session, session)
+        self._publish(session)
+        return session
+
+    def _publish(self, session: ChargeSession) -> None:
+        self.bus.publish([SessionUpdated(session)])
+
+    async def _attempt(self, session: ChargeSession, failure: str | None) -> None:
+        target = await asyncio.to_thread(self.store.connector_ref, session.connector_id)
+        vehicle = (
+            await asyncio.to_thread(self.store.get_vehicle, session.vehicle_id)
+            if session.vehicle_id else None
+        )  # fmt: skip
+        attempt = ChargeAttempt(
+            id=secrets.token_hex(12), at=self.clock(), operator_id=session.operator_id,
+            start_method=session.method, outcome="failure" if failure else "success",
+            session_id=session.id, vehicle_model=vehicle.model if vehicle else None,
+            charger_manufacturer=target.manufacturer if target else None,
+            charger_model=target.model if target else None,
+            firmware=target.firmware if target else None,
+            connector_standard=target.standard if target else None, failure_reason=failure,
+        )  # fmt: skip
+        await asyncio.to_thread(self.store.add_attempts, [attempt])
+
+
+def _refusal(
+    target: ConnectorRef,
+    caps: frozenset[Capability],
+    status: ConnectorStatus,
+    by_scan: bool,
+    known: bool,
+) -> tuple[str, str, str] | None:
+    if not known:
+        return ("this network is not connected to the platform",
+                "start it with the operator's own app", "unknown_operator")  # fmt: skip
+    if Capability.VIEW_ONLY in caps or AccessMethod.VIEW_ONLY in target.access_methods:
+        return ("this network shares its chargers for the map only: they cannot be started "
+                "from chargemesh", "start it with the operator's own app or card",
+                "view_only")  # fmt: skip
+    can_scan = AccessMethod.SCAN in target.access_methods and Capability.SCAN in caps
+    can_app = AccessMethod.APP_START in target.access_methods or can_scan
+    if (by_scan and not can_scan) or (not by_scan and not can_app):
+        alternatives = (
+            "plug in: your car starts by itself"
+            if AccessMethod.PLUG_AND_CHARGE in target.access_methods
+            else "start it at the charger with the operator's card or app"
+        )
+        return ("this charger cannot be started from the app", alternatives, "not_startable")
+    if status in _UNSTARTABLE:
+        return (f"the connector cannot start now: {_UNSTARTABLE[status]}",
+                "pick another connector nearby", f"connector_{status}")  # fmt: skip
+    return None
+
+
+#: How far a bill may differ from the last live reading before we dispute it. The live
+#: reading lags the end of a session by one update interval, so a small excess is normal.
+ENERGY_TOLERANCE_KWH, ENERGY_TOLERANCE_SHARE = Decimal("0.5"), Decimal("0.02")
+MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE = Decimal("1.00"), Decimal("0.02")
+
+
+def dispute_of(session: ChargeSession) -> str | None:
+    """Why the bill disagrees with our record of the session (its last live reading), or
+    ``None``. Differences within max(0.5 kWh, 2 %) of energy and max(1.00, 2 %) of money are
+    taken as the reading's lag."""
+    bill = session.bill
+    if bill is None or session.kwh <= 0:
+        return None
+    ours = Decimal(str(session.kwh))
+    if abs(Decimal(str(bill.kwh)) - ours) > max(
+        ENERGY_TOLERANCE_KWH, ours * ENERGY_TOLERANCE_SHARE
+    ):
+        return f"energy differs: billed {bill.kwh:.3f} kWh, metered {session.kwh:.3f} kWh"
+    if session.cost is not None:
+        limit = max(MONEY_TOLERANCE, session.cost * MONEY_TOLERANCE_SHARE)
+        if abs(bill.total - session.cost) > limit:
+            return f"money differs: billed {bill.total}, metered {session.cost}"
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]

@@ -419,7 +419,7 @@ def test_a_start_session_command_gets_its_async_result(peers: Peers) -> None:
     assert peers.cpo.received_commands[-1].command == CommandType.START_SESSION
     results = peers.store.inbox("ocpi", "command_result", PARTY)
     assert [r.payload["result"] for r in results] == ["ACCEPTED"]
-    # every other command goes the same way
+    # every other command goes the same way; a STOP_SESSION names a session the CPO must know
     stop = send(peers, CommandType.STOP_SESSION, {"session_id": "S1"}, StopSession)
     unlock = send(
         peers,
@@ -427,7 +427,7 @@ def test_a_start_session_command_gets_its_async_result(peers: Peers) -> None:
         {"location_id": location_id(2), "evse_uid": f"{location_id(2)}-DC", "connector_id": "1"},
         UnlockConnector,
     )
-    assert stop.accepted
+    assert stop.response == "UNKNOWN_SESSION"
     assert unlock.accepted
 
 

@@ -14,6 +14,7 @@ from chargemesh.config import load_config
 from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.operator_network import OperatorNetwork
 from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
+from chargemesh.sim.charging import CompatibilityMatrix
 from chargemesh.sim.country import Country, ground_truth
 from chargemesh.sim.manifest import (
     PLATFORM_OPERATOR_ID,
@@ -79,8 +80,12 @@ def test_truth_beside_the_manifest(small: Country, tmp_path: Path) -> None:
     write_manifest(small, path, ports=ports(), platform_url="http://127.0.0.1:8000")
     assert truth_path(path) == tmp_path / "country.truth.json"
     truth = json.loads(truth_path(path).read_text(encoding="utf-8"))
+    compatibility = truth.pop("compatibility")
     assert truth == json.loads(json.dumps(ground_truth(small)))
     assert set(truth["operators"]) == {op.id for op in ROSTER}
+    assert compatibility == CompatibilityMatrix.generate(small.seed).truth()
+    assert compatibility["target"] == 0.99
+    assert len(compatibility["bad_slices"]) >= 4
 
 
 def test_config_check_accepts_the_manifest(small: Country, tmp_path: Path) -> None:

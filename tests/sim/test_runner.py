@@ -114,6 +114,7 @@ def test_the_manifest_is_a_config_pointing_at_the_running_servers(
         assert tcec.outbound is not None
         assert tcec.outbound.sig_secret.get_secret_value() == outbound["sig_secret"]
         truth = json.loads(Simulator.truth_path(path).read_text(encoding="utf-8"))
+        assert truth.pop("compatibility") == sim.compatibility.truth()
         assert truth == json.loads(json.dumps(ground_truth(country)))
         assert truth["listed"]["evses"] == country.n_evses
 

@@ -168,6 +168,7 @@ class Platform:
         )
         self.tcec_charging.service = self.ocpi_charging.service = self.sessions
         self.tcec.listener = self.tcec_charging.on_message
+        self.tcec.plug_and_charge = self.tcec_charging.plug_and_charge
         self.ocpi_objects.session_listeners.append(self.ocpi_charging.on_session)
         self.ocpi_objects.cdr_listeners.append(self.ocpi_charging.on_cdr)
         self.tokens.on_allowed = self.ocpi_charging.on_authorized

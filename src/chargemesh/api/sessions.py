@@ -182,6 +182,13 @@ def sessions_router(service: SessionService) -> APIRouter:
             response.status_code = 200
         return session_out(session, datetime.now(UTC))
 
+    @router.get("/sessions", response_model=list[SessionOut])
+    async def mine(account: Account = "driver") -> list[SessionOut]:
+        """The account's sessions, oldest first (plug-and-charge ones appear by themselves)."""
+        now = datetime.now(UTC)
+        held = await asyncio.to_thread(store.account_sessions, account)
+        return [session_out(s, now) for s in held]
+
     @router.get("/sessions/{session_id}", response_model=SessionOut)
     async def get(session_id: str, account: Account = "driver") -> SessionOut:
         """A session: state, kWh, kW, SoC, elapsed time and cost so far; the bill once it came

@@ -29,6 +29,9 @@ from chargemesh.protocols.tcec.charging import (
     CheckChargeOrdersRequest,
     CheckChargeOrdersResponse,
     DisputeOrder,
+    NotificationPlugAndChargeRequest,
+    NotificationPlugAndChargeResponse,
+    PlugAndChargeRefusal,
 )
 from chargemesh.protocols.tcec.codec import (
     OpenedRequest,
@@ -100,6 +103,9 @@ class TcecPeer:
 Handler = Callable[[TcecPeer, OpenedRequest], Awaitable[WireModel | dict[str, Any]]]
 #: (operator id, interface, payload) of a notification once it is kept
 Listener = Callable[[str, Interface, dict[str, Any]], Awaitable[None]]
+PlugAndCharge = Callable[
+    [str, NotificationPlugAndChargeRequest], Awaitable[NotificationPlugAndChargeResponse]
+]
 
 
 class TcecPlatformEndpoints:
@@ -112,7 +118,9 @@ class TcecPlatformEndpoints:
         tokens: TokenIssuer | None = None,
         replay: ReplayGuard | None = None,
         listener: Listener | None = None,
+        plug_and_charge: PlugAndCharge | None = None,
     ) -> None:
+        self.plug_and_charge = plug_and_charge  # our extension's authority (the sessions)
         self.listener = listener  # told of every kept notification (the sessions)
         self._peers = dict(peers)
         self._store = store
@@ -125,6 +133,7 @@ class TcecPlatformEndpoints:
             Interface.NOTIFICATION_STATION_STATUS: self._station_status,
             **{name: self._inbox_handler(name) for name in INBOX_MESSAGES},
             Interface.CHECK_CHARGE_ORDERS: self._check_charge_orders,
+            Interface.NOTIFICATION_PLUG_AND_CHARGE: self._plug_and_charge,
         }
 
     def routes(self) -> list[Route]:
@@ -289,6 +298,25 @@ class TcecPlatformEndpoints:
             total_dispute_money=sum((d.total_money or Decimal(0) for d in disputes), Decimal(0)),
             dispute_orders=tuple(disputes),
         )
+
+    async def _plug_and_charge(
+        self, peer: TcecPeer, opened: OpenedRequest
+    ) -> NotificationPlugAndChargeResponse:
+        """Our extension (docs/tcec-extensions.md): may this VIN charge here? Kept in the
+        inbox, then answered by the sessions (no authority configured: refused)."""
+        request = parse(NotificationPlugAndChargeRequest, opened.payload)
+        await asyncio.to_thread(
+            self._store.append_inbox, peer.operator_id, "tcec",
+            str(Interface.NOTIFICATION_PLUG_AND_CHARGE), opened.payload, at=datetime.now(UTC),
+        )  # fmt: skip
+        if self.plug_and_charge is None:
+            return NotificationPlugAndChargeResponse(
+                plug_and_charge_seq=request.plug_and_charge_seq,
+                connector_id=request.connector_id,
+                succ_stat=1,
+                fail_reason=int(PlugAndChargeRefusal.ACCOUNT_CANNOT_CHARGE),
+            )
+        return await self.plug_and_charge(peer.operator_id, request)
 
     def _inbox_handler(self, interface: Interface) -> Handler:
         spec = INTERFACES[interface]

@@ -8,6 +8,7 @@ the standard asks); every later message finds its session by it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any
 from chargemesh.domain.session import Bill, ChargeSession, Vehicle
 from chargemesh.protocols.tcec import charging as c
 from chargemesh.protocols.tcec.client import TcecClient
-from chargemesh.protocols.tcec.codec import CHINA_TZ
+from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, TcecError
 from chargemesh.protocols.tcec.interfaces import Interface
 from chargemesh.protocols.tcec.wire import parse
 from chargemesh.services.sessions import Progress, Reply, SessionService
@@ -122,6 +123,47 @@ class TcecCharging:
             charging=answer.start_charge_seq_stat == CHARGING,
         )
 
+    async def plug_and_charge(
+        self, operator_id: str, request: c.NotificationPlugAndChargeRequest
+    ) -> c.NotificationPlugAndChargeResponse:
+        """Our extension: a car the operator identified by its VIN plugged in. If the VIN is a
+        registered vehicle with plug-and-charge enabled on this network, its session starts in
+        the driver's account under a StartChargeSeq of ours, which the operator then uses."""
+
+        def refuse(why: c.PlugAndChargeRefusal) -> c.NotificationPlugAndChargeResponse:
+            log.info("plug-and-charge at %s refused: %s", operator_id, why.name)
+            return c.NotificationPlugAndChargeResponse(
+                plug_and_charge_seq=request.plug_and_charge_seq,
+                connector_id=request.connector_id,
+                succ_stat=1,
+                fail_reason=int(why),
+            )
+
+        service = self.service
+        store = service.store if service else None
+        if service is None or store is None:
+            return refuse(c.PlugAndChargeRefusal.ACCOUNT_CANNOT_CHARGE)
+        vehicle = await asyncio.to_thread(store.vehicle_by_vin, request.vin)
+        if vehicle is None:
+            return refuse(c.PlugAndChargeRefusal.VIN_NOT_REGISTERED)
+        if operator_id not in vehicle.networks:
+            return refuse(c.PlugAndChargeRefusal.NOT_ENABLED_ON_NETWORK)
+        found = await asyncio.to_thread(
+            store.connectors_by_source_id, request.connector_id, operator_id
+        )
+        if not found:
+            raise TcecError(
+                Ret.INVALID_PARAMETER, "unknown ConnectorID", reason="unknown_connector"
+            )
+        seq = self.new_ref()
+        await service.plug_and_charge(self.protocol, found[0], vehicle, seq)
+        return c.NotificationPlugAndChargeResponse(
+            plug_and_charge_seq=request.plug_and_charge_seq,
+            connector_id=request.connector_id,
+            succ_stat=0,
+            start_charge_seq=seq,
+        )
+
     # --- the operator's notifications (kept in the inbox first by the T/CEC endpoints) --------
     async def on_message(self, operator_id: str, interface: Interface, payload: Any) -> None:
         service = self.service
@@ -133,10 +175,7 @@ class TcecCharging:
             if result.start_charge_seq_stat == CHARGING:
                 await service.started(operator_id, seq, parse_time(result.start_time))
             elif result.start_charge_seq_stat in (ENDED, 5):
-                why = getattr(result, "fail_reason_msg", None) or (
-                    f"the charger could not start (FailReason {result_fail(result)})"
-                )
-                await service.fail(operator_id, seq, why)
+                await service.fail(operator_id, seq, start_failure(result))
         elif interface is Interface.NOTIFICATION_EQUIP_CHARGE_STATUS:
             status = parse(c.NotificationEquipChargeStatusRequest, payload)
             stat = status.start_charge_seq_stat
@@ -172,5 +211,15 @@ class TcecCharging:
             await service.billed(operator_id, order.start_charge_seq, bill, reason)
 
 
-def result_fail(result: c.NotificationStartChargeResultRequest) -> int:
-    return int(getattr(result, "fail_reason", 0) or 0)
+def start_failure(result: c.NotificationStartChargeResultRequest) -> str:
+    """Why a start failed at the pile: our extension's FailReason/FailReasonMsg if sent."""
+    code = result.fail_reason
+    if code is not None:
+        try:
+            text = c.START_FAILURE_TEXT[c.StartFailure(code)]
+        except (ValueError, KeyError):
+            text = result.fail_reason_msg or f"FailReason {code}"
+        return f"the charger could not start: {text}"
+    if result.fail_reason_msg:
+        return f"the charger could not start: {result.fail_reason_msg}"
+    return f"the charger could not start (StartChargeSeqStat {result.start_charge_seq_stat})"

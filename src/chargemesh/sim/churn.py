@@ -46,7 +46,7 @@ import numpy.typing as npt
 from chargemesh.protocols.ocpi.client import OcpiPeerError
 from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
 from chargemesh.protocols.ocpi.enums import Status
-from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, Secrets, TcecError
+from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, Secrets, SeqCounter, TcecError
 from chargemesh.protocols.tcec.operator_push import PlatformPusher
 from chargemesh.protocols.tcec.stations import ConnectorStatusInfo
 from chargemesh.protocols.tcec.wire import Dialect
@@ -176,6 +176,12 @@ class ChurnFeed(Protocol):
         """Units that only follow another feed's unit (an aggregator's copies): never picked."""
         ...
 
+    @property
+    def held(self) -> npt.NDArray[np.bool_]:
+        """Units where a simulated car is plugged in (the charging simulation sets their
+        status): never picked."""
+        ...
+
     def mirrors(self, unit: int) -> Sequence[tuple[ChurnFeed, int]]:
         """The units of other feeds that take this unit's status whenever it changes."""
         ...
@@ -208,7 +214,8 @@ class TcecStatusPush:
 
     ``connector_id(unit)`` names the connector; ``secrets`` are the ones the platform issued to
     the operator (the config's ``[operators.inbound]``); ``platform_url`` is the platform's T/CEC
-    base (``…/tcec/v1/``)."""
+    base (``…/tcec/v1/``); ``seq`` the envelopes' Seq counter (share it with the operator's other
+    pushes, so that two never carry the same Seq in the same second)."""
 
     def __init__(
         self,
@@ -217,19 +224,27 @@ class TcecStatusPush:
         secrets: Secrets,
         platform_url: str,
         connector_id: Callable[[int], str],
+        *,
+        seq: SeqCounter | None = None,
     ) -> None:
         self.operator_id = operator_id
         self.dialect = dialect
         self.platform_url = platform_url
         self._secrets = secrets
         self._connector_id = connector_id
+        self._seq = seq
         self._pusher: PlatformPusher | None = None
         self._http: httpx.AsyncClient | None = None
 
     async def __call__(self, http: httpx.AsyncClient, unit: int, code: int, at: datetime) -> bool:
         if self._pusher is None or self._http is not http:
             self._pusher = PlatformPusher(
-                self.platform_url, self.operator_id, self._secrets, self.dialect, http
+                self.platform_url,
+                self.operator_id,
+                self._secrets,
+                self.dialect,
+                http,
+                seq=self._seq,
             )
             self._http = http
         info = ConnectorStatusInfo(connector_id=self._connector_id(unit), status=code)
@@ -352,7 +367,7 @@ class Churn:
                     f = int(np.searchsorted(self._offsets, g, side="right")) - 1
                     feed = self.feeds[f]
                     unit = g - int(self._offsets[f])
-                    if feed.followers[unit]:
+                    if feed.followers[unit] or feed.held[unit]:
                         continue
                     old = int(feed.status[unit])
                     state = int(_STATE_OF_CODE[old])
@@ -367,6 +382,8 @@ class Churn:
                     changes.append(Change(feed.operator_id, unit, old, new, when))
                     made += 1
                     for other, twin in feed.mirrors(unit):
+                        if other.held[twin]:  # a simulated car is at the copy
+                            continue
                         before = int(other.status[twin])
                         other.set_unit_status(twin, new, when)
                         changes.append(Change(other.operator_id, twin, before, new, when))

@@ -16,7 +16,9 @@ build a ``StationInfo`` / ``Location`` when a page or a lookup asks for it:
 
 Both hold the live status of each unit as a T/CEC ``Status`` code in a ``uint8`` array
 (``status``), changed through ``set_unit_status`` (by :mod:`.churn`) and read by the servers from
-their own threads: a reader sees each unit's old or new code, never a torn value.
+their own threads: a reader sees each unit's old or new code, never a torn value. A unit where a
+simulated car is plugged in is *held* (``held``, :meth:`_FeedBase.hold_unit`): the churn leaves it
+alone, its status is the charging simulation's.
 
 :func:`link_duplicates` makes an aggregator's copies of a partner's stations follow the partner's
 status (same physical piles): a change of the original is mirrored onto the copy, and the churn
@@ -38,7 +40,7 @@ from chargemesh.protocols.ocpi.cpo import CpoNetwork, Item
 from chargemesh.protocols.ocpi.enums import ModuleID, Status, TokenType
 from chargemesh.protocols.ocpi.models import Cdr, Location, Session, Token, ci
 from chargemesh.protocols.tcec.charging import PolicyInfo
-from chargemesh.protocols.tcec.operator_network import DEFAULT_POLICY
+from chargemesh.protocols.tcec.operator_network import DEFAULT_POLICY, PileInfo
 from chargemesh.protocols.tcec.stations import (
     ConnectorStatusInfo,
     StationInfo,
@@ -46,6 +48,7 @@ from chargemesh.protocols.tcec.stations import (
 )
 from chargemesh.sim.churn import OCPI_OF_CODE, initial_statuses
 from chargemesh.sim.country import (
+    MODELS,
     Country,
     locate_connector,
     locate_evse,
@@ -141,6 +144,7 @@ class _FeedBase:
         self._rng_seed = (seed, k)
         self._mirrors: dict[int, list[tuple[_FeedBase, int]]] = {}
         self.followers: npt.NDArray[np.bool_]
+        self.held: npt.NDArray[np.bool_]
         self.status: npt.NDArray[np.uint8]
 
     @property
@@ -161,7 +165,12 @@ class _FeedBase:
 
     def _initial(self, count: int) -> npt.NDArray[np.uint8]:
         self.followers = np.zeros(count, dtype=np.bool_)
+        self.held = np.zeros(count, dtype=np.bool_)
         return initial_statuses(count, np.random.default_rng(self._rng_seed))
+
+    def hold_unit(self, unit: int, held: bool) -> None:
+        """Keep the churn off ``unit`` (a simulated car is there) or give it back."""
+        self.held[unit] = held
 
     def station_of_evse(self, e: int) -> int:
         """The country's station index of global EVSE ``e``."""
@@ -280,12 +289,44 @@ class TcecOperatorFeed(_FeedBase):
 
     def set_status(self, connector_id: str, code: int) -> ConnectorStatusInfo:
         """Give a connector a new ``Status`` (``KeyError`` if unknown); the new status, ready to
-        push (like :meth:`OperatorNetwork.set_status`)."""
+        push (like :meth:`OperatorNetwork.set_status`). Followers (an aggregator's copies)
+        take it too."""
         unit = self.unit_of(connector_id)
         if unit is None:
             raise KeyError(connector_id)
         self.status[unit] = code
+        for other, twin in self.mirrors(unit):
+            other.set_unit_status(twin, code, datetime.now(UTC))
         return ConnectorStatusInfo(connector_id=connector_id, status=code)
+
+    # ------------------------------------------------------------------ charging
+
+    def pile_info(self, connector_id: str) -> PileInfo | None:
+        """The pile behind a connector (its model row in the country), ``None`` if unknown."""
+        found = locate_connector(self.country, self.operator.id, connector_id)
+        if found is None:
+            return None
+        _, e, _ = found
+        manufacturer, model, firmware = MODELS[int(self.country.evse_model[e])]
+        pnc = "plug_and_charge" in self.operator.capabilities and bool(self.country.evse_pnc[e])
+        return PileInfo(
+            connector_id=connector_id,
+            equipment_id=connector_id[:-2],
+            manufacturer=manufacturer,
+            model=model,
+            firmware=firmware,
+            power_kw=float(self.country.evse_power_kw[e]),
+            dc=bool(self.country.evse_dc[e]),
+            plug_and_charge=pnc,
+        )
+
+    def hold(self, connector_id: str, held: bool) -> None:
+        """Keep the churn off a connector while a simulated car is there (``KeyError`` if
+        unknown)."""
+        unit = self.unit_of(connector_id)
+        if unit is None:
+            raise KeyError(connector_id)
+        self.hold_unit(unit, held)
 
 
 # =============================================================================== OCPI

@@ -11,6 +11,10 @@ both directions of a T/CEC link as the platform sees them —
   the platform (``notification_*``);
 
 — and :func:`token_a` the OCPI registration token a simulated CPO hands out.
+
+The ground truth is :func:`~.country.ground_truth` plus ``compatibility``: the vehicle × charger
+compatibility matrix the simulated operators start cars with (``target`` success rate,
+``bad_slices`` …, :meth:`~.charging.CompatibilityMatrix.truth`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
+from chargemesh.sim.charging import CompatibilityMatrix
 from chargemesh.sim.country import Country, ground_truth
 from chargemesh.sim.operators import SimOperator
 
@@ -30,6 +35,7 @@ __all__ = [
     "PLATFORM_PARTY",
     "SECRET_FIELDS",
     "manifest_text",
+    "manifest_truth",
     "operator_secrets",
     "operator_url",
     "token_a",
@@ -165,6 +171,16 @@ def manifest_text(
     return "\n".join(lines) + "\n"
 
 
+def manifest_truth(
+    country: Country, compatibility: CompatibilityMatrix | None = None
+) -> dict[str, Any]:
+    """The ground truth written beside the manifest: ``ground_truth(country)`` and the
+    ``compatibility`` matrix (default: the one generated from the country's seed, as the
+    simulator uses)."""
+    matrix = compatibility or CompatibilityMatrix.generate(country.seed)
+    return {**ground_truth(country), "compatibility": matrix.truth()}
+
+
 def write_manifest(
     country: Country,
     path: Path,
@@ -174,8 +190,9 @@ def write_manifest(
     store_url: str = "sqlite:///chargemesh.db",
     platform_operator_id: str = PLATFORM_OPERATOR_ID,
     platform_party: tuple[str, str] = PLATFORM_PARTY,
+    compatibility: CompatibilityMatrix | None = None,
 ) -> None:
-    """Write the config file at ``path`` and ``ground_truth(country)`` at :func:`truth_path`."""
+    """Write the config file at ``path`` and :func:`manifest_truth` at :func:`truth_path`."""
     text = manifest_text(
         country,
         ports=ports,
@@ -187,5 +204,5 @@ def write_manifest(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    truth = json.dumps(ground_truth(country), ensure_ascii=False, indent=1)
+    truth = json.dumps(manifest_truth(country, compatibility), ensure_ascii=False, indent=1)
     truth_path(path).write_text(truth + "\n", encoding="utf-8")

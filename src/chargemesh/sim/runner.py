@@ -21,6 +21,24 @@ platform has registered with them. Without ``platform_url`` T/CEC operators are 
 ``faults`` (a probability, or a :class:`~.faults.FaultConfig`) turns on :mod:`.faults` on every
 server's station listing; 0 (the default) is a clean run.
 
+Charging: every T/CEC operator answers ``query_start_charge``, ``query_stop_charge`` and
+``query_equip_charge_status`` through a :class:`~.tcec_charging.TcecCharging` (``charging[op id]``)
+and pushes the session's notifications to ``platform_url``; the ones with the
+``plug_and_charge`` capability ask the platform with ``notification_plug_and_charge`` when a car
+plugs into one of their plug-and-charge piles. Sessions run ``time_scale`` times faster than real
+time, push their live status every ``status_interval_s`` and start or fail according to
+``compatibility`` (default: the matrix of the country's seed, the one in the manifest's truth).
+Cars come from the caller: :meth:`Simulator.plug_in` (find free connectors with
+:meth:`Simulator.idle_connectors`) and :meth:`Simulator.unplug`.
+
+Every OCPI operator charges too (:mod:`~chargemesh.protocols.ocpi.cpo_sessions`, set up for the
+simulated country by :class:`~.ocpi_charging.OcpiChargingSetup`, ``ocpi_charging[op id]``):
+START_SESSION and STOP_SESSION, Session PUT and a PATCH every ``status_interval_s``, the CDR, and
+plug-and-charge by real-time authorization on the operators and piles that do it, with the same
+cars, power curve, ``time_scale`` and ``compatibility``. Cars are plugged into an EVSE with
+:meth:`Simulator.plug_in_evse` (free ones: :meth:`Simulator.idle_evses`) and taken away with
+:meth:`Simulator.unplug_evse`.
+
 The platform talks to the simulator only through the protocols: nothing here is imported by the
 platform's code.
 """
@@ -30,19 +48,25 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Final
 
+import numpy as np
 from starlette.types import ASGIApp
 
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
-from chargemesh.protocols.tcec.codec import Secrets
+from chargemesh.protocols.ocpi.cpo_sessions import Vehicle
+from chargemesh.protocols.ocpi.models import Cdr, Session
+from chargemesh.protocols.tcec.charging import NotificationPlugAndChargeResponse
+from chargemesh.protocols.tcec.codec import Secrets, SeqCounter
 from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.wire import dialect_of
-from chargemesh.sim.churn import Churn, OcpiStatusPush, PushFn, TcecStatusPush
+from chargemesh.sim.background import BackgroundLoop
+from chargemesh.sim.charging import DEFAULT_TIME_SCALE, CompatibilityMatrix, SimVehicle
+from chargemesh.sim.churn import IDLE, Churn, OcpiStatusPush, PushFn, TcecStatusPush
 from chargemesh.sim.country import Country
 from chargemesh.sim.faults import FaultConfig, FaultInjector, FaultKind, ocpi_faults, tcec_faults
 from chargemesh.sim.feeds import Feed, OcpiCpoFeed, TcecOperatorFeed, build_feeds
@@ -54,7 +78,9 @@ from chargemesh.sim.manifest import (
     truth_path,
     write_manifest,
 )
+from chargemesh.sim.ocpi_charging import OcpiChargingSetup, OcpiPile
 from chargemesh.sim.operators import SimOperator
+from chargemesh.sim.tcec_charging import DEFAULT_STATUS_INTERVAL_S, TcecCharging
 
 __all__ = ["DEFAULT_PLATFORM_URL", "Simulator", "default_churn_rate"]
 
@@ -107,6 +133,9 @@ class Simulator:
         platform_operator_id: str = PLATFORM_OPERATOR_ID,
         daily_rhythm: bool = True,
         max_page_size: int = 100,
+        compatibility: CompatibilityMatrix | None = None,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        status_interval_s: float = DEFAULT_STATUS_INTERVAL_S,
     ) -> None:
         self.country = country
         self.platform_url = platform_url.rstrip("/") if platform_url else None
@@ -123,23 +152,46 @@ class Simulator:
         self.tcec_servers: dict[str, TcecOperatorServer] = {}
         self.ocpi_servers: dict[str, OcpiCpoServer] = {}
         self.injectors: dict[str, FaultInjector] = {}
+        self.compatibility = compatibility or CompatibilityMatrix.generate(country.seed)
+        self.charging_loop = BackgroundLoop("sim-charging")
+        self.charging: dict[str, TcecCharging] = {}
+        self.ocpi_charging: dict[str, OcpiChargingSetup] = {}
         self._apps: dict[str, ASGIApp] = {}
         pushers: dict[str, PushFn] = {}
         for op in self.operators:
             feed = self.feeds[op.id]
             if isinstance(feed, TcecOperatorFeed):
                 self._apps[op.id] = self._tcec(op, feed, max_page_size)
-                if "realtime" in op.capabilities and self.platform_url is not None:
-                    _, inbound = operator_secrets(country.seed, op)
+                _, inbound = operator_secrets(country.seed, op)
+                platform = _platform_tcec_base(self.platform_url) if self.platform_url else None
+                seq = SeqCounter.random_start()  # one Seq sequence for all of its pushes
+                self.charging[op.id] = TcecCharging(
+                    op.id,
+                    feed,
+                    platform_url=platform,
+                    secrets=Secrets(**inbound),
+                    dialect=dialect_of(op.dialect),
+                    loop=self.charging_loop,
+                    matrix=self.compatibility,
+                    time_scale=time_scale,
+                    status_interval_s=status_interval_s,
+                    plug_and_charge="plug_and_charge" in op.capabilities,
+                    push_station_status="realtime" in op.capabilities,
+                    seq=seq,
+                ).attach(self.tcec_servers[op.id])
+                if "realtime" in op.capabilities and platform is not None:
                     pushers[op.id] = TcecStatusPush(
                         op.id,
                         dialect_of(op.dialect),
                         Secrets(**inbound),
-                        _platform_tcec_base(self.platform_url),
+                        platform,
                         feed.connector_id,
+                        seq=seq,
                     )
             else:
-                self._apps[op.id] = self._ocpi(op, feed, max_page_size)
+                self._apps[op.id] = self._ocpi(
+                    op, feed, max_page_size, time_scale=time_scale, update_s=status_interval_s
+                )
                 if "realtime" in op.capabilities:
                     pushers[op.id] = OcpiStatusPush(self.ocpi_servers[op.id], feed.evse_of)
         rate = default_churn_rate(country) if churn_rate is None else churn_rate
@@ -168,14 +220,25 @@ class Simulator:
         self.injectors[op.id] = injector
         return tcec_faults(server, injector, platforms)
 
-    def _ocpi(self, op: SimOperator, feed: OcpiCpoFeed, max_page_size: int) -> ASGIApp:
+    def _ocpi(
+        self,
+        op: SimOperator,
+        feed: OcpiCpoFeed,
+        max_page_size: int,
+        *,
+        time_scale: float,
+        update_s: float,
+    ) -> ASGIApp:
         server = OcpiCpoServer(
             feed,
             token_a=token_a(self.country.seed, op),
             business_name=op.name,
             max_limit=max_page_size,
+            session_update_s=update_s,
+            time_scale=time_scale,
         )
         self.ocpi_servers[op.id] = server
+        self.ocpi_charging[op.id] = OcpiChargingSetup(server, feed, self.compatibility)
         if not self.fault_config.enabled:
             return server.app
         injector = FaultInjector(op.id, self.fault_config)
@@ -224,8 +287,10 @@ class Simulator:
         return self
 
     def stop(self) -> None:
-        """Stop the churn, release late answers and stop every server (idempotent)."""
+        """Stop the churn and the charging sessions, release late answers and stop every server
+        (idempotent)."""
         self.churn.stop()
+        self.charging_loop.stop()
         for injector in self.injectors.values():
             injector.close()
         servers = [s for s in self._servers.values() if s.running]
@@ -275,6 +340,7 @@ class Simulator:
             platform_url=self.platform_url or DEFAULT_PLATFORM_URL,
             store_url=store_url,
             platform_operator_id=self.platform_operator_id,
+            compatibility=self.compatibility,
         )
         return path
 
@@ -291,3 +357,141 @@ class Simulator:
         for injector in self.injectors.values():
             total.update(injector.snapshot())
         return total
+
+    # ------------------------------------------------------------------ cars
+
+    def _charging_for(self, connector_id: str, operator_id: str | None) -> TcecCharging:
+        if operator_id is not None:
+            found = self.charging.get(operator_id)
+            if found is None:
+                raise KeyError(f"{operator_id} is not a simulated T/CEC operator")
+            return found
+        for op_id, charging in self.charging.items():
+            feed = self.feeds[op_id]
+            if isinstance(feed, TcecOperatorFeed) and feed.unit_of(connector_id) is not None:
+                return charging
+        raise KeyError(f"no T/CEC operator has the ConnectorID {connector_id}")
+
+    def plug_in(
+        self, connector_id: str, vehicle: SimVehicle, *, operator_id: str | None = None
+    ) -> Future[NotificationPlugAndChargeResponse | None]:
+        """Plug ``vehicle`` in at a T/CEC operator's ConnectorID (the operator is found from the
+        id when not given): see :meth:`~.tcec_charging.TcecCharging.plug_in`. The future gives
+        the platform's plug-and-charge answer, ``None`` when the pile or network has none."""
+        return self._charging_for(connector_id, operator_id).plug_in(connector_id, vehicle)
+
+    def unplug(self, connector_id: str, *, operator_id: str | None = None) -> Future[None]:
+        """Take the car away from a connector (ending its session, if one runs)."""
+        return self._charging_for(connector_id, operator_id).unplug(connector_id)
+
+    def idle_connectors(
+        self,
+        operator_id: str,
+        *,
+        count: int = 1,
+        dc: bool | None = None,
+        plug_and_charge: bool | None = None,
+    ) -> list[str]:
+        """Up to ``count`` ConnectorIDs of a T/CEC operator that are idle now and free of cars
+        (and, when given, DC or AC, with or without plug-and-charge), in listing order."""
+        feed = self.feeds.get(operator_id)
+        if not isinstance(feed, TcecOperatorFeed):
+            raise KeyError(f"{operator_id} is not a simulated T/CEC operator")
+        charging = self.charging[operator_id]
+        free = np.flatnonzero((feed.status == IDLE) & ~feed.held & ~feed.followers)
+        found: list[str] = []
+        for unit in free.tolist():
+            cid = feed.connector_id(int(unit))
+            pile = feed.pile_info(cid)
+            if pile is None or charging.vehicle_at(cid) is not None:
+                continue
+            if dc is not None and pile.dc != dc:
+                continue
+            if plug_and_charge is not None and pile.plug_and_charge != plug_and_charge:
+                continue
+            found.append(cid)
+            if len(found) >= count:
+                break
+        return found
+
+    # ------------------------------------------------------------------ cars at OCPI operators
+
+    def _ocpi_server(self, operator_id: str) -> tuple[OcpiCpoServer, LoopbackServer]:
+        server = self.ocpi_servers.get(operator_id)
+        served = self._servers.get(operator_id)
+        if server is None:
+            raise KeyError(f"{operator_id} is not a simulated OCPI operator")
+        if served is None or not served.running:
+            raise RuntimeError("start the simulator first")
+        return server, served
+
+    def plug_in_evse(
+        self,
+        operator_id: str,
+        evse_uid: str,
+        vehicle: SimVehicle | Vehicle,
+        *,
+        connector_id: str | None = None,
+        timeout_s: float = 30.0,
+    ) -> Session | None:
+        """Plug ``vehicle`` in at an OCPI operator's EVSE (its Location is the uid's prefix) and
+        wait: see :meth:`~chargemesh.protocols.ocpi.cpo_sessions.CpoCharging.plug_in`. The
+        Session that started (a START_SESSION waiting for a car, or plug-and-charge the platform
+        allowed), else ``None``. ``KeyError`` for an unknown EVSE, ``ValueError`` when a car is
+        there already."""
+        server, served = self._ocpi_server(operator_id)
+        car = self.ocpi_charging[operator_id].register(vehicle)
+        location_id = evse_uid.rpartition("-")[0]
+        plugged = server.plug_in(location_id, evse_uid, car, connector_id=connector_id)
+        return served.call(plugged, timeout_s)
+
+    def unplug_evse(
+        self, operator_id: str, evse_uid: str, *, timeout_s: float = 30.0
+    ) -> Cdr | None:
+        """Take the car away from an OCPI EVSE; a session running there ends first (its CDR is
+        returned once sent)."""
+        server, served = self._ocpi_server(operator_id)
+        location_id = evse_uid.rpartition("-")[0]
+        return served.call(server.unplug(location_id, evse_uid), timeout_s)
+
+    def ocpi_pile(self, operator_id: str, evse_uid: str) -> OcpiPile | None:
+        """The pile behind an OCPI EVSE: manufacturer, model, firmware, power, remote start,
+        plug-and-charge (``None`` if unknown)."""
+        setup = self.ocpi_charging.get(operator_id)
+        if setup is None:
+            raise KeyError(f"{operator_id} is not a simulated OCPI operator")
+        return setup.pile(evse_uid)
+
+    def idle_evses(
+        self,
+        operator_id: str,
+        *,
+        count: int = 1,
+        dc: bool | None = None,
+        remote_start: bool | None = None,
+        plug_and_charge: bool | None = None,
+    ) -> list[str]:
+        """Up to ``count`` EVSE uids of an OCPI operator that are AVAILABLE now and free of cars
+        (and, when given, DC or AC, remotely startable or not, with or without
+        plug-and-charge), in listing order."""
+        feed = self.feeds.get(operator_id)
+        setup = self.ocpi_charging.get(operator_id)
+        if not isinstance(feed, OcpiCpoFeed) or setup is None:
+            raise KeyError(f"{operator_id} is not a simulated OCPI operator")
+        charging = self.ocpi_servers[operator_id].charging
+        free = np.flatnonzero((feed.status == IDLE) & ~feed.held & ~feed.followers)
+        found: list[str] = []
+        for unit in free.tolist():
+            location_id, evse_uid = feed.evse_of(int(unit))
+            pile = setup.pile(evse_uid)
+            if pile is None or charging.vehicle_at(location_id, evse_uid) is not None:
+                continue
+            wanted = ((dc, pile.dc), (remote_start, pile.remote_start))
+            if any(want is not None and want != have for want, have in wanted):
+                continue
+            if plug_and_charge is not None and pile.plug_and_charge != plug_and_charge:
+                continue
+            found.append(evse_uid)
+            if len(found) >= count:
+                break
+        return found

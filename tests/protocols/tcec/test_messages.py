@@ -16,6 +16,10 @@ from chargemesh.protocols.tcec import (
     Interface,
     NotificationChargeOrderInfoRequest,
     NotificationEquipChargeStatusRequest,
+    NotificationPlugAndChargeRequest,
+    NotificationPlugAndChargeResponse,
+    NotificationStartChargeResultRequest,
+    PlugAndChargeRefusal,
     PolicyInfo,
     QueryEquipBusinessPolicyResponse,
     QueryEquipChargeStatusResponse,
@@ -25,6 +29,7 @@ from chargemesh.protocols.tcec import (
     QueryTokenRequest,
     QueryTokenResponse,
     Ret,
+    StartFailure,
     TcecError,
     WireModel,
     dialect_of,
@@ -33,6 +38,7 @@ from chargemesh.protocols.tcec import (
     parse,
     paths,
 )
+from chargemesh.protocols.tcec.charging import START_FAILURE_TEXT
 from tests.protocols.tcec import samples
 from tests.protocols.tcec.samples import OPERATOR_ID, PLATFORM_ID
 
@@ -132,6 +138,20 @@ EXAMPLES: dict[Interface, tuple[dict[str, Any], dict[str, Any]]] = {
         {"StartChargeSeq": SEQ, "SuccStat": 0, "FailReason": 0},
     ),
     Interface.QUERY_EQUIP_CHARGE_STATUS: ({"StartChargeSeq": SEQ}, samples.charge_status()),
+    Interface.NOTIFICATION_PLUG_AND_CHARGE: (
+        {
+            "PlugAndChargeSeq": OPERATOR_ID + "202611010800010001",
+            "ConnectorID": CONNECTOR,
+            "VIN": "LTMM3E1B6RB244103",
+        },
+        {
+            "PlugAndChargeSeq": OPERATOR_ID + "202611010800010001",
+            "ConnectorID": CONNECTOR,
+            "SuccStat": 0,
+            "FailReason": 0,
+            "StartChargeSeq": SEQ,
+        },
+    ),
     Interface.NOTIFICATION_EQUIP_CHARGE_STATUS: (
         samples.charge_status(elec_money_name="ElecMoney"),
         {"StartChargeSeq": SEQ, "SuccStat": 0},
@@ -204,12 +224,13 @@ def keys(value: Any) -> set[str]:
 
 def test_every_interface_of_the_reference_is_modelled() -> None:
     assert set(INTERFACES) == set(Interface) == set(EXAMPLES)
-    assert len(INTERFACES) == 15
+    assert len(INTERFACES) == 16  # the 15 of the reference and our plug-and-charge extension
     implementers = {name: spec.implementer for name, spec in INTERFACES.items()}
     assert implementers[Interface.QUERY_TOKEN] == "both"
     assert implementers[Interface.NOTIFICATION_STATION_STATUS] == "platform"
     assert implementers[Interface.CHECK_CHARGE_ORDERS] == "platform"
     assert implementers[Interface.QUERY_STATION_STATUS] == "operator"
+    assert implementers[Interface.NOTIFICATION_PLUG_AND_CHARGE] == "platform"
 
 
 @pytest.mark.parametrize(("model", "payload"), CASES)
@@ -435,3 +456,50 @@ def test_endpoint_url() -> None:
         endpoint_url("https://op.example.cn", Interface.QUERY_STATION_STATUS, "xiaoju")
         == "https://op.example.cn/evcs/v1/query_station_status"
     )
+
+
+# ----------------------------------------------------------------------------- our extensions
+
+
+def test_plug_and_charge_paths_and_vin() -> None:
+    assert paths("cec")[Interface.NOTIFICATION_PLUG_AND_CHARGE] == "notification_plug_and_charge"
+    assert (
+        paths("xiaoju")[Interface.NOTIFICATION_PLUG_AND_CHARGE] == "/notification_plug_and_charge"
+    )
+    request = parse(
+        NotificationPlugAndChargeRequest,
+        {"PlugAndChargeSeq": "x", "ConnectorID": CONNECTOR, "VIN": " ltmm3e1b6rb244103 "},
+    )
+    assert request.vin == "LTMM3E1B6RB244103"
+    refused = NotificationPlugAndChargeResponse.model_validate(
+        {"PlugAndChargeSeq": "x", "SuccStat": 1, "FailReason": 1}
+    )
+    assert refused.fail_reason == PlugAndChargeRefusal.VIN_NOT_REGISTERED
+    assert refused.start_charge_seq is None
+    assert dump(refused, "xiaoju") == {"PlugAndChargeSeq": "x", "SuccStat": 1, "FailReason": 1}
+    with pytest.raises(TcecError) as missing:
+        parse(NotificationPlugAndChargeRequest, {"PlugAndChargeSeq": "x", "ConnectorID": "c"})
+    assert missing.value.ret is Ret.MALFORMED
+    assert "VIN" in str(missing.value)
+
+
+def test_start_result_failure_extension() -> None:
+    failed = parse(
+        NotificationStartChargeResultRequest,
+        {
+            "StartChargeSeq": SEQ,
+            "StartChargeSeqStat": 4,
+            "ConnectorID": CONNECTOR,
+            "FailReason": 3,
+            "FailReasonMsg": "insulation check failed",
+        },
+    )
+    assert StartFailure(failed.fail_reason) is StartFailure.INSULATION_CHECK_FAILED
+    assert failed.fail_reason_msg == START_FAILURE_TEXT[StartFailure.INSULATION_CHECK_FAILED]
+    plain = parse(
+        NotificationStartChargeResultRequest,
+        {"StartChargeSeq": SEQ, "StartChargeSeqStat": 2, "ConnectorID": CONNECTOR},
+    )
+    assert (plain.fail_reason, plain.fail_reason_msg) == (None, None)
+    assert "FailReason" not in dump(plain)  # partners without the extension see nothing new
+    assert set(START_FAILURE_TEXT) == set(StartFailure)

@@ -27,7 +27,8 @@ its own thread while a test or the simulator changes the data from another.
   command's model (2001 if it is not one: nothing is recorded or started); the
   ``CommandResponse`` is answered at once and, for an ACCEPTED one, a ``CommandResult`` is POSTed
   to the body's ``response_url`` after ``command_delay_s``, with the eMSP's token. A command that
-  names an unknown location is REJECTED with status code 2003.
+  names an unknown location is REJECTED with status code 2003. START_SESSION and STOP_SESSION
+  really start and stop charging (:mod:`~chargemesh.protocols.ocpi.cpo_sessions`).
 * tokens receiver: ``GET/PUT/PATCH {base}/2.2.1/tokens/{cc}/{pid}/{uid}[?type=]``.
 
 ``OCPI-to-*`` headers on functional modules, when present, must name this CPO (else 404): a
@@ -38,7 +39,14 @@ Behaviour knobs and fault injection (plain attributes, change them at any time):
 * ``command_response: dict[CommandType, CommandResponseType]`` — the immediate answer per command
   (default ACCEPTED);
 * ``command_outcomes: dict[CommandType, CommandResultType | None]`` — the later CommandResult
-  (default ACCEPTED; ``None``: never sent, to test the eMSP's timeout);
+  (default ACCEPTED; ``None``: never sent, to test the eMSP's timeout). Setting one scripts that
+  command: the result is sent and nothing else happens (no session starts or stops);
+* ``silent_commands`` — every command is answered ACCEPTED and then nothing follows: no
+  CommandResult, no session (an operator that never answers);
+* ``charging`` — the :class:`~chargemesh.protocols.ocpi.cpo_sessions.CpoCharging` that runs
+  START_SESSION and STOP_SESSION for real (cars plugged in with :meth:`OcpiCpoServer.plug_in`,
+  Session PUT/PATCHes, CDRs, plug-and-charge) and its knobs (``session_update_s``,
+  ``time_scale``, ``cdr_adjust``, ``start_check``, ``plug_and_charge`` …); see that module;
 * ``fail_offsets_once: set[int]`` — a locations list GET at one of these offsets answers HTTP 500
   (plain text, not an envelope) and the offset leaves the set;
 * ``empty_link_on_last_page`` — the last page carries ``Link:`` with an empty value (quirk 5);
@@ -78,6 +86,12 @@ from pydantic import BaseModel
 
 from chargemesh.protocols.ocpi import http as ocpi_http
 from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError, join_url
+from chargemesh.protocols.ocpi.cpo_sessions import (
+    DEFAULT_SESSION_UPDATE_S,
+    DEFAULT_TIME_SCALE,
+    CpoCharging,
+    Vehicle,
+)
 from chargemesh.protocols.ocpi.enums import (
     CommandResponseType,
     CommandResultType,
@@ -421,6 +435,7 @@ class SentResult:
     response_url: str
     result: CommandResultType | str
     delivered: bool
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +465,8 @@ class OcpiCpoServer:
         business_name: str = "Lanting Charging",
         retries: int = 3,
         backoff_s: float = 0.2,
+        session_update_s: float = DEFAULT_SESSION_UPDATE_S,
+        time_scale: float = DEFAULT_TIME_SCALE,
     ) -> None:
         if not token_a:
             raise ValueError("token_a must not be empty")
@@ -466,6 +483,7 @@ class OcpiCpoServer:
         # knobs
         self.command_response: dict[CommandType, CommandResponseType] = {}
         self.command_outcomes: dict[CommandType, CommandResultType | None] = {}
+        self.silent_commands = False
         self.fail_offsets_once: set[int] = set()
         self.empty_link_on_last_page = False
         self.foreign_link_host = False
@@ -483,6 +501,7 @@ class OcpiCpoServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
+        self.charging = CpoCharging(self, session_update_s=session_update_s, time_scale=time_scale)
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ addresses
@@ -839,13 +858,22 @@ class OcpiCpoServer:
             result = CommandResponseType.REJECTED
             status_code = StatusCode.UNKNOWN_LOCATION
             message = [DisplayText(language="en", text="unknown location")]
+        scripted = self.silent_commands or kind in self.command_outcomes
+        if result == CommandResponseType.ACCEPTED and not scripted:
+            refusal = self.charging.check_command(kind, body)
+            if refusal is not None:
+                result, status_code = refusal.result, refusal.status_code
+                message = [DisplayText(language="en", text=refusal.message)]
         with self._lock:
             self.received_commands.append(ReceivedCommand(kind, body, result, datetime.now(UTC)))
-        if result == CommandResponseType.ACCEPTED:
-            outcome = self.command_outcomes.get(kind, CommandResultType.ACCEPTED)
+        if result == CommandResponseType.ACCEPTED and not self.silent_commands:
             response_url = getattr(body, "response_url", "")
-            if outcome is not None and isinstance(response_url, str):
-                self._spawn(self._send_result(kind, response_url, outcome))
+            if not scripted and self.charging.handles(kind):
+                self._spawn(self.charging.run_command(kind, body))
+            else:
+                outcome = self.command_outcomes.get(kind, CommandResultType.ACCEPTED)
+                if outcome is not None and isinstance(response_url, str):
+                    self._spawn(self._send_result(kind, response_url, outcome))
         answer = CommandResponse(result=result, timeout=self.command_timeout_s, message=message)
         return ocpi_http.ocpi_response(dump(answer), status_code=status_code)
 
@@ -858,23 +886,35 @@ class OcpiCpoServer:
         self, kind: CommandType, response_url: str, outcome: CommandResultType
     ) -> None:
         await asyncio.sleep(self.command_delay_s)
+        await self.send_command_result(kind, response_url, outcome)
+
+    async def send_command_result(
+        self,
+        kind: CommandType,
+        response_url: str,
+        outcome: CommandResultType,
+        message: str | None = None,
+    ) -> bool:
+        """POST a CommandResult (with ``message`` as its English text) to ``response_url`` now;
+        whether the eMSP took it. Recorded in ``sent_results`` either way."""
         with self._lock:
             peer = self._peer
         delivered = False
         if peer is None:
             log.warning("OCPI CPO: %s result not sent, no eMSP registered", kind)
         else:
+            texts = [DisplayText(language="en", text=message)] if message else None
+            body = dump(CommandResult(result=outcome, message=texts))
             async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S) as http:
                 client = self._client(http, peer.token)
                 try:
-                    await client.post(
-                        response_url, dump(CommandResult(result=outcome)), to_party=peer.party
-                    )
+                    await client.post(response_url, body, to_party=peer.party)
                     delivered = True
                 except OcpiPeerError as exc:
                     log.warning("OCPI CPO: %s result not delivered: %s", kind, exc)
         with self._lock:
-            self.sent_results.append(SentResult(kind, response_url, outcome, delivered))
+            self.sent_results.append(SentResult(kind, response_url, outcome, delivered, message))
+        return delivered
 
     # ------------------------------------------------------------------ tokens receiver
 
@@ -965,9 +1005,10 @@ class OcpiCpoServer:
             raise RuntimeError("no eMSP is registered with this CPO")
         return peer
 
-    def _peer_client(self) -> tuple[OcpiClient, _Peer]:
+    def _peer_client(self, http: httpx.AsyncClient | None = None) -> tuple[OcpiClient, _Peer]:
+        """A client to the registered eMSP, on ``http`` or the server's own HTTP client."""
         peer = self._peer_or_fail()
-        return self._client(self._owned_http(), peer.token), peer
+        return self._client(http or self._owned_http(), peer.token), peer
 
     @staticmethod
     def _endpoint(peer: _Peer, module: ModuleID, role: InterfaceRole) -> str:
@@ -1024,12 +1065,19 @@ class OcpiCpoServer:
         log.info("OCPI CPO: registered with eMSP %s", _party_text(peer.party))
 
     async def push_evse_status(
-        self, location_id: str, evse_uid: str, status: Status | str, at: datetime
+        self,
+        location_id: str,
+        evse_uid: str,
+        status: Status | str,
+        at: datetime,
+        *,
+        http: httpx.AsyncClient | None = None,
     ) -> Location:
         """Change an EVSE's status in the network, then PATCH ``{status, last_updated}`` to the
         eMSP's ``{locations}/{cc}/{pid}/{location_id}/{evse_uid}``. Returns the updated
-        Location."""
-        client, peer = self._peer_client()
+        Location. (Here and below, ``http`` is the client to call with, default the server's
+        own; ``RuntimeError`` when no eMSP is registered, before anything changes.)"""
+        client, peer = self._peer_client(http)
         receiver = self._endpoint(peer, ModuleID.LOCATIONS, InterfaceRole.RECEIVER)
         location = self.network.set_evse_status(location_id, evse_uid, status, at)
         evse = next(e for e in location.evses or [] if ci(e.uid) == ci(evse_uid))
@@ -1048,24 +1096,36 @@ class OcpiCpoServer:
         """Store a Location and PUT it to the eMSP."""
         await self._put_object(ModuleID.LOCATIONS, location, self.network.put_location)
 
-    async def put_session(self, session: Session) -> None:
+    async def put_session(self, session: Session, *, http: httpx.AsyncClient | None = None) -> None:
         """Store a Session and PUT it to the eMSP."""
-        await self._put_object(ModuleID.SESSIONS, session, self.network.add_session)
+        await self._put_object(ModuleID.SESSIONS, session, self.network.add_session, http)
 
-    async def _put_object(self, module: ModuleID, item: _I, store: Callable[[_I], _I]) -> None:
-        client, peer = self._peer_client()
+    async def _put_object(
+        self,
+        module: ModuleID,
+        item: _I,
+        store: Callable[[_I], _I],
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        client, peer = self._peer_client(http)
         receiver = self._endpoint(peer, module, InterfaceRole.RECEIVER)
         store(item)
         url = join_url(receiver, item.country_code, item.party_id, item.id)
         await client.put(url, dump(item), to_party=peer.party)
 
-    async def patch_session(self, session_id: str, patch: Mapping[str, Any]) -> Session:
+    async def patch_session(
+        self,
+        session_id: str,
+        patch: Mapping[str, Any],
+        *,
+        http: httpx.AsyncClient | None = None,
+    ) -> Session:
         """Apply a PATCH to a stored Session and send it to the eMSP; ``last_updated`` is added
         (now) when the patch has none, as the spec requires it. Returns the updated Session."""
         body = dict(patch)
         if "last_updated" not in body:
             body["last_updated"] = format_datetime(datetime.now(UTC))
-        client, peer = self._peer_client()
+        client, peer = self._peer_client(http)
         receiver = self._endpoint(peer, ModuleID.SESSIONS, InterfaceRole.RECEIVER)
         session = self.network.update_session(session_id, body)
         url = join_url(
@@ -1077,10 +1137,10 @@ class OcpiCpoServer:
         await client.patch(url, body, to_party=peer.party)
         return session
 
-    async def post_cdr(self, cdr: Cdr) -> str:
+    async def post_cdr(self, cdr: Cdr, *, http: httpx.AsyncClient | None = None) -> str:
         """Store a CDR and POST it to the eMSP; the eMSP's ``Location`` header (the URL of its
         copy), ``""`` if it sent none."""
-        client, peer = self._peer_client()
+        client, peer = self._peer_client(http)
         url = self._endpoint(peer, ModuleID.CDRS, InterfaceRole.RECEIVER)
         self.network.add_cdr(cdr)
         response = await client.post(url, dump(cdr), to_party=peer.party)
@@ -1091,9 +1151,11 @@ class OcpiCpoServer:
         token_uid: str,
         token_type: TokenType | str | None = None,
         location: LocationReferences | None = None,
+        *,
+        http: httpx.AsyncClient | None = None,
     ) -> AuthorizationInfo:
         """Real-time authorization of a token at the eMSP."""
-        client, peer = self._peer_client()
+        client, peer = self._peer_client(http)
         url = self._endpoint(peer, ModuleID.TOKENS, InterfaceRole.SENDER)
         return await client.authorize(
             url,
@@ -1102,6 +1164,24 @@ class OcpiCpoServer:
             location=location,
             to_party=peer.party,
         )
+
+    async def plug_in(
+        self,
+        location_id: str,
+        evse_uid: str,
+        vehicle: Vehicle,
+        *,
+        connector_id: str | None = None,
+    ) -> Session | None:
+        """Plug ``vehicle`` in at an EVSE: see :meth:`CpoCharging.plug_in` (run it on the
+        server's event loop, e.g. ``LoopbackServer.call``). The Session that started, if any."""
+        return await self.charging.plug_in(
+            location_id, evse_uid, vehicle, connector_id=connector_id
+        )
+
+    async def unplug(self, location_id: str, evse_uid: str) -> Cdr | None:
+        """Take the car away from an EVSE, stopping its session (whose CDR is returned)."""
+        return await self.charging.unplug(location_id, evse_uid)
 
     async def pull_tokens(self) -> list[Token]:
         """Every Token of the eMSP (all pages, deduplicated by party, uid and type, the latest

@@ -10,18 +10,26 @@ the reconciliation totals) they are **unverified** against the standard and say 
 ``StartChargeSeq`` is the platform's OperatorID (9) + 18 unique characters. ``StartChargeSeqStat``:
 1 starting, 2 charging, 3 stopping, 4 ended, 5 unknown. ``StopReason``: 0 user, 1 platform, 2 BMS,
 3 charger fault, 4 connector unplugged. Times are ``yyyy-MM-dd HH:mm:ss`` text in China time.
+
+Our extensions (docs/tcec-extensions.md): ``notification_plug_and_charge`` (the operator asks the
+platform whether a plugged-in VIN may charge) and ``FailReason``/``FailReasonMsg`` on
+``notification_start_charge_result`` (why a start failed at the pile, :class:`StartFailure`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Mapping
+from enum import IntEnum
+from types import MappingProxyType
+from typing import Annotated, Final
 
 from pydantic import field_validator
 
 from chargemesh.protocols.tcec.wire import Money, WireModel, service_wire, wire
 
 __all__ = [
+    "START_FAILURE_TEXT",
     "ChargeDetail",
     "ChargeOrder",
     "CheckChargeOrdersRequest",
@@ -31,10 +39,13 @@ __all__ = [
     "NotificationChargeOrderInfoResponse",
     "NotificationEquipChargeStatusRequest",
     "NotificationEquipChargeStatusResponse",
+    "NotificationPlugAndChargeRequest",
+    "NotificationPlugAndChargeResponse",
     "NotificationStartChargeResultRequest",
     "NotificationStartChargeResultResponse",
     "NotificationStopChargeResultRequest",
     "NotificationStopChargeResultResponse",
+    "PlugAndChargeRefusal",
     "PolicyInfo",
     "QueryEquipAuthRequest",
     "QueryEquipAuthResponse",
@@ -46,6 +57,9 @@ __all__ = [
     "QueryStartChargeResponse",
     "QueryStopChargeRequest",
     "QueryStopChargeResponse",
+    "StartChargeRefusal",
+    "StartFailure",
+    "StopChargeRefusal",
 ]
 
 _CLOCK = re.compile(r"^(\d{1,2}):?(\d{2})(?::?(\d{2}))?$")
@@ -112,6 +126,59 @@ class QueryEquipBusinessPolicyResponse(WireModel):
 # ----------------------------------------------------------------------------- start / stop
 
 
+class StartChargeRefusal(IntEnum):
+    """``FailReason`` of a refused ``query_start_charge`` (``SuccStat`` 1). 1 and 2 are the CEC
+    text's (**unverified**); 3–99 are operator-defined, these are the simulator's."""
+
+    NO_SUCH_DEVICE = 1
+    OFFLINE = 2
+    NO_VEHICLE = 3  # nothing plugged in
+    BUSY = 4  # already charging, or another session holds the connector
+    FAULTED = 5
+    DUPLICATE_SEQ = 6  # this StartChargeSeq already names a session on another connector
+
+
+class StopChargeRefusal(IntEnum):
+    """``FailReason`` of a refused ``query_stop_charge``; 3 is operator-defined (simulator)."""
+
+    NO_SUCH_DEVICE = 1
+    OFFLINE = 2
+    NO_SUCH_SESSION = 3
+
+
+class StartFailure(IntEnum):
+    """Extension: ``FailReason`` of a ``notification_start_charge_result`` with
+    ``StartChargeSeqStat`` 4 — why the pile could not start the car (docs/tcec-extensions.md)."""
+
+    BMS_HANDSHAKE_TIMEOUT = 1
+    BMS_PARAMETER_MISMATCH = 2
+    INSULATION_CHECK_FAILED = 3
+    CC1_VOLTAGE_OUT_OF_RANGE = 4
+    PRECHARGE_FAILED = 5
+    CHARGER_OUTPUT_FAULT = 6
+    CP_SIGNAL_ABNORMAL = 7
+    GUN_LOCK_FAILED = 8
+    VEHICLE_DISCONNECTED = 9
+    OTHER = 99
+
+
+#: The ``FailReasonMsg`` sent with each :class:`StartFailure`.
+START_FAILURE_TEXT: Final[Mapping[StartFailure, str]] = MappingProxyType(
+    {
+        StartFailure.BMS_HANDSHAKE_TIMEOUT: "BMS handshake timeout (BHM/BRM not received)",
+        StartFailure.BMS_PARAMETER_MISMATCH: "BMS charging parameters out of the charger's range",
+        StartFailure.INSULATION_CHECK_FAILED: "insulation check failed",
+        StartFailure.CC1_VOLTAGE_OUT_OF_RANGE: "CC1 voltage out of range",
+        StartFailure.PRECHARGE_FAILED: "precharge failed",
+        StartFailure.CHARGER_OUTPUT_FAULT: "charger output fault",
+        StartFailure.CP_SIGNAL_ABNORMAL: "control pilot signal abnormal",
+        StartFailure.GUN_LOCK_FAILED: "connector lock failed",
+        StartFailure.VEHICLE_DISCONNECTED: "vehicle disconnected before the charge began",
+        StartFailure.OTHER: "start failed",
+    }
+)
+
+
 class QueryStartChargeRequest(WireModel):
     """``QRCode`` is the raw string scanned from the pile, when the start came from a scan."""
 
@@ -129,11 +196,16 @@ class QueryStartChargeResponse(WireModel):
 
 
 class NotificationStartChargeResultRequest(WireModel):
+    """``FailReason`` (a :class:`StartFailure` code) and ``FailReasonMsg`` are our extension,
+    sent with ``StartChargeSeqStat`` 4; partners without it leave them out."""
+
     start_charge_seq: Annotated[str, wire("StartChargeSeq")]
     start_charge_seq_stat: Annotated[int, wire("StartChargeSeqStat")]
     connector_id: Annotated[str, wire("ConnectorID")]
     start_time: Annotated[str | None, wire("StartTime")] = None
     ident_code: Annotated[str | None, wire("IdentCode")] = None
+    fail_reason: Annotated[int | None, wire("FailReason")] = None
+    fail_reason_msg: Annotated[str | None, wire("FailReasonMsg")] = None
 
 
 class NotificationStartChargeResultResponse(WireModel):
@@ -170,6 +242,44 @@ class NotificationStopChargeResultResponse(WireModel):
     start_charge_seq: Annotated[str, wire("StartChargeSeq")]
     succ_stat: Annotated[int, wire("SuccStat")] = 0
     fail_reason: Annotated[int, wire("FailReason")] = 0
+
+
+# ----------------------------------------------------------------------------- plug-and-charge
+
+
+class PlugAndChargeRefusal(IntEnum):
+    """Extension: ``FailReason`` of a refused ``notification_plug_and_charge``."""
+
+    VIN_NOT_REGISTERED = 1
+    NOT_ENABLED_ON_NETWORK = 2
+    ACCOUNT_CANNOT_CHARGE = 3
+
+
+class NotificationPlugAndChargeRequest(WireModel):
+    """Extension (operator → platform): a car identified by its VIN (from the BMS's BRM message)
+    was plugged into ``ConnectorID``; may it charge on the platform's account?
+    ``PlugAndChargeSeq`` is the operator's OperatorID (9) + 18 unique characters."""
+
+    plug_and_charge_seq: Annotated[str, wire("PlugAndChargeSeq")]
+    connector_id: Annotated[str, wire("ConnectorID")]
+    vin: Annotated[str, wire("VIN")]
+
+    @field_validator("vin", mode="after")
+    @classmethod
+    def _vin(cls, value: str) -> str:
+        return value.strip().upper()
+
+
+class NotificationPlugAndChargeResponse(WireModel):
+    """``SuccStat`` 0: go ahead, the operator starts the session under ``StartChargeSeq`` (the
+    platform's, as in ``query_start_charge``); 1: refused, ``FailReason`` a
+    :class:`PlugAndChargeRefusal` code."""
+
+    plug_and_charge_seq: Annotated[str, wire("PlugAndChargeSeq")]
+    connector_id: Annotated[str | None, wire("ConnectorID")] = None
+    succ_stat: Annotated[int, wire("SuccStat")]
+    fail_reason: Annotated[int, wire("FailReason")] = 0
+    start_charge_seq: Annotated[str | None, wire("StartChargeSeq")] = None
 
 
 # ----------------------------------------------------------------------------- live session

@@ -48,6 +48,8 @@ class Interface(StrEnum):
     NOTIFICATION_STOP_CHARGE_RESULT = "notification_stop_charge_result"
     NOTIFICATION_CHARGE_ORDER_INFO = "notification_charge_order_info"
     CHECK_CHARGE_ORDERS = "check_charge_orders"
+    # our extension (docs/tcec-extensions.md), not in T/CEC 102-2016
+    NOTIFICATION_PLUG_AND_CHARGE = "notification_plug_and_charge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,12 @@ _SPECS = (
         "platform",
         c.CheckChargeOrdersRequest,
         c.CheckChargeOrdersResponse,
+    ),
+    InterfaceSpec(
+        Interface.NOTIFICATION_PLUG_AND_CHARGE,
+        "platform",
+        c.NotificationPlugAndChargeRequest,
+        c.NotificationPlugAndChargeResponse,
     ),
 )
 

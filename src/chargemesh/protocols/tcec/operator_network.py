@@ -8,12 +8,19 @@ changes statuses and stations from another.
 Every station carries the time it last changed (aware, any zone), so that ``query_stations_info``
 can answer ``LastQueryTime`` (``yyyy-MM-dd HH:mm:ss``, China time) with the stations changed at or
 after it. New connectors start *idle* (``Status`` 1).
+
+For the simulated operator's charging, :meth:`OperatorNetwork.pile_info` describes the pile behind
+a connector (:class:`PileInfo`: manufacturer and model from the ``EquipmentInfo``, firmware from
+``firmware`` (EquipmentID → version, default :data:`DEFAULT_FIRMWARE`), power, DC or AC, and
+whether it does plug-and-charge: ``plug_and_charge`` is ``True`` for every connector, or a set of
+ConnectorIDs).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Final, Protocol
@@ -23,17 +30,21 @@ from chargemesh.protocols.tcec.codec import CHINA_TZ
 from chargemesh.protocols.tcec.stations import (
     ConnectorInfo,
     ConnectorStatusInfo,
+    EquipmentInfo,
     StationInfo,
     StationStatusInfo,
 )
 
 __all__ = [
+    "DEFAULT_FIRMWARE",
     "DEFAULT_POLICY",
     "LAST_QUERY_TIME_FORMAT",
     "OperatorData",
     "OperatorNetwork",
+    "PileInfo",
     "format_last_query_time",
     "parse_last_query_time",
+    "pile_of",
 ]
 
 #: ``LastQueryTime`` on the wire, China time.
@@ -46,7 +57,44 @@ DEFAULT_POLICY: Final = (
     PolicyInfo(start_time="220000", elec_price=Decimal("0.3500"), service_price=Decimal("0.4000")),
 )
 
+#: The firmware of a pile :attr:`OperatorNetwork.firmware` does not name.
+DEFAULT_FIRMWARE: Final = "V1.0.0"
+
 _IDLE: Final = 1
+_DC_EQUIPMENT: Final = frozenset({1, 3})  # EquipmentType DC, AC/DC combined
+_DC_GUN: Final = 4  # ConnectorType: DC tethered gun
+
+
+@dataclass(frozen=True, slots=True)
+class PileInfo:
+    """The pile behind a connector, as the simulated operator's charging needs it."""
+
+    connector_id: str
+    equipment_id: str
+    manufacturer: str
+    model: str
+    firmware: str
+    power_kw: float
+    dc: bool
+    plug_and_charge: bool
+
+
+def pile_of(
+    equipment: EquipmentInfo, connector: ConnectorInfo, *, firmware: str, plug_and_charge: bool
+) -> PileInfo:
+    """A :class:`PileInfo` from the wire models (power: the gun's, else the pile's, else 7 kW)."""
+    dc = equipment.equipment_type in _DC_EQUIPMENT or connector.connector_type == _DC_GUN
+    power = connector.power or equipment.power or 7.0
+    return PileInfo(
+        connector_id=connector.connector_id,
+        equipment_id=equipment.equipment_id,
+        manufacturer=equipment.manufacturer_name or equipment.manufacturer_id or "unknown",
+        model=equipment.equipment_model or "unknown",
+        firmware=firmware,
+        power_kw=float(power),
+        dc=dc,
+        plug_and_charge=plug_and_charge,
+    )
 
 
 def format_last_query_time(at: datetime) -> str:
@@ -105,6 +153,8 @@ class OperatorNetwork:
     ``changed_at`` is the ``last_changed`` of the initial stations (default: now); ``clock`` gives
     "now" (aware) for changes made without an explicit time (default: the wall clock, China time).
     ``policy`` is the time-of-use tariff of every connector (attribute, may be replaced).
+    ``firmware`` (EquipmentID → version) and ``plug_and_charge`` (``True``/``False`` for every
+    connector, or a set of ConnectorIDs) feed :meth:`pile_info`.
     """
 
     def __init__(
@@ -116,6 +166,8 @@ class OperatorNetwork:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.policy = policy
+        self.firmware: dict[str, str] = {}
+        self.plug_and_charge: bool | set[str] = False
         self._clock = clock or _china_now
         self._lock = threading.RLock()
         self._stations: dict[str, StationInfo] = {}
@@ -246,3 +298,27 @@ class OperatorNetwork:
 
     def policy_for(self, connector_id: str) -> tuple[PolicyInfo, ...]:
         return self.policy
+
+    # ------------------------------------------------------------------ charging
+
+    def pile_info(self, connector_id: str) -> PileInfo | None:
+        """The pile behind a connector, ``None`` for an unknown one."""
+        with self._lock:
+            station = self._stations.get(self._station_of.get(connector_id, ""))
+            pnc = self.plug_and_charge
+        if station is None:
+            return None
+        for equipment in station.equipment_infos:
+            for connector in equipment.connector_infos:
+                if connector.connector_id == connector_id:
+                    return pile_of(
+                        equipment,
+                        connector,
+                        firmware=self.firmware.get(equipment.equipment_id, DEFAULT_FIRMWARE),
+                        plug_and_charge=pnc if isinstance(pnc, bool) else connector_id in pnc,
+                    )
+        return None
+
+    def hold(self, connector_id: str, held: bool) -> None:
+        """A car arrived (``held``) or left: nothing else changes this network's statuses, so
+        there is nothing to hold off (the simulator's feeds stop their churn there)."""

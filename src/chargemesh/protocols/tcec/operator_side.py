@@ -39,8 +39,10 @@ replace one, e.g. the session interfaces):
 * ``query_equip_auth`` — ``SuccStat`` 0 when the connector is idle or plugged in (Status 1 or 2);
   otherwise ``SuccStat`` 1, ``FailReason`` 2 (device check failed; CEC codes, **unverified**).
 * ``query_equip_business_policy`` — the connector's time-of-use tariff from the network.
-* ``query_station_stats``, ``query_start_charge``, ``query_stop_charge``,
-  ``query_equip_charge_status`` — no handler yet: 4004.
+* ``query_station_stats`` — no handler: 4004.
+* ``query_start_charge``, ``query_stop_charge``, ``query_equip_charge_status`` — 4004 until a
+  charging simulation installs its handlers
+  (:meth:`chargemesh.sim.tcec_charging.TcecCharging.attach`, as the simulator does).
 
 Unknown ConnectorIDs in the connector queries answer 4004.
 

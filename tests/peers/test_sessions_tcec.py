@@ -1,0 +1,311 @@
+"""Driver sessions on a T/CEC network, end to end over loopback HTTP and against both stores:
+the driver's API on the real platform; the simulated operator (its T/CEC server with the
+simulator's charging attached) pushing to the platform's T/CEC endpoints. QR start with live
+readings, stop and the bill; plug-and-charge by VIN; a compatibility failure with its reason;
+an operator that never answers; the platform restarted mid-session; a bill that disagrees with
+our record, disputed at the bill and in the daily check; a view-only network."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from chargemesh.api.app import OcpiSettings, Platform
+from chargemesh.api.tcec import TcecPeer
+from chargemesh.domain import Capability, Operator, OperatorProtocol
+from chargemesh.protocols.http_server import LoopbackServer
+from chargemesh.protocols.tcec.client import TcecClient
+from chargemesh.protocols.tcec.operator_network import OperatorNetwork
+from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
+from chargemesh.protocols.tcec.stations import StationInfo
+from chargemesh.services.tcec_sync import sync_tcec_operator
+from chargemesh.sim.charging import BadSlice, CompatibilityMatrix, FailureReason, make_vehicle
+from chargemesh.sim.tcec_charging import TcecCharging
+from chargemesh.store import Store
+from tests.peers.tcec_samples import (
+    OPERATOR_ID,
+    PLATFORM_ID,
+    PLATFORM_SECRETS,
+    PUSH_SECRETS,
+    T0,
+    connector_id,
+    station,
+)
+from tests.peers.test_ocpi_cpo_sessions import free_port
+
+DC = connector_id(0, 1, 1)  # 120 kW DC gun of station 0
+QR = f"hlht://{DC}.{OPERATOR_ID}/"
+MAKER, MODEL, FIRMWARE = "砺新电气", "LX-DC120-2", "V2.3.1"
+CAPS = frozenset({Capability.REALTIME, Capability.SCAN, Capability.PLUG_AND_CHARGE})
+
+
+def piles(n: int) -> StationInfo:
+    base = station(n)
+    equipment = tuple(
+        e.model_copy(update={"manufacturer_name": MAKER, "equipment_model": MODEL})
+        for e in base.equipment_infos
+    )
+    return base.model_copy(update={"equipment_infos": equipment})
+
+
+@dataclass
+class World:
+    store: Store
+    network: OperatorNetwork
+    operator: TcecOperatorServer
+    operator_url: str
+    charging: TcecCharging
+    port: int
+    platform: Platform
+    server: LoopbackServer
+    clients: dict[str, TcecClient] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"X-Account-ID": "alice", **kw.pop("headers", {})}
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kw)
+
+    def session(self, sid: str) -> dict[str, Any]:
+        answer = self.api("GET", f"/api/v1/sessions/{sid}")
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+
+def make_platform(
+    w_store: Store, operator_url: str, capabilities: frozenset[Capability]
+) -> Platform:
+    operator = Operator(OPERATOR_ID, "Lanting Charging", OperatorProtocol.TCEC, capabilities)
+    w_store.upsert_operator(operator)
+
+    def clients(op: str, http: httpx.AsyncClient) -> TcecClient | None:
+        if op != OPERATOR_ID:
+            return None
+        return TcecClient(
+            base_url=operator_url, operator_id=OPERATOR_ID, platform_operator_id=PLATFORM_ID,
+            secrets=PLATFORM_SECRETS, dialect="cec", http=http, backoff_s=0.01,
+        )  # fmt: skip
+
+    return Platform(
+        w_store,
+        {OPERATOR_ID: TcecPeer(OPERATOR_ID, PUSH_SECRETS, "cec")},
+        ocpi=OcpiSettings(
+            public_url="http://127.0.0.1:1",
+            tcec_operator_id=PLATFORM_ID,
+            session_start_timeout_s=10,
+            session_stop_timeout_s=10,
+        ),
+        tcec_clients=clients,
+    )
+
+
+def sync(w: World) -> None:
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            client = TcecClient(
+                base_url=w.operator_url, operator_id=OPERATOR_ID, platform_operator_id=PLATFORM_ID,
+                secrets=PLATFORM_SECRETS, dialect="cec", http=http,
+            )  # fmt: skip
+            operator = w.store.get_operator(OPERATOR_ID)
+            assert operator is not None
+            await sync_tcec_operator(client, operator, w.store, w.platform.bus)
+
+    asyncio.run(run())
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (value := check()):
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+    return value
+
+
+def world_with(store: Store, capabilities: frozenset[Capability] = CAPS) -> Iterator[World]:
+    network = OperatorNetwork([piles(n) for n in range(2)], changed_at=T0)
+    network.firmware = {"LT00000001": FIRMWARE, "LT00000002": FIRMWARE}
+    operator = TcecOperatorServer(OPERATOR_ID, "cec", network, {PLATFORM_ID: PLATFORM_SECRETS})
+    port = free_port()
+    with LoopbackServer(operator.app) as op_server:
+        operator_url = operator.base_url(op_server.url)
+        charging = TcecCharging(
+            OPERATOR_ID, network, platform_url=f"http://127.0.0.1:{port}/tcec/v1/",
+            secrets=PUSH_SECRETS, dialect="cec", matrix=CompatibilityMatrix.never_failing(),
+            time_scale=600.0, status_interval_s=0.2, start_delay_s=0.05, stop_delay_s=0.05,
+            retry_s=(0.05, 0.2),
+        ).attach(operator)  # fmt: skip
+        platform = make_platform(store, operator_url, capabilities)
+        try:
+            with LoopbackServer(platform.app(), port=port) as server:
+                w = World(store, network, operator, operator_url, charging, port, platform, server)
+                sync(w)
+                yield w
+        finally:
+            charging.close()
+
+
+@pytest.fixture
+def w(store: Store) -> Iterator[World]:
+    yield from world_with(store)
+
+
+def car(n: int = 1, model: str = "lt-m3") -> Any:
+    return make_vehicle(11, n, model=model, soc=20.0, target_soc=95.0)
+
+
+def start(w: World, key: str | None = None) -> str:
+    headers = {"Idempotency-Key": key} if key else {}
+    answer = w.api("POST", "/api/v1/sessions", json={"qr": QR}, headers=headers)
+    assert answer.status_code == 201, answer.text
+    sid: str = answer.json()["id"]
+    return sid
+
+
+def test_a_qr_start_charges_live_stops_and_closes_with_the_bill(w: World) -> None:
+    w.charging.plug_in(DC, car()).result(10)
+    preview = w.api("POST", "/api/v1/sessions/preview", json={"qr": QR}).json()
+    assert (preview["startable"], preview["qr_format"]) == (True, "tcec")
+    sid = start(w, key="scan-1")
+    live = wait_for(lambda: (s := w.session(sid))["state"] == "charging" and s["kwh"] > 0.5 and s)
+    assert live["kw"] == pytest.approx(120, rel=0.05)  # V × A of the charge status push
+    assert 20 < live["soc"] < 95
+    assert Decimal(live["cost"]) > 0
+    assert live["started_at"] is not None
+    again = w.api(
+        "POST", "/api/v1/sessions", json={"qr": QR}, headers={"Idempotency-Key": "scan-1"}
+    )
+    assert (again.status_code, again.json()["id"]) == (200, sid)
+    stopped = w.api("POST", f"/api/v1/sessions/{sid}/stop").json()
+    assert stopped["state"] in ("stopping", "completed")
+    done = wait_for(lambda: (s := w.session(sid))["state"] == "completed" and s)
+    assert done["bill"]["kwh"] >= live["kwh"]
+    assert Decimal(done["bill"]["total"]) == Decimal(done["bill"]["energy_cost"]) + Decimal(
+        done["bill"]["service_cost"]
+    )
+    assert done["dispute"] is None
+    [attempt] = w.store.list_attempts()
+    assert (attempt.outcome, attempt.charger_manufacturer, attempt.charger_model) == (
+        "success", MAKER, MODEL
+    )  # fmt: skip
+    assert attempt.connector_standard == "gbt_dc"
+
+
+def test_plug_and_charge_by_vin_starts_with_no_app_action(w: World) -> None:
+    vehicle = car(2)
+    made = w.api("POST", "/api/v1/vehicles", json={"vin": vehicle.vin, "model": "lt-m3"})
+    vid = made.json()["id"]
+    assert w.api("PUT", f"/api/v1/vehicles/{vid}/plug-and-charge/{OPERATOR_ID}").status_code == 200
+    w.network.plug_and_charge = True  # its piles read the VIN…
+    w.charging.plug_and_charge = True  # …and the operator asks the platform
+    answer = w.charging.plug_in(DC, vehicle).result(10)
+    assert answer is not None
+    assert answer.succ_stat == 0
+    assert answer.start_charge_seq is not None
+    assert answer.start_charge_seq.startswith(PLATFORM_ID)
+    mine = wait_for(lambda: [s for s in w.api("GET", "/api/v1/sessions").json()
+                             if s["state"] == "charging" and s["kwh"] > 0])  # fmt: skip
+    assert mine[0]["method"] == "plug_and_charge"
+    assert mine[0]["vehicle_id"] == vid
+    # a VIN nobody registered is refused, and nothing starts
+    stranger = w.charging.plug_in(connector_id(1, 1, 1), car(3)).result(10)
+    assert stranger is not None
+    assert (stranger.succ_stat, stranger.fail_reason) == (1, 1)
+
+
+def test_a_start_failing_at_the_pile_is_recorded_with_its_reason(w: World) -> None:
+    vehicle = car(4, model="lt-m3")
+    w.charging.matrix = CompatibilityMatrix(
+        seed=1,
+        base_failure_rate=0.0,
+        bad_slices=(
+            BadSlice(
+                vehicle.model.id, MAKER, MODEL, FIRMWARE, 1.0, FailureReason.BMS_HANDSHAKE_TIMEOUT
+            ),
+        ),
+    )
+    w.charging.plug_in(DC, vehicle).result(10)
+    made = w.api("POST", "/api/v1/vehicles", json={"vin": vehicle.vin, "model": vehicle.model.id})
+    answer = w.api("POST", "/api/v1/sessions", json={"qr": QR, "vehicle_id": made.json()["id"]})
+    sid = answer.json()["id"]
+    failed = wait_for(lambda: (s := w.session(sid))["state"] == "failed" and s)
+    assert failed["failure_reason"].startswith("the charger could not start: BMS handshake")
+    [attempt] = w.store.list_attempts()
+    assert attempt.outcome == "failure"
+    assert attempt.vehicle_model == vehicle.model.id
+    assert (attempt.charger_model, attempt.failure_reason) == (MODEL, failed["failure_reason"])
+
+
+def test_an_operator_that_never_answers_leaves_nothing_charging(w: World) -> None:
+    w.charging.plug_in(DC, car()).result(10)
+    w.charging.silent_starts = True
+    w.platform.sessions.start_timeout_s = 1.0
+    sid = start(w)
+    failed = wait_for(lambda: (s := w.session(sid))["state"] == "failed" and s)
+    assert failed["failure_reason"] == "the operator did not confirm the start within 1 s"
+    seq = w.store.get_session(sid)
+    assert seq is not None
+    assert seq.protocol_ref is not None
+    wait_for(lambda: w.charging.session_state(seq.protocol_ref or "") in (None, 4))
+
+
+def test_the_platform_restarted_mid_session_still_closes_it_with_its_bill(store: Store) -> None:
+    gen = world_with(store)
+    w = next(gen)
+    try:
+        w.charging.plug_in(DC, car()).result(10)
+        sid = start(w)
+        wait_for(lambda: w.session(sid)["state"] == "charging")
+        w.server.__exit__(None, None, None)  # the platform goes down mid-session
+        time.sleep(0.5)
+        platform = make_platform(store, w.operator_url, CAPS)
+        with LoopbackServer(platform.app(), port=w.port):
+            before = w.session(sid)["kwh"]
+            assert w.session(sid)["state"] == "charging"
+            wait_for(lambda: w.session(sid)["kwh"] > before)  # live readings reach the new one
+            w.api("POST", f"/api/v1/sessions/{sid}/stop")
+            done = wait_for(lambda: (s := w.session(sid))["state"] == "completed" and s)
+            assert done["bill"] is not None
+    finally:
+        gen.close()
+
+
+def test_a_bill_that_disagrees_with_our_record_is_disputed(w: World) -> None:
+    w.charging.plug_in(DC, car()).result(10)
+    sid = start(w)
+    wait_for(lambda: w.session(sid)["kwh"] > 0.5)
+    seq = w.store.get_session(sid)
+    assert seq is not None
+    assert seq.protocol_ref is not None
+    w.charging.bill_adjust[seq.protocol_ref] = Decimal("5.00")  # the operator bills 5 more
+    w.api("POST", f"/api/v1/sessions/{sid}/stop")
+    done = wait_for(lambda: (s := w.session(sid))["state"] == "completed" and s)
+    assert done["dispute"] is not None
+    assert done["dispute"].startswith("money differs")
+    check = w.charging.check_charge_orders([seq.protocol_ref]).result(10)
+    assert check.total_dispute_order == 1
+    assert check.dispute_orders[0].start_charge_seq == seq.protocol_ref
+    assert check.dispute_orders[0].dispute_reason == 3  # money differs
+
+
+def test_a_view_only_network_is_refused_with_advice(store: Store) -> None:
+    gen = world_with(store, frozenset({Capability.REALTIME, Capability.VIEW_ONLY}))
+    w = next(gen)
+    try:
+        refused = w.api("POST", "/api/v1/sessions", json={"qr": QR})
+        assert refused.status_code == 409
+        detail = refused.json()["detail"]
+        assert detail["code"] == "view_only"
+        assert "operator's own app" in detail["advice"]
+        assert w.store.open_sessions() == []
+    finally:
+        gen.close()

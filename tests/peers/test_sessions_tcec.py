@@ -175,6 +175,14 @@ def test_a_qr_start_charges_live_stops_and_closes_with_the_bill(w: World) -> Non
     w.charging.plug_in(DC, car()).result(10)
     preview = w.api("POST", "/api/v1/sessions/preview", json={"qr": QR}).json()
     assert (preview["startable"], preview["qr_format"]) == (True, "tcec")
+    published = w.network.policy_for(DC)  # query_equip_business_policy, as the pile's price
+    assert [(x["start"], Decimal(x["electricity_fee"]), Decimal(x["service_fee"]))
+            for x in preview["price"]] == [
+        (f"{p.start_time[:2]}:{p.start_time[2:4]}", p.elec_price, p.service_price)
+        for p in published
+    ]  # fmt: skip
+    assert preview["price"]
+    assert preview["currency"] == "CNY"
     sid = start(w, key="scan-1")
     live = wait_for(lambda: (s := w.session(sid))["state"] == "charging" and s["kwh"] > 0.5 and s)
     assert live["kw"] == pytest.approx(120, rel=0.05)  # V × A of the charge status push
@@ -309,3 +317,12 @@ def test_a_view_only_network_is_refused_with_advice(store: Store) -> None:
         assert w.store.open_sessions() == []
     finally:
         gen.close()
+
+
+def test_the_equipment_check_before_a_start_is_the_operators(w: World) -> None:
+    w.network.set_status(DC, 0)  # offline at the operator; the platform has not heard yet
+    preview = w.api("POST", "/api/v1/sessions/preview", json={"qr": QR}).json()
+    assert preview["status"] == "available"  # what the platform last heard
+    assert preview["startable"] is False  # but query_equip_auth says no
+    assert preview["code"] == "operator_refused"
+    assert preview["reason"].startswith("the operator says the charger cannot be used now")

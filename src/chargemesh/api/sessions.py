@@ -70,6 +70,13 @@ class SessionOut(BaseModel):
     dispute: str | None  # why the bill disagrees with what we metered, if it does
 
 
+class PriceOut(BaseModel):
+    start: str  # "HH:MM" China time, until the next period's start
+    electricity_fee: Decimal  # per kWh
+    service_fee: Decimal  # per kWh
+    price_per_kwh: Decimal
+
+
 class PreviewOut(BaseModel):
     startable: bool
     reason: str | None  # why not
@@ -85,6 +92,8 @@ class PreviewOut(BaseModel):
     access_methods: list[str]
     status: str  # unknown once older than the feed's freshness limit
     qr_format: str | None
+    currency: str | None
+    price: list[PriceOut]  # the operator's time-of-use prices (empty: not published)
 
 
 class VehicleIn(BaseModel):
@@ -150,7 +159,10 @@ def sessions_router(service: SessionService) -> APIRouter:
             capabilities=sorted(str(c) for c in p.capabilities), connector_id=t.id,
             station_id=t.station_id, standard=t.standard, max_power_kw=t.max_power_kw,
             access_methods=sorted(str(a) for a in t.access_methods), status=str(p.status),
-            qr_format=p.qr_format,
+            qr_format=p.qr_format, currency=p.quote.currency if p.quote else None,
+            price=[PriceOut(start=x.start, electricity_fee=x.electricity, service_fee=x.service,
+                            price_per_kwh=x.electricity + x.service)
+                   for x in (p.quote.periods if p.quote else ())],
         )  # fmt: skip
 
     @router.post(

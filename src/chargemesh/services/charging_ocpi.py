@@ -25,7 +25,7 @@ from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.models import Cdr, Session, StartSession, StopSession, dump
 from chargemesh.services.ocpi_commands import CommandSender
 from chargemesh.services.ocpi_tokens import to_ocpi
-from chargemesh.services.sessions import Progress, Reply, SessionService
+from chargemesh.services.sessions import PricePeriod, Progress, Quote, Reply, SessionService
 from chargemesh.store import Store
 from chargemesh.store.repository import ConnectorRef
 
@@ -110,6 +110,20 @@ class OcpiCharging:
                 False, f"the operator refused the stop ({outcome.result or outcome.response})"
             )
         return Reply(True)
+
+    async def quote(self, target: ConnectorRef) -> Quote | None:
+        """The station's tariff as the CPO published it (OCPI has no per-start price query)."""
+        station = await asyncio.to_thread(self._store.get_station, target.station_id)
+        if station is None or station.tariff_id is None:
+            return None
+        tariff = await asyncio.to_thread(self._store.get_tariff, station.tariff_id)
+        if tariff is None:
+            return None
+        periods = tuple(
+            PricePeriod(p.start.strftime("%H:%M"), p.energy_price, p.service_price)
+            for p in tariff.periods
+        )
+        return Quote(periods=periods, currency=tariff.currency)
 
     async def probe(self, session: ChargeSession) -> Progress | None:
         return None  # the eMSP has no way to ask a CPO about one session

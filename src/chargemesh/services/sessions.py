@@ -72,6 +72,23 @@ class Progress:
     remote_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PricePeriod:
+    start: str  # "HH:MM", China time; until the next period's start
+    electricity: Decimal  # per kWh
+    service: Decimal  # per kWh
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What the operator says before a start: the price, and whether the charger may be used."""
+
+    periods: tuple[PricePeriod, ...] = ()
+    currency: str = "CNY"
+    usable: bool = True
+    reason: str | None = None
+
+
 class ChargingAdapter(Protocol):
     protocol: str
 
@@ -86,6 +103,8 @@ class ChargingAdapter(Protocol):
     async def stop(self, session: ChargeSession, target: ConnectorRef) -> Reply: ...
 
     async def probe(self, session: ChargeSession) -> Progress | None: ...
+
+    async def quote(self, target: ConnectorRef) -> Quote | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +121,7 @@ class Preview:
     code: str | None
     protocol: str
     qr_format: str | None = None
+    quote: Quote | None = None
 
 
 _UNSTARTABLE = {
@@ -144,7 +164,12 @@ class SessionService:
         return ref, None
 
     async def preview(
-        self, *, qr: str | None = None, connector_id: str | None = None, by_scan: bool = True
+        self,
+        *,
+        qr: str | None = None,
+        connector_id: str | None = None,
+        by_scan: bool = True,
+        ask_operator: bool = True,
     ) -> Preview:
         target, fmt = await self.target_of(qr, connector_id)
         operator = await asyncio.to_thread(self.store.get_operator, target.operator_id)
@@ -155,6 +180,16 @@ class SessionService:
             if operator else ConnectorStatus.UNKNOWN
         )  # fmt: skip
         refusal = _refusal(target, caps, status, by_scan, operator is not None)
+        quote = None
+        adapter = self.adapters.get(str(operator.protocol)) if operator else None
+        if refusal is None and adapter is not None and ask_operator:
+            try:
+                quote = await adapter.quote(target)
+            except Exception as exc:  # a quote is advice; the start itself will tell
+                log.info("no quote from %s: %s", target.operator_id, _one_line(exc))
+            if quote is not None and not quote.usable:
+                refusal = (quote.reason or "the operator says the charger cannot be used now",
+                           "pick another connector nearby", "operator_refused")  # fmt: skip
         return Preview(
             target=target,
             operator_name=operator.name if operator else target.operator_id,
@@ -166,6 +201,7 @@ class SessionService:
             code=refusal[2] if refusal else None,
             protocol=str(operator.protocol) if operator else "",
             qr_format=fmt,
+            quote=quote,
         )
 
     # --- starting ------------------------------------------------------------------------------
@@ -183,7 +219,9 @@ class SessionService:
             held = await asyncio.to_thread(self.store.session_by_key, account_id, idempotency_key)
             if held is not None:
                 return held, False
-        preview = await self.preview(qr=qr, connector_id=connector_id, by_scan=qr is not None)
+        preview = await self.preview(
+            qr=qr, connector_id=connector_id, by_scan=qr is not None, ask_operator=False
+        )  # the start itself asks the operator (T/CEC: equipment auth first)
         if not preview.startable:
             raise StartRefused(preview.reason or "", preview.advice or "", preview.code or "")
         target = preview.target

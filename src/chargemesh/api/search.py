@@ -90,7 +90,7 @@ def _json(body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def search_filter(
+async def search_filter(
     connector: Annotated[
         list[ConnectorStandard] | None,
         Query(description="connector standard(s); a station matches if it has any of them"),
@@ -116,6 +116,7 @@ def search_filter(
     )
 
 
+# An async dependency: a plain ``def`` would cost every request a thread-pool hand-off.
 Filters = Annotated[SearchFilter, Depends(search_filter)]
 CoordsQuery = Annotated[Coords, Query(description="coordinate system in and out")]
 

@@ -28,8 +28,15 @@ def access_bits(text: str) -> int:
     return bits
 
 
+def _names(bits: int) -> tuple[str, ...]:
+    return tuple(a.value for a in ACCESS if bits & ACCESS_BIT[a.value])
+
+
+_ACCESS_NAMES = tuple(_names(bits) for bits in range(1 << len(ACCESS)))
+
+
 def access_names(bits: int) -> list[str]:
-    return [a.value for a in ACCESS if bits & ACCESS_BIT[a.value]]
+    return list(_ACCESS_NAMES[bits])
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -141,6 +142,10 @@ class StationIndex:
                 else:
                     self._apply_status(item)
             self.version += 1
+        # What the index holds lives as long as the process: out of the collector's sight
+        # (otherwise each full collection walks its lists, 75-90 ms at national scale).
+        gc.collect()
+        gc.freeze()
         report = BuildReport(
             len(segment), len(segment.c_station), round(time.perf_counter() - started, 3)
         )

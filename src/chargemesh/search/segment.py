@@ -148,7 +148,11 @@ class Segment:
 
         mask = np.ones(len(self.c_station) if rows is None else len(rows), np.bool_)
         if f.standards:
-            mask &= np.isin(pick(self.c_standard), [STANDARD_CODE[s.value] for s in f.standards])
+            standards = pick(self.c_standard)
+            wanted = np.zeros(len(standards), np.bool_)
+            for s in f.standards:  # a few == passes: far cheaper than np.isin on millions
+                wanted |= standards == STANDARD_CODE[s.value]
+            mask &= wanted
         if f.min_kw > 0:
             mask &= pick(self.c_kw) >= f.min_kw
         if f.access:
@@ -163,9 +167,15 @@ class Segment:
         mask = self.live.copy()
         if f.operators:
             mask &= np.isin(self.operator, operators)
+        if f.available and not (f.standards or f.min_kw > 0 or f.access):
+            return mask & (self.available > 0)  # kept per station, in place
         if f.on_connectors:
             ok = self.connector_mask(None, f)
-            mask &= np.bincount(self.c_station[ok], minlength=len(self.ids)) > 0
+            has = self.n_connectors > 0
+            any_ok = np.zeros(len(self.ids), np.bool_)
+            if has.any():  # reduceat needs non-empty runs: stations without connectors skipped
+                any_ok[has] = np.logical_or.reduceat(ok, self.c_start[:-1][has])
+            mask &= any_ok
         return mask
 
     def pass_rows(self, rows: Ints, f: SearchFilter, operators: NDArray[np.int16]) -> Bools:

@@ -166,6 +166,12 @@ REFERENCE_TIME: Final = 1_767_196_800.0
 
 _AC, _DC, _SUPER = 0, 1, 2
 _METRES_PER_DEGREE: Final = 111_320.0
+#: Spacing is checked on the plane x = lon·cos(18°), y = lat (degrees). ``lon·cos(lat)`` per
+#: point is not a local metric: two stations 14 m apart in latitude gain a spurious
+#: lon·Δcos(lat) of ~17 m in x, so pairs 48 m apart passed a 60 m check. With one factor for
+#: the whole country, east-west distances are never overestimated north of 18° N (the
+#: southernmost county's latitude): stations are at least MIN_SEPARATION_M apart everywhere.
+_SPACING_COS: Final = float(np.cos(np.radians(18.0)))
 _MAX_ROUNDS: Final = 60
 #: Rounds of re-placing stations that are too close together before giving up on the spacing.
 _SPACING_ROUNDS: Final = 30
@@ -681,7 +687,7 @@ def close_pairs(country: Country, metres: float = MIN_SEPARATION_M) -> int:
     """Pairs of distinct stations (aggregator copies left out) closer than ``metres``."""
     real = np.flatnonzero(~country.station_is_copy)
     lon, lat = country.station_lon[real], country.station_lat[real]
-    points = shapely.points(lon * np.cos(np.radians(lat)), lat)
+    points = shapely.points(lon * _SPACING_COS, lat)
     a, b = shapely.STRtree(points).query(
         points, predicate="dwithin", distance=metres / _METRES_PER_DEGREE
     )
@@ -696,14 +702,14 @@ class _Spacing:
     ever moved), so that a round costs in proportion to the points it moved."""
 
     def __init__(self, metres: float) -> None:
-        # Distances on the local equirectangular plane (x = lon·cos lat), in degrees.
+        # Distances on the plane x = lon·cos(18°), y = lat, in degrees (see _SPACING_COS).
         self.distance = metres / _METRES_PER_DEGREE
         self.tree: Any = None
         self.moved: B = np.zeros(0, dtype=np.bool_)
 
     @staticmethod
     def _points(lon: F64, lat: F64) -> npt.NDArray[np.object_]:
-        out: npt.NDArray[np.object_] = shapely.points(lon * np.cos(np.radians(lat)), lat)
+        out: npt.NDArray[np.object_] = shapely.points(lon * _SPACING_COS, lat)
         return out
 
     def _later_of_pairs(self, which: npt.NDArray[np.intp], lon: F64, lat: F64) -> I64:

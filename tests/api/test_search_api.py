@@ -14,6 +14,7 @@ import pytest
 
 from chargemesh.api.app import Platform
 from chargemesh.domain import AccessMethod, ConnectorStatus, Station
+from chargemesh.domain.session import ChargeAttempt, StartMethod
 from chargemesh.geo.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.search.queries import encode_polyline
@@ -315,3 +316,31 @@ def test_a_bad_event_stream_request_is_422(api: Api, params: dict[str, Any], mes
     answer = api.get("/api/v1/events", **params)
     assert answer.status_code == 422
     assert message in answer.text
+
+
+def test_a_vehicle_is_steered_away_from_chargers_known_to_fail_with_it(api: Api) -> None:
+    lon, lat = BEIJING
+    # the lab: "Aurora S7" fails on Huaxin HX-120 firmware 2.4.1 (the DC piles here), 40 of 100
+    attempts = [
+        ChargeAttempt(
+            f"a{i}", datetime.now(UTC), OP, StartMethod.QR_SCAN,
+            "failure" if i < 40 else "success", vehicle_model="aurora-s7",
+            charger_manufacturer="Huaxin Power", charger_model="HX-120", firmware="2.4.1",
+            failure_reason="BMS handshake timeout" if i < 40 else None, source="lab",
+        )
+        for i in range(100)
+    ]  # fmt: skip
+    api.store.add_attempts(attempts)
+    api.platform.refresh_compatibility()
+    near = {"lon": lon, "lat": lat, "radius_km": 20}
+    plain = api.nearby(**near, connector="gbt_dc")
+    assert plain == [f"{OP}:S0", f"{OP}:S1", f"{OTHER}:S3"]
+    body = api.get("/api/v1/stations/nearby", **near, connector="gbt_dc", vehicle="aurora-s7")
+    stations = body.json()["stations"]
+    assert [s["id"] for s in stations] == plain  # every DC gun here is an HX-120 on 2.4.1…
+    assert all("60% of 100 test starts" in s["compatibility_warning"] for s in stations)
+    # …but with AC allowed, the stations' 7 kW guns work: no warning, and they come first
+    mixed = api.get("/api/v1/stations/nearby", **near, vehicle="aurora-s7").json()["stations"]
+    assert all("compatibility_warning" not in s for s in mixed)
+    other_car = api.get("/api/v1/stations/nearby", **near, connector="gbt_dc", vehicle="kestrel")
+    assert all("compatibility_warning" not in s for s in other_car.json()["stations"])

@@ -31,6 +31,7 @@ from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.enums import ModuleID
 from chargemesh.protocols.tcec.interfaces import Interface
 from chargemesh.protocols.tcec.stations import QueryStationsInfoRequest
+from chargemesh.services.coverage import coverage_report
 from chargemesh.services.delisting import DelistingRules
 from chargemesh.services.ingest import FeedResult, OcpiSide, sync_all
 from chargemesh.sim.country import Country, generate
@@ -185,6 +186,26 @@ def test_the_synced_registry_matches_the_ground_truth(
             c: {k: facts[k] for k in keys + classes} for c, facts in truth["counties"].items()
         }
         assert len(found) == truth["distinct"]["counties_covered"]
+
+        # coverage, as the report computes it, equals the truth; the sync left a snapshot
+        report = coverage_report(store).to_json()
+        distinct = truth["distinct"]
+        assert report["totals"]["stations"] == distinct["stations"]
+        assert report["totals"]["evses"] == distinct["evses"]
+        assert report["totals"]["connectors"] == distinct["connectors"]
+        assert report["power_classes"] == truth["power_classes"]
+        assert report["highway"]["service_areas"] == distinct["highway_stations"]
+        assert report["counties"]["covered"] == distinct["counties_covered"]
+        assert report["counties"]["total"] == truth["counties_total"]
+        assert set(report["counties"]["covered_adcodes"]) == set(truth["counties"])
+        assert len(report["counties"]["uncovered"]) == truth["counties_total"] - len(found)
+        per_op = {o["id"]: o for o in report["operators"]}
+        for op, facts in truth["operators"].items():
+            if facts["resold_stations"] == 0:  # a reseller's copies are not counted twice
+                assert per_op[op]["evses"] == facts["evses"], op
+                assert per_op[op]["supercharger"] == facts["supercharger_evses"], op
+        [point] = report["timeline"]
+        assert (point["evses"], point["counties"]) == (distinct["evses"], len(found))
 
         # every feed healthy, nothing missing
         health = store.feed_health()

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from chargemesh import __version__
+from chargemesh.api.analytics import analytics_router
 from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
@@ -34,6 +35,7 @@ from chargemesh.protocols.tcec.wire import dialect_of
 from chargemesh.search.index import StationIndex
 from chargemesh.services.charging_ocpi import OcpiCharging
 from chargemesh.services.charging_tcec import TcecCharging
+from chargemesh.services.compatibility import compatibility_report, known_failures
 from chargemesh.services.ingest import OcpiSide, sync_all
 from chargemesh.services.ocpi_commands import CommandSender
 from chargemesh.services.ocpi_connections import OcpiConnections
@@ -52,6 +54,7 @@ GEO_DATA = Path(__file__).resolve().parent.parent / "geo" / "data"
 TcecClients = Callable[[str, httpx.AsyncClient], TcecClient | None]
 INDEX_TICK_S = 1.0  # stations added or changed reach search within about this
 SWEEP_EVERY_S = 5.0  # availability that aged past its feed's freshness is retired this often
+COMPATIBILITY_EVERY_S = 300.0  # the lab's flags reach search this often
 
 
 def tcec_peers(config: Config) -> dict[str, TcecPeer]:
@@ -180,6 +183,7 @@ class Platform:
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             await asyncio.to_thread(self.index.build)
+            await asyncio.to_thread(self.refresh_compatibility)
             await self.writer.start()
             upkeep = asyncio.create_task(self._index_upkeep(), name="index upkeep")
             timeouts = asyncio.create_task(self.sessions.run(), name="session timeouts")
@@ -203,6 +207,7 @@ class Platform:
         app.include_router(stations_router(self.store))
         app.include_router(events_router(self.streams))
         app.include_router(sessions_router(self.sessions))
+        app.include_router(analytics_router(self.store))
         app.router.routes.extend(self.tcec.routes())
         app.router.routes.extend(self.ocpi.location_routes("/ocpi"))  # the hot path, first
         app.mount("/ocpi", self.ocpi.app())
@@ -215,10 +220,15 @@ class Platform:
 
         return app
 
+    def refresh_compatibility(self) -> None:
+        """The compatibility lab's flags, for search to steer drivers' vehicles away."""
+        report = compatibility_report(self.store)
+        self.index.known_failures = known_failures(report)
+
     async def _index_upkeep(self) -> None:
         """Stations added or changed reach the index within ``INDEX_TICK_S``; availability
         that aged out is retired every ``SWEEP_EVERY_S``; many small segments are compacted."""
-        swept = time.monotonic()
+        swept = checked = time.monotonic()
         while True:
             await asyncio.sleep(INDEX_TICK_S)
             try:
@@ -228,6 +238,9 @@ class Platform:
                 if time.monotonic() - swept >= SWEEP_EVERY_S:
                     swept = time.monotonic()
                     await asyncio.to_thread(self.index.sweep)
+                if time.monotonic() - checked >= COMPATIBILITY_EVERY_S:
+                    checked = time.monotonic()
+                    await asyncio.to_thread(self.refresh_compatibility)
             except Exception:  # keep serving what the index holds; try again next tick
                 log.exception("search index upkeep failed")
 

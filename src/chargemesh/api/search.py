@@ -42,6 +42,7 @@ class StationHitOut(BaseModel):
     access_methods: list[str]  # any connector's
     highway_service_area: bool
     distance_km: float  # from the point (nearby) or from the route (route)
+    compatibility_warning: str | None = None  # nearby with vehicle=: known to fail with it
     along_km: float | None = None  # route only: how far along the route
 
 
@@ -130,6 +131,8 @@ def _hits_out(index: StationIndex, hits: list[Any], coords: Coords, route: bool)
     for h in hits:
         s = station_summary(index, h)
         s["distance_km"] = round(h.distance_km, 4)
+        if h.warning is not None:
+            s["compatibility_warning"] = h.warning
         if route:
             s["along_km"] = round(h.along_km, 3)
         out.append(s)
@@ -176,12 +179,17 @@ def search_router(index: StationIndex) -> APIRouter:
         radius_km: Annotated[float, Query(gt=0, le=500)] = 10.0,
         limit: Annotated[int, Query(ge=1, le=500)] = 20,
         coords: CoordsQuery = "gcj02",
+        vehicle: Annotated[
+            str | None, Query(max_length=64, description="the driver's vehicle model")
+        ] = None,
     ) -> Response:
         """The ``limit`` nearest stations within ``radius_km`` that pass the filters, nearest
-        first (great-circle distance; availability is reported, it does not reorder)."""
+        first (great-circle distance; availability is reported, it does not reorder). With
+        ``vehicle``, stations whose usable connectors are all known to fail with that vehicle
+        model (the compatibility lab's flags) come last, with ``compatibility_warning``."""
         _check_operators(index, f)
         x, y = _point_in(lon, lat, coords)
-        hits = nearby(index, x, y, radius_km, limit, f)
+        hits = nearby(index, x, y, radius_km, limit, f, vehicle)
         stations = _hits_out(index, hits, coords, route=False)
         return _json({"coords": coords, "count": len(stations), "stations": stations})
 

@@ -64,7 +64,7 @@ def station_rows(stations: list[Station]) -> tuple[list[IndexStationRow], list[I
                 crows.append(
                     (
                         c.id, s.id, str(c.standard), c.max_power_kw, join_set(c.access_methods),
-                        str(c.status), c.status_at,
+                        str(c.status), c.status_at, e.manufacturer, e.model, e.firmware,
                     )
                 )  # fmt: skip
     return srows, crows
@@ -77,11 +77,31 @@ class StationIndex:
         self.operator_ids: list[str] = []
         self.operator_code: dict[str, int] = {}
         self.freshness_s = np.zeros(0, np.float64)
+        #: (manufacturer, model, firmware) of piles → the code connectors carry (c_charger)
+        self.charger_code: dict[tuple[str | None, str | None, str | None], int] = {}
+        #: the compatibility lab's flags: vehicle model → {charger: the reason to show}
+        self.known_failures: dict[str, dict[tuple[str | None, str | None, str | None], str]] = {}
+
         self._lock = threading.RLock()  # writers: events, sweeps, segment changes
         self._pending: set[str] = set()  # stations to (re)read from the store
         self._journal: list[StatusChanged | StatusConfirmed | str] | None = None  # rebuilding
         self.version = 0  # bumped on every change a client could see
         self.listeners: list[Callable[[StatusChanged, int | None], None]] = []
+
+    def failing_chargers(self, vehicle_model: str) -> dict[int, str]:
+        """Charger codes known to fail with this vehicle model, and why. A pile whose firmware
+        the feed does not publish matches a flagged (manufacturer, model) on any firmware."""
+        known = self.known_failures.get(vehicle_model)
+        if not known:
+            return {}
+        by_model = {(m, mo): why for (m, mo, _fw), why in known.items()}
+        out: dict[int, str] = {}
+        for key, code in list(self.charger_code.items()):
+            if key in known:
+                out[code] = known[key]
+            elif key[2] is None and (key[0], key[1]) in by_model:
+                out[code] = f"may fail (firmware not published): {by_model[(key[0], key[1])]}"
+        return out
 
     # --- building -----------------------------------------------------------------------------
     def _load_operators(self) -> None:
@@ -121,7 +141,7 @@ class StationIndex:
                 after = page[-1][0]
             for s in stations:
                 self._operator(s[1])
-            builder = SegmentBuilder(stations, self.operator_code)
+            builder = SegmentBuilder(stations, self.operator_code, self.charger_code)
             del stations
             after = ""
             while cpage := self.store.index_connectors(after, CONNECTOR_PAGE):
@@ -243,7 +263,7 @@ class StationIndex:
         for s in stations:
             self._operator(s.operator_id)
         srows, crows = station_rows(stations)
-        builder = SegmentBuilder(srows, self.operator_code)
+        builder = SegmentBuilder(srows, self.operator_code, self.charger_code)
         builder.add_connectors(crows)
         segment = builder.build()
         segment.refresh_available(time.time(), self.freshness_s)

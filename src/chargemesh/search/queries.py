@@ -16,7 +16,7 @@ All positions are GCJ-02 here; the API converts ``coords=wgs84`` at its edge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ class Hit:
     row: int
     distance_km: float = 0.0
     along_km: float = 0.0
+    warning: str | None = None  # the compatibility lab's, for the driver's vehicle
 
 
 def station_summary(index: StationIndex, hit: Hit) -> dict[str, Any]:
@@ -66,7 +67,13 @@ def station_summary(index: StationIndex, hit: Hit) -> dict[str, Any]:
 
 # --- nearby ----------------------------------------------------------------------------------
 def nearby(
-    index: StationIndex, lon: float, lat: float, radius_km: float, limit: int, f: SearchFilter
+    index: StationIndex,
+    lon: float,
+    lat: float,
+    radius_km: float,
+    limit: int,
+    f: SearchFilter,
+    vehicle: str | None = None,
 ) -> list[Hit]:
     point = unit_xyz(np.array([lon]), np.array([lat]))[0]
     bound = chord_of_km(radius_km) * (1 + 1e-9)
@@ -91,7 +98,29 @@ def nearby(
             found.append((float(d), seg, int(r)))
     found.sort(key=lambda t: t[0])
     km = km_of_chord(np.array([d for d, _, _ in found[:limit]]))
-    return [Hit(seg, row, float(d)) for (_, seg, row), d in zip(found[:limit], km, strict=True)]
+    hits = [Hit(seg, row, float(d)) for (_, seg, row), d in zip(found[:limit], km, strict=True)]
+    return steer(index, hits, f, vehicle) if vehicle else hits
+
+
+def steer(index: StationIndex, hits: list[Hit], f: SearchFilter, vehicle: str) -> list[Hit]:
+    """Stations where every connector the driver could use is known to fail with the driver's
+    vehicle go after the others (still in distance order), with the reason."""
+    failing = index.failing_chargers(vehicle)
+    if not failing:
+        return hits
+    codes = np.fromiter(failing, np.int32, len(failing))
+    ok, warned = [], []
+    for hit in hits:
+        seg, row = hit.segment, hit.row
+        conns = np.arange(seg.c_start[row], seg.c_start[row + 1])
+        usable = conns[seg.connector_mask(conns, replace(f, available=False))]
+        bad = np.isin(seg.c_charger[usable], codes)
+        if len(usable) and bad.all():
+            why = failing[int(seg.c_charger[usable[0]])]
+            warned.append(replace(hit, warning=why))
+        else:
+            ok.append(hit)
+    return ok + warned
 
 
 # --- clusters --------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ class Segment:
     c_status: NDArray[np.int8]
     c_at: Floats  # epoch seconds the status was observed; NaN if never
     c_hash: Ints  # key_hash of each connector id
+    c_charger: NDArray[np.int32]  # its pile's (manufacturer, model, firmware), as a code
     live: Bools = field(init=False)
     c_available: Bools = field(init=False)  # available and fresh, maintained in place
     available: NDArray[np.int32] = field(init=False)  # per station, maintained in place
@@ -220,10 +221,16 @@ class SegmentBuilder:
     """Builds a segment from store rows: the stations first, then connector pages as they are
     read (kept as compact columns, so a national build never holds millions of row tuples)."""
 
-    def __init__(self, stations: Sequence[IndexStationRow], operator_code: dict[str, int]):
+    def __init__(
+        self,
+        stations: Sequence[IndexStationRow],
+        operator_code: dict[str, int],
+        charger_code: dict[tuple[str | None, str | None, str | None], int],
+    ):
         self.rows = sorted(stations, key=lambda r: r[0])
         self.position = {r[0]: i for i, r in enumerate(self.rows)}
         self.operator_code = operator_code
+        self.charger_code = charger_code
         self._columns: list[tuple[NDArray[Any], ...]] = []
 
     def add_connectors(self, page: Sequence[IndexConnectorRow]) -> None:
@@ -246,18 +253,26 @@ class SegmentBuilder:
                     m,
                 ),
                 np.fromiter((key_hash(c[0]) for _, c in kept), np.int64, m),
+                np.fromiter((self._charger(c[7], c[8], c[9]) for _, c in kept), np.int32, m),
             )
         )
 
+    def _charger(self, manufacturer: str | None, model: str | None, firmware: str | None) -> int:
+        key = (manufacturer, model, firmware)
+        code = self.charger_code.get(key)
+        if code is None:
+            code = self.charger_code[key] = len(self.charger_code)
+        return code
+
     def build(self) -> Segment:
         rows, n = self.rows, len(self.rows)
-        dtypes = (np.int32, np.int8, np.float32, np.uint8, np.int8, np.float64, np.int64)
+        dtypes = (np.int32, np.int8, np.float32, np.uint8, np.int8, np.float64, np.int64, np.int32)
         cols = [
             np.concatenate([c[i] for c in self._columns]) if self._columns else np.zeros(0, t)
             for i, t in enumerate(dtypes)
         ]
         order = np.argsort(cols[0], kind="stable")
-        station, standard, kw, access, status, at, hashes = (c[order] for c in cols)
+        station, standard, kw, access, status, at, hashes, charger = (c[order] for c in cols)
         return Segment(
             ids=[r[0] for r in rows],
             names=[r[2] for r in rows],
@@ -274,4 +289,5 @@ class SegmentBuilder:
             c_status=status.astype(np.int8),
             c_at=at.astype(np.float64),
             c_hash=hashes.astype(np.int64),
+            c_charger=charger.astype(np.int32),
         )

@@ -23,6 +23,7 @@ from chargemesh.config import Config, OperatorConfig
 from chargemesh.domain import station_id
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.tcec.client import client_from_config
+from chargemesh.services.coverage import snapshot as coverage_snapshot
 from chargemesh.services.delisting import DelistingRules, apply_delisting
 from chargemesh.services.merge import merge_stations
 from chargemesh.services.ocpi_connections import OcpiConnections
@@ -174,4 +175,8 @@ async def sync_all(
     if merge and any(r.ok for r in results):
         merged = await asyncio.to_thread(merge_stations, store)
         log.info("merge: %s", merged)
+    if any(r.ok for r in results):  # a point of the coverage timeline
+        taken = await asyncio.to_thread(coverage_snapshot, store)
+        log.info("coverage: %d operators, %d EVSEs, %d counties", taken.operators,
+                 taken.evses, taken.counties)  # fmt: skip
     return results

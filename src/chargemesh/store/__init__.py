@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chargemesh.store.repository import (
+    ExcludedDowntime,
     FeedHealth,
     InboxMessage,
     OcpiObject,
@@ -25,6 +26,7 @@ from chargemesh.store.repository import (
 )
 
 __all__ = [
+    "ExcludedDowntime",
     "FeedHealth",
     "InboxMessage",
     "OcpiObject",

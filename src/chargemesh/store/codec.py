@@ -36,7 +36,7 @@ STATION_COLUMNS = (
 )  # fmt: skip
 EVSE_COLUMNS = (
     "id", "station_id", "source_id", "position", "manufacturer", "model", "firmware",
-    "max_power_kw", "evse_code",
+    "max_power_kw", "evse_code", "dc", "access_methods",
 )  # fmt: skip
 CONNECTOR_COLUMNS = (
     "id", "evse_id", "station_id", "operator_id", "source_id", "position", "standard",
@@ -105,9 +105,13 @@ def station_row(station: Station, digest: str, updated_at: Any) -> tuple[Any, ..
 
 
 def evse_row(station_id: str, position: int, evse: Evse) -> tuple[Any, ...]:
+    """An EVSE's row; ``dc`` and ``access_methods`` summarise its connectors (for analytics:
+    power classes and access counts are EVSE-level and must not need the connectors)."""
+    access: frozenset[StrEnum] = frozenset(m for c in evse.connectors for m in c.access_methods)
+    dc = int(any(c.current_type == "dc" for c in evse.connectors))
     return (
         evse.id, station_id, evse.source_id, position, evse.manufacturer, evse.model,
-        evse.firmware, evse.max_power_kw, evse.evse_code,
+        evse.firmware, evse.max_power_kw, evse.evse_code, dc, join_set(access),
     )  # fmt: skip
 
 

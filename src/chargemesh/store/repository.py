@@ -47,10 +47,27 @@ class ConnectorRef:
     station_source_id: str  # OCPI: the location id
 
 
+@dataclass(frozen=True, slots=True)
+class CoverageSnapshot:
+    """Coverage after one sync: the headline counts, and the report's detail (JSON-able)."""
+
+    at: datetime
+    operators: int
+    stations: int
+    evses: int
+    connectors: int
+    counties: int
+    highway_service_areas: int
+    detail: dict[str, Any]
+
+
 #: id, operator_id, name, lon, lat, highway_service_area, tariff_id
 IndexStationRow = tuple[str, str, str, float, float, bool, str | None]
-#: id, station_id, standard, max_power_kw, access_methods (comma-separated), status, status_at
-IndexConnectorRow = tuple[str, str, str, float, str, str, datetime | None]
+#: id, station_id, standard, max_power_kw, access_methods (comma-separated), status, status_at,
+#: and its pile's manufacturer, model, firmware
+IndexConnectorRow = tuple[
+    str, str, str, float, str, str, datetime | None, str | None, str | None, str | None
+]
 
 
 class StoreError(Exception):
@@ -456,6 +473,24 @@ class Store(ABC):
     @abstractmethod
     def connectors_of_evse(self, evse_id: str) -> list[ConnectorRef]: ...
 
+    # coverage (coverage_sql.py)
+    @abstractmethod
+    def coverage_evses(
+        self, supercharger_kw: float
+    ) -> list[tuple[str, str, tuple[bool, ...], int]]: ...
+
+    @abstractmethod
+    def coverage_connectors(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def coverage_stations(self) -> list[tuple[str, str | None, bool, int]]: ...
+
+    @abstractmethod
+    def save_coverage_snapshot(self, snapshot: CoverageSnapshot) -> None: ...
+
+    @abstractmethod
+    def coverage_snapshots(self, since: datetime | None = None) -> list[CoverageSnapshot]: ...
+
     # what the search index is built from, in keyset pages
     @abstractmethod
     def index_stations(self, after: str, limit: int) -> list[IndexStationRow]:
@@ -517,6 +552,37 @@ class Store(ABC):
     ) -> None:
         """Delete the rows of the ``cleared`` station ids, then write ``rows`` as given (insert
         or overwrite), in one transaction."""
+
+    # --- reliability (issue 8; reliability_sql.py): what services/reliability.py reads -------
+    # The rows these methods read and write are defined at the end of this module.
+    @abstractmethod
+    def add_excluded_downtime(self, records: Iterable[ExcludedDowntime]) -> int:
+        """Insert or overwrite (by id) downtime excluded from uptime; returns how many."""
+
+    @abstractmethod
+    def excluded_downtime(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ExcludedDowntime]:
+        """The records overlapping ``[since, until)`` (all when not given), by start and id."""
+
+    @abstractmethod
+    def reliability_connectors(self, after: str, limit: int) -> list[ReliabilityConnectorRow]:
+        """Connectors with ids after ``after`` in id order, one keyset page, with their current
+        status and what the reliability figures need of their station (removed ones too)."""
+
+    @abstractmethod
+    def status_changes_between(
+        self, first_id: str, last_id: str, since: datetime, until: datetime
+    ) -> list[StatusChangeRow]:
+        """The history rows of connectors ``first_id <= id <= last_id`` whose ended status
+        reaches into ``[since, until)`` or later: ``at >= since`` and ``previous_since`` before
+        ``until`` (or unknown); by connector, then time. Each such row ends one timeline
+        segment, so a page of connectors' timelines over the window is rebuilt from them."""
+
+    @abstractmethod
+    def visit_attempts(self, since: datetime, until: datetime) -> list[VisitAttemptRow]:
+        """Charge attempts with ``since <= at < until`` joined to their session's account and
+        station (``None`` without a session), by time and id."""
 
 
 # --- ingest across feeds: merge and delisting (issue 5) ------------------------------------------
@@ -581,3 +647,40 @@ class MissingStation:
     operator_id: str
     first_missing: datetime
     misses: int
+
+
+# --- reliability (issue 8) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludedDowntime:
+    """Downtime the operator does not answer for (NEVI's T_excluded: e.g. grid failure,
+    vandalism, scheduled maintenance), for one connector or for every connector of a station
+    (exactly one of ``connector_id``, ``station_id``), from ``starts_at`` until ``ends_at``."""
+
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    connector_id: str | None = None
+    station_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.connector_id is None) == (self.station_id is None):
+            raise ValueError("excluded downtime names exactly one of connector_id, station_id")
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("excluded downtime times must be timezone-aware")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("excluded downtime must end after it starts")
+
+
+#: id, operator_id, station_id, max_power_kw, status, status_since, status_at,
+#: station opening_hours, station removed_at
+ReliabilityConnectorRow = tuple[
+    str, str, str, float, str, datetime | None, datetime | None, str | None, datetime | None
+]
+#: connector_id, status, at, previous, previous_since (``previous`` held from
+#: ``previous_since`` until ``at``, then ``status``)
+StatusChangeRow = tuple[str, str, datetime, str, datetime | None]
+#: at, operator_id, outcome, account_id, station_id (the last two from the attempt's session)
+VisitAttemptRow = tuple[datetime, str, str, str | None, str | None]

@@ -34,11 +34,15 @@ class SearchTables(SqlHooks):
         with self._lock, self._transaction() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT id, station_id, standard, max_power_kw, access_methods, status, "
-                    "status_at FROM connectors WHERE id > ? ORDER BY id LIMIT ?"
+                    "SELECT c.id, c.station_id, c.standard, c.max_power_kw, c.access_methods, "
+                    "c.status, c.status_at, e.manufacturer, e.model, e.firmware "
+                    "FROM connectors c JOIN evses e ON e.id = c.evse_id "
+                    "WHERE c.id > ? ORDER BY c.id LIMIT ?"
                 ),
                 (after, limit),
             )
             rows: list[Any] = cur.fetchall()
         out = self._time_out
-        return [(r[0], r[1], r[2], float(r[3]), r[4], r[5], out(r[6])) for r in rows]
+        return [
+            (r[0], r[1], r[2], float(r[3]), r[4], r[5], out(r[6]), r[7], r[8], r[9]) for r in rows
+        ]

@@ -28,9 +28,11 @@ from chargemesh.domain import (
     Tariff,
 )
 from chargemesh.store import codec
+from chargemesh.store.coverage_sql import CoverageTables
 from chargemesh.store.health_sql import HealthTables
 from chargemesh.store.ingest_sql import IngestTables
 from chargemesh.store.ocpi_sql import OcpiTables
+from chargemesh.store.reliability_sql import ReliabilityTables
 from chargemesh.store.repository import (
     InboxMessage,
     OcpiObject,
@@ -114,7 +116,16 @@ class _Rows:
                 )
 
 
-class SqlStore(HealthTables, IngestTables, OcpiTables, SearchTables, SessionTables, Store):
+class SqlStore(
+    HealthTables,
+    IngestTables,
+    OcpiTables,
+    SearchTables,
+    SessionTables,
+    CoverageTables,
+    ReliabilityTables,
+    Store,
+):
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.RLock()

@@ -188,3 +188,33 @@ def test_geo_commands(tmp_path: Path) -> None:
     lon, lat = (float(v) for v in converted.stdout.split())
     assert abs(lon - 116.40374) < 1e-4
     assert abs(lat - 39.91010) < 1e-4
+
+
+def test_compat_import_takes_a_campaign_and_refuses_a_bad_one_whole(tmp_path: Path) -> None:
+    from chargemesh.sim.campaign import lab_campaign, write_campaign
+    from chargemesh.sim.charging import CompatibilityMatrix
+    from chargemesh.store import open_store
+
+    store = f"sqlite:///{tmp_path / 'lab.db'}"
+    good = write_campaign(lab_campaign(CompatibilityMatrix.generate(3), tests=500, seed=3),
+                          tmp_path / "june.csv")  # fmt: skip
+    done = subprocess.run(
+        [CHARGEMESH, "compat", "import", str(good), "--store", store],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "imported 500 test charges" in done.stdout
+    assert "as june" in done.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text(good.read_text().replace("success", "maybe", 1))
+    refused = subprocess.run(
+        [CHARGEMESH, "compat", "import", str(bad), "--store", store],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "outcome must be success or failure" in refused.stderr
+    assert "nothing imported" in refused.stderr
+    with open_store(store) as s:
+        attempts = s.list_attempts()
+    assert len(attempts) == 500
+    assert {a.source for a in attempts} == {"june"}

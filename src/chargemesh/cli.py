@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -39,6 +43,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(geo_app, name="geo")
 ocpi_app = typer.Typer(help="OCPI connections with CPOs.", no_args_is_help=True)
 app.add_typer(ocpi_app, name="ocpi")
+compat_app = typer.Typer(help="The compatibility lab's test campaigns.", no_args_is_help=True)
+app.add_typer(compat_app, name="compat")
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -105,7 +111,7 @@ def _store_url(config: Path | None, store: str | None) -> str:
 
 
 StoreOption = Annotated[
-    str | None, typer.Option("--store", help="A store URL; overrides the config's [store] url.")
+    str | None, typer.Option("--store", help="A store URL; overrides the config's \\[store] url.")
 ]
 OptionalConfig = Annotated[
     Path | None, typer.Option("--config", "-c", help="The TOML configuration file.")
@@ -121,6 +127,36 @@ def db_migrate(config: OptionalConfig = None, store: StoreOption = None) -> None
         out.print(f"[green]ok[/] {redact(url)} at schema version {s.schema_version()}")
 
 
+@compat_app.command("import")
+@one_line_errors
+def compat_import(
+    file: Annotated[Path, typer.Argument(help="The campaign: CSV with a header, or JSON.")],
+    name: Annotated[
+        str | None, typer.Option(help="The campaign's name (default: the file's stem).")
+    ] = None,
+    config: OptionalConfig = None,
+    store: StoreOption = None,
+) -> None:
+    """Import a test campaign, one row per test charge (columns: at, operator_id,
+    vehicle_model, charger_manufacturer, charger_model, firmware, connector_standard,
+    start_method, outcome, failure_reason). A bad row refuses the whole file."""
+    from chargemesh.services.compatibility import CampaignError, import_campaign, read_campaign
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"{file}: {exc.strerror or exc}", EXIT_USAGE) from None
+    fmt = "json" if file.suffix.lower() == ".json" else "csv"
+    try:
+        attempts = read_campaign(text, name or file.stem, fmt=fmt)
+    except CampaignError as exc:
+        raise fail(f"{file}: {exc}; nothing imported", EXIT_USAGE) from None
+    with open_store(_store_url(config, store)) as s:
+        n = import_campaign(s, attempts)
+    failures = sum(1 for a in attempts if a.outcome != "success")
+    out.print(f"[green]imported[/] {n:,} test charges ({failures:,} failed) as {name or file.stem}")
+
+
 @db_app.command("stats")
 @one_line_errors
 def db_stats(config: OptionalConfig = None, store: StoreOption = None) -> None:
@@ -133,6 +169,198 @@ def db_stats(config: OptionalConfig = None, store: StoreOption = None) -> None:
         *(f"{n:,}" for n in (counts.operators, counts.stations, counts.evses, counts.connectors))
     )
     out.print(table)
+
+
+class ReportKind(StrEnum):
+    COVERAGE = "coverage"
+    COMPATIBILITY = "compatibility"
+    RELIABILITY = "reliability"
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    HTML = "html"
+
+
+class ConnectorDetail(StrEnum):
+    ALL = "all"
+    BELOW_THRESHOLD = "below_threshold"
+    NONE = "none"
+
+
+CONNECTOR_DETAIL: dict[ConnectorDetail, Literal["all", "below_threshold", "none"]] = {
+    ConnectorDetail.ALL: "all",
+    ConnectorDetail.BELOW_THRESHOLD: "below_threshold",
+    ConnectorDetail.NONE: "none",
+}
+
+
+def _when(value: str, option: str) -> datetime:
+    """An ISO date or date-time from the command line; UTC unless it carries an offset."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(
+            f"{option} {value!r}: not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM)",
+            EXIT_USAGE,
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _year_before(at: datetime) -> datetime:
+    try:
+        return at.replace(year=at.year - 1)
+    except ValueError:  # 29 February
+        return at.replace(year=at.year - 1, day=28)
+
+
+def _write(path: Path, content: str) -> None:
+    try:
+        path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_RUNTIME) from None
+    err.print(f"wrote {path} ({len(content.encode()):,} bytes)", markup=False)
+
+
+@app.command("report")
+@one_line_errors
+def report(
+    kind: Annotated[ReportKind, typer.Argument(help="Which report.", show_default=False)],
+    config: OptionalConfig = None,
+    store: StoreOption = None,
+    fmt: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table: for the terminal; json: every figure; html: one self-contained page "
+            "with charts (and the county map for coverage).",
+        ),
+    ] = ReportFormat.TABLE,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Write to this file instead of standard output.", dir_okay=False
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="reliability: start of the period, YYYY-MM-DD[THH:MM] (UTC unless "
+            "an offset is given); default: 12 months before --until.",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="reliability: end of the period (excluded); default: now.", show_default=False
+        ),
+    ] = None,
+    connectors: Annotated[
+        ConnectorDetail | None,
+        typer.Option(
+            help="reliability: which connectors are listed one by one (the operator, month and "
+            "network figures always cover them all) [default: below_threshold]",
+            show_default=False,
+        ),
+    ] = None,
+    supercharger_kw: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="coverage: DC EVSEs from this power are superchargers [default: 250]",
+            show_default=False,
+        ),
+    ] = None,
+    rapid_kw: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="coverage: the rapid threshold [default: 50]", show_default=False
+        ),
+    ] = None,
+    target: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="compatibility: target success rate [default: 0.99]",
+            show_default=False,
+        ),
+    ] = None,
+    min_samples: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="compatibility: attempts a slice needs to be flagged [default: 30]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Coverage, compatibility or reliability, computed from the registry now: Rich tables,
+    JSON, or a self-contained HTML report (charts, and the county map for coverage, that
+    render offline)."""
+    options: dict[ReportKind, dict[str, object]] = {
+        ReportKind.COVERAGE: {"--supercharger-kw": supercharger_kw, "--rapid-kw": rapid_kw},
+        ReportKind.COMPATIBILITY: {"--target": target, "--min-samples": min_samples},
+        ReportKind.RELIABILITY: {"--since": since, "--until": until, "--connectors": connectors},
+    }
+    for other, given in options.items():
+        for name, value in given.items():
+            if other != kind and value is not None:
+                raise fail(f"{name} is an option of `report {other}`, not of `report {kind}`",
+                           EXIT_USAGE)  # fmt: skip
+    end = _when(until, "--until") if until else datetime.now(UTC)
+    start = _when(since, "--since") if since else _year_before(end)
+    if kind is ReportKind.RELIABILITY and end <= start:
+        raise fail(f"the period must end after it starts ({start:%Y-%m-%d} → {end:%Y-%m-%d})",
+                   EXIT_USAGE)  # fmt: skip
+    url = _store_url(config, store)
+    with open_store(url) as s, err.status(f"computing the {kind} report…"):
+        if kind is ReportKind.COVERAGE:
+            from chargemesh.services.coverage import RAPID_KW, SUPERCHARGER_KW, coverage_report
+
+            data = coverage_report(
+                s,
+                supercharger_kw=SUPERCHARGER_KW if supercharger_kw is None else supercharger_kw,
+                rapid_kw=RAPID_KW if rapid_kw is None else rapid_kw,
+            ).to_json()
+        elif kind is ReportKind.COMPATIBILITY:
+            from chargemesh.services.compatibility import compatibility_report
+
+            data = compatibility_report(
+                s, target=0.99 if target is None else target,
+                min_samples=30 if min_samples is None else min_samples,
+            ).to_json()  # fmt: skip
+        else:
+            from chargemesh.services.reliability import reliability_report
+
+            detail = CONNECTOR_DETAIL[connectors or ConnectorDetail.BELOW_THRESHOLD]
+            data = reliability_report(s, start, end, connector_detail=detail).to_json()
+        names = {op.id: op.name for op in s.list_operators() if op.name}
+    if fmt is ReportFormat.JSON:
+        from chargemesh.report.common import to_json_text
+
+        content = to_json_text(data)
+    elif fmt is ReportFormat.HTML:
+        from chargemesh.report.html import render_html
+
+        content = render_html(kind.value, data, source=redact(url), names=names)
+    else:
+        from chargemesh.report.tables import print_report
+
+        if out_file is None:
+            print_report(out, kind.value, data, names)
+            return
+        buffer = io.StringIO()
+        print_report(Console(file=buffer, width=160, color_system=None), kind.value, data, names)
+        content = buffer.getvalue()
+    if out_file is None:
+        sys.stdout.write(content)
+        sys.stdout.flush()
+    else:
+        _write(out_file, content)
 
 
 @app.command("serve")
@@ -489,6 +717,16 @@ def sim(
         str, typer.Option("--store", help="The store URL written into the manifest.")
     ] = "sqlite:///chargemesh.db",
     host: Annotated[str, typer.Option(help="Interface the operators listen on.")] = "127.0.0.1",
+    campaign: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the compatibility lab's test campaign (CSV, one row per test "
+            "charge, outcomes from the simulated matrix) to this file."
+        ),
+    ] = None,
+    campaign_tests: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Test charges in the campaign.")
+    ] = 70_000,
     run_for: Annotated[
         float | None, typer.Option("--run-for", hidden=True, min=0.0, help="Stop after seconds.")
     ] = None,
@@ -554,6 +792,11 @@ def sim(
             out.print(table)
             out.print(f"manifest: {path}")
             out.print(f"ground truth: {truth_path(path)}")
+            if campaign is not None:
+                from chargemesh.sim.campaign import lab_campaign, write_campaign
+
+                rows = lab_campaign(simulator.compatibility, tests=campaign_tests, seed=seed)
+                out.print(f"test campaign: {write_campaign(rows, campaign)} ({len(rows):,} rows)")
             out.print(
                 f"churn {simulator.churn.rate:.1f} changes/s (realtime ones pushed to "
                 f"{simulator.platform_url}), "

@@ -122,7 +122,13 @@ BAD = [
         + GOOD[GOOD.index('[[operators]]\nid = "CN') :].split("[tcec]")[0],
         ["appears twice"],
     ),
-]
+    ("unknown reseller", GOOD + '\n[merge]\nresellers = ["MA9NOPE99"]\n',
+     ["merge.resellers", "'MA9NOPE99' is not an operator"]),
+    ("delisting share", GOOD + "\n[delisting]\nsuspect_below = 1.5\n",
+     ["delisting.suspect_below", "less than or equal to 1"]),
+    ("coverage threshold", GOOD + "\n[coverage]\nsupercharger_kw = 0\n",
+     ["coverage.supercharger_kw", "greater than 0"]),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("case", "text", "needles"), BAD, ids=[b[0] for b in BAD])

@@ -270,7 +270,8 @@ def report(
         float | None,
         typer.Option(
             min=0.0,
-            help="coverage: DC EVSEs from this power are superchargers [default: 250]",
+            help="coverage: DC EVSEs from this power are superchargers [default: the "
+            "config's coverage.supercharger_kw, 250]",
             show_default=False,
         ),
     ] = None,
@@ -319,12 +320,13 @@ def report(
     url = _store_url(config, store)
     with open_store(url) as s, err.status(f"computing the {kind} report…"):
         if kind is ReportKind.COVERAGE:
-            from chargemesh.services.coverage import RAPID_KW, SUPERCHARGER_KW, coverage_report
+            from chargemesh.services.coverage import coverage_report
 
+            thresholds = (load_config(config) if config else Config()).coverage  # [coverage]
             data = coverage_report(
                 s,
-                supercharger_kw=SUPERCHARGER_KW if supercharger_kw is None else supercharger_kw,
-                rapid_kw=RAPID_KW if rapid_kw is None else rapid_kw,
+                supercharger_kw=supercharger_kw or thresholds.supercharger_kw,
+                rapid_kw=rapid_kw or thresholds.rapid_kw,
             ).to_json()
         elif kind is ReportKind.COMPATIBILITY:
             from chargemesh.services.compatibility import compatibility_report

@@ -175,9 +175,41 @@ class SyncConfig(_Section):
     stations a CPO dropped; the syncs between are incremental. 0: every sync is full."""
 
 
+class MergeConfig(_Section):
+    """How listings of one physical station by several feeds are found (docs/ingest.md)."""
+
+    nearby_m: Annotated[float, Field(ge=0, le=500)] = 50.0
+    """Rule 3: listings closer than this, with the same connectors, are one station."""
+    corroborate_m: Annotated[float, Field(gt=0, le=50_000)] = 2000.0
+    """Rules 1 and 2 (same source reference; same name and address) also need this closeness."""
+    resellers: list[str] = Field(default_factory=list)
+    """Operators known to list other networks' stations (aggregators): never the canonical
+    listing of a merged station."""
+
+
+class DelistingConfig(_Section):
+    """When stations a feed stopped listing are taken off the map (docs/ingest.md)."""
+
+    suspect_below: Annotated[float, Field(ge=0, le=1)] = 0.5
+    """A full listing with fewer than this share of the feed's live stations is suspect:
+    it delists nothing."""
+    misses_to_delist: Annotated[int, Field(ge=1, le=100)] = 2
+    min_missing_h: Annotated[float, Field(ge=0)] = 24.0
+
+
+class CoverageConfig(_Section):
+    """Power class thresholds of the coverage report (EVSE power, kW)."""
+
+    supercharger_kw: Annotated[float, Field(gt=0, le=2000)] = 250.0
+    rapid_kw: Annotated[float, Field(gt=0, le=2000)] = 50.0
+
+
 class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    merge: MergeConfig = Field(default_factory=MergeConfig)
+    delisting: DelistingConfig = Field(default_factory=DelistingConfig)
+    coverage: CoverageConfig = Field(default_factory=CoverageConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     operators: list[OperatorConfig] = Field(default_factory=list)
     tcec: TcecConfig = Field(default_factory=TcecConfig)
@@ -192,6 +224,9 @@ class Config(_Section):
             if op.id.upper() in seen:
                 raise ValueError(f"operator id {op.id!r} appears twice")
             seen.add(op.id.upper())
+        unknown = [r for r in self.merge.resellers if r.upper() not in seen]
+        if unknown:
+            raise ValueError(f"merge.resellers: {', '.join(map(repr, unknown))} is not an operator")
         return self
 
     def operator(self, operator_id: str) -> OperatorConfig:

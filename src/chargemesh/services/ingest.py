@@ -25,7 +25,7 @@ from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.tcec.client import client_from_config
 from chargemesh.services.coverage import snapshot as coverage_snapshot
 from chargemesh.services.delisting import DelistingRules, apply_delisting
-from chargemesh.services.merge import merge_stations
+from chargemesh.services.merge import MergeRules, merge_stations
 from chargemesh.services.ocpi_connections import OcpiConnections
 from chargemesh.services.ocpi_locations import LocationIngest
 from chargemesh.services.ocpi_objects import ObjectIngest
@@ -36,6 +36,23 @@ from chargemesh.store import FeedHealth, Store
 log = logging.getLogger(__name__)
 
 DEFAULT_DELISTING = DelistingRules()
+
+
+def merge_rules_of(config: Config) -> MergeRules:
+    m = config.merge
+    return MergeRules(
+        nearby_m=m.nearby_m, corroborate_m=m.corroborate_m, resellers=frozenset(m.resellers)
+    )
+
+
+def delisting_rules_of(config: Config) -> DelistingRules:
+    d = config.delisting
+    return DelistingRules(
+        suspect_below=d.suspect_below,
+        misses_to_delist=d.misses_to_delist,
+        min_missing=timedelta(hours=d.min_missing_h),
+    )
+
 
 #: progress(operator id, records so far, total or None)
 Progress = Callable[[str, int, int | None], None]
@@ -156,12 +173,13 @@ async def sync_all(
     progress: Progress | None = None,
     parallel: int = 8,
     timeout_s: float = 30.0,
-    delisting_rules: DelistingRules = DEFAULT_DELISTING,
+    delisting_rules: DelistingRules | None = None,
     merge: bool = True,
 ) -> list[FeedResult]:
     """Every configured feed (or those named), at most ``parallel`` at a time; then the merge
     of stations listed by several feeds (``merge``)."""
     chosen = [config.operator(o) for o in operators] if operators else list(config.operators)
+    delisting_rules = delisting_rules or delisting_rules_of(config)
     gate = asyncio.Semaphore(parallel)
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0)) as http:
 
@@ -173,7 +191,7 @@ async def sync_all(
 
         results = list(await asyncio.gather(*(one(op) for op in chosen)))
     if merge and any(r.ok for r in results):
-        merged = await asyncio.to_thread(merge_stations, store)
+        merged = await asyncio.to_thread(merge_stations, store, rules=merge_rules_of(config))
         log.info("merge: %s", merged)
     if any(r.ok for r in results):  # a point of the coverage timeline
         taken = await asyncio.to_thread(coverage_snapshot, store)

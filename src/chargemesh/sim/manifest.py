@@ -149,6 +149,11 @@ def manifest_text(
         "[ocpi]",
         f"country_code = {_s(platform_party[0])}",
         f"party_id = {_s(platform_party[1])}",
+        "",
+        "[merge]  # the aggregator lists other networks' stations: never the canonical one",
+        "resellers = ["
+        + ", ".join(_s(o.id) for o in country.operators if o.kind == "aggregator")
+        + "]",
     ]
     for op in country.operators:
         lines += [

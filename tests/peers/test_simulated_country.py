@@ -204,6 +204,8 @@ def test_the_synced_registry_matches_the_ground_truth(
             if facts["resold_stations"] == 0:  # a reseller's copies are not counted twice
                 assert per_op[op]["evses"] == facts["evses"], op
                 assert per_op[op]["supercharger"] == facts["supercharger_evses"], op
+            if facts["protocol"] == "tcec":  # which piles take part: our PlugAndCharge field
+                assert per_op[op]["plug_and_charge"] == facts["pnc_evses"], op
         [point] = report["timeline"]
         assert (point["evses"], point["counties"]) == (distinct["evses"], len(found))
 

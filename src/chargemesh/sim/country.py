@@ -1187,17 +1187,18 @@ def tcec_station(country: Country, i: int) -> StationInfo:
             }
             for g in range(int(country.evse_connectors[e]))
         ]
-        equipment.append(
-            {
-                "EquipmentID": eid,
-                "ManufacturerName": fam.manufacturer,
-                "EquipmentModel": fam.model,
-                "EquipmentType": 1 if dc else 2,
-                "Power": fam.power_kw,
-                "EquipmentName": f"{k + 1}号桩",
-                "ConnectorInfos": guns,
-            }
-        )
+        pile: dict[str, Any] = {
+            "EquipmentID": eid,
+            "ManufacturerName": fam.manufacturer,
+            "EquipmentModel": fam.model,
+            "EquipmentType": 1 if dc else 2,
+            "Power": fam.power_kw,
+            "EquipmentName": f"{k + 1}号桩",
+            "ConnectorInfos": guns,
+        }
+        if "plug_and_charge" in op.capabilities:  # our extension: which piles take part
+            pile["PlugAndCharge"] = int(bool(country.evse_pnc[e]))
+        equipment.append(pile)
     copy = s != i
     return StationInfo.model_validate(
         {

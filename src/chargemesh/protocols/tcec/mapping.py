@@ -199,6 +199,8 @@ def to_evse(
     equipment: EquipmentInfo, station_reg_id: str, methods: frozenset[AccessMethod]
 ) -> Evse:
     evse_id = child_id(station_reg_id, equipment.equipment_id)
+    if equipment.plug_and_charge == 0:  # our extension: this pile does not, whatever the rest
+        methods = methods - {AccessMethod.PLUG_AND_CHARGE} or frozenset({AccessMethod.VIEW_ONLY})
     return Evse(
         id=evse_id,
         source_id=equipment.equipment_id,

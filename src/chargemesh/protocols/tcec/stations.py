@@ -71,6 +71,9 @@ class EquipmentInfo(WireModel):
     equipment_lat: Annotated[float | None, wire("EquipmentLat")] = None
     power: Annotated[float | None, wire("Power")] = None  # kW
     equipment_name: Annotated[str | None, wire("EquipmentName")] = None
+    # Our extension (docs/tcec-extensions.md): 1 the pile reads the car's VIN and takes part in
+    # plug-and-charge, 0 it does not; absent: as the operator's agreement says for all piles.
+    plug_and_charge: Annotated[int | None, wire("PlugAndCharge")] = None
 
 
 class StationInfo(WireModel):

@@ -771,6 +771,7 @@ def sim(
         churn_rate=churn,
         faults=FaultConfig(probability=faults, delay_s=fault_delay, seed=seed),
         host=host,
+        arriving_cars=True,  # a driver who starts from the app has plugged a car in
     )
     columns = (
         TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),

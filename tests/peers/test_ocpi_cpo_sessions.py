@@ -509,3 +509,13 @@ def test_session_costs_follow_the_tariff_elements_and_vat() -> None:
     assert costs.energy == pytest.approx((10 * 0.5 + 4 * 1.5, (10 * 0.5 + 4 * 1.5) * 1.1))
     assert costs.time == pytest.approx((1.5 * 3, 1.5 * 3))  # TIME: no VAT given
     assert costs.total.excl_vat == pytest.approx(2 + 11 + 4.5)
+
+
+def test_with_arriving_cars_a_command_start_brings_its_car(p: Peers) -> None:
+    sync(p)
+    p.cpo.charging.arriving_cars = lambda _location, _evse: CAR
+    outcome = p.start(reference="REF-ARRIVES")
+    assert (outcome.response, outcome.result) == ("ACCEPTED", "ACCEPTED")
+    held = wait_for(p.sessions)
+    assert held[0].payload["authorization_reference"] == "REF-ARRIVES"
+    assert held[0].payload["status"] == "ACTIVE"

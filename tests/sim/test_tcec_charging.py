@@ -494,3 +494,12 @@ def test_plug_and_charge_without_an_answer_starts_nothing(world: World) -> None:
     assert world.charging.session_at(DC) is None
     assert world.connector() == 2
     assert world.charging.session_state(seq(80)) is None
+
+
+def test_with_arriving_cars_a_scan_start_brings_its_car(world: World) -> None:
+    world.charging.arriving_cars = lambda _connector: car(n=7)
+    answer = world.start(seq(70))
+    assert (answer.succ_stat, answer.fail_reason) == (0, 0)
+    [started] = world.platform.wait_for(START, StartChargeSeq=seq(70))
+    assert started["StartChargeSeqStat"] == 2
+    assert world.charging.vehicle_at(DC) == car(n=7)

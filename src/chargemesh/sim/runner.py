@@ -45,7 +45,9 @@ platform's code.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -65,7 +67,12 @@ from chargemesh.protocols.tcec.codec import Secrets, SeqCounter
 from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.wire import dialect_of
 from chargemesh.sim.background import BackgroundLoop
-from chargemesh.sim.charging import DEFAULT_TIME_SCALE, CompatibilityMatrix, SimVehicle
+from chargemesh.sim.charging import (
+    DEFAULT_TIME_SCALE,
+    CompatibilityMatrix,
+    SimVehicle,
+    make_vehicle,
+)
 from chargemesh.sim.churn import IDLE, Churn, OcpiStatusPush, PushFn, TcecStatusPush
 from chargemesh.sim.country import Country
 from chargemesh.sim.faults import FaultConfig, FaultInjector, FaultKind, ocpi_faults, tcec_faults
@@ -136,6 +143,7 @@ class Simulator:
         compatibility: CompatibilityMatrix | None = None,
         time_scale: float = DEFAULT_TIME_SCALE,
         status_interval_s: float = DEFAULT_STATUS_INTERVAL_S,
+        arriving_cars: bool = False,
     ) -> None:
         self.country = country
         self.platform_url = platform_url.rstrip("/") if platform_url else None
@@ -204,6 +212,8 @@ class Simulator:
         )
         self._servers: dict[str, LoopbackServer] = {}
         self._started = False
+        if arriving_cars:
+            self._bring_cars()
 
     # ------------------------------------------------------------------ building
 
@@ -308,6 +318,25 @@ class Simulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _bring_cars(self) -> None:
+        """A driver who starts a charge from the app has plugged a car in: each such start
+        brings a car of the seeded fleet (its model, VIN and state of charge), so sessions run
+        in ``chargemesh sim`` and the demo without anyone plugging cars in by hand."""
+        counter = itertools.count(1)
+        lock = threading.Lock()
+
+        def next_car() -> SimVehicle:
+            with lock:
+                n = next(counter)
+            return make_vehicle(self.seed, 1_000_000 + n, emaid=True)
+
+        for charging in self.charging.values():
+            charging.arriving_cars = lambda _connector: next_car()
+        for setup in self.ocpi_charging.values():
+            setup.server.charging.arriving_cars = lambda _loc, _evse, setup=setup: setup.register(
+                next_car()
+            )
 
     # ------------------------------------------------------------------ addresses
 

@@ -279,6 +279,10 @@ class TcecCharging:
         self.retry_s = retry_s
         self.retry_for_s = retry_for_s
         self.silent_starts = False
+        #: A scan start at an idle connector means the driver is there with a car plugged in:
+        #: with this set, that car comes from it (``chargemesh sim``); unset, such a start is
+        #: refused NO_VEHICLE (tests plug cars in themselves).
+        self.arriving_cars: Callable[[str], SimVehicle] | None = None
         self.bill_adjust: dict[str, Decimal] = {}
         self.attempts: list[StartAttempt] = []
         self.bills: dict[str, NotificationChargeOrderInfoRequest] = {}
@@ -487,6 +491,9 @@ class TcecCharging:
             if connector_id in self._active or code == CHARGING:
                 return 1, StartChargeRefusal.BUSY, None
             vehicle = self._plugged.get(connector_id)
+            if vehicle is None and self.arriving_cars is not None:
+                vehicle = self._plugged[connector_id] = self.arriving_cars(connector_id)
+                self.network.hold(connector_id, True)
             pile = self.network.pile_info(connector_id)
             if vehicle is None or pile is None:
                 return 1, StartChargeRefusal.NO_VEHICLE, None

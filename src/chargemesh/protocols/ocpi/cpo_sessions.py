@@ -545,6 +545,10 @@ class CpoCharging:
         self.plug_and_charge: bool | Callable[[str, str], bool] = False
         self.pnc_token_type: TokenType | str = TokenType.EMAID
         self.plug_in_timeout_s = 120.0
+        #: A command start at an EVSE without a car means the driver is there plugging one in:
+        #: with this set, that car comes from it (the simulator); unset, the start waits for
+        #: ``plug_in`` up to ``plug_in_timeout_s``.
+        self.arriving_cars: Callable[[str, str], Vehicle] | None = None
         self.default_price_per_kwh = 1.2
         self.default_vat = 13.0
         self.currency = "CNY"
@@ -764,6 +768,9 @@ class CpoCharging:
             pending.timer = self._spawn(self._lapse(place, pending))
             self._record(place, AuthMethod.COMMAND, "WAITING_FOR_VEHICLE")
             await self._result(kind, url, CommandResultType.ACCEPTED)
+            if self.arriving_cars is not None:  # the driver plugs in: the waiting start goes
+                car = self.arriving_cars(body.location_id, place.evse.uid)
+                await self.plug_in(body.location_id, place.evse.uid, car)
             return
         reason = self._compatible(plug.vehicle, place)
         if reason is not None:

@@ -40,12 +40,12 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("-")[0].split("."))
 
 
-def pack(workdir: Path) -> Path:
+def pack(workdir: Path, package: str = PACKAGE, version: str = VERSION) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("npm not found: install Node.js (20 or later)")
     done = subprocess.run(  # noqa: S603 - fixed arguments
-        [npm, "pack", f"{PACKAGE}@{VERSION}", "--json", "--silent"],
+        [npm, "pack", f"{package}@{version}", "--json", "--silent"],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -57,36 +57,44 @@ def pack(workdir: Path) -> Path:
     return workdir / str(info[0]["filename"])
 
 
-def licence_member(names: list[str]) -> str:
+def licence_member(names: list[str], package: str = PACKAGE) -> str:
     for candidate in ("package/LICENSE.txt", "package/LICENSE", "package/LICENSE.md"):
         if candidate in names:
             return candidate
-    sys.exit(f"no licence file in the {PACKAGE} tarball")
+    sys.exit(f"no licence file in the {package} tarball")
+
+
+def extract(
+    tarball: Path, files: dict[str, str], target: Path, version: str
+) -> tuple[dict[str, object], list[tuple[str, int, str]]]:
+    """Copy ``files`` (tarball member → file name) and the licence into ``target``; checks
+    the package's version. Returns its package.json and (file, bytes, sha256) per file."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball) as tar:
+        manifest = tar.extractfile("package/package.json")
+        assert manifest is not None
+        meta: dict[str, object] = json.loads(manifest.read())
+        if meta["version"] != version:
+            sys.exit(f"npm gave {meta['version']}, expected {version}")
+        members = {**files, licence_member(tar.getnames(), str(meta["name"])): "LICENSE.txt"}
+        written = []
+        for member, name in members.items():
+            data = tar.extractfile(member)
+            if data is None:
+                sys.exit(f"{member} missing from the tarball")
+            content = data.read()
+            (target / name).write_bytes(content)
+            written.append((name, len(content), hashlib.sha256(content).hexdigest()))
+    return meta, written
 
 
 def main() -> None:
     if version_tuple(VERSION) < MINIMUM:
         sys.exit(f"{PACKAGE} {VERSION} is older than {'.'.join(map(str, MINIMUM))}")
-    VENDOR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         tarball = pack(Path(tmp))
         digest = hashlib.sha512(tarball.read_bytes()).hexdigest()
-        with tarfile.open(tarball) as tar:
-            names = tar.getnames()
-            manifest = tar.extractfile("package/package.json")
-            assert manifest is not None
-            meta = json.loads(manifest.read())
-            if meta["version"] != VERSION:
-                sys.exit(f"npm gave {meta['version']}, expected {VERSION}")
-            members = {**FILES, licence_member(names): "LICENSE.txt"}
-            written = []
-            for member, target in members.items():
-                data = tar.extractfile(member)
-                if data is None:
-                    sys.exit(f"{member} missing from the tarball")
-                content = data.read()
-                (VENDOR / target).write_bytes(content)
-                written.append((target, len(content), hashlib.sha256(content).hexdigest()))
+        meta, written = extract(tarball, FILES, VENDOR, VERSION)
     rows = "\n".join(f"| `{name}` | {size:,} | `{sha}` |" for name, size, sha in written)
     (VENDOR / "SOURCE.md").write_text(
         f"""# Vendored: MapLibre GL JS

@@ -50,3 +50,15 @@ def test_compatibility_flags_what_fails(api: Api) -> None:
     few = api.get("/api/v1/compatibility", min_samples=50).json()
     assert few["flagged"] == []  # below the minimum sample: not judged
     assert api.get("/api/v1/compatibility", target=1.5).status_code == 422
+
+
+def test_the_api_docs_work_offline(api: Api) -> None:
+    page = api.get("/docs")
+    assert page.status_code == 200
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    assert "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        served = api.get(f"/static/vendor/swagger-ui/{asset}")
+        assert served.status_code == 200
+        assert len(served.content) > 100_000

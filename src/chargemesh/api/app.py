@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from chargemesh import __version__
@@ -201,7 +202,10 @@ class Platform:
                 await self.writer.stop()
                 await self.http.aclose()
 
-        app = FastAPI(title="chargemesh", version=__version__, lifespan=lifespan)
+        app = FastAPI(
+            title="chargemesh", version=__version__, lifespan=lifespan, docs_url=None,
+            redoc_url=None,
+        )  # fmt: skip
         app.include_router(operators_router(self.store))
         app.include_router(search_router(self.index))  # before stations/{id}: "nearby"
         app.include_router(stations_router(self.store))
@@ -213,6 +217,17 @@ class Platform:
         app.mount("/ocpi", self.ocpi.app())
         app.mount("/static/geo", StaticFiles(directory=GEO_DATA), name="geo")
         app.mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static")
+
+        @app.get("/docs", include_in_schema=False)
+        async def api_docs() -> HTMLResponse:
+            """The OpenAPI explorer, with Swagger UI served from the package (no CDN)."""
+            return get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title="chargemesh API",
+                swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                swagger_favicon_url="data:,",
+            )
 
         @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
         async def web_map() -> FileResponse:

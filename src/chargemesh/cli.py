@@ -353,7 +353,9 @@ def report(
         from chargemesh.report.tables import print_report
 
         if out_file is None:
-            print_report(out, kind.value, data, names)
+            # a terminal's own width; piped, the width a file gets (Rich would assume 80)
+            console = out if out.is_terminal else Console(width=160, color_system=None)
+            print_report(console, kind.value, data, names)
             return
         buffer = io.StringIO()
         print_report(Console(file=buffer, width=160, color_system=None), kind.value, data, names)

@@ -73,7 +73,10 @@ def _table(
             name,
             justify="right" if i in right else "left",
             footer=(footer[i] if footer is not None and i < len(footer) else ""),
-            no_wrap=i in right,
+            # On a narrow terminal Rich squeezes columns: names keep a readable width and
+            # figures fold rather than lose digits to an ellipsis.
+            min_width=None if i in right else 10,
+            overflow="fold",
         )
     return table
 

@@ -25,6 +25,7 @@ from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.tcec.client import client_from_config
 from chargemesh.services.coverage import snapshot as coverage_snapshot
 from chargemesh.services.delisting import DelistingRules, apply_delisting
+from chargemesh.services.errors import one_line
 from chargemesh.services.merge import MergeRules, merge_stations
 from chargemesh.services.ocpi_connections import OcpiConnections
 from chargemesh.services.ocpi_locations import LocationIngest
@@ -76,11 +77,6 @@ class OcpiSide:
     objects: ObjectIngest
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
-
-
 async def sync_feed(
     config: Config,
     op: OperatorConfig,
@@ -128,7 +124,7 @@ async def sync_feed(
         if delisting.warning:
             log.warning("%s: %s", op.id, delisting.warning)
     except Exception as exc:  # a feed's failure is recorded, never the others' problem
-        error = _one_line(exc)
+        error = one_line(exc)
         log.warning("sync of %s failed: %s", op.id, error)
         seconds = time.perf_counter() - clock
         await asyncio.to_thread(

@@ -38,6 +38,7 @@ from chargemesh.domain.session import (
     StartMethod,
     Vehicle,
 )
+from chargemesh.services.errors import one_line
 from chargemesh.services.qr import QrError, resolve
 from chargemesh.store import Store
 from chargemesh.store.repository import ConnectorRef
@@ -186,7 +187,7 @@ class SessionService:
             try:
                 quote = await adapter.quote(target)
             except Exception as exc:  # a quote is advice; the start itself will tell
-                log.info("no quote from %s: %s", target.operator_id, _one_line(exc))
+                log.info("no quote from %s: %s", target.operator_id, one_line(exc, 200))
             if quote is not None and not quote.usable:
                 refusal = (quote.reason or "the operator says the charger cannot be used now",
                            "pick another connector nearby", "operator_refused")  # fmt: skip
@@ -278,7 +279,7 @@ class SessionService:
             log.warning("start of %s at %s failed: %s", session.id, session.operator_id, exc)
             with contextlib.suppress(Exception):
                 await adapter.stop(session, target)
-            reply = Reply(False, f"the operator could not be reached: {_one_line(exc)}")
+            reply = Reply(False, f"the operator could not be reached: {one_line(exc, 200)}")
         if not reply.ok:
             await self.fail(session.operator_id, session.protocol_ref or "",
                             reply.reason or "the operator refused the start")  # fmt: skip
@@ -561,8 +562,3 @@ def dispute_of(session: ChargeSession) -> str | None:
         if abs(bill.total - session.cost) > limit:
             return f"money differs: billed {bill.total}, metered {session.cost}"
     return None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]

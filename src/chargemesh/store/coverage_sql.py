@@ -14,11 +14,8 @@ import orjson
 
 from chargemesh.store.hooks import SqlHooks
 from chargemesh.store.repository import CoverageSnapshot
+from chargemesh.store.search_sql import PHYSICAL_STATION
 
-_CANONICAL = (
-    "s.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM station_sources m "
-    "WHERE m.station_id = s.id AND m.canonical_id <> s.id)"
-)
 _METHODS = ("scan", "app_start", "plug_and_charge", "rfid", "view_only")
 
 
@@ -36,7 +33,7 @@ class CoverageTables(SqlHooks):
                     "SELECT s.operator_id, CASE WHEN e.dc = 1 AND e.max_power_kw >= ? THEN "
                     "'supercharger' WHEN e.dc = 1 THEN 'dc_fast' ELSE 'ac' END AS cls, "
                     f"{flags}, count(*) FROM evses e JOIN stations s ON s.id = e.station_id "
-                    f"WHERE {_CANONICAL} GROUP BY 1, 2, 3, 4, 5, 6, 7"
+                    f"WHERE {PHYSICAL_STATION} GROUP BY 1, 2, 3, 4, 5, 6, 7"
                 ),
                 (supercharger_kw, *(f"%{m}%" for m in _METHODS)),
             )
@@ -48,7 +45,7 @@ class CoverageTables(SqlHooks):
         with self._lock, self._transaction() as cur:
             cur.execute(
                 "SELECT s.operator_id, count(*) FROM connectors c "
-                f"JOIN stations s ON s.id = c.station_id WHERE {_CANONICAL} GROUP BY 1"
+                f"JOIN stations s ON s.id = c.station_id WHERE {PHYSICAL_STATION} GROUP BY 1"
             )
             return {r[0]: int(r[1]) for r in cur.fetchall()}
 
@@ -57,7 +54,7 @@ class CoverageTables(SqlHooks):
         with self._lock, self._transaction() as cur:
             cur.execute(
                 "SELECT s.operator_id, s.county_adcode, s.highway_service_area, count(*) "
-                f"FROM stations s WHERE {_CANONICAL} GROUP BY 1, 2, 3"
+                f"FROM stations s WHERE {PHYSICAL_STATION} GROUP BY 1, 2, 3"
             )
             rows: list[Any] = cur.fetchall()
         return [(r[0], r[1], bool(r[2]), int(r[3])) for r in rows]

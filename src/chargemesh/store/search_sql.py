@@ -11,6 +11,12 @@ from typing import Any
 from chargemesh.store.hooks import SqlHooks
 from chargemesh.store.repository import IndexConnectorRow, IndexStationRow
 
+#: A physical station (alias ``s``): live, and not a listing merged into another one.
+PHYSICAL_STATION = (
+    "s.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM station_sources m "
+    "WHERE m.station_id = s.id AND m.canonical_id <> s.id)"
+)
+
 
 class SearchTables(SqlHooks):
     def index_stations(self, after: str, limit: int) -> list[IndexStationRow]:
@@ -19,9 +25,8 @@ class SearchTables(SqlHooks):
             cur.execute(
                 self._sql(
                     "SELECT s.id, s.operator_id, s.name, s.lon, s.lat, s.highway_service_area, "
-                    "s.tariff_id FROM stations s WHERE s.removed_at IS NULL AND s.id > ? "
-                    "AND NOT EXISTS (SELECT 1 FROM station_sources m WHERE m.station_id = s.id "
-                    "AND m.canonical_id <> s.id) ORDER BY s.id LIMIT ?"
+                    f"s.tariff_id FROM stations s WHERE {PHYSICAL_STATION} AND s.id > ? "
+                    "ORDER BY s.id LIMIT ?"
                 ),
                 (after, limit),
             )

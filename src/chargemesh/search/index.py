@@ -199,31 +199,35 @@ class StationIndex:
     def _apply_confirmed(self, event: StatusConfirmed) -> None:
         now = time.time()
         for connector_id, station_id, observed in event.connectors:
-            found = self.locate(station_id)
-            if found is None:
-                continue
-            segment, row = found
-            crow = segment.connector_row(connector_id, row)
-            if crow is None:
-                continue
-            at = observed.timestamp()
-            fresh = at >= now - float(self.freshness_s[segment.operator[row]])
-            segment.set_status_at(crow, at, fresh)
+            found = self._connector(station_id, connector_id)
+            if found is not None:
+                segment, row, crow = found
+                at = observed.timestamp()
+                segment.set_status_at(crow, at, self._fresh(segment, row, at, now))
 
     def _apply_status(self, event: StatusChanged) -> int | None:
         """Apply in place; the station's connectors available now, or None if not indexed."""
-        found = self.locate(event.station_id)
+        found = self._connector(event.station_id, event.connector_id)
+        if found is None:
+            return None
+        segment, row, crow = found
+        at = event.at.timestamp()
+        fresh = self._fresh(segment, row, at, time.time())
+        segment.set_status(crow, str(event.status), at, fresh)
+        return int(segment.available[row])
+
+    def _connector(self, station_id: str, connector_id: str) -> tuple[Segment, int, int] | None:
+        """(segment, station row, connector row) of an indexed connector."""
+        found = self.locate(station_id)
         if found is None:
             return None
         segment, row = found
-        crow = segment.connector_row(event.connector_id, row)
-        if crow is None:
-            return None
-        at = event.at.timestamp()
-        fresh_for = float(self.freshness_s[segment.operator[row]])
-        fresh = at >= time.time() - fresh_for
-        segment.set_status(crow, str(event.status), at, fresh)
-        return int(segment.available[row])
+        crow = segment.connector_row(connector_id, row)
+        return None if crow is None else (segment, row, crow)
+
+    def _fresh(self, segment: Segment, row: int, at: float, now: float) -> bool:
+        """Is a status observed at ``at`` young enough for the station's operator?"""
+        return at >= now - float(self.freshness_s[segment.operator[row]])
 
     def _on_station(self, event: StationAdded | StationChanged) -> None:
         with self._lock:

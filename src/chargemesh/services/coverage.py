@@ -52,12 +52,16 @@ class CoverageReport:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def operators_with_chargers(self) -> int:
+        return sum(1 for o in self.operators if o["evses"] > 0)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "generated_at": self.generated_at.isoformat(),
             "thresholds": {"supercharger_kw": self.supercharger_kw, "rapid_kw": self.rapid_kw},
             "totals": {
-                "operators": sum(1 for o in self.operators if o["evses"] > 0),
+                "operators": self.operators_with_chargers,
                 "stations": self.stations,
                 "evses": self.evses,
                 "connectors": self.connectors,
@@ -157,7 +161,8 @@ def coverage_report(
         for code, row in sorted(rows.items())
         if code not in covered
     ]
-    report = CoverageReport(
+    points = [_point(s) for s in store.coverage_snapshots()] if timeline else []
+    return CoverageReport(
         generated_at=datetime.now(UTC),
         supercharger_kw=supercharger_kw,
         rapid_kw=rapid_kw,
@@ -173,14 +178,9 @@ def coverage_report(
         by_province=sorted(provinces.values(), key=lambda p: str(p["adcode"])),
         uncovered=uncovered,
         highway_service_areas=highway,
-        timeline=[_point(s) for s in store.coverage_snapshots()] if timeline else [],
+        timeline=points,
+        seconds=time.perf_counter() - started,
     )
-    return _timed(report, time.perf_counter() - started)
-
-
-def _timed(report: CoverageReport, seconds: float) -> CoverageReport:
-    object.__setattr__(report, "seconds", seconds)
-    return report
 
 
 def _point(s: CoverageSnapshot) -> dict[str, Any]:
@@ -199,10 +199,9 @@ def _point(s: CoverageSnapshot) -> dict[str, Any]:
 def snapshot(store: Store, at: datetime | None = None) -> CoverageSnapshot:
     """Save the coverage now as a point of the timeline (after each sync)."""
     report = coverage_report(store, timeline=False)
-    data = report.to_json()
     taken = CoverageSnapshot(
         at=at or report.generated_at,
-        operators=data["totals"]["operators"],
+        operators=report.operators_with_chargers,
         stations=report.stations,
         evses=report.evses,
         connectors=report.connectors,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -14,12 +13,7 @@ from pathlib import Path
 import httpx
 
 from chargemesh.store import open_store
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_port
 
 
 def test_demo_syncs_every_simulated_feed_serves_and_stops(tmp_path: Path) -> None:

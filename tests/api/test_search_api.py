@@ -4,7 +4,7 @@ filter, ``coords=wgs84``, the index kept current from events, and bad parameters
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.search.queries import encode_polyline
 from chargemesh.store import StatusUpdate, Store
 from tests.factories import make_operator, make_station
+from tests.helpers import wait_for
 
 OP, OTHER = "313744932", "MA7QYEV02"
 # Along a line east of Tiananmen: 0, ~1.7, ~4.3 and ~8.5 km away (0.02° of lon ≈ 1.7 km here)
@@ -49,13 +50,6 @@ class Api:
         answer = self.get("/api/v1/stations/nearby", **params)
         assert answer.status_code == 200, answer.text
         return [s["id"] for s in answer.json()["stations"]]
-
-
-def wait_for(check: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -273,7 +267,7 @@ def test_the_index_follows_status_and_station_events_without_a_rebuild(api: Api)
     lon4, lat4 = wgs84_to_gcj02(116.45, 39.95)
     added = api.store.upsert_stations([_station("S4", lon4, lat4)], at=datetime.now(UTC))
     api.platform.bus.publish(added.added)
-    wait_for(lambda: f"{OP}:S4" in api.nearby(**near))
+    wait_for(lambda: f"{OP}:S4" in api.nearby(**near), timeout_s=5.0, poll_s=0.05)
     api.platform.bus.publish(api.store.remove_stations([f"{OP}:S1"], at=datetime.now(UTC)))
     assert f"{OP}:S1" not in api.nearby(**near)
     assert api.platform.index.segments[0] is builds  # no rebuild: the base segment is the same

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,6 +57,7 @@ from chargemesh.protocols.ocpi.transport import (
     page_link,
     token_candidates,
 )
+from tests.helpers import wait_for
 from tests.peers.ocpi_samples import (
     CPO_PARTY,
     EMSP_PARTY,
@@ -77,6 +79,8 @@ MAX_LIMIT = 10
 TOKEN_B = "emsp-token-b-for-the-cpo-0001"  # the eMSP's token the CPO calls it with
 EMSP_TOKEN_C = "emsp-token-c-issued-to-cpo-0001"  # issued by the eMSP in a CPO-led handshake
 LIST_KEY = "GET /ocpi/2.2.1/locations"
+
+wait_until = partial(wait_for, timeout_s=5.0, poll_s=0.01)
 
 
 # ============================================================================ a tiny eMSP
@@ -360,15 +364,6 @@ async def collect(pages: AsyncIterator[Page[Any]], into: list[str]) -> None:
 
 def all_ids(count: int = LOCATION_COUNT) -> list[str]:
     return [location_id(n) for n in range(1, count + 1)]
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    async def poll() -> None:
-        async with asyncio.timeout(timeout_s):
-            while not check():
-                await asyncio.sleep(0.01)
-
-    asyncio.run(poll())
 
 
 def decoded(authorization: str | None) -> str:

@@ -8,9 +8,8 @@ nothing here reaches into the platform's objects otherwise.
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +51,7 @@ from chargemesh.protocols.ocpi.transport import format_datetime
 from chargemesh.services.ocpi_commands import CommandOutcome
 from chargemesh.services.ocpi_sync import sync_ocpi_operator
 from chargemesh.store import OcpiObject, Store, open_store
+from tests.helpers import free_port, wait_for
 from tests.peers.ocpi_samples import (
     CPO_PARTY,
     EMSP_PARTY,
@@ -73,23 +73,6 @@ DC = f"{LOC}-DC"
 AC = f"{LOC}-AC"
 EMAID = "CNCMSC000000427"
 CAR = Vehicle("yc-aster", battery_kwh=96, max_kw=340, soc=30, target_soc=90)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 @dataclass

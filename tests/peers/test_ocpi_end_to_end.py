@@ -6,7 +6,6 @@ Every exchange below crosses real sockets; nothing reaches into the other side's
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +45,7 @@ from chargemesh.protocols.ocpi.transport import encode_token, format_datetime
 from chargemesh.services.ocpi_commands import CommandOutcome
 from chargemesh.services.ocpi_sync import OcpiSyncError, OcpiSyncReport, sync_ocpi_operator
 from chargemesh.store import Store
+from tests.helpers import free_port
 from tests.peers.ocpi_samples import (
     CPO_PARTY,
     EMSP_PARTY,
@@ -66,12 +66,6 @@ OPERATOR = Operator(
 )
 COUNT = 23  # locations: three pages of 10 and one of 3
 PAGE = 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

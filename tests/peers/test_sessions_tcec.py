@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -29,6 +30,8 @@ from chargemesh.services.tcec_sync import sync_tcec_operator
 from chargemesh.sim.charging import BadSlice, CompatibilityMatrix, FailureReason, make_vehicle
 from chargemesh.sim.tcec_charging import TcecCharging
 from chargemesh.store import Store
+from tests.helpers import free_port
+from tests.helpers import wait_for as _wait_for
 from tests.peers.tcec_samples import (
     OPERATOR_ID,
     PLATFORM_ID,
@@ -38,8 +41,8 @@ from tests.peers.tcec_samples import (
     connector_id,
     station,
 )
-from tests.peers.test_ocpi_cpo_sessions import free_port
 
+wait_for = partial(_wait_for, timeout_s=15.0, poll_s=0.05)
 DC = connector_id(0, 1, 1)  # 120 kW DC gun of station 0
 QR = f"hlht://{DC}.{OPERATOR_ID}/"
 MAKER, MODEL, FIRMWARE = "砺新电气", "LX-DC120-2", "V2.3.1"
@@ -121,14 +124,6 @@ def sync(w: World) -> None:
             await sync_tcec_operator(client, operator, w.store, w.platform.bus)
 
     asyncio.run(run())
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-    return value
 
 
 def world_with(store: Store, capabilities: frozenset[Capability] = CAPS) -> Iterator[World]:

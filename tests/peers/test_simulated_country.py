@@ -39,7 +39,8 @@ from chargemesh.sim.faults import FaultConfig
 from chargemesh.sim.runner import Simulator
 from chargemesh.store import Store, open_store
 from chargemesh.store.repository import OperatorCounts
-from tests.sim.conftest import SCALE, SEED, World, free_port
+from tests.helpers import free_port
+from tests.sim.conftest import SCALE, SEED, World
 
 NOW = DelistingRules(min_missing=timedelta(0))  # two full syncs in a row delist, at once
 PAGE = 10  # the servers' page size: every feed of more than 10 stations has several pages

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.operator_network import OperatorNetwork
 from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.store import open_store
+from tests.helpers import free_port
 from tests.peers import ocpi_samples
 from tests.peers.tcec_samples import (
     OPERATOR_ID,
@@ -40,12 +40,6 @@ from tests.peers.tcec_samples import (
 
 OCPI_ID = "CN-LTC"
 OCPI_COUNT = 12
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def secrets_toml(s: Secrets) -> str:

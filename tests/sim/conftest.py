@@ -3,7 +3,6 @@ and the real platform on loopback for the tests that need a peer."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from chargemesh.sim.country import Country, generate
 from chargemesh.sim.faults import FaultConfig
 from chargemesh.sim.runner import Simulator
 from chargemesh.store import Store, open_store
+from tests.helpers import free_port
 
 SCALE = 0.002
 SEED = 7
@@ -26,12 +26,6 @@ SEED = 7
 @pytest.fixture(scope="session")
 def country() -> Country:
     return generate(SCALE, SEED)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -5,8 +5,6 @@ command start that runs to its CDR along the simulator's power curve."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,21 +17,11 @@ from chargemesh.protocols.ocpi.transport import format_datetime
 from chargemesh.services.ocpi_commands import CommandOutcome
 from chargemesh.services.ocpi_sync import ensure_registered
 from chargemesh.sim.charging import BadSlice, CompatibilityMatrix, FailureReason, make_vehicle
+from tests.helpers import wait_for
 from tests.sim.conftest import SEED, World
 
 PNC = "CN-LHA"  # every pile plug-and-charge, all remotely startable
 PARTIAL = "CN-LTA"  # 60 % of the piles can be started by scan
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 def fast(world: World, op_id: str) -> None:

@@ -44,6 +44,7 @@ from chargemesh.sim.faults import FaultConfig, FaultInjector
 from chargemesh.sim.feeds import OcpiCpoFeed, TcecOperatorFeed, build_feeds
 from chargemesh.sim.manifest import PLATFORM_OPERATOR_ID, operator_secrets, token_a
 from chargemesh.sim.runner import Simulator, default_churn_rate
+from tests.helpers import wait_for
 from tests.sim.conftest import SCALE, World, running_world
 from tests.sim.test_feeds import all_stations, tcec_client
 
@@ -54,14 +55,6 @@ CHARGEMESH = str(Path(sys.executable).parent / "chargemesh")
 
 def other_threads() -> set[str]:
     return {t.name for t in threading.enumerate() if t is not threading.main_thread()}
-
-
-def wait_for(check: Any, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 # --------------------------------------------------------------------------- life cycle

@@ -42,6 +42,7 @@ from chargemesh.sim.charging import (
     make_vehicle,
 )
 from chargemesh.sim.tcec_charging import ConnectorOccupied, TcecCharging
+from tests.helpers import wait_for
 from tests.peers.tcec_samples import (
     OPERATOR_ID,
     PLATFORM_ID,
@@ -51,7 +52,7 @@ from tests.peers.tcec_samples import (
     connector_id,
     station,
 )
-from tests.sim.tcec_platform_stub import StubPlatform, wait_until
+from tests.sim.tcec_platform_stub import StubPlatform
 
 T = TypeVar("T")
 DC = connector_id(0, 1, 1)  # 120 kW DC gun
@@ -478,7 +479,7 @@ def test_plug_and_charge_is_off_unless_the_network_does_it(world: World) -> None
     vehicle = car()
     world.platform.pnc_answers[vehicle.vin] = {"SuccStat": 0, "StartChargeSeq": seq(70)}
     assert world.charging.plug_in(DC, vehicle).result(10) is None  # … the network does not
-    wait_until(lambda: world.platform.all(STATION) != [])
+    wait_for(lambda: world.platform.all(STATION) != [])
     assert world.platform.all(PNC) == []
 
 

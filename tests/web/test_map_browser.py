@@ -34,7 +34,7 @@ from chargemesh.protocols.tcec.operator_push import PlatformPusher
 from chargemesh.protocols.tcec.stations import ConnectorStatusInfo
 from chargemesh.protocols.tcec.wire import dialect_of
 from chargemesh.sim.manifest import truth_path
-from tests.peers.test_sync_command import free_port
+from tests.helpers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

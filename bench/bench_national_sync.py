@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,63 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from benchlib import cpu_s, free_port, machine_s, status_mb, store_url
 from chargemesh.store import open_store
 
 DEFAULT_PG = os.environ.get("CHARGEMESH_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
-TICK = os.sysconf("SC_CLK_TCK")
 TARGET_S, TARGET_MB = 300.0, 2048.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a running process (``None`` once it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-
-
-def machine_s() -> float:
-    """CPU seconds every process on the machine has used (all cores, idle and iowait left out)."""
-    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICK
-
-
-def status_mb(pid: int, key: str) -> float | None:
-    """``VmRSS`` or ``VmHWM`` of a running process, in MB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-@contextmanager
-def store_url(kind: str, tmp: Path, postgres_url: str) -> Iterator[str]:
-    """A fresh store: SQLite in ``tmp``, or a schema of its own on Postgres, dropped after."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'registry.db'}"
-        return
-    import psycopg
-
-    schema = f"bench_national_{os.getpid()}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.execute(f"CREATE SCHEMA {schema}")
-        sep = "&" if "?" in postgres_url else "?"
-        try:
-            yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @contextmanager
@@ -288,7 +235,7 @@ def main() -> None:
         tmp = Path(tmp_dir)
         port = free_port()
         with (
-            store_url(args.store, tmp, args.postgres_url) as url,
+            store_url(args.store, tmp, args.postgres_url, "national") as url,
             simulator(args.scale, args.seed, tmp, port, url) as sim,
         ):
             listed = sim.truth["listed"]

@@ -36,20 +36,18 @@ import random
 import re
 import resource
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchlib import free_port, store_url
 from chargemesh.domain import Capability, Operator, OperatorProtocol
 from chargemesh.domain.status import from_ocpi
 
@@ -100,12 +98,6 @@ CITIES = (
 EVSE_STATUSES = ("AVAILABLE",) * 14 + ("CHARGING",) * 4 + ("OUTOFORDER", "INOPERATIVE")
 # What round r of the pushes sends to every pushed EVSE: each round a change.
 PUSH_CYCLE = ("CHARGING", "AVAILABLE", "OUTOFORDER", "RESERVED", "BLOCKED", "INOPERATIVE")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_s() -> float:
@@ -436,24 +428,6 @@ def run_wrk(
 # --------------------------------------------------------------------------- the stores
 
 
-@contextmanager
-def store_url(kind: str, tmp: Path, postgres_url: str) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'ocpi.db'}"
-        return
-    import psycopg
-
-    schema = f"bench_ocpi_{os.getpid()}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.execute(f"CREATE SCHEMA {schema}")
-        sep = "&" if "?" in postgres_url else "?"
-        try:
-            yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
 def verify(url: str, plan: list[Push], sample: int) -> tuple[int, list[str]]:
     """Open the store afresh and compare the last status sent to each of ``sample`` pushed EVSEs
     with what is held: the EVSE in the OCPI object and every connector in the registry."""
@@ -507,7 +481,7 @@ def run(
     print(f"\n== store: {kind}")
     with (
         tempfile.TemporaryDirectory() as tmp_dir,
-        store_url(kind, Path(tmp_dir), args.postgres_url) as url,
+        store_url(kind, Path(tmp_dir), args.postgres_url, "ocpi") as url,
     ):
         tmp = Path(tmp_dir)
         store = open_store(url)

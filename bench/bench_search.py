@@ -62,7 +62,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -76,10 +75,10 @@ from typing import Any
 
 import numpy as np
 
+from benchlib import cpu_s, free_port, machine_s, status_mb
 from chargemesh.store import StatusUpdate, Store, open_store
 
 DEFAULT_PG = os.environ.get("CHARGEMESH_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
-TICK = os.sysconf("SC_CLK_TCK")
 TARGET_NEARBY_P99_MS, TARGET_RATE, TARGET_CLUSTER_P99_MS, TARGET_MB = 10.0, 1500.0, 30.0, 2048.0
 FRESH_SHARE = 0.9  # connectors whose status is confirmed fresh at each run
 BATCH = 2000  # stations per upsert
@@ -118,39 +117,6 @@ end
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def status_mb(pid: int, key: str) -> float | None:
-    """``VmRSS`` or ``VmHWM`` of a running process, in MB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (0 once it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def machine_s() -> float:
-    """CPU seconds every process on the machine has used (idle and iowait left out)."""
-    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / TICK
 
 
 def loadavg() -> str:
@@ -545,14 +511,14 @@ def wrk(
         "10s", "-s", str(lua), f"http://127.0.0.1:{api.port}", "--", str(paths_file), "0",
         f"{spread_ms:g}",
     ]  # fmt: skip
-    cpu0, machine0 = cpu_s(api.pid), machine_s()
+    cpu0, machine0 = cpu_s(api.pid) or 0.0, machine_s()
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True)
         _, status, usage = os.wait4(proc.pid, 0)  # reaped here: its CPU time from rusage
         proc.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - started
-        api_cpu = cpu_s(api.pid) - cpu0
+        api_cpu = (cpu_s(api.pid) or cpu0) - cpu0
         machine = machine_s() - machine0
         wrk_cpu = usage.ru_utime + usage.ru_stime
         stdout.seek(0)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import socket
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from benchlib import free_port
 from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
 from chargemesh.config import Config, load_config
 from chargemesh.protocols.http_server import LoopbackServer
@@ -34,12 +34,6 @@ from chargemesh.store import open_store
 
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+
+from benchlib import free_port
 
 OPERATOR_ID = "MA6LTCD01"
 PUSH_SECRETS = ("cm-op-secret-001", "cm-data-key-0001", "cm-data-iv-00001", "cm-sig-01")
@@ -44,12 +45,6 @@ request = function()
   return wrk.format("POST", nil, nil, bodies[i])
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve(url: str, port: int) -> None:

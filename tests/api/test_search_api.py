@@ -338,3 +338,16 @@ def test_a_vehicle_is_steered_away_from_chargers_known_to_fail_with_it(api: Api)
     assert all("compatibility_warning" not in s for s in mixed)
     other_car = api.get("/api/v1/stations/nearby", **near, connector="gbt_dc", vehicle="kestrel")
     assert all("compatibility_warning" not in s for s in other_car.json()["stations"])
+
+
+def test_many_stations_at_once_are_taken_in_by_a_rebuild(api: Api) -> None:
+    lon, lat = BEIJING
+    index = api.platform.index
+    index.rebuild_above = 1  # two stations at once: more than the index reads one by one
+    base = index.segments[0]
+    news = [_station(f"N{i}", lon + 0.001 * i, lat + 0.01) for i in range(2)]
+    api.platform.bus.publish(api.store.upsert_stations(news, at=datetime.now(UTC)).added)
+    near = {"lon": lon, "lat": lat, "radius_km": 20, "limit": 20}
+    wait_for(lambda: {f"{OP}:N0", f"{OP}:N1"} <= set(api.nearby(**near)))
+    assert index.segments[0] is not base  # rebuilt
+    assert len(index.segments) == 1

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 STATION_PAGE = 50_000
 CONNECTOR_PAGE = 100_000
 MAX_SEGMENTS = 8
+#: Stations read one by one for a new segment at most; more (a first sync into an empty
+#: registry lists them all) and the index is rebuilt from the store in pages instead.
+REBUILD_ABOVE = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,7 @@ class StationIndex:
         self._pending: set[str] = set()  # stations to (re)read from the store
         self._journal: list[StatusChanged | StatusConfirmed | str] | None = None  # rebuilding
         self.version = 0  # bumped on every change a client could see
+        self.rebuild_above = REBUILD_ABOVE
         self.listeners: list[Callable[[StatusChanged, int | None], None]] = []
 
     def failing_chargers(self, vehicle_model: str) -> dict[int, str]:
@@ -258,6 +262,9 @@ class StationIndex:
             pending, self._pending = sorted(self._pending), set()
         if not pending:
             return 0
+        if len(pending) > self.rebuild_above:
+            self.build()
+            return len(pending)
         canonical = self.store.canonical_of(pending)
         stations = [
             s

@@ -1,7 +1,7 @@
 """Tests of chargemesh.geo.counties and the shipped county data (src/chargemesh/geo/data/).
 
-Figures come from /work/shared/reference/tcec.md §9-§10 and from the build script's verified run
-(scripts/build_county_data.py, whose docstring and data/SOURCES.md explain them).
+Figures come from the build script's verified run (scripts/build_county_data.py, whose
+docstring and data/SOURCES.md explain them).
 """
 
 from __future__ import annotations

@@ -1,29 +1,23 @@
-"""OCPI tests. The official examples live in ``shared/`` beside the clone (CC BY-ND: read, never
-edited; variants are built in memory)."""
+"""OCPI tests. The official examples are carried in ``tests/data/ocpi-examples`` (CC BY-ND 4.0:
+byte-for-byte copies, never edited; variants are built in memory; see SOURCE.md there)."""
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-#: Number of files in the 2.2.1 examples folder (shared/ocpi-examples/SOURCE.md).
+#: Number of files in the 2.2.1 examples folder (tests/data/ocpi-examples/SOURCE.md).
 EXAMPLE_COUNT = 59
 
-
-def shared_dir() -> Path:
-    """``$CHARGEMESH_SHARED_DIR``, else ``shared/`` beside the clone (``<clone>/../shared``)."""
-    configured = os.environ.get("CHARGEMESH_SHARED_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).parents[3].parent / "shared"
+#: The examples' home inside the repository: a clone carries what its tests read.
+EXAMPLES_ROOT = Path(__file__).parents[2] / "data" / "ocpi-examples"
 
 
 def examples_dir() -> Path:
-    return shared_dir() / "ocpi-examples" / "2.2.1" / "examples"
+    return EXAMPLES_ROOT / "2.2.1" / "examples"
 
 
 def example_names() -> list[str]:

@@ -6,6 +6,7 @@ as canonical JSON text (so an int turned into a float, or a number into a string
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -51,7 +52,13 @@ from chargemesh.protocols.ocpi.models import (
     parse_list,
 )
 from chargemesh.protocols.ocpi.transport import OcpiError, StatusCode, parse_datetime
-from tests.protocols.ocpi import EXAMPLE_COUNT, example, example_names, examples_dir
+from tests.protocols.ocpi import (
+    EXAMPLE_COUNT,
+    EXAMPLES_ROOT,
+    example,
+    example_names,
+    examples_dir,
+)
 
 
 def canonical(value: Any) -> str:
@@ -286,6 +293,16 @@ def check_for(name: str) -> Callable[[Any], None]:
 
 def test_examples_present() -> None:
     assert len(example_names()) == EXAMPLE_COUNT, f"expected the examples in {examples_dir()}"
+
+
+def test_examples_are_the_official_files() -> None:
+    """CC BY-ND: the copies in the repository stay byte for byte what upstream published."""
+    sums = (EXAMPLES_ROOT / "SHA256SUMS").read_text(encoding="utf-8").split("\n")
+    expected = dict(reversed(line.split("  ", 1)) for line in sums if line)
+    assert len(expected) == EXAMPLE_COUNT
+    for name, digest in expected.items():
+        data = (examples_dir() / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest, f"{name} differs from upstream"
 
 
 @pytest.mark.parametrize("name", example_names())

@@ -97,9 +97,19 @@ class PreviewOut(BaseModel):
 
 
 class VehicleIn(BaseModel):
-    vin: str
-    model: str = Field(min_length=1, max_length=100)
-    emaid: str | None = Field(None, min_length=6, max_length=36)
+    vin: str = Field(description="the car's 17-character VIN (what a GB/T pile reads)")
+    model: str = Field(
+        min_length=1,
+        max_length=100,
+        description="the car's model as the compatibility lab names it (e.g. 'yc-aster'): its "
+        "charge attempts are sliced by it, and search warns about chargers that fail with it",
+    )
+    emaid: str | None = Field(
+        None,
+        min_length=6,
+        max_length=36,
+        description="ISO 15118 cars only: the contract id for plug-and-charge on OCPI networks",
+    )
 
 
 class VehicleOut(BaseModel):

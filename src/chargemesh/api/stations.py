@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from chargemesh.domain import ConnectorStatus, Operator, Station, Tariff, effective_status
 from chargemesh.geo.coords import gcj02_to_wgs84
+from chargemesh.services.qr import printed_code
 from chargemesh.store import Store
 
 
@@ -26,6 +27,7 @@ class ConnectorOut(BaseModel):
     current_type: str
     max_power_kw: float
     access_methods: list[str]
+    qr: str  # the code printed on the connector, what its QR code carries (docs/sessions.md)
     status: ConnectorStatus  # what a driver is shown: unknown once it is too old
     reported_status: ConnectorStatus  # as the feed last reported it
     status_observed_at: datetime | None
@@ -123,6 +125,7 @@ def station_out(
     tariff: Tariff | None = None,
 ) -> StationOut:
     freshness = operator.status_freshness if operator else None
+    protocol = operator.protocol if operator else None
     lon, lat = (
         (station.lon, station.lat)
         if coords == "gcj02"
@@ -137,6 +140,7 @@ def station_out(
                 current_type=str(c.current_type),
                 max_power_kw=c.max_power_kw,
                 access_methods=sorted(str(m) for m in c.access_methods),
+                qr=printed_code(protocol, station.operator_id, e, c),
                 status=(
                     effective_status(c.status, c.status_at, now, freshness)
                     if freshness is not None

@@ -1,6 +1,6 @@
 """What a scanned code points at: (operator, connector), or a clear refusal — never a guess.
 
-Formats operators print, and ours:
+Formats operators print, and ours (docs/sessions.md lists them for drivers and operators):
 
 * **T/CEC interconnection QR**: ``hlht://{ConnectorID}.{OperatorID}/`` (the 互联互通 format);
   URLs carrying ``connectorId``/``ConnectorID``/``connector_id`` (and optionally
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from chargemesh.domain import ConnectorStatus
+from chargemesh.domain import Connector, ConnectorStatus, Evse, OperatorProtocol
 from chargemesh.store import Store
 from chargemesh.store.repository import ConnectorRef
 
@@ -75,6 +75,20 @@ def _tcec(store: Store, connector: str, operator: str | None) -> ConnectorRef:
     found = store.connectors_by_source_id(connector, operator)
     where = f" of operator {operator}" if operator else ""
     return _one(found, f"ConnectorID {connector}{where}")
+
+
+def printed_code(
+    protocol: OperatorProtocol | None, operator_id: str, evse: Evse, connector: Connector
+) -> str:
+    """The code printed on a connector, what its QR code carries: the inverse of
+    :func:`resolve`. T/CEC piles carry the interconnection code of the connector; OCPI piles
+    their EVSE id (one per EVSE: its connectors cannot charge at once); a pile without a
+    printable id of its own gets ours, which names the connector."""
+    if protocol is OperatorProtocol.TCEC and _CONNECTOR_ID.match(connector.source_id):
+        return f"hlht://{connector.source_id}.{operator_id}/"
+    if protocol is OperatorProtocol.OCPI and evse.evse_code and _EVSE_ID.match(evse.evse_code):
+        return evse.evse_code
+    return f"chargemesh://c/{quote(connector.id, safe='')}"
 
 
 def resolve(store: Store, code: str) -> QrTarget:

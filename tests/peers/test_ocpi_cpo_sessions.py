@@ -144,6 +144,14 @@ def app_token() -> dict[str, Any]:
 @pytest.fixture(name="p")
 def peers(tmp_path: Path) -> Iterator[Peers]:
     store = open_store(f"sqlite:///{tmp_path / 'chargemesh.db'}")
+    try:
+        yield from peers_on(store)
+    finally:
+        store.close()
+
+
+def peers_on(store: Store) -> Iterator[Peers]:
+    """The platform on ``store`` and the CPO, registered with each other, on loopback."""
     port = free_port()
     settings = OcpiSettings(
         public_url=f"http://127.0.0.1:{port}",
@@ -162,24 +170,22 @@ def peers(tmp_path: Path) -> Iterator[Peers]:
         session_update_s=0.1,
         time_scale=600,
     )
-    try:
-        with (
-            LoopbackServer(platform.app(), port=port) as emsp,
-            LoopbackServer(cpo.app) as cpo_server,
-        ):
-            cpo.set_base_url(cpo_server.url)
-            p = Peers(store, platform, emsp, network, cpo, cpo_server)
-            emsp.call(
-                platform.ocpi_connections.register_with(
-                    PARTY, f"{cpo_server.url}/ocpi/versions", TOKEN_A
-                )
+    with (
+        LoopbackServer(platform.app(), port=port) as emsp,
+        LoopbackServer(cpo.app) as cpo_server,
+    ):
+        cpo.set_base_url(cpo_server.url)
+        p = Peers(store, platform, emsp, network, cpo, cpo_server)
+        emsp.call(
+            platform.ocpi_connections.register_with(
+                PARTY, f"{cpo_server.url}/ocpi/versions", TOKEN_A
             )
-            yield p
+        )
+        yield p
+        if cpo_server.running:  # a test may have taken the CPO down
             for session in cpo.charging.active_sessions():  # nothing left running
                 cpo_server.call(cpo.charging.stop(session.id))
             cpo_server.call(cpo.close())
-    finally:
-        store.close()
 
 
 def sync(p: Peers) -> None:

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
+from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.cpo_sessions import Vehicle
+from chargemesh.protocols.ocpi.models import Tariff
+from chargemesh.services.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
+from chargemesh.store import Store
+from tests.helpers import shown_price
+from tests.peers.ocpi_samples import CPO_PARTY
 from tests.peers.test_ocpi_cpo_sessions import (  # the CPO + platform fixture, shared
     AC,
     CAR,
@@ -20,10 +30,13 @@ from tests.peers.test_ocpi_cpo_sessions import (  # the CPO + platform fixture, 
     PARTY,
     Peers,
     peers,  # noqa: F401 - the fixture ``p``
+    peers_on,
     sync,
     wait_for,
     with_evse,
 )
+
+CHINA = timezone(timedelta(hours=8))
 
 EVSE_CODE = "CN*LTC*E00021"  # the DC EVSE of location 2, as printed on it
 
@@ -84,6 +97,78 @@ def test_a_qr_start_charges_with_live_updates_stops_and_is_billed(p: Peers) -> N
     [attempt] = p.store.list_attempts()
     assert (attempt.outcome, attempt.operator_id, attempt.session_id) == ("success", PARTY, sid)
     assert attempt.connector_standard == "gbt_dc"
+
+
+def published_tariff(tariff_id: str, peak: float, valley: float) -> Tariff:
+    """A time-of-use Tariff of the CPO: per kWh excl. VAT (13 %), peak 08:00-22:00, and a
+    parking fee the registry can only keep as text."""
+    windows = (("08:00", "22:00", peak), ("22:00", "08:00", valley))
+    return Tariff.model_validate(
+        {
+            "country_code": CPO_PARTY[0], "party_id": CPO_PARTY[1], "id": tariff_id,
+            "currency": "CNY",
+            "elements": [
+                *({"price_components": [{"type": "ENERGY", "price": price, "vat": 13.0,
+                                         "step_size": 1}],
+                   "restrictions": {"start_time": start, "end_time": end}}
+                  for start, end, price in windows),
+                {"price_components": [{"type": "PARKING_TIME", "price": 5.0, "step_size": 60}]},
+            ],
+            "last_updated": datetime.now(UTC),
+        }
+    )  # fmt: skip
+
+
+@pytest.fixture(name="both")
+def peers_on_both_stores(store: Store) -> Iterator[Peers]:
+    yield from peers_on(store)
+
+
+def test_the_price_shown_before_a_charge_is_the_price_billed(both: Peers) -> None:
+    p = both
+    p.network.put_tariff(published_tariff("TOU-DC", peak=1.2, valley=0.6))
+    p.network.put_tariff(published_tariff("TOU-AC", peak=0.9, valley=0.5))
+    sync(p)  # Locations and Tariffs
+    station = api(p, "GET", f"/api/v1/stations/{mapping.location_key(PARTY, LOC)}").json()
+    shown = station["tariff"]
+    assert shown["currency"] == "CNY"
+    assert [(x["start"], x["end"], x["price_per_kwh"]) for x in shown["periods"]] == [
+        ("08:00", "22:00", 1.356), ("22:00", "08:00", 0.678)  # VAT included, as drivers pay
+    ]  # fmt: skip
+    assert shown["parking_fee"] == "5.00 CNY/h"
+    now = datetime.now(CHINA).time()
+    assert Decimal(str(shown["price_now"])) == shown_price(shown, now)
+    preview = api(p, "POST", "/api/v1/sessions/preview", json={"qr": EVSE_CODE}).json()
+    assert preview["tariff"] == shown  # the DC connector's tariff is the station's
+    assert preview["price_now"] == shown["price_now"]
+    assert preview["currency"] == "CNY"
+    ac = api(p, "POST", "/api/v1/sessions/preview", json={"qr": "CN*LTC*E00022"}).json()
+    assert [x["price_per_kwh"] for x in ac["tariff"]["periods"]] == [1.017, 0.565]  # its own
+
+    assert p.plug_in() is None
+    started = api(p, "POST", "/api/v1/sessions", json={"qr": EVSE_CODE})
+    sid = started.json()["id"]
+    wait_for(lambda: (s := session(p, sid))["state"] == "charging" and s["kwh"] > 1.0)
+    api(p, "POST", f"/api/v1/sessions/{sid}/stop")
+    done = wait_for(lambda: (s := session(p, sid))["state"] == "completed" and s)
+    held = p.store.get_session(sid)
+    assert held is not None
+    cdr = p.cdr(held.remote_id or "")
+    assert cdr is not None
+    assert [t["id"] for t in cdr["tariffs"]] == ["TOU-DC"]  # the CPO billed by what it published
+    # the bill: every charging period's energy at the price shown for its time of day
+    expected, kwh = Decimal(0), 0.0
+    for period in cdr["charging_periods"]:
+        energy = next(d["volume"] for d in period["dimensions"] if d["type"] == "ENERGY")
+        local = datetime.fromisoformat(period["start_date_time"].replace("Z", "+00:00"))
+        expected += Decimal(str(energy)) * shown_price(shown, local.astimezone(CHINA).time())
+        kwh += energy
+    first = datetime.fromisoformat(cdr["start_date_time"].replace("Z", "+00:00"))
+    assert shown_price(shown, first.astimezone(CHINA).time()) == Decimal(str(preview["price_now"]))
+    assert done["bill"]["kwh"] == pytest.approx(kwh, abs=0.01)
+    total = Decimal(done["bill"]["total"])
+    assert abs(total - expected) <= max(MONEY_TOLERANCE, expected * MONEY_TOLERANCE_SHARE)
+    assert done["dispute"] is None
 
 
 def _read_session_events(p: Peers, sid: str, into: list[dict[str, Any]]) -> None:
@@ -156,3 +241,18 @@ def test_an_operator_that_never_answers_fails_the_session_and_leaves_nothing_cha
     [attempt] = p.store.list_attempts()
     assert attempt.outcome == "failure"
     assert attempt.failure_reason == failed["failure_reason"]
+
+
+def test_an_unreachable_operator_fails_the_start_without_showing_its_address(p: Peers) -> None:
+    """The driver is told what kind of failure it was; the operator's URL stays in the log."""
+    sync(p)
+    cpo_url = p.cpo_server.url
+    p.cpo_server.stop()  # the CPO's system goes down after the sync
+    started = api(p, "POST", "/api/v1/sessions", json={"qr": EVSE_CODE})
+    assert started.status_code == 201, started.text
+    sid = started.json()["id"]
+    failed = wait_for(lambda: (s := session(p, sid))["state"] == "failed" and s)
+    reason = failed["failure_reason"]
+    assert reason.startswith("the operator could not be reached: its system")
+    for internal in (cpo_url, "127.0.0.1", "http", "/ocpi/"):
+        assert internal not in reason, reason

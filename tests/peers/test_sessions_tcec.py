@@ -11,6 +11,8 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import time as dt_time
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -20,17 +22,19 @@ import pytest
 
 from chargemesh.api.app import OcpiSettings, Platform
 from chargemesh.api.tcec import TcecPeer
-from chargemesh.domain import Capability, Operator, OperatorProtocol
+from chargemesh.domain import Capability, Operator, OperatorProtocol, station_id
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.client import TcecClient
+from chargemesh.protocols.tcec.codec import CHINA_TZ
 from chargemesh.protocols.tcec.operator_network import OperatorNetwork
 from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.stations import StationInfo
+from chargemesh.services.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
 from chargemesh.services.tcec_sync import sync_tcec_operator
 from chargemesh.sim.charging import BadSlice, CompatibilityMatrix, FailureReason, make_vehicle
 from chargemesh.sim.tcec_charging import TcecCharging
 from chargemesh.store import Store
-from tests.helpers import free_port
+from tests.helpers import free_port, shown_price
 from tests.helpers import wait_for as _wait_for
 from tests.peers.tcec_samples import (
     OPERATOR_ID,
@@ -154,6 +158,10 @@ def w(store: Store) -> Iterator[World]:
     yield from world_with(store)
 
 
+def china_now() -> dt_time:
+    return datetime.now(CHINA_TZ).time()
+
+
 def car(n: int = 1, model: str = "lt-m3") -> Any:
     return make_vehicle(11, n, model=model, soc=20.0, target_soc=95.0)
 
@@ -201,6 +209,54 @@ def test_a_qr_start_charges_live_stops_and_closes_with_the_bill(w: World) -> Non
         "success", MAKER, MODEL
     )  # fmt: skip
     assert attempt.connector_standard == "gbt_dc"
+
+
+def test_the_price_shown_before_a_charge_is_the_price_billed(w: World) -> None:
+    station = station_id(OPERATOR_ID, piles(0).station_id)
+    shown = w.api("GET", f"/api/v1/stations/{station}").json()["tariff"]
+    # asked from the operator when first needed (query_equip_business_policy), kept with its time
+    assert [(p["start"], p["end"], p["electricity_fee"], p["service_fee"])
+            for p in shown["periods"]] == [
+        ("00:00", "08:00", 0.35, 0.40), ("08:00", "22:00", 1.05, 0.80),
+        ("22:00", "00:00", 0.35, 0.40),
+    ]  # fmt: skip
+    assert shown["currency"] == "CNY"
+    assert Decimal(str(shown["price_now"])) == shown_price(shown, china_now())
+    held = w.store.get_tariff(shown["id"])
+    assert held is not None
+    assert held.fetched_at is not None
+    # while fresh, detail reads what is kept; the preview asks the pile's own price, and keeps it
+    w.network.policy = tuple(
+        p.model_copy(update={"service_price": p.service_price + Decimal("0.10")})
+        for p in w.network.policy
+    )
+    assert w.api("GET", f"/api/v1/stations/{station}").json()["tariff"] == shown
+    w.charging.plug_in(DC, car()).result(10)
+    preview = w.api("POST", "/api/v1/sessions/preview", json={"qr": QR}).json()
+    quoted = preview["tariff"]
+    assert [p["service_fee"] for p in quoted["periods"]] == [0.50, 0.90, 0.50]
+    assert preview["price_now"] == quoted["price_now"] == float(shown_price(quoted, china_now()))
+    assert preview["currency"] == quoted["currency"] == "CNY"
+    assert w.api("GET", f"/api/v1/stations/{station}").json()["tariff"] == quoted  # they agree
+    sid = start(w)
+    wait_for(lambda: (s := w.session(sid))["state"] == "charging" and s["kwh"] > 1.0)
+    w.api("POST", f"/api/v1/sessions/{sid}/stop")
+    done = wait_for(lambda: (s := w.session(sid))["state"] == "completed" and s)
+    # the bill: every period's energy at the price shown for that time of day
+    order = w.charging.bills[w.store.get_session(sid).protocol_ref]  # type: ignore[union-attr]
+    assert order.charge_details
+    expected = Decimal(0)
+    for detail in order.charge_details:
+        local = datetime.strptime(detail.detail_start_time, "%Y-%m-%d %H:%M:%S").time()
+        price = shown_price(quoted, local)
+        assert (detail.elec_price or 0) + (detail.service_price or 0) == price
+        expected += Decimal(str(detail.detail_power)) * price
+    began = datetime.strptime(order.start_time, "%Y-%m-%d %H:%M:%S").time()
+    assert shown_price(quoted, began) == Decimal(str(preview["price_now"]))  # "now" was the start
+    assert done["bill"]["kwh"] == pytest.approx(sum(d.detail_power for d in order.charge_details))
+    total = Decimal(done["bill"]["total"])
+    assert abs(total - expected) <= max(MONEY_TOLERANCE, expected * MONEY_TOLERANCE_SHARE)
+    assert done["dispute"] is None
 
 
 def test_plug_and_charge_by_vin_starts_with_no_app_action(w: World) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+from chargemesh.api.app import OcpiSettings, Platform, tcec_clients, tcec_peers
 from chargemesh.config import Config, load_config
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.sim.country import Country, generate
@@ -42,16 +42,25 @@ class World:
 
 @contextmanager
 def running_world(
-    country: Country, tmp_path: Path, *, faults: float | FaultConfig = 0.0
+    country: Country,
+    tmp_path: Path,
+    *,
+    faults: float | FaultConfig = 0.0,
+    store_url: str | None = None,
 ) -> Iterator[World]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with Simulator(country, platform_url=url, churn_rate=0, faults=faults) as sim:
         manifest = sim.write_manifest(tmp_path / "sim.toml")
         config = load_config(manifest)
-        store = open_store(f"sqlite:///{tmp_path / 'registry.db'}")
+        store = open_store(store_url or f"sqlite:///{tmp_path / 'registry.db'}")
         try:
-            platform = Platform(store, tcec_peers(config), ocpi=OcpiSettings.from_config(config))
+            platform = Platform(
+                store,
+                tcec_peers(config),
+                ocpi=OcpiSettings.from_config(config),
+                tcec_clients=tcec_clients(config),  # as chargemesh serve: it asks operators
+            )
             with LoopbackServer(platform.app(), port=port) as server:
                 yield World(sim, config, store, platform, server)
         finally:

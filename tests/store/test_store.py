@@ -234,6 +234,27 @@ def test_tariff_round_trip(op_store: Store) -> None:
     assert op_store.get_tariff("none") is None
 
 
+def test_fee_text_at_a_sync_keeps_the_periods_fetched_from_the_operator(op_store: Store) -> None:
+    fetched = Tariff(
+        id="313744932:S1:tariff",
+        operator_id="313744932",
+        periods=(TariffPeriod(time(0, 0), time(0, 0), Decimal("0.9000"), Decimal("0.6000")),),
+        description="电费: 0.9元/度",
+        fetched_at=T0,
+    )
+    op_store.upsert_tariffs([fetched])
+    assert op_store.get_tariff(fetched.id) == fetched  # fetched_at round-trips
+    text = dataclasses.replace(fetched, periods=(), fetched_at=None, description="电费: 1.0元/度")
+    op_store.upsert_tariffs([text])  # the listing's fee text, at the next sync
+    assert op_store.get_tariff(fetched.id) == dataclasses.replace(
+        fetched, description=text.description
+    )
+    published = dataclasses.replace(text, id="313744932:T2")  # never fetched: replaced whole
+    op_store.upsert_tariffs([dataclasses.replace(published, periods=fetched.periods)])
+    op_store.upsert_tariffs([published])
+    assert op_store.get_tariff(published.id) == published
+
+
 def test_data_survives_a_restart(store_url: str) -> None:
     with open_store(store_url) as s:
         s.upsert_operator(make_operator())

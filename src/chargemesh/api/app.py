@@ -43,6 +43,7 @@ from chargemesh.services.ocpi_connections import OcpiConnections
 from chargemesh.services.ocpi_locations import LocationIngest
 from chargemesh.services.ocpi_objects import ObjectIngest
 from chargemesh.services.ocpi_tokens import TokenAuthority
+from chargemesh.services.prices import Prices
 from chargemesh.services.sessions import SessionService
 from chargemesh.services.status import StatusWriter
 from chargemesh.store import Store
@@ -163,6 +164,10 @@ class Platform:
             lambda op: clients(op, self.http), settings.tcec_operator_id
         )
         self.ocpi_charging = OcpiCharging(store, self.ocpi_commands, own)
+        self.prices = Prices(
+            store, lambda op: clients(op, self.http), self.tcec_charging.new_ref
+        )  # what drivers are shown: station detail and the preview
+        self.tcec_charging.prices = self.ocpi_charging.prices = self.prices
         self.sessions = SessionService(
             store,
             self.bus,
@@ -208,7 +213,7 @@ class Platform:
         )  # fmt: skip
         app.include_router(operators_router(self.store))
         app.include_router(search_router(self.index))  # before stations/{id}: "nearby"
-        app.include_router(stations_router(self.store))
+        app.include_router(stations_router(self.store, self.prices))
         app.include_router(events_router(self.streams))
         app.include_router(sessions_router(self.sessions))
         app.include_router(analytics_router(self.store))

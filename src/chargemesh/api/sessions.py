@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import BaseModel, Field, model_validator
 
+from chargemesh.api.stations import TariffOut, tariff_out
 from chargemesh.domain import Token, TokenType
 from chargemesh.domain.session import ChargeSession, Vehicle
 from chargemesh.services.sessions import SessionService, StartRefused, dispute_of
@@ -71,7 +72,8 @@ class SessionOut(BaseModel):
 
 
 class PriceOut(BaseModel):
-    start: str  # "HH:MM" China time, until the next period's start
+    start: str  # "HH:MM" China time
+    end: str  # exclusive; "00:00" is midnight
     electricity_fee: Decimal  # per kWh
     service_fee: Decimal  # per kWh
     price_per_kwh: Decimal
@@ -94,6 +96,9 @@ class PreviewOut(BaseModel):
     qr_format: str | None
     currency: str | None
     price: list[PriceOut]  # the operator's time-of-use prices (empty: not published)
+    price_now: float | None  # per kWh now (China time): what the bill will use
+    #: The same price as station detail shows it (the connector's own where it has one)
+    tariff: TariffOut | None
 
 
 class VehicleIn(BaseModel):
@@ -163,16 +168,20 @@ def sessions_router(service: SessionService) -> APIRouter:
         except StartRefused as exc:
             raise _refused(exc) from None
         t = p.target
+        tariff = p.quote.tariff if p.quote else None
+        shown = tariff_out(tariff, datetime.now(UTC))
         return PreviewOut(
             startable=p.startable, reason=p.reason, advice=p.advice, code=p.code,
             operator_id=t.operator_id, operator_name=p.operator_name,
             capabilities=sorted(str(c) for c in p.capabilities), connector_id=t.id,
             station_id=t.station_id, standard=t.standard, max_power_kw=t.max_power_kw,
             access_methods=sorted(str(a) for a in t.access_methods), status=str(p.status),
-            qr_format=p.qr_format, currency=p.quote.currency if p.quote else None,
-            price=[PriceOut(start=x.start, electricity_fee=x.electricity, service_fee=x.service,
-                            price_per_kwh=x.electricity + x.service)
-                   for x in (p.quote.periods if p.quote else ())],
+            qr_format=p.qr_format, currency=tariff.currency if tariff else None,
+            price=[PriceOut(start=x.start.strftime("%H:%M"), end=x.end.strftime("%H:%M"),
+                            electricity_fee=x.energy_price, service_fee=x.service_price,
+                            price_per_kwh=x.price_per_kwh)
+                   for x in (tariff.periods if tariff else ())],
+            price_now=shown.price_now if shown else None, tariff=shown,
         )  # fmt: skip
 
     @router.post(

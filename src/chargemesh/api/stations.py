@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from chargemesh.domain import ConnectorStatus, Operator, Station, Tariff, effective_status
 from chargemesh.geo.coords import gcj02_to_wgs84
+from chargemesh.services.prices import Prices
 from chargemesh.services.qr import printed_code
 from chargemesh.store import Store
 
@@ -191,7 +192,9 @@ def station_out(
     )
 
 
-def stations_router(store: Store) -> APIRouter:
+def stations_router(store: Store, prices: Prices | None = None) -> APIRouter:
+    """``prices`` finds the price a station shows (T/CEC: asked from the operator when first
+    needed); without it, only the stored tariff is shown."""
     router = APIRouter(prefix="/api/v1", tags=["stations"])
 
     @router.get("/stations/{station_id}", response_model=StationOut)
@@ -207,7 +210,8 @@ def stations_router(store: Store) -> APIRouter:
         operator, group, tariff = await asyncio.gather(
             asyncio.to_thread(store.get_operator, found.operator_id),
             asyncio.to_thread(store.station_sources, station_id),
-            asyncio.to_thread(store.get_tariff, found.tariff_id) if found.tariff_id
+            prices.of_station(found) if prices is not None
+            else asyncio.to_thread(store.get_tariff, found.tariff_id) if found.tariff_id
             else asyncio.sleep(0, None),
         )  # fmt: skip
         owners = {}

@@ -4,7 +4,7 @@ per-kWh/time/flat components. Both reduce to periods with an energy and a servic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import time
+from datetime import datetime, time
 from decimal import Decimal
 
 
@@ -33,6 +33,9 @@ class Tariff:
     periods: tuple[TariffPeriod, ...] = ()
     parking_fee: str | None = None  # operators publish parking fees as free text
     description: str | None = None
+    #: When the periods were last fetched from the operator (T/CEC business policy), so they
+    #: can be asked again once they age; ``None`` for published ones (OCPI Tariffs, fee text).
+    fetched_at: datetime | None = None
 
     def period_at(self, at: time) -> TariffPeriod | None:
         return next((p for p in self.periods if p.covers(at)), None)

@@ -25,7 +25,8 @@ from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.models import Cdr, Session, StartSession, StopSession, dump
 from chargemesh.services.ocpi_commands import CommandSender
 from chargemesh.services.ocpi_tokens import to_ocpi
-from chargemesh.services.sessions import PricePeriod, Progress, Quote, Reply, SessionService
+from chargemesh.services.prices import Prices
+from chargemesh.services.sessions import Progress, Quote, Reply, SessionService
 from chargemesh.store import Store
 from chargemesh.store.repository import ConnectorRef
 
@@ -52,6 +53,7 @@ class OcpiCharging:
         self._commands = commands
         self._own_party = own_party
         self.service: SessionService | None = None
+        self.prices: Prices | None = None  # set once it exists
 
     def new_ref(self) -> str:
         return secrets.token_hex(16)
@@ -112,18 +114,10 @@ class OcpiCharging:
         return Reply(True)
 
     async def quote(self, target: ConnectorRef) -> Quote | None:
-        """The station's tariff as the CPO published it (OCPI has no per-start price query)."""
-        station = await asyncio.to_thread(self._store.get_station, target.station_id)
-        if station is None or station.tariff_id is None:
+        """The connector's Tariff as the CPO published it (OCPI has no per-start price query)."""
+        if self.prices is None:
             return None
-        tariff = await asyncio.to_thread(self._store.get_tariff, station.tariff_id)
-        if tariff is None:
-            return None
-        periods = tuple(
-            PricePeriod(p.start.strftime("%H:%M"), p.energy_price, p.service_price)
-            for p in tariff.periods
-        )
-        return Quote(periods=periods, currency=tariff.currency)
+        return Quote(tariff=await self.prices.of_connector(target))
 
     async def probe(self, session: ChargeSession) -> Progress | None:
         return None  # the eMSP has no way to ask a CPO about one session

@@ -22,7 +22,8 @@ from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, TcecError
 from chargemesh.protocols.tcec.interfaces import Interface
 from chargemesh.protocols.tcec.wire import parse
-from chargemesh.services.sessions import PricePeriod, Progress, Quote, Reply, SessionService
+from chargemesh.services.prices import Prices
+from chargemesh.services.sessions import Progress, Quote, Reply, SessionService
 from chargemesh.store.repository import ConnectorRef
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class TcecCharging:
         self._clients = clients
         self.platform_id = platform_id
         self.service: SessionService | None = None  # set once the service exists
+        self.prices: Prices | None = None  # likewise
 
     def new_ref(self) -> str:
         return f"{self.platform_id}{secrets.randbelow(10**18):018d}"
@@ -113,7 +115,8 @@ class TcecCharging:
         return Reply(True)
 
     async def quote(self, target: ConnectorRef) -> Quote | None:
-        """``query_equip_auth`` (may it be used now?) and ``query_equip_business_policy``."""
+        """``query_equip_auth`` (may it be used now?) and ``query_equip_business_policy`` (the
+        price, kept as the station's: :class:`~chargemesh.services.prices.Prices`)."""
         client = self._client(target.operator_id)
         auth = await client.equip_auth(
             c.QueryEquipAuthRequest(equip_auth_seq=self.new_ref(), connector_id=target.source_id)
@@ -121,17 +124,9 @@ class TcecCharging:
         if auth.succ_stat != 0:
             why = _reason(auth.fail_reason, "the operator says the charger cannot be used now")
             return Quote(usable=False, reason=why)
-        policy = await client.business_policy(
-            c.QueryEquipBusinessPolicyRequest(
-                equip_biz_seq=self.new_ref(), connector_id=target.source_id
-            )
-        )
-        periods = tuple(
-            PricePeriod(f"{p.start_time[:2]}:{p.start_time[2:4]}", Decimal(p.elec_price),
-                        Decimal(p.service_price))
-            for p in policy.policy_infos
-        ) if policy.succ_stat == 0 else ()  # fmt: skip
-        return Quote(periods=periods)
+        if self.prices is None:
+            return Quote()
+        return Quote(tariff=await self.prices.of_connector(target))
 
     async def probe(self, session: ChargeSession) -> Progress | None:
         answer = await self._client(session.operator_id).charge_status(

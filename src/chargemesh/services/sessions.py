@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from chargemesh.bus import EventBus
-from chargemesh.domain import AccessMethod, Capability, ConnectorStatus, effective_status
+from chargemesh.domain import AccessMethod, Capability, ConnectorStatus, Tariff, effective_status
 from chargemesh.domain.events import SessionUpdated
 from chargemesh.domain.session import (
     Bill,
@@ -74,18 +74,11 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
-class PricePeriod:
-    start: str  # "HH:MM", China time; until the next period's start
-    electricity: Decimal  # per kWh
-    service: Decimal  # per kWh
-
-
-@dataclass(frozen=True, slots=True)
 class Quote:
-    """What the operator says before a start: the price, and whether the charger may be used."""
+    """What the operator says before a start: the price the bill will use (``None``: it
+    publishes none), and whether the charger may be used."""
 
-    periods: tuple[PricePeriod, ...] = ()
-    currency: str = "CNY"
+    tariff: Tariff | None = None
     usable: bool = True
     reason: str | None = None
 

@@ -99,7 +99,7 @@ from chargemesh.geo.counties import (
     CountyTable,
     county_table,
 )
-from chargemesh.protocols.ocpi.models import Location
+from chargemesh.protocols.ocpi.models import Location, Tariff
 from chargemesh.protocols.tcec.stations import StationInfo
 from chargemesh.sim.operators import (
     AGGREGATOR_RESOLD_SHARE,
@@ -1225,6 +1225,28 @@ def tcec_station(country: Country, i: int) -> StationInfo:
     )
 
 
+#: The Tariff every simulated OCPI CPO publishes and names on each of its connectors: its CPO
+#: bills by it. 1.20 CNY per kWh excl. VAT at 13 % (1.356 as drivers pay it), all day.
+OCPI_TARIFF_ID: Final = "STANDARD"
+
+
+def ocpi_tariff(party: tuple[str, str]) -> Tariff:
+    """The CPO ``party``'s published Tariff (:data:`OCPI_TARIFF_ID`)."""
+    energy = {"type": "ENERGY", "price": 1.2, "vat": 13.0, "step_size": 1}
+    return Tariff.model_validate(
+        {
+            "country_code": party[0],
+            "party_id": party[1],
+            "id": OCPI_TARIFF_ID,
+            "currency": "CNY",
+            "type": "REGULAR",
+            "tariff_alt_text": [{"language": "zh", "text": "充电费（含增值税13%）"}],
+            "elements": [{"price_components": [energy]}],
+            "last_updated": datetime(2026, 1, 1, tzinfo=UTC),
+        }
+    )
+
+
 def ocpi_location(country: Country, i: int, statuses: Sequence[str] | None = None) -> Location:
     """Station ``i`` of an OCPI operator as a ``Location`` (coordinates WGS-84, 7 decimals).
 
@@ -1260,6 +1282,7 @@ def ocpi_location(country: Country, i: int, statuses: Sequence[str] | None = Non
                 "max_voltage": volts,
                 "max_amperage": amps,
                 "max_electric_power": round(fam.power_kw * 1000),
+                "tariff_ids": [OCPI_TARIFF_ID],
                 "last_updated": stamp,
             }
             for g in range(int(country.evse_connectors[e]))

@@ -53,6 +53,7 @@ from chargemesh.sim.country import (
     locate_connector,
     locate_evse,
     ocpi_location,
+    ocpi_tariff,
     operator_index,
     station_id,
     station_index,
@@ -354,7 +355,9 @@ class OcpiCpoFeed(_FeedBase):
         self._overrides: dict[int, Location] = {}
         self._version = 0
         self._queries: OrderedDict[tuple[int | None, int | None], tuple[int, I64]] = OrderedDict()
-        self.objects = CpoNetwork(self.country_code, self.party_id)
+        self.objects = CpoNetwork(  # its Tariff, named on every connector, is what it bills
+            self.country_code, self.party_id, tariffs=[ocpi_tariff(self.party)]
+        )
 
     @property
     def party(self) -> tuple[str, str]:

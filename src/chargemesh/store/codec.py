@@ -189,7 +189,7 @@ def tariff_row(t: Tariff) -> tuple[Any, ...]:
     return (t.id, t.operator_id, t.currency, json.dumps(periods), t.parking_fee, t.description)
 
 
-def tariff_from_row(row: Sequence[Any]) -> Tariff:
+def tariff_from_row(row: Sequence[Any], fetched_at: datetime | None = None) -> Tariff:
     periods = tuple(
         TariffPeriod(time.fromisoformat(s), time.fromisoformat(e), Decimal(ep), Decimal(sp))
         for s, e, ep, sp in json.loads(row[3])
@@ -201,6 +201,7 @@ def tariff_from_row(row: Sequence[Any]) -> Tariff:
         periods=periods,
         parking_fee=row[4],
         description=row[5],
+        fetched_at=fetched_at,
     )
 
 

@@ -67,6 +67,18 @@ def _upsert_sql(table: str, columns: Sequence[str], update: Sequence[str]) -> st
     )
 
 
+_KEEP_FETCHED = "excluded.fetched_at IS NULL AND tariffs.fetched_at IS NOT NULL"
+_UPSERT_TARIFF = (
+    "INSERT INTO tariffs (id, operator_id, currency, periods, parking_fee, description, "
+    "fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    "operator_id = excluded.operator_id, parking_fee = excluded.parking_fee, "
+    "description = excluded.description, "
+    + ", ".join(
+        f"{c} = CASE WHEN {_KEEP_FETCHED} THEN tariffs.{c} ELSE excluded.{c} END"
+        for c in ("currency", "periods", "fetched_at")
+    )
+)
+
 HISTORY_COLUMNS = (
     "connector_id", "status", "source_code", "at", "source", "previous", "previous_since",
 )  # fmt: skip
@@ -203,23 +215,24 @@ class SqlStore(
             return [codec.operator_from_row(r) for r in cur.fetchall()]
 
     def upsert_tariffs(self, tariffs: Iterable[Tariff]) -> int:
-        cols = ("id", "operator_id", "currency", "periods", "parking_fee", "description")
-        rows = [codec.tariff_row(t) for t in tariffs]
+        """Insert or replace tariffs. A tariff written without fetched periods (T/CEC fee text
+        at a sync) keeps the periods fetched from the operator that the row already holds."""
+        rows = [(*codec.tariff_row(t), self._time_in(t.fetched_at)) for t in tariffs]
         with self._lock, self._transaction() as cur:
-            cur.executemany(self._sql(_upsert_sql("tariffs", cols, cols[1:])), rows)
+            cur.executemany(self._sql(_UPSERT_TARIFF), rows)
         return len(rows)
 
     def get_tariff(self, tariff_id: str) -> Tariff | None:
         with self._lock, self._transaction() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT id, operator_id, currency, periods, parking_fee, description "
-                    "FROM tariffs WHERE id = ?"
+                    "SELECT id, operator_id, currency, periods, parking_fee, description, "
+                    "fetched_at FROM tariffs WHERE id = ?"
                 ),
                 (tariff_id,),
             )
             row = cur.fetchone()
-        return codec.tariff_from_row(row) if row else None
+        return codec.tariff_from_row(row, self._time_out(row[6])) if row else None
 
     # --- stations: the bulk path ---------------------------------------------------------
     def upsert_stations(self, stations: Iterable[Station], *, at: datetime) -> UpsertResult:

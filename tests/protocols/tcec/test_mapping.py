@@ -156,7 +156,7 @@ def test_missing_optional_fields() -> None:
     assert s.address is None
     assert s.opening_hours is None
     assert s.parking is None
-    assert s.tariff_id is None
+    assert s.tariff_id == f"{s.id}:tariff"  # its own, priced by business policy when asked
     assert s.country_code == "CN"
     assert s.county_adcode == "310112"  # from the coordinates
 

@@ -53,6 +53,7 @@ __all__ = [
     "county_adcode",
     "gbt_edition",
     "opening_hours",
+    "station_tariff_id",
     "status_update",
     "status_updates",
     "tariff_from_policies",
@@ -221,12 +222,13 @@ def to_station(
 ) -> Station:
     """A ``StationInfo`` as a registry station of ``operator`` (ids from ``operator.id``).
 
-    ``tariff_id`` is set when the station publishes fee text (see :func:`tariff_from_station`).
+    ``tariff_id`` is always the station's own tariff (:func:`station_tariff_id`): fee text from
+    the listing (:func:`tariff_from_station`), time-of-use periods from the business policy
+    (:func:`tariff_from_policies`) once the platform has asked for them.
     Connector status is left unknown: it comes from the status feed.
     """
     reg_id = station_id(operator.id, info.station_id)
     methods = access_methods(operator.capabilities)
-    tariff = tariff_from_station(info, operator.id)
     return Station(
         id=reg_id,
         operator_id=operator.id,
@@ -246,7 +248,7 @@ def to_station(
         ),
         opening_hours=opening_hours(info.busine_hours),
         parking=_parking(info),
-        tariff_id=tariff.id if tariff is not None else None,
+        tariff_id=station_tariff_id(reg_id),
     )
 
 
@@ -301,6 +303,12 @@ def tariff_from_policies(
     return Tariff(id=tariff_id, operator_id=operator_id, currency=currency, periods=periods)
 
 
+def station_tariff_id(station_reg_id: str) -> str:
+    """The id of a T/CEC station's tariff: the station's registry id + ``:tariff`` (T/CEC
+    networks price per station; the platform keeps one tariff for each)."""
+    return child_id(station_reg_id, "tariff")
+
+
 def tariff_from_station(info: StationInfo, operator_id: str) -> Tariff | None:
     """The fees a station publishes as free text (``ElectricityFee``, ``ServiceFee``,
     ``ParkFee``), kept as text; ``None`` when it publishes none. Its id is the station's
@@ -316,7 +324,7 @@ def tariff_from_station(info: StationInfo, operator_id: str) -> Tariff | None:
         f"{label}: {text}" for label, text in (("电费", electricity), ("服务费", service)) if text
     )
     return Tariff(
-        id=child_id(station_id(operator_id, info.station_id), "tariff"),
+        id=station_tariff_id(station_id(operator_id, info.station_id)),
         operator_id=operator_id,
         parking_fee=park,
         description=description or None,

@@ -393,8 +393,9 @@ function priceSection(tariff) {
     h('thead', {}, h('tr', {}, h('th', {}, 'Time'), h('th', {}, 'Energy'), h('th', {}, 'Service'), h('th', {}, 'Total / kWh'))));
   const tbody = h('tbody');
   periods.forEach((p, i) => {
-    const end = i + 1 < periods.length ? periods[i + 1].start : '24:00';
-    const current = hhmm >= p.start && hhmm < end;
+    // the period's own end (a period may run past midnight, e.g. 22:00–08:00)
+    const end = p.end && p.end !== '00:00' ? p.end : (i + 1 < periods.length ? periods[i + 1].start : '24:00');
+    const current = end > p.start ? hhmm >= p.start && hhmm < end : hhmm >= p.start || hhmm < end;
     const total = Number(p.electricity_fee) + Number(p.service_fee || 0);
     tbody.append(h('tr', {class: current ? 'current' : ''},
       h('td', {}, `${p.start}–${end}`),
@@ -403,6 +404,9 @@ function priceSection(tariff) {
       h('td', {class: 'total'}, money(total, tariff.currency))));
   });
   table.append(tbody);
+  if (tariff.price_now != null) {
+    section.append(h('p', {class: 'price-now'}, 'Now: ', h('strong', {}, `${Number(tariff.price_now)} ${tariff.currency}`), ' per kWh (exact, as billed)'));
+  }
   section.append(table);
   if (tariff.parking_fee) section.append(h('p', {}, `Parking: ${tariff.parking_fee}`));
   if (tariff.description) section.append(h('p', {class: 'muted'}, tariff.description));

@@ -731,6 +731,16 @@ def sim(
     campaign_tests: Annotated[
         int, typer.Option(min=1, max=1_000_000, help="Test charges in the campaign.")
     ] = 70_000,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            min=0.01,
+            max=3600.0,
+            help="How much faster than real time charges run: 1 is real time (120 kW adds 2 kWh "
+            "a minute); 60 makes a minute an hour. Operators report times on that clock.",
+        ),
+    ] = 1.0,
     run_for: Annotated[
         float | None, typer.Option("--run-for", hidden=True, min=0.0, help="Stop after seconds.")
     ] = None,
@@ -774,6 +784,7 @@ def sim(
         faults=FaultConfig(probability=faults, delay_s=fault_delay, seed=seed),
         host=host,
         arriving_cars=True,  # a driver who starts from the app has plugged a car in
+        time_scale=time_scale,
     )
     columns = (
         TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),

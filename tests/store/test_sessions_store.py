@@ -15,7 +15,9 @@ from chargemesh.domain.session import (
     InvalidTransition,
     SessionState,
     StartMethod,
+    StopCode,
     Vehicle,
+    stop_text,
 )
 from chargemesh.store import Store
 
@@ -62,7 +64,8 @@ def test_a_session_round_trips_through_its_states(store: Store) -> None:
                 service_cost=Decimal("1.70"), reference="seq")  # fmt: skip
     done = charging.moved(
         SessionState.COMPLETED, T0 + timedelta(minutes=9), bill=bill,
-        ended_at=T0 + timedelta(minutes=9), remote_id="CPO-1",
+        ended_at=T0 + timedelta(minutes=9), remote_id="CPO-1", stop_code=StopCode.BATTERY_FULL,
+        stop_reason=stop_text(StopCode.BATTERY_FULL), charged_s=512.0,
     )  # fmt: skip
     store.save_session(done)
     assert store.get_session("s1") == done

@@ -59,14 +59,17 @@ class SessionOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
-    elapsed_s: float | None  # charging time so far (or in all, once ended)
+    #: Charging time by the operator's clock at its last reading (the time ``kwh`` and ``cost``
+    #: belong to: kwh / elapsed_s × 3600 is the average kW); our clock if it reports no times.
+    elapsed_s: float | None
     kwh: float  # as the operator reported it live
     kw: float | None
     soc: float | None
     cost: Decimal | None  # so far, as the operator reported it
     currency: str
     failure_reason: str | None
-    stop_reason: str | None
+    stop_reason: str | None  # the driver's words for stop_code, with the operator's detail
+    stop_code: str | None  # battery_full, driver, operator, fault or unplugged
     bill: BillOut | None
     dispute: str | None  # why the bill disagrees with what we metered, if it does
 
@@ -126,9 +129,10 @@ class VehicleOut(BaseModel):
 
 
 def session_out(s: ChargeSession, now: datetime) -> SessionOut:
-    elapsed = None
-    if s.started_at is not None:
-        elapsed = round(((s.ended_at or now) - s.started_at).total_seconds(), 1)
+    elapsed = s.charged_s
+    if elapsed is None and s.started_at is not None:
+        elapsed = ((s.ended_at or now) - s.started_at).total_seconds()
+    elapsed = None if elapsed is None else round(elapsed, 1)
     bill = s.bill
     return SessionOut(
         id=s.id, state=str(s.state), method=str(s.method), operator_id=s.operator_id,
@@ -136,6 +140,7 @@ def session_out(s: ChargeSession, now: datetime) -> SessionOut:
         created_at=s.created_at, started_at=s.started_at, ended_at=s.ended_at,
         elapsed_s=elapsed, kwh=s.kwh, kw=s.kw, soc=s.soc, cost=s.cost, currency=s.currency,
         failure_reason=s.failure_reason, stop_reason=s.stop_reason,
+        stop_code=None if s.stop_code is None else str(s.stop_code),
         bill=BillOut(kwh=bill.kwh, total=bill.total, currency=bill.currency,
                      energy_cost=bill.energy_cost, service_cost=bill.service_cost,
                      reference=bill.reference) if bill else None,

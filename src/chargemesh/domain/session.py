@@ -57,6 +57,30 @@ class InvalidTransition(ValueError):
     pass
 
 
+class StopCode(StrEnum):
+    """Why a charge ended, in a closed vocabulary (``ChargeSession.stop_code``)."""
+
+    BATTERY_FULL = "battery_full"  # the car (its BMS) ended it: it reached its target charge
+    DRIVER = "driver"  # the driver stopped it: from the app (our stop), or at the charger
+    OPERATOR = "operator"  # the operator ended it without a fault
+    FAULT = "fault"  # the charger or the car failed; the detail carries the operator's code
+    UNPLUGGED = "unplugged"  # the cable was pulled while charging
+
+
+STOP_TEXT: dict[StopCode, str] = {
+    StopCode.BATTERY_FULL: "battery full",
+    StopCode.DRIVER: "stopped by the driver",
+    StopCode.OPERATOR: "stopped by the operator",
+    StopCode.FAULT: "fault",
+    StopCode.UNPLUGGED: "unplugged",
+}
+
+
+def stop_text(code: StopCode, detail: str | None = None) -> str:
+    """The driver's words for ``code``, with the operator's ``detail`` (e.g. its fault code)."""
+    return f"{STOP_TEXT[code]} ({detail})" if detail else STOP_TEXT[code]
+
+
 @dataclass(frozen=True, slots=True)
 class Bill:
     """What the operator billed (T/CEC ``notification_charge_order_info``, OCPI CDR)."""
@@ -86,7 +110,7 @@ class ChargeSession:
     protocol_ref: str | None = None  # T/CEC StartChargeSeq, OCPI authorization_reference
     remote_id: str | None = None  # OCPI: the CPO's session id
     failure_reason: str | None = None
-    stop_reason: str | None = None
+    stop_reason: str | None = None  # the driver's words: stop_text(stop_code, detail)
     deadline: datetime | None = None  # when the current step times out
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -97,6 +121,10 @@ class ChargeSession:
     currency: str = "CNY"
     bill: Bill | None = None
     qr: str | None = None  # the code scanned, as scanned
+    stop_code: StopCode | None = None
+    #: Charging time by the operator's clock (its own start time to that of its last reading,
+    #: or to its end time): the time ``kwh`` and ``cost`` belong to.
+    charged_s: float | None = None
 
     def moved(self, state: SessionState, at: datetime, **changes: object) -> ChargeSession:
         """This session in ``state`` (checked against the state machine) with ``changes``."""

@@ -6,6 +6,16 @@ The ``authorization_reference`` is ours: the CPO copies it into the Session and 
 that is how they find the driver's session. Plug-and-charge: the CPO asks ``POST
 tokens/{emaid}/authorize`` in real time; when the token is a registered vehicle's EMAID and the
 answer is ALLOWED, the session is created then, under the reference the answer carries.
+
+Why a session ended: OCPI 2.2.1 has no stop reason in Session or CDR. Ours is known first-hand
+(we sent STOP_SESSION: the driver). A Session that turns COMPLETED without our STOP_SESSION
+ended at the charger's side: the car's BMS (its last STATE_OF_CHARGE at or above
+:data:`FULL_SOC` %: battery full) or else the operator. The CDR's ``remark`` — the spec's place
+for "the reason why a transaction was stopped" — then settles it when it names one
+(:func:`remark_code`: unplugged, fault, full, the driver, the operator). Times are the CPO's:
+the charging time is from the Session's ``start_date_time`` to its ``last_updated`` (the time of
+its ``kwh``; ``end_date_time`` once it ended), and the CDR's ``end_date_time`` −
+``start_date_time`` (its ``total_time`` to the millisecond).
 """
 
 from __future__ import annotations
@@ -19,18 +29,36 @@ from decimal import Decimal
 from typing import Any
 
 from chargemesh.domain import Token, TokenType
-from chargemesh.domain.session import Bill, ChargeSession, Vehicle
+from chargemesh.domain.session import Bill, ChargeSession, StopCode, Vehicle
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.models import Cdr, Session, StartSession, StopSession, dump
 from chargemesh.services.ocpi_commands import CommandSender
 from chargemesh.services.ocpi_tokens import to_ocpi
 from chargemesh.services.prices import Prices
-from chargemesh.services.sessions import Progress, Quote, Reply, SessionService
+from chargemesh.services.sessions import (
+    Ending,
+    Progress,
+    Quote,
+    Reply,
+    SessionService,
+)
 from chargemesh.store import Store
 from chargemesh.store.repository import ConnectorRef
 
 log = logging.getLogger(__name__)
+
+#: A session the charger ended by itself at or above this state of charge (percent) ended
+#: because the car was full (its BMS stops at its target, 80–100 %).
+FULL_SOC = 80.0
+#: Words of a CDR ``remark`` and the stop they name, checked in this order.
+_REMARK_WORDS: tuple[tuple[StopCode, tuple[str, ...]], ...] = (
+    (StopCode.UNPLUGGED, ("unplug", "disconnect")),
+    (StopCode.FAULT, ("fault", "error", "failure")),
+    (StopCode.BATTERY_FULL, ("full", "target state of charge", "bms")),
+    (StopCode.DRIVER, ("emsp", "driver", "user", "at the charger")),
+    (StopCode.OPERATOR, ("operator", "cpo")),
+)
 
 
 def account_token_uid(account_id: str) -> str:
@@ -139,10 +167,14 @@ class OcpiCharging:
                 kw=_kw(session),
                 charging=status == "ACTIVE",
                 remote_id=session.id,
+                charged_s=_charged_s(session),
             ),
         )
-        if status == "COMPLETED":
-            await service.stopping(operator_id, ref)
+        if status == "COMPLETED":  # ours (STOP_SESSION) stays; else the charger's side ended it
+            soc = _soc(session)
+            full = soc is not None and soc >= FULL_SOC
+            code = StopCode.BATTERY_FULL if full else StopCode.OPERATOR
+            await service.stopping(operator_id, ref, Ending(code))
         elif status == "INVALID":
             await service.fail(operator_id, ref, "the operator declared the session invalid")
 
@@ -166,7 +198,10 @@ class OcpiCharging:
             energy_cost=_cost(cdr.total_energy_cost),
             reference=cdr.id,
         )
-        await service.billed(operator_id, ref, bill)
+        code = remark_code(cdr.remark)
+        detail = cdr.remark if code is StopCode.FAULT else None
+        ending = Ending(code, detail, cdr.end_date_time, _charged_s(cdr))
+        await service.billed(operator_id, ref, bill, ending)
 
     async def on_authorized(
         self, operator_id: str, emaid: str, reference: str, location: Any
@@ -193,6 +228,22 @@ class OcpiCharging:
             log.warning("plug-and-charge at an EVSE we do not know: %s %s", operator_id, uids)
             return
         await service.plug_and_charge("ocpi", target, vehicle, reference)
+
+
+def remark_code(remark: str | None) -> StopCode | None:
+    """The stop a CDR's free-text ``remark`` names (``None``: it names none)."""
+    text = (remark or "").lower()
+    for code, words in _REMARK_WORDS:
+        if any(w in text for w in words):
+            return code
+    return None
+
+
+def _charged_s(session: Session | Cdr) -> float:
+    """The charging time by the CPO's clock: from its ``start_date_time`` to its
+    ``end_date_time``, or while it runs to its ``last_updated`` (the time of its ``kwh``)."""
+    end = session.end_date_time or session.last_updated
+    return max(0.0, (end - session.start_date_time).total_seconds())
 
 
 def _dimension(session: Session, kind: str) -> float | None:

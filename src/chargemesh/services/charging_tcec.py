@@ -16,14 +16,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from chargemesh.domain.session import Bill, ChargeSession, Vehicle
+from chargemesh.domain.session import Bill, ChargeSession, StopCode, Vehicle
 from chargemesh.protocols.tcec import charging as c
 from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, TcecError
 from chargemesh.protocols.tcec.interfaces import Interface
 from chargemesh.protocols.tcec.wire import parse
 from chargemesh.services.prices import Prices
-from chargemesh.services.sessions import Progress, Quote, Reply, SessionService
+from chargemesh.services.sessions import (
+    Ending,
+    Progress,
+    Quote,
+    Reply,
+    SessionService,
+)
 from chargemesh.store.repository import ConnectorRef
 
 log = logging.getLogger(__name__)
@@ -32,9 +38,30 @@ log = logging.getLogger(__name__)
 FAIL_REASONS = {1: "the charger does not exist", 2: "the charger is offline"}
 #: ``StartChargeSeqStat``: 1 starting, 2 charging, 3 stopping, 4 ended, 5 unknown.
 STARTING, CHARGING, STOPPING, ENDED = 1, 2, 3, 4
-#: ``StopReason`` of the bill (common usage; the standard leaves most to the operator).
-STOP_REASONS = {0: "stopped by the user", 1: "stopped by the user", 2: "the car was full",
-                3: "stopped by the charger (fault)", 4: "stopped by the charger"}  # fmt: skip
+#: ``StopReason`` of the bill: 0 the user (at the pile), 1 the platform (our stop: the driver's),
+#: 2 the BMS (the car reached its target charge), 3 a charger fault, 4 the connector unplugged.
+#: Any other code is the operator's own, taken as a fault and shown with its number.
+STOP_CODES = {0: StopCode.DRIVER, 1: StopCode.DRIVER, 2: StopCode.BATTERY_FULL,
+              3: StopCode.FAULT, 4: StopCode.UNPLUGGED}  # fmt: skip
+
+
+def ending_of(order: c.NotificationChargeOrderInfoRequest) -> Ending:
+    """The bill's StopReason in our vocabulary, and its StartTime/EndTime (the operator's
+    clock: the charging time its TotalPower belongs to)."""
+    code, detail = None, None
+    if order.stop_reason is not None:
+        code = STOP_CODES.get(order.stop_reason, StopCode.FAULT)
+        if code is StopCode.FAULT:
+            detail = f"StopReason {order.stop_reason}"
+    start, end = parse_time(order.start_time), parse_time(order.end_time)
+    return Ending(code, detail, end, charged_seconds(start, end))
+
+
+def charged_seconds(start: datetime | None, end: datetime | None) -> float | None:
+    """Seconds from the operator's StartTime to its EndTime (``None`` without both)."""
+    if start is None or end is None or end < start:
+        return None
+    return (end - start).total_seconds()
 
 
 def _reason(fail_reason: int, what: str) -> str:
@@ -137,6 +164,7 @@ class TcecCharging:
             soc=answer.soc,
             cost=answer.total_money,
             charging=answer.start_charge_seq_stat == CHARGING,
+            charged_s=charged_seconds(parse_time(answer.start_time), parse_time(answer.end_time)),
         )
 
     async def plug_and_charge(
@@ -204,6 +232,9 @@ class TcecCharging:
                     soc=status.soc,
                     cost=status.total_money,
                     charging=stat == CHARGING,
+                    charged_s=charged_seconds(
+                        parse_time(status.start_time), parse_time(status.end_time)
+                    ),
                 ),
             )
             if stat in (STOPPING, ENDED):
@@ -221,10 +252,7 @@ class TcecCharging:
                 service_cost=Decimal(order.total_service_money),
                 reference=order.start_charge_seq,
             )
-            reason = None
-            if order.stop_reason is not None:
-                reason = STOP_REASONS.get(order.stop_reason, f"StopReason {order.stop_reason}")
-            await service.billed(operator_id, order.start_charge_seq, bill, reason)
+            await service.billed(operator_id, order.start_charge_seq, bill, ending_of(order))
 
 
 def start_failure(result: c.NotificationStartChargeResultRequest) -> str:

@@ -36,7 +36,9 @@ from chargemesh.domain.session import (
     ChargeSession,
     SessionState,
     StartMethod,
+    StopCode,
     Vehicle,
+    stop_text,
 )
 from chargemesh.services.errors import one_line
 from chargemesh.services.qr import QrError, resolve
@@ -71,6 +73,18 @@ class Progress:
     cost: Decimal | None = None
     charging: bool | None = None  # the operator says it is (True) / is no longer (False)
     remote_id: str | None = None
+    charged_s: float | None = None  # charging time at this reading, by the operator's clock
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How the operator says a session ended: why (``code`` ``None``: it does not say) with its
+    own detail (e.g. a fault code), its end time and the charging time, by its own clock."""
+
+    code: StopCode | None = None
+    detail: str | None = None
+    ended_at: datetime | None = None
+    charged_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +309,8 @@ class SessionService:
                 )  # fmt: skip
             session = await self._save(
                 session.moved(
-                    SessionState.STOPPING, self.clock(), stop_reason="stopped by the driver",
+                    SessionState.STOPPING, self.clock(), stop_code=StopCode.DRIVER,
+                    stop_reason=stop_text(StopCode.DRIVER),
                     deadline=self.clock() + timedelta(seconds=self.stop_timeout_s),
                 )
             )  # fmt: skip
@@ -342,7 +357,7 @@ class SessionService:
             if session is None:
                 return
             changes: dict[str, object] = {}
-            for name in ("kwh", "kw", "soc", "cost", "remote_id"):
+            for name in ("kwh", "kw", "soc", "cost", "remote_id", "charged_s"):
                 value = getattr(reading, name)
                 if value is not None:
                     changes[name] = value
@@ -357,30 +372,38 @@ class SessionService:
         if state is SessionState.CHARGING and session.state is SessionState.STARTING:
             await self._attempt(moved, None)
 
-    async def stopping(self, operator_id: str, ref: str) -> None:
-        """The operator confirmed the stop (or stopped by itself); the bill will follow."""
+    async def stopping(self, operator_id: str, ref: str, ending: Ending | None = None) -> None:
+        """The operator confirmed the stop (or stopped by itself); the bill will follow. A
+        reason the operator gives here is kept until the bill's; ours (the driver's) stays."""
         async with self._lock_ref(operator_id, ref) as session:
             if session is None or session.state.final or session.state is SessionState.STOPPING:
                 return
+            why = _why(session, ending, overrides=False)
             await self._save(
-                session.moved(SessionState.STOPPING, self.clock(),
-                              stop_reason=session.stop_reason or "stopped by the operator",
+                session.moved(SessionState.STOPPING, self.clock(), **why,
                               deadline=self.clock() + timedelta(seconds=self.stop_timeout_s))
             )  # fmt: skip
 
     async def billed(
-        self, operator_id: str, ref: str, bill: Bill, stop_reason: str | None = None
+        self, operator_id: str, ref: str, bill: Bill, ending: Ending | None = None
     ) -> None:
+        """The bill closes the session. The operator's stop reason, when it gives one, is the
+        truth (a car that was full before our stop arrived ended by itself); without one, what
+        we know stays, else "stopped by the operator" (it ended without our stop)."""
         async with self._lock_ref(operator_id, ref) as session:
             if session is None:
                 log.warning("a bill from %s for unknown session %s", operator_id, ref)
                 return
             state = session.state if session.state.final else SessionState.COMPLETED
             started = session.state in (SessionState.REQUESTED, SessionState.STARTING)
+            why = _why(session, ending, overrides=True)
+            if why.get("stop_code", session.stop_code) is None:
+                why = {"stop_code": StopCode.OPERATOR, "stop_reason": stop_text(StopCode.OPERATOR)}
+            ended = (ending.ended_at if ending else None) or session.ended_at or self.clock()
+            if ending is not None and ending.charged_s is not None:
+                why["charged_s"] = ending.charged_s
             await self._save(
-                session.moved(state, self.clock(), bill=bill, deadline=None,
-                              ended_at=session.ended_at or self.clock(),
-                              stop_reason=session.stop_reason or stop_reason)
+                session.moved(state, self.clock(), bill=bill, deadline=None, ended_at=ended, **why)
             )  # fmt: skip
         if started and state is SessionState.COMPLETED:  # it charged without our hearing
             await self._attempt(session, None)
@@ -501,6 +524,16 @@ class SessionService:
             connector_standard=target.standard if target else None, failure_reason=failure,
         )  # fmt: skip
         await asyncio.to_thread(self.store.add_attempts, [attempt])
+
+
+def _why(session: ChargeSession, ending: Ending | None, *, overrides: bool) -> dict[str, object]:
+    """The stop code and words to record from ``ending``: the operator's reason replaces ours
+    only when ``overrides`` (the bill) or when we have none yet."""
+    if ending is None or ending.code is None:
+        return {}
+    if session.stop_code is not None and not overrides:
+        return {}
+    return {"stop_code": ending.code, "stop_reason": stop_text(ending.code, ending.detail)}
 
 
 def _refusal(

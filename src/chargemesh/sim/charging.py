@@ -10,8 +10,10 @@ operators.
   always capped by the pile's kW.
 * :class:`ChargeRun` — one session along that curve: energy, power, SoC, electricity and service
   money (time-of-use :class:`TariffPeriod`), per-period details, at any moment. It runs on a
-  *simulated clock* that starts at the real start time and goes ``time_scale`` times faster
-  (default 60: a minute of real time is an hour of charging), so tests see kWh quickly.
+  *simulated clock* that starts at the real start time and goes ``time_scale`` times faster:
+  by default 1, real time (a 120 kW charge adds 2 kWh a minute, so a driver can watch, then
+  stop); ``chargemesh sim --time-scale 60`` makes a minute of real time an hour of charging, and
+  tests use 60–600 to see kWh quickly. Every time the operators report lies on that clock.
 * :class:`CompatibilityMatrix` — vehicle model × charger (manufacturer, model, firmware) → the
   chance that a start fails and why, deterministic for a seed: healthy pairs fail ≈ 0.3 % of the
   time, a handful of *bad slices* (one vehicle model on one firmware of one charger model) 20–40 %.
@@ -66,7 +68,7 @@ __all__ = [
     "vin_check_digit",
 ]
 
-DEFAULT_TIME_SCALE: Final = 60.0
+DEFAULT_TIME_SCALE: Final = 1.0  # real time
 DEFAULT_TARGET_SOC: Final = 90.0
 #: The share of starts that should succeed on every (vehicle, charger) pair.
 SUCCESS_TARGET: Final = 0.99

@@ -73,6 +73,7 @@ class _RunProfile:
 
     def __init__(self, run: ChargeRun) -> None:
         self.run = run
+        self.finish_s = run.finish_elapsed_s
 
     def at(self, elapsed_s: float) -> ChargeState:
         snap = self.run.snapshot_after(elapsed_s)

@@ -26,7 +26,8 @@ Charging: every T/CEC operator answers ``query_start_charge``, ``query_stop_char
 and pushes the session's notifications to ``platform_url``; the ones with the
 ``plug_and_charge`` capability ask the platform with ``notification_plug_and_charge`` when a car
 plugs into one of their plug-and-charge piles. Sessions run ``time_scale`` times faster than real
-time, push their live status every ``status_interval_s`` and start or fail according to
+time (default 1: real time; ``chargemesh sim --time-scale``), push their live status every
+``status_interval_s`` and start or fail according to
 ``compatibility`` (default: the matrix of the country's seed, the one in the manifest's truth).
 Cars come from the caller: :meth:`Simulator.plug_in` (find free connectors with
 :meth:`Simulator.idle_connectors`) and :meth:`Simulator.unplug`.

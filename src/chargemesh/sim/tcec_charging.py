@@ -52,10 +52,13 @@ with the bill: ``TotalPower``, ``TotalElecMoney``, ``TotalSeviceMoney``, ``Total
 by itself, 4 unplugged) and ``ChargeDetails``. A session stopped before it began sends only the
 stop result.
 
-**Times and prices.** Sessions run on a simulated clock (``time_scale``, default 60 ×, see
-:class:`~.charging.ChargeRun`): ``StartTime`` is the real start, ``EndTime`` and the details'
-times lie on that clock. Prices are the connector's published ``query_equip_business_policy``
-(``network.policy_for``, read when the session starts: replace ``network.policy`` to change them).
+**Times and prices.** Sessions run on a simulated clock (``time_scale``, default 1: real time;
+see :class:`~.charging.ChargeRun`): ``StartTime`` is the real start, ``EndTime`` (of the live
+status and the bill) and the details' times lie on that clock, so ``EndTime`` − ``StartTime`` is
+the charging time ``TotalPower`` belongs to. A car that reaches its target ends the session at
+that moment with ``StopReason`` 2. Prices are the connector's published
+``query_equip_business_policy`` (``network.policy_for``, read when the session starts: replace
+``network.policy`` to change them).
 
 **Delivery.** Start and stop results and bills are retried (``retry_s`` doubling from the first
 to the second value, for ``retry_for_s`` seconds) while the platform cannot be reached or answers

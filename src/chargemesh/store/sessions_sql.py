@@ -17,6 +17,7 @@ from chargemesh.domain.session import (
     ChargeSession,
     SessionState,
     StartMethod,
+    StopCode,
     Vehicle,
 )
 from chargemesh.store.codec import split_set
@@ -27,7 +28,7 @@ SESSION_COLUMNS = (
     "id", "account_id", "operator_id", "protocol", "connector_id", "station_id", "method",
     "state", "created_at", "updated_at", "vehicle_id", "idempotency_key", "protocol_ref",
     "remote_id", "failure_reason", "stop_reason", "deadline", "started_at", "ended_at", "kwh",
-    "kw", "soc", "cost", "currency", "bill", "qr",
+    "kw", "soc", "cost", "currency", "bill", "qr", "stop_code", "charged_s",
 )  # fmt: skip
 _TIMES = {"created_at", "updated_at", "deadline", "started_at", "ended_at"}
 ATTEMPT_COLUMNS = (
@@ -86,6 +87,8 @@ class SessionTables(SqlHooks):
             "ended_at": s.ended_at, "kwh": s.kwh, "kw": s.kw, "soc": s.soc,
             "cost": None if s.cost is None else str(s.cost), "currency": s.currency,
             "bill": _bill_text(s.bill), "qr": s.qr,
+            "stop_code": None if s.stop_code is None else str(s.stop_code),
+            "charged_s": s.charged_s,
         }  # fmt: skip
         return tuple(
             self._time_in(values[c]) if c in _TIMES else values[c] for c in SESSION_COLUMNS
@@ -100,6 +103,8 @@ class SessionTables(SqlHooks):
         v["cost"] = None if v["cost"] is None else Decimal(str(v["cost"]))
         v["bill"] = _bill(v["bill"])
         v["kwh"] = float(v["kwh"])
+        v["stop_code"] = None if v["stop_code"] is None else StopCode(v["stop_code"])
+        v["charged_s"] = None if v["charged_s"] is None else float(v["charged_s"])
         return ChargeSession(**v)
 
     def create_session(self, session: ChargeSession) -> tuple[ChargeSession, bool]:

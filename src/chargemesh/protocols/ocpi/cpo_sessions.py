@@ -35,10 +35,13 @@ after ``command_delay_s``, the CommandResult:
 **While charging** the Session is PATCHed every ``session_update_s`` (real seconds) with ``kwh``,
 one new charging period (dimensions ENERGY kWh, POWER average kW, TIME hours, STATE_OF_CHARGE
 percent at the period's end), ``total_cost`` and ``last_updated``. Power follows ``charge_model``
-(default :class:`PowerCurve`). Time runs ``time_scale`` times faster than the wall clock (a
-simulated session of an hour takes a minute at 60): ``start_date_time`` is the real start, every
-later timestamp of the Session and its CDR (periods, ``end_date_time``, ``last_updated``) is on
-that simulated clock, so they only grow and the eMSP's stale checks hold.
+(default :class:`PowerCurve`). Time runs ``time_scale`` times faster than the wall clock
+(default 1: real time, a 120 kW charge adds 2 kWh a minute; at 60 a simulated hour takes a
+minute): ``start_date_time`` is the real start, every later timestamp of the Session and its CDR
+(periods, ``end_date_time``, ``last_updated``) and every TIME (periods, ``total_time``) is on
+that simulated clock, so energy / time is the power and the eMSP's stale checks hold. A car that
+reaches its target ends the session at that moment (the profile's ``finish_s``), not at the next
+update.
 
 **STOP_SESSION**: ``UNKNOWN_SESSION`` for a session this CPO does not know, REJECTED for one
 that has ended; else ACCEPTED, the CommandResult ACCEPTED, the Session PATCHed
@@ -147,7 +150,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_UPDATE_S: Final = 30.0
-DEFAULT_TIME_SCALE: Final = 60.0
+DEFAULT_TIME_SCALE: Final = 1.0  # real time
 #: Above this state of charge (percent) a DC charge tapers.
 TAPER_FROM_SOC: Final = 55.0
 #: What the car still takes at 100 % SoC, as a share of its maximum (DC).
@@ -156,6 +159,7 @@ _DC_FLOOR: Final = 0.2
 _AC_TAPER_FROM_SOC: Final = 95.0
 _AC_FLOOR: Final = 0.3
 _STEP_S: Final = 10.0  # integration step of the power curve, simulated seconds
+_LONGEST_S: Final = 48 * 3600.0  # a charge not full by then is taken as never full
 _HTTP_TIMEOUT_S: Final = 10.0
 _EPS: Final = 1e-9
 
@@ -199,7 +203,10 @@ class ChargeState:
 
 class ChargeProfile(Protocol):
     """One charge of one car at one connector: its state ``elapsed_s`` simulated seconds after
-    the start."""
+    the start; ``finish_s`` when the car reaches its target (``None``: not within 48 h)."""
+
+    @property
+    def finish_s(self) -> float | None: ...
 
     def at(self, elapsed_s: float) -> ChargeState: ...
 
@@ -229,6 +236,22 @@ class PowerCurve:
         self.evse_kw = rated if rated > 0 else car_kw
         self.car_kw = car_kw
         self._reset()
+        self.finish_s = self._time_to_target()
+
+    def _time_to_target(self) -> float | None:
+        target, battery = self.vehicle.target_soc, self.vehicle.battery_kwh
+        t, soc = 0.0, self.vehicle.soc
+        while t < _LONGEST_S:
+            power = self.power_kw(soc)
+            if power <= 0:
+                return t if soc >= target - _EPS else None
+            room = (target - soc) / 100.0 * battery
+            energy = power * _STEP_S / 3600.0
+            if energy >= room:
+                return t + room / power * 3600.0
+            soc += energy / battery * 100.0
+            t += _STEP_S
+        return None
 
     def _reset(self) -> None:
         self._t = 0.0
@@ -1115,7 +1138,18 @@ class CpoCharging:
         now = time.monotonic()
         run.sim_s += (now - run.last_mono) * self.time_scale
         run.last_mono = now
+        finish = run.profile.finish_s
+        if finish is not None:  # the charge ended when the car was full, whenever we look
+            run.sim_s = min(run.sim_s, finish)
         return run.profile.at(run.sim_s)
+
+    def _until_full_s(self, run: _Run) -> float:
+        """Real seconds until the car is full (inf when it will not be)."""
+        finish = run.profile.finish_s
+        if finish is None:
+            return float("inf")
+        ahead = finish - run.sim_s - (time.monotonic() - run.last_mono) * self.time_scale
+        return max(0.0, ahead / self.time_scale)
 
     def _slice(self, run: _Run, state: ChargeState) -> _Slice | None:
         """The period since the last mark; ``None`` when no time has passed."""
@@ -1158,11 +1192,14 @@ class CpoCharging:
         try:
             state = ChargeState(0.0, 0.0, run.plug.vehicle.soc)
             while True:
+                wait = min(self.session_update_s, self._until_full_s(run))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(run.stop.wait(), self.session_update_s)
+                    await asyncio.wait_for(run.stop.wait(), wait)
                 state = self._advance(run)
                 target = run.plug.vehicle.target_soc
-                if not run.stop.is_set() and (state.soc >= target - 1e-6 or state.kw <= 0):
+                finish = run.profile.finish_s
+                full = state.soc >= target - 1e-6 or (finish is not None and run.sim_s >= finish)
+                if not run.stop.is_set() and (full or state.kw <= 0):
                     run.reason = run.reason or "the vehicle reached its target state of charge"
                     run.stop.set()
                 if run.stop.is_set():

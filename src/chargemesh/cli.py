@@ -621,7 +621,8 @@ def demo(
                 ocpi=OcpiSettings.from_config(cfg),
                 tcec_clients=tcec_clients(cfg),
             )
-            server = LoopbackServer(platform.app(), port=port)
+            # statuses are kept fresh by polling between the operators' pushes (issue 13)
+            server = LoopbackServer(platform.app(feeds=cfg), port=port)
             try:
                 server.start()
             except RuntimeError:

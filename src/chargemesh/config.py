@@ -175,6 +175,18 @@ class SyncConfig(_Section):
     stations a CPO dropped; the syncs between are incremental. 0: every sync is full."""
 
 
+class StatusConfig(_Section):
+    """How statuses are kept fresh between pushes (docs/ingest.md, "Keeping statuses fresh")."""
+
+    poll_interval_s: Annotated[float, Field(ge=0)] = 300.0
+    """Every feed's statuses are polled once per interval (T/CEC ``query_station_status`` in
+    batches of 50 spread over it; OCPI an incremental Locations pull), and at least three times
+    within the feed's ``status_freshness_s``; 0 turns polling off."""
+    degraded_stale_share: Annotated[float, Field(ge=0, le=1)] = 0.1
+    """A feed with more than this share of its connectors older than its freshness limit is
+    reported ``degraded``."""
+
+
 class MergeConfig(_Section):
     """How listings of one physical station by several feeds are found (docs/ingest.md)."""
 
@@ -207,6 +219,7 @@ class CoverageConfig(_Section):
 class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    status: StatusConfig = Field(default_factory=StatusConfig)
     merge: MergeConfig = Field(default_factory=MergeConfig)
     delisting: DelistingConfig = Field(default_factory=DelistingConfig)
     coverage: CoverageConfig = Field(default_factory=CoverageConfig)

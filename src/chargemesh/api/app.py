@@ -37,6 +37,7 @@ from chargemesh.search.index import StationIndex
 from chargemesh.services.charging_ocpi import OcpiCharging
 from chargemesh.services.charging_tcec import TcecCharging
 from chargemesh.services.compatibility import compatibility_report, known_failures
+from chargemesh.services.freshness import StatusRefresher
 from chargemesh.services.ingest import OcpiSide, sync_all
 from chargemesh.services.ocpi_commands import CommandSender
 from chargemesh.services.ocpi_connections import OcpiConnections
@@ -128,6 +129,7 @@ class Platform:
         self.index.subscribe(self.bus)
         self.streams = EventStreams(self.index, self.bus)
         self.writer = StatusWriter(store, self.bus)
+        self.refresher: StatusRefresher | None = None  # made by app() for the feeds it is given
         self.tcec = TcecPlatformEndpoints(peers=peers, store=store, writer=self.writer)
         settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
@@ -182,9 +184,18 @@ class Platform:
         self.ocpi_objects.cdr_listeners.append(self.ocpi_charging.on_cdr)
         self.tokens.on_allowed = self.ocpi_charging.on_authorized
 
-    def app(self, *, schedule: Config | None = None) -> FastAPI:
+    def app(self, *, schedule: Config | None = None, feeds: Config | None = None) -> FastAPI:
         """The ASGI app. With ``schedule``, every feed of that config is synced at start and
-        then every ``sync.interval_s`` (what ``chargemesh serve`` runs)."""
+        then every ``sync.interval_s`` (what ``chargemesh serve`` runs). The statuses of the
+        feeds of ``feeds`` (default: ``schedule``'s) are kept fresh by polling between pushes
+        (services/freshness.py; ``serve`` and ``demo``)."""
+        feeds = feeds or schedule
+        side = OcpiSide(self.ocpi_connections, self.ocpi_locations, self.ocpi_objects)
+        self.refresher = (
+            StatusRefresher(feeds, self.store, self.bus, self.writer, self.http, side)
+            if feeds is not None and feeds.operators
+            else None
+        )
 
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -193,13 +204,15 @@ class Platform:
             await self.writer.start()
             upkeep = asyncio.create_task(self._index_upkeep(), name="index upkeep")
             timeouts = asyncio.create_task(self.sessions.run(), name="session timeouts")
-            scheduler = None
+            scheduler = refresher = None
             if schedule is not None and schedule.sync.interval_s > 0 and schedule.operators:
                 scheduler = asyncio.create_task(self._scheduled_syncs(schedule), name="syncs")
+            if self.refresher is not None:
+                refresher = asyncio.create_task(self.refresher.run(), name="status refresher")
             try:
                 yield
             finally:
-                for task in (scheduler, upkeep, timeouts):
+                for task in (scheduler, refresher, upkeep, timeouts):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -211,7 +224,7 @@ class Platform:
             title="chargemesh", version=__version__, lifespan=lifespan, docs_url=None,
             redoc_url=None,
         )  # fmt: skip
-        app.include_router(operators_router(self.store))
+        app.include_router(operators_router(self.store, self.refresher))
         app.include_router(search_router(self.index))  # before stations/{id}: "nearby"
         app.include_router(stations_router(self.store, self.prices))
         app.include_router(events_router(self.streams))

@@ -8,11 +8,18 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from chargemesh.config import StatusConfig
+from chargemesh.domain import Operator
+from chargemesh.services.freshness import StatusRefresher, feed_state, stale_by_operator
 from chargemesh.store import FeedHealth, Store
 
 
 class FeedHealthOut(BaseModel):
-    state: str  # "never", "running", "ok", "failed"
+    state: str  # "never", "running", "ok", "degraded" (see reason), "failed"
+    reason: str | None  # why it is degraded
+    stale_connectors: int  # live connectors with no status newer than the freshness limit
+    last_poll: datetime | None  # when the last status poll that succeeded was sent
+    poll_errors: int  # status polls failed in a row
     last_sync: datetime | None  # when the last sync finished
     last_success: datetime | None
     records: int  # stations the last sync took in
@@ -34,10 +41,26 @@ class OperatorOut(BaseModel):
     feed: FeedHealthOut
 
 
-def _feed(health: FeedHealth | None, now: datetime) -> FeedHealthOut:
+def _feed(
+    health: FeedHealth | None,
+    now: datetime,
+    op: Operator,
+    stale: tuple[int, int],
+    refresher: StatusRefresher | None,
+) -> FeedHealthOut:
     h = health or FeedHealth("")
+    poll = refresher.health.get(op.id) if refresher is not None else None
+    settings = refresher.config.status if refresher is not None else StatusConfig()
+    state, reason = feed_state(
+        h.state, stale=stale[0], connectors=stale[1], freshness=op.status_freshness, poll=poll,
+        degraded_stale_share=settings.degraded_stale_share,
+    )  # fmt: skip
     return FeedHealthOut(
-        state=h.state,
+        state=state,
+        reason=reason,
+        stale_connectors=stale[0],
+        last_poll=poll.last_poll if poll else None,
+        poll_errors=poll.errors if poll else 0,
         last_sync=h.last_finished,
         last_success=h.last_success,
         records=h.records,
@@ -48,19 +71,20 @@ def _feed(health: FeedHealth | None, now: datetime) -> FeedHealthOut:
     )
 
 
-def operators_router(store: Store) -> APIRouter:
+def operators_router(store: Store, refresher: StatusRefresher | None = None) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["operators"])
 
     @router.get("/operators", response_model=list[OperatorOut])
     async def operators() -> list[OperatorOut]:
         """Each operator with its counts and its feed's health (last sync, records, errors,
-        lag)."""
+        lag; ``degraded`` with a reason when its status polls fail or its statuses go stale)."""
         ops, health, counts = await asyncio.gather(
             asyncio.to_thread(store.list_operators),
             asyncio.to_thread(store.feed_health),
             asyncio.to_thread(store.counts_by_operator),
         )
         now = datetime.now(UTC)
+        stale = await asyncio.to_thread(stale_by_operator, store, ops, now)
         out = []
         for op in ops:
             c = counts.get(op.id)
@@ -74,7 +98,7 @@ def operators_router(store: Store) -> APIRouter:
                     stations=c.stations if c else 0,
                     evses=c.evses if c else 0,
                     connectors=c.connectors if c else 0,
-                    feed=_feed(health.get(op.id), now),
+                    feed=_feed(health.get(op.id), now, op, stale.get(op.id, (0, 0)), refresher),
                 )
             )
         return out

@@ -192,3 +192,9 @@ async def _keep(
     return await connections.save(
         replace(fresh, sync_state={**fresh.sync_state, "locations": locations_state})
     )
+
+
+def pulled_before(party: OcpiParty) -> datetime | None:
+    """Where the next incremental pull of the party's Locations starts (``date_from``); None
+    while no pull has completed."""
+    return _when(dict(party.sync_state.get("locations") or {}).get("date_from"))

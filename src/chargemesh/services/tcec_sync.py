@@ -1,14 +1,15 @@
 """Sync one T/CEC operator into the registry: all station pages, then a status poll.
 
-The poll (``query_station_status`` in batches of 50) is also the fallback when an operator's
-pushes stop: run it alone with :func:`poll_tcec_status`.
+The poll (``query_station_status`` in batches of 50) is also what keeps statuses fresh between
+pushes: the platform's refresher (services/freshness.py) runs :func:`poll_tcec_status` alone, on
+a schedule, through the StatusWriter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,11 +18,13 @@ from chargemesh.domain import Operator
 from chargemesh.protocols.tcec import mapping
 from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.services.prefetch import prefetch
-from chargemesh.store import StatusUpdate, Store
+from chargemesh.store import StatusResult, StatusUpdate, Store
 
 log = logging.getLogger(__name__)
 
 POLL_SLICE = 2000  # stations polled (in batches of 50) and applied per transaction
+#: how a poll's observations are written (the StatusWriter's ``apply``, or a direct write)
+ApplyStatuses = Callable[[Sequence[StatusUpdate]], Awaitable[StatusResult]]
 
 
 @dataclass(slots=True)
@@ -91,8 +94,18 @@ async def poll_tcec_status(
     station_ids: Iterable[str],
     *,
     report: SyncReport | None = None,
+    apply: ApplyStatuses | None = None,
 ) -> SyncReport:
+    """Poll the stations' connector status; each answer is an observation at the poll's start
+    (a status unchanged is a confirmation: only its observation time moves). ``apply`` writes
+    them (default: straight to the store, events on ``bus``)."""
     report = report or SyncReport(operator.id)
+
+    async def write(updates: Sequence[StatusUpdate]) -> StatusResult:
+        result = await asyncio.to_thread(store.apply_status_updates, updates)
+        bus.publish(result.events)
+        return result
+
     observed = datetime.now(UTC)
     ids = list(dict.fromkeys(station_ids))
     # In slices, each applied as it comes: a national operator's whole answer (hundreds of
@@ -114,8 +127,7 @@ async def poll_tcec_status(
             if u.connector_source_id in ours
         ]
         report.unknown_connectors += len(reported) - len(updates)
-        result = await asyncio.to_thread(store.apply_status_updates, updates)
-        bus.publish(result.events)
+        result = await (apply or write)(updates)
         report.statuses += len(updates)
         report.status_changes += len(result.changed)
     return report

@@ -309,6 +309,11 @@ class Simulator:
             with ThreadPoolExecutor(_START_WORKERS, thread_name_prefix="sim-stop") as pool:
                 list(pool.map(lambda s: s.stop(), servers))
 
+    def stop_operator(self, operator_id: str) -> None:
+        """One operator goes away: its server stops answering (an outage), the others serve
+        on."""
+        self._servers[operator_id].stop()
+
     def __enter__(self) -> Simulator:
         return self.start()
 

@@ -1,10 +1,13 @@
-"""Feed health and per-operator counts in SQL (both backends); a mixin of ``SqlStore``."""
+"""Feed health, per-operator counts and status freshness in SQL (both backends); a mixin of
+``SqlStore``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from chargemesh.domain import ConnectorStatus
 from chargemesh.store.hooks import SqlHooks
 from chargemesh.store.repository import FeedHealth, OperatorCounts
 
@@ -61,3 +64,41 @@ class HealthTables(SqlHooks):
                 "WHERE s.removed_at IS NULL GROUP BY s.operator_id"
             )
             return {r[0]: OperatorCounts(int(r[1]), int(r[2]), int(r[3])) for r in cur.fetchall()}
+
+    # --- status freshness (services/freshness.py) -----------------------------------------
+    def station_source_ids(self, operator_id: str) -> list[str]:
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT source_id FROM stations WHERE removed_at IS NULL AND operator_id = ? "
+                    "ORDER BY source_id"
+                ),
+                (operator_id,),
+            )
+            return [r[0] for r in cur.fetchall()]
+
+    def statuses_observed_before(
+        self, operator_id: str, before: datetime
+    ) -> list[tuple[str, ConnectorStatus]]:
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT c.id, c.status FROM connectors c JOIN stations s "
+                    "ON s.id = c.station_id WHERE s.removed_at IS NULL AND c.operator_id = ? "
+                    "AND c.status_at < ?"
+                ),
+                (operator_id, self._time_in(before)),
+            )
+            return [(r[0], ConnectorStatus(r[1])) for r in cur.fetchall()]
+
+    def stale_connectors(self, before: datetime) -> dict[str, tuple[int, int]]:
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT c.operator_id, sum(CASE WHEN c.status_at IS NULL OR c.status_at < ? "
+                    "THEN 1 ELSE 0 END), count(*) FROM connectors c JOIN stations s "
+                    "ON s.id = c.station_id WHERE s.removed_at IS NULL GROUP BY c.operator_id"
+                ),
+                (self._time_in(before),),
+            )
+            return {r[0]: (int(r[1]), int(r[2])) for r in cur.fetchall()}

@@ -99,6 +99,9 @@ class StatusUpdate:
     at: datetime  # when the operator observed it (timezone-aware)
     source: str  # e.g. "tcec:push", "ocpi:patch", "tcec:poll"
     source_code: str | None = None  # the protocol's own code
+    only_confirms: bool = False
+    """A confirmation only (the feed said nothing changed): it moves the observation time if
+    ``status`` is still the one held, and is ignored (stale) if the status changed meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +417,22 @@ class Store(ABC):
     @abstractmethod
     def counts_by_operator(self) -> dict[str, OperatorCounts]:
         """Live stations, EVSEs and connectors per operator (one feed's listing each)."""
+
+    @abstractmethod
+    def station_source_ids(self, operator_id: str) -> list[str]:
+        """The operator's own ids of its live stations (what its status poll asks about)."""
+
+    @abstractmethod
+    def statuses_observed_before(
+        self, operator_id: str, before: datetime
+    ) -> list[tuple[str, ConnectorStatus]]:
+        """(connector id, status) of the operator's live connectors last observed before
+        ``before`` (never observed: left out)."""
+
+    @abstractmethod
+    def stale_connectors(self, before: datetime) -> dict[str, tuple[int, int]]:
+        """Per operator: (its live connectors not observed since ``before`` or never, all its
+        live connectors)."""
 
     # charging sessions, vehicles, attempts (sessions_sql.py)
     @abstractmethod

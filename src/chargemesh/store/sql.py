@@ -453,6 +453,10 @@ class SqlStore(
                     result.outcomes.append(Outcome.STALE)
                     continue
                 previous: ConnectorStatus = state[2]
+                if u.only_confirms and u.status != previous:  # it changed since: not ours to undo
+                    result.stale += 1
+                    result.outcomes.append(Outcome.STALE)
+                    continue
                 previous_since: datetime | None = state[4]
                 state[2], state[3] = u.status, at
                 touched.add(u.connector_id)

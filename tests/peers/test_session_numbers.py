@@ -169,3 +169,22 @@ def test_ocpi_a_car_watched_until_full_ends_battery_full(p: Peers) -> None:
     # the session ended when the car was full (9.6 kWh at 120 kW), not at the CPO's next update
     assert done["elapsed_s"] == pytest.approx(curve.finish_s, abs=1.0)
     assert done["bill"]["kwh"] / done["elapsed_s"] * 3600 == pytest.approx(120, rel=0.01)
+
+
+def test_tcec_a_car_unplugged_mid_charge_ends_unplugged(w: World) -> None:
+    w.charging.plug_in(DC, make_vehicle(11, 3, model="lt-m3", soc=20.0)).result(10)
+    sid = start(w)
+    wait_for(lambda: (s := w.session(sid))["state"] == "charging" and s["kwh"] > 0)
+    w.charging.unplug(DC).result(10)  # StopReason 4
+    done = wait_for(lambda: (s := w.session(sid))["state"] == "completed" and s)
+    assert (done["stop_code"], done["stop_reason"]) == ("unplugged", "unplugged")
+
+
+def test_ocpi_a_car_unplugged_mid_charge_ends_unplugged(p: Peers) -> None:
+    sync(p)
+    p.plug_in(Vehicle("yc-aster", battery_kwh=96, max_kw=340, soc=30, target_soc=90))
+    sid = ocpi.api(p, "POST", "/api/v1/sessions", json={"qr": ocpi.EVSE_CODE}).json()["id"]
+    wait_for(lambda: (s := ocpi.session(p, sid))["state"] == "charging" and s["kwh"] > 0)
+    p.cpo_server.call(p.cpo.charging.unplug(LOC, OCPI_DC))  # the CDR's remark says so
+    done = wait_for(lambda: (s := ocpi.session(p, sid))["state"] == "completed" and s)
+    assert (done["stop_code"], done["stop_reason"]) == ("unplugged", "unplugged")

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0  # a T/CEC round's batches are sent in ticks of about this
 POLLS_PER_FRESHNESS = 3  # a feed is polled at least this often within its freshness limit
 CONFIRM_CHUNK = 5000  # OCPI confirmations handed to the StatusWriter at a time
+NOT_YET_S = 10.0  # a feed not synced yet (nothing to poll) is looked at again this soon
 
 
 def poll_interval(configured_s: float, freshness: timedelta) -> float:
@@ -185,6 +186,9 @@ class StatusRefresher:
         ticks = max(1, round(interval / TICK_S))
         started = loop.time()
         ids = await asyncio.to_thread(self._store.station_source_ids, op.id)
+        if not ids:  # not synced yet: look again soon rather than after a whole interval
+            await (sleep or asyncio.sleep)(min(interval, NOT_YET_S))
+            return 0
         batches = batches_of(ids)
         client = client_from_config(self.config, op.id, self._http)
         operator = op.to_operator()
@@ -215,13 +219,15 @@ class StatusRefresher:
     # --- OCPI: incremental Locations pulls, silence confirmed ----------------------------------
     async def _ocpi_rounds(self, op: OperatorConfig) -> None:
         while True:
-            await self.ocpi_refresh(op)
-            await asyncio.sleep(self.interval(op))
+            pulled = await self.ocpi_refresh(op)
+            interval = self.interval(op)
+            await asyncio.sleep(interval if pulled is not None else min(interval, NOT_YET_S))
 
     async def ocpi_refresh(self, op: OperatorConfig) -> int | None:
         """One incremental pull of the CPO's Locations, then every connector of the feed it did
         not change confirmed as observed when the pull began; returns how many were confirmed
-        (None: the feed was never pulled whole, so there is nothing to pull from yet)."""
+        (0 when the pull failed; None: the feed was never pulled whole, so there is nothing to
+        pull from yet)."""
         if self._ocpi is None:
             return None
         side = self._ocpi
@@ -245,6 +251,6 @@ class StatusRefresher:
         except Exception as exc:  # the CPO is down or refuses: the feed is degraded
             self.health[op.id].failed(exc)
             log.warning("status pull of %s failed: %s", op.id, one_line(exc))
-            return None
+            return 0
         self.health[op.id].succeeded(began, report.evses + len(confirmations))
         return len(confirmations)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,6 +158,16 @@ def test_migrate_and_stats_on_sqlite_relative_to_the_current_directory(tmp_path:
     stats = run("db", "stats", "--config", "chargemesh.toml", cwd=tmp_path)
     assert stats.returncode == 0, stats.stderr
     assert "connectors" in stats.stdout
+    assert "listings" in stats.stdout  # physical stations, and the feeds' listings labelled
+    # a long store URL on a narrow terminal is printed whole, never broken mid-word
+    deep = tmp_path / "a-rather-long-folder-name-for-the-registry" / "and-another-one"
+    narrow = subprocess.run(
+        [CHARGEMESH, "db", "stats", "--store", f"sqlite:///{deep / 'chargemesh.db'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "COLUMNS": "50"},
+    )  # fmt: skip
+    assert narrow.returncode == 0, narrow.stderr
+    assert f"sqlite:///{deep / 'chargemesh.db'}" in narrow.stdout
 
 
 def test_an_unreachable_postgresql_gets_one_line_without_the_password(tmp_path: Path) -> None:
@@ -224,3 +237,41 @@ def test_compat_import_takes_a_campaign_and_refuses_a_bad_one_whole(tmp_path: Pa
         attempts = s.list_attempts()
     assert len(attempts) == 500
     assert {a.source for a in attempts} == {"june"}
+
+
+def _commands() -> list[tuple[list[str], str]]:
+    """Every command's words and the text its help starts from (docstring and option helps)."""
+    import typer.main
+
+    from chargemesh.cli import app
+
+    found: list[tuple[list[str], str]] = []
+
+    def walk(command: Any, words: list[str]) -> None:
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        found.append((words, "\n".join(texts)))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*words, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_help_keeps_every_bracketed_name() -> None:
+    """Rich markup must not eat "[sync]" or "[store]" from the help: every config section a
+    command's help names is printed."""
+    from typer.testing import CliRunner
+
+    from chargemesh.cli import app
+
+    runner = CliRunner()
+    checked = 0
+    for words, text in _commands():
+        names = set(re.findall(r"\[([a-z_]+)\]", text.replace("\\[", "[")))
+        if not names:
+            continue
+        shown = runner.invoke(app, [*words, "--help"], env={"COLUMNS": "300"}).output
+        for name in names:
+            assert f"[{name}]" in shown, (words, name)
+            checked += 1
+    assert checked >= 2  # serve's [sync], --store's [store]

@@ -1,5 +1,6 @@
 """``chargemesh demo`` through the real command: the simulator in its own process, the platform
-syncing every feed through the protocols, serving, and stopping by itself (``--run-for``)."""
+syncing every feed through the protocols, serving, and stopping by itself (``--run-for``) — and
+run a second time in the same folder, where the simulator listens on new ports."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import re
 import subprocess
 import sys
 import threading
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -16,46 +22,134 @@ from chargemesh.store import open_store
 from tests.helpers import free_port
 
 
-def test_demo_syncs_every_simulated_feed_serves_and_stops(tmp_path: Path) -> None:
-    port = free_port()
-    workdir = tmp_path / "demo"
-    errors = (tmp_path / "stderr.txt").open("w+", encoding="utf-8")
+@dataclass
+class DemoRun:
+    returncode: int
+    out: str
+    stderr: str
+    while_ready: list[Any] = field(default_factory=list)  # what ``on_ready`` returned
+
+
+def run_demo(
+    tmp_path: Path, workdir: Path, port: int, run_for: float, on_ready: Callable[[], Any]
+) -> DemoRun:
+    """The README's demo command, asking ``on_ready`` once it says it is ready."""
+    errors = (tmp_path / f"stderr-{time.monotonic_ns()}.txt").open("w+", encoding="utf-8")
     proc = subprocess.Popen(
         [sys.executable, "-m", "chargemesh", "demo", "--scale", "0.002", "--port", str(port),
          "--workdir", str(workdir)],
         stdout=subprocess.PIPE,
         stderr=errors,
         text=True,
-        env={**os.environ, "COLUMNS": "200", "CHARGEMESH_DEMO_RUN_FOR": "4"},
+        env={**os.environ, "COLUMNS": "200", "CHARGEMESH_DEMO_RUN_FOR": str(run_for)},
     )  # fmt: skip
     seen: list[str] = []
-    answers: list[httpx.Response] = []
+    answers: list[Any] = []
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             seen.append(line)
             if "demo ready" in line:  # it serves now: ask it while it does
-                answers.append(httpx.get(f"http://127.0.0.1:{port}/api/v1/operators", timeout=10))
+                answers.append(on_ready())
 
     reader = threading.Thread(target=read)
     reader.start()
     reader.join(240)
     proc.wait(timeout=30)
     errors.seek(0)
-    stderr = errors.read()
-    out = "".join(seen)
-    assert proc.returncode == 0, stderr
-    assert "Traceback" not in stderr
-    synced = re.search(r"synced (\d+) of (\d+) feeds", out)
-    assert synced is not None, out
-    assert synced.group(1) == synced.group(2) == "26"
-    assert f"http://127.0.0.1:{port}" in out
-    assert "demo stopped" in out
-    assert len(answers) == 1
-    operators = answers[0].json()
+    return DemoRun(proc.returncode, "".join(seen), errors.read(), answers)
+
+
+def check_synced_and_served(run: DemoRun, port: int, workdir: Path) -> list[dict[str, Any]]:
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    synced = re.search(r"synced (\d+) of (\d+) feeds", run.out)
+    assert synced is not None, run.out
+    assert synced.group(1) == synced.group(2) == "26", run.out
+    assert "FAILED" not in run.out
+    assert f"http://127.0.0.1:{port}" in run.out
+    assert "demo stopped" in run.out
+    assert len(run.while_ready) == 1, run.out
+    operators: list[dict[str, Any]] = run.while_ready[0]["operators"]
     assert len(operators) == 26
-    assert all(o["feed"]["state"] == "ok" and o["stations"] > 0 for o in operators)
+    assert all(o["feed"]["state"] == "ok" and o["stations"] > 0 for o in operators), operators
     with open_store(f"sqlite:///{workdir / 'chargemesh.db'}") as store:
-        assert store.counts().operators == 26
-        assert store.counts().stations == sum(o["stations"] for o in operators)
+        counts = store.counts()
+        assert counts.operators == 26
+        # one count of stations everywhere: the banner, the operators' sum, the store
+        assert counts.stations == sum(o["stations"] for o in operators)
+        assert f"{counts.stations:,} stations" in run.out
+        assert counts.listings == sum(o["listings"]["stations"] for o in operators)
+    return operators
+
+
+def test_demo_runs_twice_in_one_folder_and_charges_on_an_ocpi_network(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    port = free_port()
+
+    def operators() -> dict[str, Any]:
+        answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/operators", timeout=10)
+        return {"operators": answer.json()}
+
+    first = run_demo(tmp_path, workdir, port, 4, operators)
+    check_synced_and_served(first, port, workdir)
+
+    # Again in the same folder: the simulator's OCPI networks listen on new ports, and the
+    # registrations the first run made point at the old ones.
+    port = free_port()
+    manifest_before = tomllib.loads((workdir / "chargemesh.toml").read_text(encoding="utf-8"))
+
+    def operators_and_a_charge() -> dict[str, Any]:
+        answer = operators()
+        manifest = tomllib.loads((workdir / "chargemesh.toml").read_text(encoding="utf-8"))
+        ocpi = next(o for o in manifest["operators"] if o["protocol"] == "ocpi")
+        answer["session"] = charge_once(port, workdir, ocpi["id"])
+        return answer
+
+    second = run_demo(tmp_path, workdir, port, 25, operators_and_a_charge)
+    check_synced_and_served(second, port, workdir)
+    manifest = tomllib.loads((workdir / "chargemesh.toml").read_text(encoding="utf-8"))
+    moved = {o["id"]: o["url"] for o in manifest["operators"] if o["protocol"] == "ocpi"}
+    before = {o["id"]: o["url"] for o in manifest_before["operators"] if o["protocol"] == "ocpi"}
+    assert moved
+    assert all(moved[op] != before[op] for op in moved)
+    with open_store(f"sqlite:///{workdir / 'chargemesh.db'}") as store:
+        for op, url in moved.items():
+            party = store.get_ocpi_party(op)
+            assert party is not None
+            assert party.registered
+            assert party.versions_url == url  # registered anew where the CPO is now
+    session = second.while_ready[0]["session"]
+    assert session["state"] in ("charging", "stopping", "completed"), session
+    assert session["failure_reason"] is None
+
+
+def charge_once(port: int, workdir: Path, operator_id: str) -> dict[str, Any]:
+    """Start a charge at a free connector of ``operator_id`` through the driver API, wait until
+    it charges, stop it; the session as it stands then."""
+    with open_store(f"sqlite:///{workdir / 'chargemesh.db'}") as store:
+        station_ids = store.station_ids(operator_id)
+        free = None
+        for sid in sorted(station_ids):
+            station = store.get_station(sid)
+            assert station is not None
+            for evse in station.evses:
+                for c in evse.connectors:
+                    if free is None and str(c.status) == "available":
+                        free = c.id
+            if free is not None:
+                break
+    assert free is not None, f"no free connector of {operator_id}"
+    base = f"http://127.0.0.1:{port}/api/v1"
+    started = httpx.post(f"{base}/sessions", json={"connector_id": free}, timeout=10)
+    assert started.status_code == 201, started.text
+    sid = started.json()["id"]
+    deadline = time.monotonic() + 15
+    body: dict[str, Any] = started.json()
+    while time.monotonic() < deadline and body["state"] in ("requested", "starting"):
+        time.sleep(0.2)
+        body = httpx.get(f"{base}/sessions/{sid}", timeout=10).json()
+    if body["state"] == "charging":
+        body = httpx.post(f"{base}/sessions/{sid}/stop", timeout=10).json()
+    return body

@@ -6,12 +6,12 @@ import contextlib
 import gc
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +22,10 @@ from chargemesh import __version__
 from chargemesh.config import Config, ConfigError, load_config
 from chargemesh.store import StoreError, open_store
 from chargemesh.store.postgres import redact
+
+if TYPE_CHECKING:
+    from chargemesh.services.ingest import FeedResult
+    from chargemesh.store.repository import RegistryCounts
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -160,14 +164,17 @@ def compat_import(
 @db_app.command("stats")
 @one_line_errors
 def db_stats(config: OptionalConfig = None, store: StoreOption = None) -> None:
-    """Count what the registry holds."""
+    """Count what the registry holds: physical stations after merge (as the map and the reports
+    count them) and the listings the feeds send, duplicates across feeds included."""
     url = _store_url(config, store)
     with open_store(url) as s:
         counts = s.counts()
-    table = Table("operators", "stations", "EVSEs", "connectors", title=redact(url))
+    out.print(f"store: {escape(redact(url))}", soft_wrap=True, highlight=False)  # never folded
+    table = Table("operators", "stations", "EVSEs", "connectors", "listings (all feeds)")
     table.add_row(
-        *(f"{n:,}" for n in (counts.operators, counts.stations, counts.evses, counts.connectors))
-    )
+        *(f"{n:,}" for n in (counts.operators, counts.stations, counts.evses, counts.connectors,
+                             counts.listings))
+    )  # fmt: skip
     out.print(table)
 
 
@@ -371,7 +378,7 @@ def report(
 @one_line_errors
 def serve(config: ConfigOption = Path("chargemesh.toml")) -> None:
     """Run the platform against the configured operators: the API, the map, the OCPI and T/CEC
-    endpoints, and the feeds synced at start and then on the [sync] schedule. Ctrl-C stops it."""
+    endpoints, and the feeds synced at start and then on the \\[sync] schedule. Ctrl-C stops it."""
     import uvicorn
 
     from chargemesh.api.app import OcpiSettings, Platform, tcec_clients, tcec_peers
@@ -555,6 +562,31 @@ def geo_convert(
     out.print(f"{x:.6f} {y:.6f}")
 
 
+def report_demo_sync(
+    results: Sequence[FeedResult], counts: RegistryCounts, url: str, seconds: float
+) -> None:
+    """What the demo synced; failed feeds named with their errors, and then not "ready": a demo
+    missing networks says so plainly."""
+    failed = [r for r in results if not r.ok]
+    out.print(
+        f"synced {len(results) - len(failed)} of {len(results)} feeds: "
+        f"{counts.stations:,} stations, {counts.evses:,} EVSEs, "
+        f"{counts.connectors:,} connectors ({counts.listings:,} listings across feeds, "
+        f"duplicates merged) in {seconds:.0f} s"
+    )
+    if not failed:
+        out.print(f"chargemesh demo ready: {url}  (API docs {url}/docs; Ctrl-C stops)")
+        return
+    out.print(
+        f"[bold red]{len(failed)} of {len(results)} feeds FAILED[/]: their stations are missing "
+        f"or out of date on the map (feed health: {url}/api/v1/operators)",
+        highlight=False,
+    )
+    for r in failed:
+        out.print(f"  {r.operator_id}: {escape(r.error or 'failed')}", highlight=False)
+    out.print(f"chargemesh demo serving, degraded: {url}  (Ctrl-C stops)")
+
+
 @app.command("demo")
 @one_line_errors
 def demo(
@@ -645,15 +677,7 @@ def demo(
                         sync_all(cfg, store, platform.bus, ocpi=side, progress=advance),
                         timeout_s=24 * 3600,
                     )
-                counts = store.counts()
-                failed = [r.operator_id for r in results if not r.ok]
-                out.print(
-                    f"synced {len(results) - len(failed)} of {len(results)} feeds: "
-                    f"{counts.stations:,} stations, {counts.evses:,} EVSEs, "
-                    f"{counts.connectors:,} connectors in {time.perf_counter() - started:.0f} s"
-                    + (f" (failed: {', '.join(failed)})" if failed else "")
-                )
-                out.print(f"chargemesh demo ready: {url}  (API docs {url}/docs; Ctrl-C stops)")
+                report_demo_sync(results, store.counts(), url, time.perf_counter() - started)
                 deadline = None if run_for is None else time.monotonic() + run_for
                 while deadline is None or time.monotonic() < deadline:
                     if sim.poll() is not None:

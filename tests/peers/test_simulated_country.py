@@ -136,11 +136,16 @@ def test_the_synced_registry_matches_the_ground_truth(
         # every feed's listing, whole
         assert store.counts_by_operator() == {op: run.expected(op) for op in truth["operators"]}
         counts = store.counts()
-        listed = truth["listed"]
-        assert (counts.stations, counts.evses, counts.connectors) == (
-            listed["stations"],
-            listed["evses"],
-            listed["connectors"],
+        listed, distinct = truth["listed"], truth["distinct"]
+        assert counts.listings == listed["stations"]  # every feed's listings, copies included
+        assert (counts.stations, counts.evses, counts.connectors) == (  # one physical count
+            distinct["stations"],
+            distinct["evses"],
+            distinct["connectors"],
+        )
+        assert (
+            sum(c.stations for c in store.station_counts_by_operator().values())
+            == (distinct["stations"])
         )
         stations: list[Station] = list(store.iter_stations())
         by_id = {s.id: s for s in stations}

@@ -253,8 +253,8 @@ def test_three_feeds_listing_one_station_form_one_group(ops: Store) -> None:
         ("C:C7", "A:110105001", NEARBY),
     ]
     assert (report.groups, report.merged) == (1, 2)
-    assert ops.counts().stations == 4
-    assert ops.count_physical_stations() == 2
+    assert ops.counts().listings == 4
+    assert ops.counts().stations == ops.count_physical_stations() == 2
     assert ops.canonical_of(["B:110105001", "C:C8"]) == {
         "B:110105001": "A:110105001",
         "C:C8": "C:C8",

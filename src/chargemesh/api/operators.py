@@ -6,12 +6,15 @@ import asyncio
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from chargemesh.config import StatusConfig
 from chargemesh.domain import Operator
 from chargemesh.services.freshness import StatusRefresher, feed_state, stale_by_operator
 from chargemesh.store import FeedHealth, Store
+from chargemesh.store.repository import OperatorCounts
+
+NONE = OperatorCounts(0, 0, 0)
 
 
 class FeedHealthOut(BaseModel):
@@ -29,15 +32,24 @@ class FeedHealthOut(BaseModel):
     duration_s: float | None  # how long the last sync took
 
 
+class ListingsOut(BaseModel):
+    """What the feed lists, its duplicates of other networks' stations included."""
+
+    stations: int
+    evses: int
+    connectors: int
+
+
 class OperatorOut(BaseModel):
     id: str
     name: str
     protocol: str
     capabilities: list[str]
     status_freshness_s: float
-    stations: int
+    stations: int = Field(description="physical stations after merge, as the map counts them")
     evses: int
     connectors: int
+    listings: ListingsOut
     feed: FeedHealthOut
 
 
@@ -78,16 +90,18 @@ def operators_router(store: Store, refresher: StatusRefresher | None = None) -> 
     async def operators() -> list[OperatorOut]:
         """Each operator with its counts and its feed's health (last sync, records, errors,
         lag; ``degraded`` with a reason when its status polls fail or its statuses go stale)."""
-        ops, health, counts = await asyncio.gather(
+        ops, health, counts, listings = await asyncio.gather(
             asyncio.to_thread(store.list_operators),
             asyncio.to_thread(store.feed_health),
+            asyncio.to_thread(store.station_counts_by_operator),
             asyncio.to_thread(store.counts_by_operator),
         )
         now = datetime.now(UTC)
         stale = await asyncio.to_thread(stale_by_operator, store, ops, now)
         out = []
         for op in ops:
-            c = counts.get(op.id)
+            c = counts.get(op.id, NONE)
+            listed = listings.get(op.id, NONE)
             out.append(
                 OperatorOut(
                     id=op.id,
@@ -95,9 +109,14 @@ def operators_router(store: Store, refresher: StatusRefresher | None = None) -> 
                     protocol=str(op.protocol),
                     capabilities=sorted(str(x) for x in op.capabilities),
                     status_freshness_s=op.status_freshness.total_seconds(),
-                    stations=c.stations if c else 0,
-                    evses=c.evses if c else 0,
-                    connectors=c.connectors if c else 0,
+                    stations=c.stations,
+                    evses=c.evses,
+                    connectors=c.connectors,
+                    listings=ListingsOut(
+                        stations=listed.stations,
+                        evses=listed.evses,
+                        connectors=listed.connectors,
+                    ),
                     feed=_feed(health.get(op.id), now, op, stale.get(op.id, (0, 0)), refresher),
                 )
             )

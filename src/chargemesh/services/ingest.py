@@ -10,6 +10,7 @@ not yet (which needs our endpoints served at ``server.public_url`` while the syn
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from chargemesh.bus import EventBus
 from chargemesh.config import Config, OperatorConfig
 from chargemesh.domain import station_id
 from chargemesh.protocols.ocpi import mapping
+from chargemesh.protocols.ocpi.client import OcpiPeerError
 from chargemesh.protocols.tcec.client import client_from_config
 from chargemesh.services.coverage import snapshot as coverage_snapshot
 from chargemesh.services.delisting import DelistingRules, apply_delisting
@@ -111,10 +113,17 @@ async def sync_feed(
             if ocpi is None:
                 raise RuntimeError("OCPI feeds need the platform's OCPI endpoints running")
             party = await ensure_registered(ocpi.connections, op)
-            report = await sync_ocpi_operator(
-                ocpi.connections, ocpi.locations, ocpi.objects, op.id, on_page=on_page,
-                full_every=timedelta(seconds=config.sync.full_every_s),
+            pull = functools.partial(
+                sync_ocpi_operator, ocpi.connections, ocpi.locations, ocpi.objects, op.id,
+                on_page=on_page, full_every=timedelta(seconds=config.sync.full_every_s),
             )  # fmt: skip
+            try:
+                report = await pull()
+            except OcpiPeerError as exc:  # our token refused: register anew once, pull again
+                if not exc.unauthorized or op.token_a is None:
+                    raise
+                party = await ensure_registered(ocpi.connections, op, refused=True)
+                report = await pull()
             records, full = report.locations, report.full
             listed = {mapping.location_key(party.id, lid) for lid in report.location_ids}
         delisting = await asyncio.to_thread(

@@ -233,9 +233,13 @@ class OcpiConnections:
         return version, details, raw
 
     # --- we register with a CPO -----------------------------------------------------------
-    async def register_with(self, party_id: str, versions_url: str, token_a: str) -> OcpiParty:
-        """The handshake from our side; returns the registered connection. Raises
-        :class:`OcpiPeerError` (or :class:`OcpiError` for a version/endpoint mismatch)."""
+    async def register_with(
+        self, party_id: str, versions_url: str, token_a: str, *, anew: bool = False
+    ) -> OcpiParty:
+        """The handshake from our side; returns the registered connection. ``anew``: the old
+        connection is gone (the CPO moved or forgot us), so where its pulls stood means nothing
+        and the next pull lists everything. Raises :class:`OcpiPeerError` (or
+        :class:`OcpiError` for a version/endpoint mismatch)."""
         version, details, raw = await self._discover_peer(versions_url, token_a)
         endpoints = _endpoints(details)
         credentials_url = _find(endpoints, "credentials")
@@ -248,7 +252,7 @@ class OcpiConnections:
             versions_url=versions_url,
             version=version,
             endpoints=endpoints,
-            sync_state=held.sync_state if held else {},
+            sync_state=held.sync_state if held and not anew else {},
             raw_token=raw,
         )
         await self.save(pending)  # before the POST: the CPO reads our versions with token B

@@ -56,14 +56,24 @@ class OcpiSyncError(Exception):
         self.report = report
 
 
-async def ensure_registered(connections: OcpiConnections, op: OperatorConfig) -> OcpiParty:
-    """The operator's connection, registering with its token A first if there is none."""
+async def ensure_registered(
+    connections: OcpiConnections, op: OperatorConfig, *, refused: bool = False
+) -> OcpiParty:
+    """The operator's connection, registering with its token A first if there is none — or
+    anew when the configured versions URL is no longer the one registered (the CPO moved) or
+    the CPO ``refused`` the token it gave us (it forgot or revoked the connection)."""
     party = await connections.party(op.id)
+    anew = False
     if party is not None and party.registered:
-        return party
+        moved = op.token_a is not None and party.versions_url not in (None, op.url)
+        if not moved and not (refused and op.token_a is not None):
+            return party
+        anew = True
+        log.info("OCPI %s: registering anew (%s)", op.id,
+                 "its versions URL changed" if moved else "it refused our token")  # fmt: skip
     if op.token_a is None:
         raise OcpiPeerError(f"{op.id} is not registered and has no token_a", url=op.url)
-    return await connections.register_with(op.id, op.url, op.token_a.get_secret_value())
+    return await connections.register_with(op.id, op.url, op.token_a.get_secret_value(), anew=anew)
 
 
 async def sync_ocpi_operator(

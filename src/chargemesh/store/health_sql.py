@@ -10,6 +10,7 @@ from typing import Any
 from chargemesh.domain import ConnectorStatus
 from chargemesh.store.hooks import SqlHooks
 from chargemesh.store.repository import FeedHealth, OperatorCounts
+from chargemesh.store.search_sql import PHYSICAL_STATION
 
 HEALTH_COLUMNS = (
     "operator_id", "state", "last_started", "last_finished", "last_success", "records",
@@ -54,7 +55,23 @@ class HealthTables(SqlHooks):
             cur.execute(f"SELECT {', '.join(HEALTH_COLUMNS)} FROM feed_health ORDER BY operator_id")
             return {r[0]: self._health(r) for r in cur.fetchall()}
 
+    def station_counts_by_operator(self) -> dict[str, OperatorCounts]:
+        """Each operator's physical stations (after merge, as on the map and in the coverage
+        report) with their EVSEs and connectors."""
+        counts: dict[str, list[int]] = {}
+        with self._lock, self._transaction() as cur:
+            for column, table in enumerate(("stations s", "evses e", "connectors c")):
+                join = "" if column == 0 else f" JOIN stations s ON s.id = {table[-1]}.station_id"
+                cur.execute(
+                    f"SELECT s.operator_id, count(*) FROM {table}{join} "
+                    f"WHERE {PHYSICAL_STATION} GROUP BY s.operator_id"
+                )
+                for op, n in cur.fetchall():
+                    counts.setdefault(op, [0, 0, 0])[column] = int(n)
+        return {op: OperatorCounts(*c) for op, c in counts.items()}
+
     def counts_by_operator(self) -> dict[str, OperatorCounts]:
+        """What each feed lists: its live listings, duplicates of other networks' included."""
         with self._lock, self._transaction() as cur:
             cur.execute(
                 "SELECT s.operator_id, count(DISTINCT s.id), count(DISTINCT e.id), "

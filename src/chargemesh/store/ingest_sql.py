@@ -22,6 +22,7 @@ from chargemesh.store.repository import (
     StationSourcesChange,
     StoreError,
 )
+from chargemesh.store.search_sql import PHYSICAL_STATION
 
 ID_BATCH = 500  # ids per IN (…) list
 SOURCE_COLUMNS = ("station_id", "canonical_id", "rule", "merged_at")
@@ -158,10 +159,7 @@ class IngestTables(SqlHooks):
 
     def count_physical_stations(self) -> int:
         with self._lock, self._transaction() as cur:
-            cur.execute(
-                "SELECT count(DISTINCT COALESCE(m.canonical_id, s.id)) FROM stations s "
-                "LEFT JOIN station_sources m ON m.station_id = s.id WHERE s.removed_at IS NULL"
-            )
+            cur.execute(f"SELECT count(*) FROM stations s WHERE {PHYSICAL_STATION}")
             row = cur.fetchone()
         return int(row[0])
 

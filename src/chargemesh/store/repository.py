@@ -163,10 +163,16 @@ class InboxMessage:
 
 @dataclass(frozen=True, slots=True)
 class RegistryCounts:
+    """What the registry holds. A station is a physical one, after merge (the map, search and
+    the coverage report count the same): a listing merged into another network's is not a
+    station of its own, nor are its EVSEs and connectors. ``listings`` counts what the feeds
+    list, duplicates across feeds included."""
+
     operators: int
     stations: int
     evses: int
     connectors: int
+    listings: int
 
 
 # OcpiParty.stage
@@ -416,7 +422,13 @@ class Store(ABC):
 
     @abstractmethod
     def counts_by_operator(self) -> dict[str, OperatorCounts]:
-        """Live stations, EVSEs and connectors per operator (one feed's listing each)."""
+        """Live listings, their EVSEs and connectors per operator (one feed's listing each,
+        duplicates of other networks' stations included)."""
+
+    @abstractmethod
+    def station_counts_by_operator(self) -> dict[str, OperatorCounts]:
+        """Physical stations (after merge: what the map and the reports count), their EVSEs
+        and connectors per operator."""
 
     @abstractmethod
     def station_source_ids(self, operator_id: str) -> list[str]:
@@ -558,8 +570,7 @@ class Store(ABC):
 
     @abstractmethod
     def count_physical_stations(self) -> int:
-        """Live stations counting each merged group once (``counts().stations`` counts
-        listings): live stations with no merge row, plus one per group with a live listing."""
+        """``counts().stations`` alone: live listings not merged into another."""
 
     @abstractmethod
     def missing_stations(self, operator_id: str) -> list[MissingStation]:

@@ -45,7 +45,7 @@ from chargemesh.store.repository import (
     StoreError,
     UpsertResult,
 )
-from chargemesh.store.search_sql import SearchTables
+from chargemesh.store.search_sql import PHYSICAL_STATION, SearchTables
 from chargemesh.store.sessions_sql import SessionTables
 
 CHUNK = 2000  # stations per write batch
@@ -550,14 +550,15 @@ class SqlStore(
         with self._lock, self._transaction() as cur:
             cur.execute(
                 "SELECT (SELECT count(*) FROM operators), "
-                "(SELECT count(*) FROM stations WHERE removed_at IS NULL), "
+                f"(SELECT count(*) FROM stations s WHERE {PHYSICAL_STATION}), "
                 "(SELECT count(*) FROM evses e JOIN stations s ON s.id = e.station_id "
-                " WHERE s.removed_at IS NULL), "
+                f" WHERE {PHYSICAL_STATION}), "
                 "(SELECT count(*) FROM connectors c JOIN stations s ON s.id = c.station_id "
-                " WHERE s.removed_at IS NULL)"
+                f" WHERE {PHYSICAL_STATION}), "
+                "(SELECT count(*) FROM stations WHERE removed_at IS NULL)"
             )
             row = cur.fetchone()
-        return RegistryCounts(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+        return RegistryCounts(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
 
     # --- protocol inbox ------------------------------------------------------------------------
     def append_inbox(

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from chargemesh import __version__
+from chargemesh.api import errors
 from chargemesh.api.analytics import analytics_router
 from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.ocpi import OcpiEmspEndpoints
@@ -224,12 +225,16 @@ class Platform:
             title="chargemesh", version=__version__, lifespan=lifespan, docs_url=None,
             redoc_url=None,
         )  # fmt: skip
-        app.include_router(operators_router(self.store, self.refresher))
-        app.include_router(search_router(self.index))  # before stations/{id}: "nearby"
-        app.include_router(stations_router(self.store, self.prices))
-        app.include_router(events_router(self.streams))
-        app.include_router(sessions_router(self.sessions))
-        app.include_router(analytics_router(self.store))
+        errors.install(app)
+        for router in (
+            operators_router(self.store, self.refresher),
+            search_router(self.index),  # before stations/{id}: "nearby"
+            stations_router(self.store, self.prices),
+            events_router(self.streams),
+            sessions_router(self.sessions),
+            analytics_router(self.store),
+        ):
+            app.include_router(router, responses=errors.RESPONSES)
         app.router.routes.extend(self.tcec.routes())
         app.router.routes.extend(self.ocpi.location_routes("/ocpi"))  # the hot path, first
         app.mount("/ocpi", self.ocpi.app())

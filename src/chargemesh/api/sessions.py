@@ -21,6 +21,7 @@ from chargemesh.api.stations import TariffOut, tariff_out
 from chargemesh.domain import Token, TokenType
 from chargemesh.domain.session import ChargeSession, Vehicle
 from chargemesh.services.sessions import SessionService, StartRefused, dispute_of
+from chargemesh.store import StoreIntegrityError
 
 Account = Annotated[str, Header(alias="X-Account-ID", min_length=1, max_length=64)]
 VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")  # no I, O or Q
@@ -252,7 +253,10 @@ def sessions_router(service: SessionService) -> APIRouter:
         if await asyncio.to_thread(store.vehicle_by_vin, vin) is not None:
             raise HTTPException(409, "this VIN is already registered")
         vehicle = Vehicle(secrets.token_hex(8), account, vin, body.model, body.emaid)
-        await asyncio.to_thread(store.save_vehicle, vehicle)
+        try:
+            await asyncio.to_thread(store.save_vehicle, vehicle)
+        except StoreIntegrityError:  # the EMAID (or, racing, the VIN) is another car's
+            raise HTTPException(409, "this VIN or EMAID is already registered") from None
         return _vehicle_out(vehicle)
 
     @router.put("/vehicles/{vehicle_id}/plug-and-charge/{operator_id}", response_model=VehicleOut)

@@ -40,7 +40,7 @@ from chargemesh.domain.session import (
     Vehicle,
     stop_text,
 )
-from chargemesh.services.errors import one_line
+from chargemesh.services.errors import for_driver, one_line
 from chargemesh.services.qr import QrError, resolve
 from chargemesh.store import Store
 from chargemesh.store.repository import ConnectorRef
@@ -286,7 +286,7 @@ class SessionService:
             log.warning("start of %s at %s failed: %s", session.id, session.operator_id, exc)
             with contextlib.suppress(Exception):
                 await adapter.stop(session, target)
-            reply = Reply(False, f"the operator could not be reached: {one_line(exc, 200)}")
+            reply = Reply(False, f"the operator could not be reached: {for_driver(exc)}")
         if not reply.ok:
             await self.fail(session.operator_id, session.protocol_ref or "",
                             reply.reason or "the operator refused the start")  # fmt: skip

@@ -360,6 +360,7 @@ def reliability() -> dict[str, Any]:
             "start": "2026-01-01T00:00:00+00:00",
             "end": "2027-01-01T00:00:00+00:00",
             "observed_until": "2027-01-01T00:00:00+00:00",
+            "observed_from": "2026-01-01T00:00:00+00:00",
         },
         "nevi": {
             "threshold": 97.0,

@@ -14,6 +14,7 @@ import pytest
 
 from chargemesh.domain import ConnectorStatus, Station
 from chargemesh.domain.session import ChargeAttempt, ChargeSession, SessionState, StartMethod
+from chargemesh.report.common import observed_span
 from chargemesh.services.reliability import (
     CHINA_TZ,
     ConnectorUptime,
@@ -232,6 +233,18 @@ def test_a_connector_never_changed_holds_its_status_and_now_caps_the_period(
     assert rep.observed_until == cn(9, 30)
 
 
+def test_a_young_registry_says_how_little_it_observed(store: Store) -> None:
+    """The default period is a year; a demo synced 17 minutes ago has observed 17 minutes of it
+    and the report says so (in JSON, the tables and the HTML page alike)."""
+    now = cn(9, 30, 12, 0)
+    synced = now - timedelta(minutes=17)
+    add(store, station("S1", synced))
+    rep = reliability_report(store, now - timedelta(days=365), now, now=now)
+    assert rep.observed_from == synced
+    span = observed_span(rep.to_json()["period"])
+    assert span.endswith("(observed 2026-09-30 03:43 UTC – 2026-09-30 04:00 UTC, 17 min)")
+
+
 def test_history_after_the_period_does_not_leak_into_it(store: Store) -> None:
     (cid,) = add(store, station("S1", SEP))
     # Faulted from 29 Sep 00:00 until 3 Oct: in September that is 2 days = 2,880 min.
@@ -403,7 +416,9 @@ def test_an_empty_store_gives_an_empty_report(store: Store) -> None:
         "start": "2026-08-31T16:00:00+00:00",
         "end": "2026-09-30T16:00:00+00:00",
         "observed_until": "2026-09-30T16:00:00+00:00",
+        "observed_from": None,
     }
+    assert "nothing observed" in observed_span(out["period"])
     assert out["nevi"]["connectors"] == []
     assert len(out["nevi"]["months"]) == 12
     assert out["uk"]["operators"] == []

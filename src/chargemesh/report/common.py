@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 __all__ = [
@@ -123,6 +123,33 @@ def timestamp(value: object) -> str:
     if parsed is None:
         return value if isinstance(value, str) else ""
     return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def observed_span(period: Mapping[str, object]) -> str:
+    """The reliability period as a reader should take it: what was asked for, and what was
+    actually observed of it when that is less (a registry watched for 17 minutes shows that,
+    not a year)."""
+    text = f"{timestamp(period.get('start'))} – {timestamp(period.get('end'))}"
+    first, last = period.get("observed_from", period.get("start")), period.get("observed_until")
+    if first is None:
+        return f"{text} (nothing observed in this period)"
+    if last is not None and (first != period.get("start") or last != period.get("end")):
+        observed = parse_time(first), parse_time(last)
+        length = ""
+        if observed[0] is not None and observed[1] is not None:
+            length = f", {duration(observed[1] - observed[0])}"
+        text += f" (observed {timestamp(first)} – {timestamp(last)}{length})"
+    return text
+
+
+def duration(delta: timedelta) -> str:
+    """``17 min``, ``5.2 h``, ``12.0 days``: a length of time at a glance."""
+    seconds = delta.total_seconds()
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def slice_parts(key: object, names: Mapping[str, str] | None = None) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from chargemesh.report.common import (
     items,
     number,
     obj,
+    observed_span,
     parse_time,
     percent,
     slice_label,
@@ -101,6 +102,7 @@ svg.map .sea {{ fill:#f7f9fb; }}
 svg.map .county {{ stroke:rgba(255,255,255,.65); stroke-width:.22; fill-rule:evenodd; }}
 svg.map .county.covered {{ fill:var(--covered); }}
 svg.map .county.uncovered {{ fill:var(--uncovered); }}
+svg.map .province-only {{ fill:#dfe4ea; }}
 svg.map .county:hover {{ stroke:var(--ink); stroke-width:.8; }}
 svg.map .provinces {{ fill:none; stroke:#2d3a48; stroke-width:.7; stroke-linejoin:round;
   pointer-events:none; }}
@@ -1071,10 +1073,7 @@ def reliability_html(
     uk_ops = [o for o in items(uk, "operators") if number(o, "reliability") is not None]
     meeting = sum(1 for o in uk_ops if o.get("meets_target") is True)
     overall = obj(ftcsr, "overall")
-    span = f"{timestamp(period.get('start'))} – {timestamp(period.get('end'))}"
-    observed_until = period.get("observed_until")
-    if observed_until and observed_until != period.get("end"):
-        span += f" (observed until {timestamp(observed_until)})"
+    span = observed_span(period)
     network_uptime = number(network, "uptime")
     kpis = "".join(
         [

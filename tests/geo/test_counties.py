@@ -7,10 +7,12 @@ docstring and data/SOURCES.md explain them).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from importlib import resources
 
 import numpy as np
 import pytest
+from shapely.geometry import shape
 
 from chargemesh.geo.counties import County, CountyTable, county_table
 
@@ -194,10 +196,16 @@ def test_outline_files_match_the_table(table: CountyTable) -> None:
     counties = json.loads(DATA.joinpath("counties.geojson").read_text(encoding="utf-8"))
     provinces = json.loads(DATA.joinpath("provinces.geojson").read_text(encoding="utf-8"))
     assert [f["properties"]["adcode"] for f in counties["features"]] == [c.adcode for c in table]
-    assert {f["properties"]["province_adcode"] for f in counties["features"]} == {
-        f["properties"]["adcode"] for f in provinces["features"]
-    }
-    assert len(provinces["features"]) == 31
+    per_province = Counter(f["properties"]["province_adcode"] for f in counties["features"])
+    # the 31 mainland provinces with their units, and Taiwan as an outline only: no county
+    # coverage is claimed for it
+    assert {
+        f["properties"]["adcode"]: f["properties"]["counties"] for f in provinces["features"]
+    } == {**per_province, "710000": 0}
+    assert len(provinces["features"]) == 32
+    taiwan = next(f for f in provinces["features"] if f["properties"]["adcode"] == "710000")
+    assert taiwan["properties"]["name"] == "台湾省"
+    assert all(c.province_adcode != "710000" for c in table)
     for doc in (counties, provinces):
         assert doc["coordinate_system"] == "GCJ-02"
         assert {f["geometry"]["type"] for f in doc["features"]} <= {"Polygon", "MultiPolygon"}
@@ -208,3 +216,23 @@ def test_data_files_fit_in_five_megabytes() -> None:
     assert {"counties.csv", "counties.geojson", "provinces.geojson", "SOURCES.md"} <= set(sizes)
     assert sizes["counties.geojson"] + sizes["provinces.geojson"] <= 5_000_000
     assert sum(sizes.values()) <= 5_000_000
+
+
+def test_place_labels_sit_inside_their_province() -> None:
+    provinces = json.loads(DATA.joinpath("provinces.geojson").read_text(encoding="utf-8"))
+    places = json.loads(DATA.joinpath("places.geojson").read_text(encoding="utf-8"))
+    outlines = {f["properties"]["adcode"]: shape(f["geometry"]) for f in provinces["features"]}
+    kinds = Counter(f["properties"]["kind"] for f in places["features"])
+    assert kinds["province"] == len(outlines) == 32
+    assert kinds["city"] > 300  # the prefecture-level cities, municipalities left out
+    for f in places["features"]:
+        p = f["properties"]
+        province = p["adcode"][:2] + "0000"
+        assert shape(f["geometry"]).within(outlines[province]), (p["name"], p["adcode"])
+    names = {f["properties"]["name"] for f in places["features"]}
+    assert {"台湾省", "广东省", "深圳市", "拉萨市"} <= names
+    assert "北京市" in names
+    assert not any(
+        f["properties"]["kind"] == "city" and f["properties"]["adcode"].startswith("11")
+        for f in places["features"]
+    )

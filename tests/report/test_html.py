@@ -189,3 +189,14 @@ def test_with_nothing_flagged_the_lowest_slices_are_shown() -> None:
     assert lowest.findtext("title") == "The lowest slices"
     rows = [g for g in lowest.iter("g") if g.get("class") == "row"]
     assert len(rows) == len([s for s in data["slices"] if s["attempts"] >= 30])
+
+
+def test_taiwan_is_drawn_as_a_province_without_county_coverage() -> None:
+    svg = county_map_svg(uncovered={"460302"})
+    assert svg.count('<path class="province-only"') == 1
+    assert '<path class="province-only" data-province="710000" d="M' in svg
+    assert "台湾省 (710000): province outline" in svg
+    # neither covered nor uncovered: not a county path, not in the counts
+    assert 'class="county' not in svg.split('<path class="province-only"')[1].split("</path>")[0]
+    assert svg.count('<path class="county ') == 2848
+    assert "not covered · 1<" in svg

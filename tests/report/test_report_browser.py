@@ -41,12 +41,12 @@ DRAWN = """() => [...document.querySelectorAll('svg')].map(svg => {
   return {cls: svg.getAttribute('class'), width: box.width, height: box.height, marks};
 })"""
 
-#: The county drawn at a point of the map (SVG coordinates), by its adcode.
+#: The county (or outline-only province) drawn at a point of the map (SVG coordinates).
 COUNTY_AT = """([x, y]) => {
   const svg = document.getElementById('county-map');
   const p = new DOMPoint(x, y).matrixTransform(svg.getScreenCTM());
   const el = document.elementFromPoint(p.x, p.y);
-  return el ? el.getAttribute('data-adcode') : null;
+  return el ? el.getAttribute('data-adcode') || el.getAttribute('data-province') : null;
 }"""
 
 
@@ -170,6 +170,22 @@ def test_the_coverage_report_draws_its_map_and_charts(
     largest = sorted(mainland, key=lambda c: (c.east - c.west) * (c.north - c.south))
     for county in largest[-12:]:
         assert page.evaluate(COUNTY_AT, list(project(county.lon, county.lat))) == county.adcode
+
+    # Taiwan: drawn as a province (land and outline) where it lies, with no county coverage
+    taiwan = page.locator('#county-map path.province-only[data-province="710000"]')
+    assert taiwan.count() == 1
+    assert "台湾省" in (taiwan.locator("title").text_content() or "")
+    assert page.locator('#county-map path.county[data-adcode^="71"]').count() == 0
+    assert (
+        page.evaluate(
+            COUNTY_AT,
+            list(project(120.97, 23.75)),  # 玉山, the middle of the island
+        )
+        == "710000"
+    )
+    assert "no county data (台湾省)" in (
+        page.locator("#county-map .map-legend").text_content() or ""
+    )
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report-coverage.png"), full_page=True)

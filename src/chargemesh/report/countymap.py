@@ -4,7 +4,9 @@ Every county-level unit of ``geo/data/counties.geojson`` (GCJ-02) becomes exactl
 (``data-adcode``; class ``covered`` or ``uncovered``), the province outlines of
 ``provinces.geojson`` are drawn on top, and the South China Sea islands (南海诸岛), far south of
 the mainland, are drawn in an inset at a smaller scale; a county with land in the inset (三沙's
-districts) has that part in its own path too.
+districts) has that part in its own path too. A province without county units in the table
+(台湾省: ``"counties": 0``) is drawn as land with its outline, one ``<path class="province-only">``,
+and claims no county coverage: it is neither covered nor uncovered.
 
 Projection: equirectangular with the parallels' spacing kept and the meridians' scaled by
 cos 35° (China's middle latitude), so shapes near 35° N keep their proportions. Outlines are
@@ -35,6 +37,7 @@ __all__ = [
     "UNCOVERED_COLOR",
     "CountyShape",
     "MapShapes",
+    "ProvinceShape",
     "county_map_svg",
     "map_shapes",
     "project",
@@ -72,8 +75,18 @@ class CountyShape:
 
 
 @dataclass(frozen=True, slots=True)
+class ProvinceShape:
+    """A province drawn as an outline only: the table has no county unit of it."""
+
+    adcode: str
+    name: str
+    d: str
+
+
+@dataclass(frozen=True, slots=True)
 class MapShapes:
     counties: tuple[CountyShape, ...]
+    outline_only: tuple[ProvinceShape, ...]  # provinces without county units (Taiwan)
     provinces: str  # every province outline, main map and inset, as one path
     inset_land: str  # the provinces inside the inset, drawn as plain land under 三沙
     inset_box: tuple[float, float, float, float]  # x, y, width, height
@@ -202,8 +215,14 @@ def map_shapes() -> MapShapes:
     outlines = "".join(_path(g) for g in main_provinces) + "".join(
         _path(g) for g in inset_provinces
     )
+    outline_only = tuple(
+        ProvinceShape(str(f["properties"]["adcode"]), str(f["properties"]["name"]), _path(g))
+        for f, g in zip(provinces, main_provinces, strict=True)
+        if f["properties"].get("counties", 1) == 0
+    )
     return MapShapes(
         counties=tuple(shapes),
+        outline_only=outline_only,
         provinces=outlines,
         inset_land="".join(_path(g) for g in inset_provinces),
         inset_box=_inset_box(),
@@ -249,18 +268,26 @@ def county_map_svg(
         )
     n_covered = (counts or {}).get("covered", n_covered)
     n_uncovered = (counts or {}).get("uncovered", len(shapes.counties) - n_covered)
+    only = "".join(
+        f'<path class="province-only" data-province="{esc(p.adcode)}" d="{p.d}">'
+        f"<title>{esc(p.name)} ({esc(p.adcode)}): province outline; no county-level units "
+        "in the table, no county coverage counted</title></path>"
+        for p in shapes.outline_only
+    )
     bx, by, bw, bh = shapes.inset_box
-    lx, ly = 14.0, shapes.height - 118.0
+    lx, ly = 14.0, shapes.height - 138.0
     legend = (
         f'<g class="map-legend" transform="translate({num(lx)} {num(ly)})">'
-        f'<rect class="legend-box" x="0" y="0" width="238" height="104" rx="6"/>'
+        f'<rect class="legend-box" x="0" y="0" width="238" height="124" rx="6"/>'
         f'<text class="legend-title" x="12" y="22">County-level units</text>'
         f'<rect x="12" y="34" width="16" height="12" rx="2" fill="{COVERED_COLOR}"/>'
         f'<text x="36" y="44">covered · {n_covered:,}</text>'
         f'<rect x="12" y="54" width="16" height="12" rx="2" fill="{UNCOVERED_COLOR}"/>'
         f'<text x="36" y="64">not covered · {n_uncovered:,}</text>'
         f'<path class="province-key" d="M12 82H28"/>'
-        f'<text x="36" y="86">province boundary</text></g>'
+        f'<text x="36" y="86">province boundary</text>'
+        f'<rect class="province-only" x="12" y="96" width="16" height="12" rx="2"/>'
+        f'<text x="36" y="106">no county data (台湾省)</text></g>'
     )
     return (
         f'<svg class="map" id="county-map" viewBox="0 0 {num(shapes.width)} '
@@ -272,6 +299,7 @@ def county_map_svg(
         f'height="{num(bh)}"/>'
         f'<path class="inset-land" d="{shapes.inset_land}"/>'
         f'<g class="counties">{"".join(paths)}</g>'
+        f"{only}"
         f'<path class="provinces" d="{shapes.provinces}"/>'
         f'<text class="inset-label" x="{num(bx + bw - 6)}" y="{num(by + bh - 8)}" '
         f'text-anchor="end">南海诸岛</text>'

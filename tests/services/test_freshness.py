@@ -95,7 +95,7 @@ def test_failing_polls_degrade_the_feed_until_one_succeeds() -> None:
 def test_a_failed_or_never_synced_feed_keeps_its_sync_state() -> None:
     poll = PollHealth()
     poll.failed(ConnectionError("down"))
-    assert _state(1000, poll, sync="failed") == ("failed", None)
+    assert _state(1000, poll, sync="failed") == ("failing", None)
     assert _state(1000, None, sync="never") == ("never", None)
     assert _state(1000, None, sync="running")[0] == "degraded"
 

@@ -18,7 +18,7 @@ NONE = OperatorCounts(0, 0, 0)
 
 
 class FeedHealthOut(BaseModel):
-    state: str  # "never", "running", "ok", "degraded" (see reason), "failed"
+    state: str  # "never", "running", "ok", "degraded" (see reason), "failing" (last sync failed)
     reason: str | None  # why it is degraded
     stale_connectors: int  # live connectors with no status newer than the freshness limit
     last_poll: datetime | None  # when the last status poll that succeeded was sent

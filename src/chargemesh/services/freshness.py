@@ -100,6 +100,8 @@ def feed_state(
     """A feed's state and, when degraded, why: its last sync's state, made ``degraded`` when its
     status polls fail or more than ``degraded_stale_share`` of its connectors have no status
     newer than the freshness limit. A quiet feed whose statuses polling confirms stays ``ok``."""
+    if state == "failed":  # the contract's word for a feed whose last sync failed
+        return "failing", None
     if state not in ("ok", "running"):
         return state, None
     reasons = []

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchlib import free_port, store_url
 from chargemesh.domain import Capability, Operator, OperatorProtocol
-from chargemesh.domain.status import from_ocpi
+from chargemesh.protocols.ocpi.mapping import connector_status as from_ocpi
 
 if TYPE_CHECKING:
     from chargemesh.protocols.ocpi.cpo import CpoNetwork

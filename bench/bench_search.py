@@ -223,9 +223,9 @@ def cache_path(cache_dir: Path, scale: float, seed: int) -> Path:
 def generate_store(path: Path, scale: float, seed: int) -> None:
     """The simulated country as registry stations in a fresh SQLite file at ``path``."""
     from chargemesh.domain import Capability, ConnectorStatus, Operator, OperatorProtocol
-    from chargemesh.domain.status import from_tcec
     from chargemesh.protocols.ocpi import mapping as ocpi_mapping
     from chargemesh.protocols.tcec import mapping as tcec_mapping
+    from chargemesh.protocols.tcec.mapping import connector_status as from_tcec
     from chargemesh.sim.churn import initial_statuses
     from chargemesh.sim.country import generate, ocpi_location, tcec_station
 

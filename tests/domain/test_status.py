@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chargemesh.domain import ConnectorStatus, effective_status, from_ocpi, from_tcec
+from chargemesh.domain import ConnectorStatus, effective_status
+from chargemesh.protocols.ocpi.mapping import connector_status as from_ocpi
+from chargemesh.protocols.tcec.mapping import connector_status as from_tcec
 
 S = ConnectorStatus
 

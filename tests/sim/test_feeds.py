@@ -11,9 +11,9 @@ import httpx
 import numpy as np
 import pytest
 
-from chargemesh.domain.status import from_ocpi
 from chargemesh.protocols.ocpi import mapping as ocpi_mapping
 from chargemesh.protocols.ocpi.cpo import CpoData, CpoNetwork
+from chargemesh.protocols.ocpi.mapping import connector_status as from_ocpi
 from chargemesh.protocols.ocpi.enums import ModuleID
 from chargemesh.protocols.ocpi.models import Location
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config

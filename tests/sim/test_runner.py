@@ -21,11 +21,12 @@ import pytest
 
 from chargemesh.config import load_config
 from chargemesh.domain import StatusChanged
-from chargemesh.domain.status import from_ocpi, from_tcec
 from chargemesh.protocols.ocpi import mapping as ocpi_mapping
+from chargemesh.protocols.ocpi.mapping import connector_status as from_ocpi
 from chargemesh.protocols.tcec.client import client_from_config
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Secrets, open_response, seal_request
 from chargemesh.protocols.tcec.interfaces import Interface, endpoint_url
+from chargemesh.protocols.tcec.mapping import connector_status as from_tcec
 from chargemesh.protocols.tcec.stations import StationInfo
 from chargemesh.protocols.tcec.wire import parse
 from chargemesh.services.ocpi_sync import ensure_registered, sync_ocpi_operator

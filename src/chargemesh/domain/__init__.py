@@ -20,7 +20,7 @@ from chargemesh.domain.events import (
     StatusConfirmed,
 )
 from chargemesh.domain.operator import Capability, Operator, OperatorProtocol
-from chargemesh.domain.status import ConnectorStatus, effective_status, from_ocpi, from_tcec
+from chargemesh.domain.status import ConnectorStatus, effective_status
 from chargemesh.domain.tariff import Tariff, TariffPeriod
 from chargemesh.domain.token import Token, TokenStanding, TokenType
 
@@ -49,7 +49,5 @@ __all__ = [
     "TokenType",
     "child_id",
     "effective_status",
-    "from_ocpi",
-    "from_tcec",
     "station_id",
 ]

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from chargemesh.bus import EventBus
-from chargemesh.domain import Operator, from_ocpi
+from chargemesh.domain import Operator
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.enums import Status, open_value
 from chargemesh.protocols.ocpi.models import Location, ci, dump, merge_patch, parse
@@ -223,7 +223,7 @@ class LocationIngest:
         if raw is None:
             return Applied(stale=True)
         evse = next(e for e in raw["evses"] if ci(str(e.get("uid", ""))) == ci(evse_uid))
-        state = from_ocpi(code)
+        state = mapping.connector_status(code)
         now = datetime.now(UTC)
         updates = [
             StatusUpdate(

@@ -32,7 +32,6 @@ from chargemesh.domain import (
     Tariff,
     TariffPeriod,
     child_id,
-    from_ocpi,
     station_id,
 )
 from chargemesh.domain import Connector as DomainConnector
@@ -73,6 +72,28 @@ __all__ = [
 ]
 
 # ----------------------------------------------------------------------------- ids
+
+
+# OCPI 2.2.1 EVSE Status (mod_locations, Status enum).
+STATUS: dict[str, ConnectorStatus] = {
+    "AVAILABLE": ConnectorStatus.AVAILABLE,
+    "BLOCKED": ConnectorStatus.OCCUPIED,  # parked in front of / blocked: not usable, not charging
+    "CHARGING": ConnectorStatus.CHARGING,
+    "INOPERATIVE": ConnectorStatus.OFFLINE,  # not active or temporarily unavailable, not broken
+    "OUTOFORDER": ConnectorStatus.FAULTED,
+    "PLANNED": ConnectorStatus.OFFLINE,
+    "REMOVED": ConnectorStatus.OFFLINE,
+    "RESERVED": ConnectorStatus.RESERVED,
+    "UNKNOWN": ConnectorStatus.UNKNOWN,
+}
+
+
+def connector_status(code: object) -> ConnectorStatus:
+    """The unified status of an OCPI EVSE status code; case-insensitive, anything unrecognised
+    is UNKNOWN."""
+    if not isinstance(code, str):
+        return ConnectorStatus.UNKNOWN
+    return STATUS.get(code.strip().upper(), ConnectorStatus.UNKNOWN)
 
 
 def location_key(operator_id: str, location_id: str) -> str:
@@ -241,7 +262,7 @@ def _float(value: float | None) -> float | None:
 
 
 def _status(evse: Evse) -> ConnectorStatus:
-    return from_ocpi(str(evse.status))
+    return connector_status(str(evse.status))
 
 
 def to_connector(

@@ -30,7 +30,6 @@ from chargemesh.domain import (
     Tariff,
     TariffPeriod,
     child_id,
-    from_tcec,
     station_id,
 )
 from chargemesh.geo.counties import CountyTable
@@ -94,6 +93,32 @@ _ALL_DAY = re.compile(r"^0?0[:：]00\s*[-~～至到—–]+\s*(24[:：]00|23[:�
 _ALL_DAY_WORDS: Final = frozenset(
     {"24小时", "全天", "全天24小时", "24小时营业", "全天候", "7*24", "7*24小时", "7×24小时", "24h"}
 )
+
+
+# T/CEC 102 ConnectorStatusInfo.Status.
+STATUS: dict[int, ConnectorStatus] = {
+    0: ConnectorStatus.OFFLINE,
+    1: ConnectorStatus.AVAILABLE,
+    2: ConnectorStatus.OCCUPIED,  # 占用（未充电）
+    3: ConnectorStatus.CHARGING,  # 占用（充电中）
+    4: ConnectorStatus.RESERVED,  # 占用（预约锁定）
+    255: ConnectorStatus.FAULTED,
+}
+
+
+def connector_status(code: object) -> ConnectorStatus:
+    """The unified status of a T/CEC connector status code (an int or a numeric string);
+    unknown or private codes (operators use e.g. 21501 "upgrading") are UNKNOWN, never an error."""
+    if isinstance(code, bool):
+        return ConnectorStatus.UNKNOWN
+    if isinstance(code, str):
+        try:
+            code = int(code.strip())
+        except ValueError:
+            return ConnectorStatus.UNKNOWN
+    if not isinstance(code, int):
+        return ConnectorStatus.UNKNOWN
+    return STATUS.get(code, ConnectorStatus.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +282,7 @@ def to_station(
 
 def status_update(info: ConnectorStatusInfo) -> StatusUpdate:
     """Private and unknown codes (21501 "upgrading" …) become ``UNKNOWN``; the code is kept."""
-    return StatusUpdate(info.connector_id, from_tcec(info.status), str(info.status))
+    return StatusUpdate(info.connector_id, connector_status(info.status), str(info.status))
 
 
 def status_updates(response: QueryStationStatusResponse) -> Iterator[tuple[str, StatusUpdate]]:

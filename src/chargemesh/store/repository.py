@@ -446,6 +446,26 @@ class Store(ABC):
         """Per operator: (its live connectors not observed since ``before`` or never, all its
         live connectors)."""
 
+    # T/CEC tokens we issued and requests seen by the replay guard (tcec_sql.py)
+    @abstractmethod
+    def keep_tcec_token(
+        self, token_hash: str, operator_id: str, *, issued_at: datetime, expires_at: datetime
+    ) -> None: ...
+
+    @abstractmethod
+    def tcec_token(self, token_hash: str, *, at: datetime) -> tuple[str, datetime] | None: ...
+
+    @abstractmethod
+    def revoke_tcec_tokens(self, *, at: datetime) -> int: ...
+
+    @abstractmethod
+    def remember_tcec_requests(
+        self,
+        requests: Sequence[tuple[str, str, datetime]],
+        *,
+        forget_before: datetime | None = None,
+    ) -> list[bool]: ...
+
     # charging sessions, vehicles, attempts (sessions_sql.py)
     @abstractmethod
     def create_session(self, session: ChargeSession) -> tuple[ChargeSession, bool]:

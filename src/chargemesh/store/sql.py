@@ -47,6 +47,7 @@ from chargemesh.store.repository import (
 )
 from chargemesh.store.search_sql import PHYSICAL_STATION, SearchTables
 from chargemesh.store.sessions_sql import SessionTables
+from chargemesh.store.tcec_sql import TcecTables
 
 CHUNK = 2000  # stations per write batch
 ID_BATCH = 500  # ids per IN (…) lookup
@@ -136,6 +137,7 @@ class SqlStore(
     SessionTables,
     CoverageTables,
     ReliabilityTables,
+    TcecTables,
     Store,
 ):
     def __init__(self, url: str) -> None:

@@ -1,13 +1,15 @@
 """Events between parts: in-process by default (NATS when scaled out, later).
 
 Handlers run synchronously in publish order; a failing handler is logged and does not stop the
-others, so one broken subscriber cannot block status from reaching drivers.
+others, so one broken subscriber cannot block status from reaching drivers. Events come from the
+outbox relay at least once: one already delivered (same ``event_id``) is dropped, so handlers
+see each event once however often the relay repeats it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -18,10 +20,13 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], None]
 
+REMEMBERED = 100_000  # event ids kept to recognise a repeat (a relay replays a few seconds' worth)
+
 
 class EventBus:
     def __init__(self) -> None:
         self._handlers: dict[type, list[Handler]] = defaultdict(list)
+        self._seen: OrderedDict[int, None] = OrderedDict()
 
     def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> None:
         self._handlers[kind].append(handler)
@@ -31,8 +36,20 @@ class EventBus:
 
     def publish(self, events: Iterable[Event]) -> None:
         for event in events:
+            if self._repeated(event.event_id):
+                continue
             for handler in tuple(self._handlers.get(type(event), ())):
                 try:
                     handler(event)
                 except Exception:
                     log.exception("event handler %r failed on %s", handler, type(event).__name__)
+
+    def _repeated(self, event_id: int | None) -> bool:
+        if event_id is None:
+            return False
+        if event_id in self._seen:
+            return True
+        self._seen[event_id] = None
+        if len(self._seen) > REMEMBERED:
+            self._seen.popitem(last=False)
+        return False

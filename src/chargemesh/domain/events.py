@@ -1,8 +1,12 @@
-"""What happened in the registry. Handlers (search index, live views, analytics) subscribe."""
+"""What happened in the registry. Handlers (search index, live views, analytics) subscribe.
+
+Every event travels through the outbox (store/outbox_sql.py): ``event_id`` is its outbox row's
+id, set when it is relayed, so a handler that must not act twice ignores a repeat by it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from chargemesh.domain.session import ChargeSession
@@ -14,6 +18,7 @@ class StationAdded:
     station_id: str
     operator_id: str
     at: datetime
+    event_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +26,7 @@ class StationChanged:
     station_id: str
     operator_id: str
     at: datetime
+    event_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,7 @@ class StationRemoved:
     station_id: str
     operator_id: str
     at: datetime
+    event_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,7 @@ class StatusChanged:
     at: datetime  # when the operator observed it
     source: str  # which feed reported it, e.g. "tcec:push", "ocpi:patch", "tcec:poll"
     source_code: str | None = None  # the protocol's own code, kept for audits and metrics
+    event_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,7 @@ class StatusConfirmed:
     moved (what keeps a status fresh). One event per applied batch."""
 
     connectors: tuple[tuple[str, str, datetime], ...]  # (connector_id, station_id, observed at)
+    event_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,7 @@ class SessionUpdated:
     """A charging session changed (state, live reading or bill)."""
 
     session: ChargeSession
+    event_id: int | None = field(default=None, compare=False)
 
 
 Event = (

@@ -11,6 +11,7 @@ from typing import Any
 
 class SqlHooks:
     _lock: threading.RLock
+    _row_lock = ""  # appended to a SELECT to lock its rows for the transaction (PostgreSQL)
 
     def _transaction(self) -> AbstractContextManager[Any]:
         raise NotImplementedError

@@ -32,6 +32,8 @@ def redact(url: str) -> str:
 
 
 class PostgresStore(SqlStore):
+    _row_lock = " FOR UPDATE"
+
     def __init__(self, url: str, connect_timeout: int = 5) -> None:
         super().__init__(url)
         try:
@@ -68,7 +70,7 @@ class PostgresStore(SqlStore):
             self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+    def _new_transaction(self) -> Iterator[psycopg.Cursor[Any]]:
         try:
             with self._db.transaction(), self._db.cursor() as cur:
                 yield cur

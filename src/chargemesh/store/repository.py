@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargemesh.domain import (
     AccessMethod,
@@ -22,7 +22,12 @@ from chargemesh.domain import (
     Tariff,
     Token,
 )
+from chargemesh.domain.events import Event
 from chargemesh.domain.session import ChargeAttempt, ChargeSession, Vehicle
+
+if TYPE_CHECKING:
+    from chargemesh.store.outbox_sql import OutboxWatcher
+    from chargemesh.store.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,9 +265,28 @@ class OperatorCounts:
 
 
 class Store(ABC):
-    """Repository over the registry. Each method is one transaction."""
+    """Repository over the registry. Each method is one transaction of its own, unless called
+    inside a unit of work (``unit_of_work()``), whose transaction it then joins."""
 
     url: str
+
+    # the unit of work and its outbox (store/unit_of_work.py, store/outbox_sql.py)
+    @abstractmethod
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work: ``with``/``async with`` it is one transaction."""
+
+    @abstractmethod
+    def watch_outbox(self, watcher: OutboxWatcher) -> None:
+        """Call ``watcher`` after each commit that wrote events, with their ids, in order."""
+
+    @abstractmethod
+    def outbox_after(self, position: int, limit: int = 1000) -> list[tuple[int, Event]]: ...
+
+    @abstractmethod
+    def outbox_position(self, relay: str) -> int: ...
+
+    @abstractmethod
+    def save_outbox_position(self, relay: str, position: int, *, keep: int = 10_000) -> None: ...
 
     @abstractmethod
     def schema_version(self) -> int: ...

@@ -144,12 +144,14 @@ class SessionTables(SqlHooks):
                 (*row[1:], row[0]),
             )
 
-    def _sessions_where(self, where: str, params: Sequence[Any]) -> list[ChargeSession]:
+    def _sessions_where(
+        self, where: str, params: Sequence[Any], *, for_update: bool = False
+    ) -> list[ChargeSession]:
         with self._lock, self._transaction() as cur:
             cur.execute(
                 self._sql(
                     f"SELECT {', '.join(SESSION_COLUMNS)} FROM charge_sessions WHERE {where} "
-                    "ORDER BY created_at, id"
+                    "ORDER BY created_at, id" + (self._row_lock if for_update else "")
                 ),
                 params,
             )
@@ -158,6 +160,12 @@ class SessionTables(SqlHooks):
 
     def get_session(self, session_id: str) -> ChargeSession | None:
         found = self._sessions_where("id = ?", (session_id,))
+        return found[0] if found else None
+
+    def session_for_update(self, session_id: str) -> ChargeSession | None:
+        """Inside a unit of work: the session, locked until it ends (PostgreSQL: its row;
+        SQLite: the transaction already holds the database's write lock)."""
+        found = self._sessions_where("id = ?", (session_id,), for_update=True)
         return found[0] if found else None
 
     def session_by_ref(self, operator_id: str, protocol_ref: str) -> ChargeSession | None:

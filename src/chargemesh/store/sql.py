@@ -11,7 +11,7 @@ import json
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -32,6 +32,7 @@ from chargemesh.store.coverage_sql import CoverageTables
 from chargemesh.store.health_sql import HealthTables
 from chargemesh.store.ingest_sql import IngestTables
 from chargemesh.store.ocpi_sql import OcpiTables
+from chargemesh.store.outbox_sql import OutboxTables, OutboxWatcher
 from chargemesh.store.reliability_sql import ReliabilityTables
 from chargemesh.store.repository import (
     InboxMessage,
@@ -47,6 +48,8 @@ from chargemesh.store.repository import (
 )
 from chargemesh.store.search_sql import PHYSICAL_STATION, SearchTables
 from chargemesh.store.sessions_sql import SessionTables
+from chargemesh.store.sql_unit import AMBIENT as _AMBIENT
+from chargemesh.store.sql_unit import SqlUnitOfWork
 from chargemesh.store.tcec_sql import TcecTables
 
 CHUNK = 2000  # stations per write batch
@@ -138,15 +141,34 @@ class SqlStore(
     CoverageTables,
     ReliabilityTables,
     TcecTables,
+    OutboxTables,
     Store,
 ):
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.RLock()
+        self._uow_thread: int | None = None  # the thread an open unit of work runs on
+        self._outbox_watchers: list[OutboxWatcher] = []
+
+    # --- transactions: one per call, or the open unit of work's ------------------------
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """The cursor of the unit of work open in this context (its statements join that
+        transaction), else a transaction of the call's own."""
+        held = _AMBIENT.get()
+        if held is not None and held[0] is self:
+            return nullcontext(held[1])
+        if self._uow_thread == threading.get_ident():
+            raise StoreError(
+                "a unit of work is open on this thread in another task: its body must not await"
+            )
+        return self._new_transaction()
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self)
 
     # --- what a backend provides -------------------------------------------------------
     @abstractmethod
-    def _transaction(self) -> AbstractContextManager[Any]:
+    def _new_transaction(self) -> AbstractContextManager[Any]:
         """Begin a transaction; yield a cursor; commit on success, roll back on error."""
 
     @abstractmethod

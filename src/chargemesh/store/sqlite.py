@@ -72,7 +72,7 @@ class SqliteStore(SqlStore):
             self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+    def _new_transaction(self) -> Iterator[sqlite3.Cursor]:
         cur = self._db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:

@@ -1,0 +1,102 @@
+"""The outbox relay: what a unit of work committed reaches the event bus, at least once.
+
+In-process, the events of each commit are handed over as it commits (no read back) and
+published on the event loop right away; ``flush`` publishes what is waiting now, for a caller
+that answers only once the change is visible (the status writer). The relay's position (the last
+outbox id published) is saved every ``save_every_s``, not per event; a process that stops (or is
+killed) between a commit and the next save publishes everything after the saved position again
+when it starts, so nothing committed is lost and a handler may see an event twice: the bus drops
+repeats by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Sequence
+
+from chargemesh.bus import EventBus
+from chargemesh.domain.events import Event
+from chargemesh.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self, store: Store, bus: EventBus, *, name: str = "local", save_every_s: float = 1.0
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.name = name
+        self.save_every_s = save_every_s
+        self.position = 0  # the last outbox id published
+        self._saved = 0
+        self._waiting: deque[Sequence[tuple[int, Event]]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        store.watch_outbox(self._committed)
+
+    # --- from the committing thread ---------------------------------------------------------------
+    def _committed(self, rows: Sequence[tuple[int, Event]]) -> None:
+        self._waiting.append(rows)
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # --- on the event loop ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Publish what was committed after the saved position (a previous process may have
+        died before publishing it), then keep publishing as commits come."""
+        if self._task is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._saved = self.position = await asyncio.to_thread(self.store.outbox_position, self.name)
+        while backlog := await asyncio.to_thread(self.store.outbox_after, self.position):
+            self._publish(backlog)
+        self.flush()
+        self._task = asyncio.create_task(self._run(), name="outbox relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.flush()
+        await self._save()
+
+    def flush(self) -> None:
+        """Publish every commit handed over so far."""
+        while self._waiting:
+            self._publish(self._waiting.popleft())
+
+    def _publish(self, rows: Sequence[tuple[int, Event]]) -> None:
+        self.bus.publish(dataclasses.replace(event, event_id=i) for i, event in rows)
+        self.position = max(self.position, rows[-1][0])
+
+    async def _save(self) -> None:
+        if self.position > self._saved:
+            position = self.position
+            await asyncio.to_thread(self.store.save_outbox_position, self.name, position)
+            self._saved = position
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        saved_at = loop.time()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.save_every_s)
+            self._wake.clear()
+            self.flush()
+            if loop.time() - saved_at >= self.save_every_s:
+                saved_at = loop.time()
+                try:
+                    await self._save()
+                except Exception:  # the next save covers it; publishing goes on
+                    log.exception("saving the outbox relay's position failed")

@@ -1,0 +1,83 @@
+"""The outbox in SQL: events written in the transaction that caused them, read back by the
+relay from its saved position after a restart, purged once every relay has passed them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from chargemesh.domain.events import Event
+from chargemesh.events import codec
+from chargemesh.store.hooks import SqlHooks
+
+#: told, after each commit and in commit order, the (outbox id, event) pairs it wrote
+OutboxWatcher = Callable[[Sequence[tuple[int, Event]]], None]
+
+ROWS_PER_INSERT = 500  # 3 parameters a row: well within SQLite's 32,766
+
+
+class OutboxTables(SqlHooks):
+    _outbox_watchers: list[OutboxWatcher]
+
+    def _append_outbox(self, cur: Any, events: Sequence[Event]) -> list[tuple[int, Event]]:
+        """Write ``events`` in the open transaction; their ids, in order."""
+        now = self._time_in(datetime.now(UTC))
+        written: list[tuple[int, Event]] = []
+        for start in range(0, len(events), ROWS_PER_INSERT):
+            part = events[start : start + ROWS_PER_INSERT]
+            params: list[Any] = []
+            for event in part:
+                params.extend((*codec.encode(event), now))
+            marks = ", ".join("(?, ?, ?)" for _ in part)
+            cur.execute(
+                self._sql(
+                    f"INSERT INTO outbox (kind, payload, created_at) VALUES {marks} RETURNING id"
+                ),
+                params,
+            )
+            ids = sorted(int(r[0]) for r in cur.fetchall())
+            written.extend(zip(ids, part, strict=True))
+        return written
+
+    def watch_outbox(self, watcher: OutboxWatcher) -> None:
+        self._outbox_watchers.append(watcher)
+
+    def _notify_outbox(self, rows: Sequence[tuple[int, Event]]) -> None:
+        for watcher in self._outbox_watchers:
+            watcher(rows)
+
+    def outbox_after(self, position: int, limit: int = 1000) -> list[tuple[int, Event]]:
+        """Events with ids after ``position``, in id order, at most ``limit``."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql("SELECT id, kind, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?"),
+                (position, limit),
+            )
+            rows = cur.fetchall()
+        return [(int(r[0]), codec.decode(r[1], r[2], int(r[0]))) for r in rows]
+
+    def outbox_position(self, relay: str) -> int:
+        """How far ``relay`` has published (0: never)."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(self._sql("SELECT position FROM outbox_relays WHERE name = ?"), (relay,))
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def save_outbox_position(self, relay: str, position: int, *, keep: int = 10_000) -> None:
+        """Record ``relay``'s position, and purge rows every relay has passed, but the last
+        ``keep`` of them (what a late reader or an operator may still want to see)."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO outbox_relays (name, position, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+                    "updated_at = excluded.updated_at"
+                ),
+                (relay, position, self._time_in(datetime.now(UTC))),
+            )
+            cur.execute("SELECT min(position) FROM outbox_relays")
+            row = cur.fetchone()
+            passed = int(row[0]) - keep if row and row[0] is not None else 0
+            if passed > 0:
+                cur.execute(self._sql("DELETE FROM outbox WHERE id <= ?"), (passed,))

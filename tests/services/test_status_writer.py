@@ -9,6 +9,7 @@ import pytest
 
 from chargemesh.bus import EventBus
 from chargemesh.domain import ConnectorStatus, StatusChanged
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.services.status import StatusWriter
 from chargemesh.store import Outcome, StatusResult, StatusUpdate, Store
 from tests.factories import T0, make_operator, make_station
@@ -30,7 +31,7 @@ def test_concurrent_pushes_are_committed_in_few_batches(filled: Store) -> None:
     bus.subscribe(StatusChanged, seen.append)
 
     async def scenario() -> list[StatusResult]:
-        writer = StatusWriter(filled, bus)
+        writer = StatusWriter(filled, OutboxRelay(filled, bus))
         await writer.start()
         at = T0 + timedelta(minutes=1)
         pushes = [
@@ -48,6 +49,8 @@ def test_concurrent_pushes_are_committed_in_few_batches(filled: Store) -> None:
         assert result.outcomes == [Outcome.CHANGED]
         assert [e.connector_id for e in result.changed] == [cid]
     assert sorted(e.connector_id for e in seen) == sorted(connectors)
+    # each reached the bus from the outbox, written in its batch's transaction
+    assert sorted(e.event_id for e in seen) == [i for i, _ in filled.outbox_after(0)]
     assert {c.status for s in filled.iter_stations() for c in s.connectors} == {
         ConnectorStatus.CHARGING
     }
@@ -59,7 +62,7 @@ def test_each_caller_gets_its_own_outcomes(filled: Store) -> None:
     c1, c2 = station.connectors[0].id, station.connectors[1].id
 
     async def scenario() -> tuple[StatusResult, StatusResult]:
-        writer = StatusWriter(filled, EventBus())
+        writer = StatusWriter(filled, OutboxRelay(filled, EventBus()))
         await writer.start()
         later = T0 + timedelta(minutes=5)
         a = writer.apply(
@@ -90,7 +93,7 @@ def test_a_bad_push_is_refused_alone(filled: Store) -> None:
     cid = station.connectors[0].id
 
     async def scenario() -> None:
-        writer = StatusWriter(filled, EventBus())
+        writer = StatusWriter(filled, OutboxRelay(filled, EventBus()))
         await writer.start()
         naive = StatusUpdate(cid, ConnectorStatus.FAULTED, T0.replace(tzinfo=None), "x")
         good = StatusUpdate(cid, ConnectorStatus.OFFLINE, T0 + timedelta(minutes=2), "x")

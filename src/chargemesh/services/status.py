@@ -3,6 +3,8 @@
 Each protocol endpoint hands its observations to ``StatusWriter.apply`` and answers the operator
 only after the batch holding them is committed, so an acknowledged status is never lost; batching
 concurrent pushes into one transaction is what lets a single process take thousands per second.
+Each batch is one unit of work: the statuses and the events they cause go to the outbox in the
+same commit, and the relay has published them before the writers are answered.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chargemesh.bus import EventBus
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.store import OcpiObject, Outcome, StatusResult, StatusUpdate, Store
 from chargemesh.store.codec import require_aware
 
@@ -27,9 +30,13 @@ class _Pending:
 
 
 class StatusWriter:
-    def __init__(self, store: Store, bus: EventBus, *, max_batch: int = 5000) -> None:
+    def __init__(
+        self, store: Store, events: OutboxRelay | EventBus, *, max_batch: int = 5000
+    ) -> None:
+        """``events``: the platform's relay; given a bus alone (callers not yet wired to a
+        relay), a relay of its own that publishes to it."""
         self._store = store
-        self._bus = bus
+        self._relay = events if isinstance(events, OutboxRelay) else OutboxRelay(store, events)
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -75,20 +82,26 @@ class StatusWriter:
                 for _ in batch:
                     self._queue.task_done()
 
+    def _commit(
+        self, updates: Sequence[StatusUpdate], objects: Sequence[OcpiObject]
+    ) -> StatusResult:
+        with self._store.unit_of_work() as uow:
+            result = uow.status.apply_status_updates(updates, objects=objects)
+            uow.collect(result.events)
+        return result
+
     async def _write(self, batch: list[_Pending]) -> None:
         updates = [u for p in batch for u in p.updates]
         objects = [o for p in batch for o in p.objects]
         try:
-            result = await asyncio.to_thread(
-                self._store.apply_status_updates, updates, objects=objects
-            )
+            result = await asyncio.to_thread(self._commit, updates, objects)
         except Exception as exc:
             for p in batch:
                 if not p.done.done():
                     p.done.set_exception(exc)
             return
         self.batches += 1
-        self._bus.publish(result.events)
+        self._relay.flush()
         offset = 0
         changed = iter(result.changed)
         for p in batch:

@@ -18,9 +18,9 @@ from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import BaseModel, Field, model_validator
 
 from chargemesh.api.stations import TariffOut, tariff_out
-from chargemesh.domain import Token, TokenType
 from chargemesh.domain.session import ChargeSession, Vehicle
 from chargemesh.services.sessions import SessionService, StartRefused, dispute_of
+from chargemesh.services.vehicles import Refused, enable_plug_and_charge
 from chargemesh.store import StoreIntegrityError
 
 Account = Annotated[str, Header(alias="X-Account-ID", min_length=1, max_length=64)]
@@ -263,29 +263,13 @@ def sessions_router(service: SessionService) -> APIRouter:
     async def enable(vehicle_id: str, operator_id: str, account: Account = "driver") -> VehicleOut:
         """Enable plug-and-charge for the vehicle on one network (once; from then on plugging
         in starts a session there by itself)."""
-        vehicle = await asyncio.to_thread(store.get_vehicle, vehicle_id)
-        if vehicle is None or vehicle.account_id != account:
-            raise HTTPException(404, f"no vehicle {vehicle_id!r} in this account")
-        operator = await asyncio.to_thread(store.get_operator, operator_id)
-        if operator is None:
-            raise HTTPException(404, f"no operator {operator_id!r}")
-        if "plug_and_charge" not in {str(c) for c in operator.capabilities}:
-            raise HTTPException(409, f"{operator.name} does not support plug-and-charge")
-        if str(operator.protocol) == "ocpi":
-            if vehicle.emaid is None:
-                raise HTTPException(409, "this network needs the vehicle's EMAID (ISO 15118)")
-            await asyncio.to_thread(store.upsert_tokens, [_emaid_token(vehicle)])
-        enabled = Vehicle(vehicle.id, vehicle.account_id, vehicle.vin, vehicle.model,
-                          vehicle.emaid, vehicle.networks | {operator_id})  # fmt: skip
-        await asyncio.to_thread(store.save_vehicle, enabled)
+        try:
+            enabled = await asyncio.to_thread(
+                enable_plug_and_charge, store.unit_of_work(), account, vehicle_id, operator_id,
+                datetime.now(UTC),
+            )  # fmt: skip
+        except Refused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
         return _vehicle_out(enabled)
 
     return router
-
-
-def _emaid_token(vehicle: Vehicle) -> Token:
-    assert vehicle.emaid is not None
-    return Token(
-        uid=vehicle.emaid, type=TokenType.EMAID, contract_id=vehicle.emaid,
-        issuer="chargemesh", last_updated=datetime.now(UTC),
-    )  # fmt: skip

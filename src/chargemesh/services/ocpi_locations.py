@@ -240,8 +240,8 @@ class LocationIngest:
         return Applied(status_changes=len(result.changed))
 
     async def _save(self, operator: Operator, location: Location) -> Applied:
-        """Keep the wire object, then the registry: the whole station (delisted when it is no
-        longer published) and its connectors' status."""
+        """Keep the wire object, the registry's station (delisted when it is no longer
+        published) and its connectors' status: one unit of work, so a PUT is kept whole."""
         now = datetime.now(UTC)
         obj = OcpiObject(
             MODULE,
@@ -252,11 +252,26 @@ class LocationIngest:
             location.last_updated,
             dump(location),
         )
-        await asyncio.to_thread(self._store.put_ocpi_objects, [obj])
-        await self._registry(operator, [location], now)
         updates = list(_status_updates(operator, location, location.evses or [], now, "ocpi:push"))
-        result = await self._writer.apply(updates) if updates else None
-        return Applied(status_changes=len(result.changed) if result else 0)
+        listed = mapping.is_listed(location)
+        station = [mapping.to_station(location, operator)] if listed else []
+        gone = [] if listed else [mapping.location_key(operator.id, location.id)]
+
+        def unit() -> int:
+            with self._store.unit_of_work() as uow:
+                uow.ocpi.put_ocpi_objects([obj])
+                result = uow.registry.upsert_stations(station, at=now)
+                removed = uow.registry.remove_stations(gone, at=now) if gone else []
+                uow.collect([*result.added, *result.changed, *removed])
+                if not updates:
+                    return 0
+                status = uow.status.apply_status_updates(updates)
+                uow.collect(status.events)
+            return len(status.changed)
+
+        changed = await asyncio.to_thread(unit)
+        self._writer.relay.flush()
+        return Applied(status_changes=changed)
 
     async def _registry(
         self, operator: Operator, locations: Sequence[Location], at: datetime

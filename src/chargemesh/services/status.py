@@ -36,7 +36,7 @@ class StatusWriter:
         """``events``: the platform's relay; given a bus alone (callers not yet wired to a
         relay), a relay of its own that publishes to it."""
         self._store = store
-        self._relay = events if isinstance(events, OutboxRelay) else OutboxRelay(store, events)
+        self.relay = events if isinstance(events, OutboxRelay) else OutboxRelay(store, events)
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -101,7 +101,7 @@ class StatusWriter:
                     p.done.set_exception(exc)
             return
         self.batches += 1
-        self._relay.flush()
+        self.relay.flush()
         offset = 0
         changed = iter(result.changed)
         for p in batch:

@@ -472,7 +472,7 @@ def percentile(ordered: list[float], q: float) -> float:
 def run(
     kind: str, network: CpoNetwork, evses: list[tuple[str, str]], args: argparse.Namespace
 ) -> None:
-    from chargemesh.api.app import OcpiSettings, Platform
+    from chargemesh.bootstrap import OcpiSettings, assemble
     from chargemesh.protocols.http_server import LoopbackServer
     from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
     from chargemesh.services.ocpi_sync import sync_ocpi_operator
@@ -492,7 +492,7 @@ def run(
             party_id=EMSP[1],
             operators={PARTY: OPERATOR},
         )
-        platform = Platform(store, {}, ocpi=settings)
+        platform = assemble(store, ocpi=settings)
         cpo = OcpiCpoServer(network, token_a=TOKEN_A, max_limit=args.max_limit)
         try:
             with (

@@ -12,7 +12,7 @@ clusters, and the same nearby queries answered by PostGIS for comparison (issue 
    random 90 % of the connectors have their status confirmed with a fresh timestamp through
    ``store.apply_status_updates`` (the rest age past the operators' freshness limit and count as
    unknown), so ``available=true`` finds a realistic share.
-2. **API process.** ``Platform(store, {}).app()`` under uvicorn (uvloop + httptools, one worker, as
+2. **API process.** ``assemble(store).app()`` under uvicorn (uvloop + httptools, one worker, as
    ``chargemesh serve`` runs it) in its own process. Build time = process start until the port
    answers (imports + store open + ``StationIndex.build()``); the index's own ``BuildReport`` is
    read from its log. Memory from ``/proc/<pid>/status``: VmRSS after the build and at the end,
@@ -143,10 +143,10 @@ def serve(url: str, port: int) -> None:
     logging.getLogger("chargemesh.search").setLevel(logging.INFO)
     import uvicorn
 
-    from chargemesh.api.app import Platform
+    from chargemesh.bootstrap import assemble
 
     store = open_store(url)
-    app = Platform(store, {}).app()
+    app = assemble(store).app()
     print(f"bench: imports and app ready after {time.perf_counter() - started:.2f} s",
           file=sys.stderr, flush=True)  # fmt: skip
     server = uvicorn.Server(

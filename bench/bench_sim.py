@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from benchlib import free_port
-from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+from chargemesh.bootstrap import OcpiSettings, Platform, assemble, tcec_peers
 from chargemesh.config import Config, load_config
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi.models import Location
@@ -62,7 +62,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             config = load_config(sim.write_manifest(Path(tmp) / "sim.toml"))
             store = open_store(f"sqlite:///{Path(tmp) / 'registry.db'}")
-            platform = Platform(store, tcec_peers(config), ocpi=OcpiSettings.from_config(config))
+            platform = assemble(store, tcec_peers(config), ocpi=OcpiSettings.from_config(config))
             with LoopbackServer(platform.app(), port=port) as server:
                 bench_tcec(config, sim, args.pages)
                 bench_ocpi(config, sim, platform, server, args.pages)

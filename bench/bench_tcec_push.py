@@ -51,13 +51,13 @@ def serve(url: str, port: int) -> None:
     """The platform process."""
     import uvicorn
 
-    from chargemesh.api.app import Platform
     from chargemesh.api.tcec import TcecPeer
+    from chargemesh.bootstrap import assemble
     from chargemesh.protocols.tcec.codec import Secrets
     from chargemesh.store import open_store
 
     store = open_store(url)
-    platform = Platform(store, {OPERATOR_ID: TcecPeer(OPERATOR_ID, Secrets(*PUSH_SECRETS), "cec")})
+    platform = assemble(store, {OPERATOR_ID: TcecPeer(OPERATOR_ID, Secrets(*PUSH_SECRETS), "cec")})
     uvicorn.run(
         platform.app(), host="127.0.0.1", port=port, log_level="warning", loop="uvloop",
         http="httptools", access_log=False,

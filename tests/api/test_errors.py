@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from chargemesh.api.app import Platform
+from chargemesh.bootstrap import assemble
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.store import Store
 from tests.factories import make_operator, make_station
@@ -35,7 +35,7 @@ def test_every_4xx_of_the_api_has_one_shape(store: Store) -> None:
     store.upsert_stations([station], at=station.evses[0].connectors[0].status_at)
     vin = "LDC6144E4K0000019"
     with (
-        LoopbackServer(Platform(store, {}).app()) as server,
+        LoopbackServer(assemble(store).app()) as server,
         httpx.Client(base_url=server.url, timeout=10) as http,
     ):
         missing = _detail(http.get("/api/v1/stations/313744932:nope"), 404)

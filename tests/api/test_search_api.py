@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chargemesh.api.app import Platform
+from chargemesh.bootstrap import Platform, assemble
 from chargemesh.domain import AccessMethod, ConnectorStatus, Station
 from chargemesh.domain.session import ChargeAttempt, StartMethod
 from chargemesh.geo.coords import gcj02_to_wgs84, wgs84_to_gcj02
@@ -69,7 +69,7 @@ def api(store: Store) -> Iterator[Api]:
     # S1's DC gun is available and fresh; everything else was observed at T0 (stale).
     fresh = stations[1].evses[0].connectors[0]
     store.apply_status_updates([StatusUpdate(fresh.id, ConnectorStatus.AVAILABLE, now, "test")])
-    platform = Platform(store, {})
+    platform = assemble(store)
     with LoopbackServer(platform.app()) as server:
         yield Api(server.url, store, platform)
 

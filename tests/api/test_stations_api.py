@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
-from chargemesh.api.app import Platform
+from chargemesh.bootstrap import assemble
 from chargemesh.domain import ConnectorStatus, OperatorProtocol
 from chargemesh.geo.coords import gcj02_to_wgs84
 from chargemesh.protocols.http_server import LoopbackServer
@@ -26,7 +26,7 @@ def test_a_status_older_than_the_feeds_limit_is_shown_as_unknown(store: Store) -
     store.upsert_stations([station], at=now)
     fresh, stale = station.evses[0].connectors
     store.apply_status_updates([StatusUpdate(fresh.id, ConnectorStatus.AVAILABLE, now, "test")])
-    with LoopbackServer(Platform(store, {}).app()) as server:
+    with LoopbackServer(assemble(store).app()) as server:
         answer = httpx.get(f"{server.url}/api/v1/stations/{station.id}", timeout=10)
         wgs = httpx.get(f"{server.url}/api/v1/stations/{station.id}?coords=wgs84", timeout=10)
         missing = httpx.get(f"{server.url}/api/v1/stations/313744932:nope", timeout=10)
@@ -61,7 +61,7 @@ def test_every_connector_carries_its_printed_code_and_the_code_starts_it(store: 
     ocpi_station = replace(with_codes, evses=(coded, with_codes.evses[1]))  # one without a code
     tcec_station = make_station(evses=2, connectors=2)
     store.upsert_stations([tcec_station, ocpi_station], at=datetime.now(UTC))
-    with LoopbackServer(Platform(store, {}).app()) as server:
+    with LoopbackServer(assemble(store).app()) as server:
         bodies = [
             httpx.get(f"{server.url}/api/v1/stations/{s.id}", timeout=10).json()
             for s in (tcec_station, ocpi_station)

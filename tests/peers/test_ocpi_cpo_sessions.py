@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from chargemesh.api.app import OcpiSettings, Platform
+from chargemesh.bootstrap import OcpiSettings, Platform, assemble
 from chargemesh.domain import (
     Capability,
     ConnectorStatus,
@@ -160,7 +160,7 @@ def peers_on(store: Store) -> Iterator[Peers]:
         operators={PARTY: OPERATOR},
         command_min_wait_s=0.5,
     )
-    platform = Platform(store, {}, ocpi=settings)
+    platform = assemble(store, ocpi=settings)
     network = CpoNetwork(*CPO_PARTY, locations=locations(3))
     cpo = OcpiCpoServer(
         network,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chargemesh.api.app import OcpiSettings, Platform
+from chargemesh.bootstrap import OcpiSettings, Platform, assemble
 from chargemesh.domain import (
     Capability,
     ConnectorStatus,
@@ -122,7 +122,7 @@ def peers(store: Store) -> Iterator[Peers]:
         operators={PARTY: OPERATOR},
         command_min_wait_s=0.5,
     )
-    platform = Platform(store, {}, ocpi=settings)
+    platform = assemble(store, ocpi=settings)
     network = CpoNetwork(*CPO_PARTY, locations=locations(COUNT), tariffs=[tariff(1), tariff(2)])
     cpo = OcpiCpoServer(network, token_a=TOKEN_A, max_limit=PAGE, backoff_s=0.01)
     with LoopbackServer(platform.app(), port=port) as emsp, LoopbackServer(cpo.app) as cpo_server:

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chargemesh.api.app import OcpiSettings, Platform
 from chargemesh.api.tcec import TcecPeer
+from chargemesh.bootstrap import OcpiSettings, Platform, assemble
 from chargemesh.domain import Capability, Operator, OperatorProtocol, station_id
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.client import TcecClient
@@ -103,7 +103,7 @@ def make_platform(
             secrets=PLATFORM_SECRETS, dialect="cec", http=http, backoff_s=0.01,
         )  # fmt: skip
 
-    return Platform(
+    return assemble(
         w_store,
         {OPERATOR_ID: TcecPeer(OPERATOR_ID, PUSH_SECRETS, "cec")},
         ocpi=OcpiSettings(

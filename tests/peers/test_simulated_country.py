@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+from chargemesh.bootstrap import OcpiSettings, assemble, tcec_peers
 from chargemesh.config import SyncConfig, load_config
 from chargemesh.domain import StationRemoved, station_id
 from chargemesh.domain.charger import CurrentType, Station
@@ -103,7 +103,7 @@ def simulated(
         config = load_config(manifest)
         store = open_store(store_url or f"sqlite:///{tmp_path / 'registry.db'}")
         try:
-            platform = Platform(store, tcec_peers(config), ocpi=OcpiSettings.from_config(config))
+            platform = assemble(store, tcec_peers(config), ocpi=OcpiSettings.from_config(config))
             with LoopbackServer(platform.app(), port=port) as server:
                 yield Run(World(sim, config, store, platform, server), truth)
         finally:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+from chargemesh.bootstrap import OcpiSettings, Platform, assemble, tcec_peers
 from chargemesh.config import Config, StatusConfig, load_config
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.interfaces import Interface
@@ -98,8 +98,10 @@ def running(
         )
         store = open_store(store_url)
         try:
-            platform = Platform(store, tcec_peers(config), ocpi=OcpiSettings.from_config(config))
-            with LoopbackServer(platform.app(feeds=config), port=port) as server:
+            platform = assemble(
+                store, tcec_peers(config), ocpi=OcpiSettings.from_config(config), feeds=config
+            )
+            with LoopbackServer(platform.app(), port=port) as server:
                 side = OcpiSide(
                     platform.ocpi_connections, platform.ocpi_locations, platform.ocpi_objects
                 )

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chargemesh.api.app import OcpiSettings, Platform, tcec_peers
+from chargemesh.bootstrap import OcpiSettings, assemble, tcec_peers
 from chargemesh.config import load_config
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi.cpo import CpoNetwork, OcpiCpoServer
@@ -118,7 +118,7 @@ def chargemesh(*args: str) -> subprocess.CompletedProcess[str]:
 def operators_api(feeds: Feeds) -> list[dict[str, object]]:
     config = load_config(feeds.config)
     with open_store(feeds.store_url) as store:
-        platform = Platform(store, tcec_peers(config), ocpi=OcpiSettings.from_config(config))
+        platform = assemble(store, tcec_peers(config), ocpi=OcpiSettings.from_config(config))
         with LoopbackServer(platform.app()) as server:
             answer = httpx.get(f"{server.url}/api/v1/operators", timeout=10)
     assert answer.status_code == 200

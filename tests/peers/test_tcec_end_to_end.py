@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chargemesh.api.app import Platform, tcec_peers
 from chargemesh.api.tcec import TcecPeer
+from chargemesh.bootstrap import Platform, assemble, tcec_peers
 from chargemesh.bus import EventBus
 from chargemesh.config import parse_config
 from chargemesh.domain import (
@@ -85,7 +85,7 @@ def country(request: pytest.FixtureRequest, store: Store) -> Iterator[Country]:
         OPERATOR_ID: TcecPeer(OPERATOR_ID, PUSH_SECRETS, dialect),
         OTHER_OPERATOR_ID: TcecPeer(OTHER_OPERATOR_ID, OTHER_PUSH_SECRETS, dialect),
     }
-    platform = Platform(store, peers)
+    platform = assemble(store, peers)
     with LoopbackServer(operator.app) as op_server, LoopbackServer(platform.app()) as our_server:
         yield Country(
             network,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chargemesh.api.app import OcpiSettings, Platform, tcec_clients, tcec_peers
+from chargemesh.bootstrap import OcpiSettings, Platform, assemble, tcec_clients, tcec_peers
 from chargemesh.config import Config, load_config
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.sim.country import Country, generate
@@ -55,7 +55,7 @@ def running_world(
         config = load_config(manifest)
         store = open_store(store_url or f"sqlite:///{tmp_path / 'registry.db'}")
         try:
-            platform = Platform(
+            platform = assemble(
                 store,
                 tcec_peers(config),
                 ocpi=OcpiSettings.from_config(config),

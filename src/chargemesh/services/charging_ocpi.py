@@ -74,14 +74,21 @@ def _cost(price: Any) -> Decimal | None:
 
 
 class OcpiCharging:
+    """What the platform asks an OCPI CPO: START_SESSION, STOP_SESSION, the Tariff."""
+
     protocol = "ocpi"
 
-    def __init__(self, store: Store, commands: CommandSender, own_party: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        commands: CommandSender,
+        own_party: tuple[str, str],
+        prices: Prices | None = None,
+    ) -> None:
         self._store = store
         self._commands = commands
         self._own_party = own_party
-        self.service: SessionService | None = None
-        self.prices: Prices | None = None  # set once it exists
+        self.prices = prices
 
     def new_ref(self) -> str:
         return secrets.token_hex(16)
@@ -150,10 +157,20 @@ class OcpiCharging:
     async def probe(self, session: ChargeSession) -> Progress | None:
         return None  # the eMSP has no way to ask a CPO about one session
 
-    # --- what the CPO sends (after the OCPI receivers kept it) ---------------------------------
+
+class OcpiSessionMessages:
+    """What a CPO sends about sessions (after the OCPI receivers kept it), handed to the
+    sessions: Session PUT/PATCH, CDRs, real-time authorizations (plug-and-charge)."""
+
+    protocol = OcpiCharging.protocol
+
+    def __init__(self, sessions: SessionService, store: Store) -> None:
+        self._sessions = sessions
+        self._store = store
+
     async def on_session(self, operator_id: str, session: Session) -> None:
-        service = self.service
-        if service is None or session.authorization_reference is None:
+        service = self._sessions
+        if session.authorization_reference is None:
             return
         ref = session.authorization_reference
         status = str(session.status).upper()
@@ -179,9 +196,7 @@ class OcpiCharging:
             await service.fail(operator_id, ref, "the operator declared the session invalid")
 
     async def on_cdr(self, operator_id: str, cdr: Cdr) -> None:
-        service = self.service
-        if service is None:
-            return
+        service = self._sessions
         ref = cdr.authorization_reference
         if ref is None and cdr.session_id is not None:
             found = await asyncio.to_thread(
@@ -208,8 +223,8 @@ class OcpiCharging:
     ) -> None:
         """An ALLOWED real-time authorization: if it is a vehicle's EMAID at a known EVSE, the
         plug-and-charge session starts in the driver's account now."""
-        service = self.service
-        if service is None or location is None:
+        service = self._sessions
+        if location is None:
             return
         vehicle = await asyncio.to_thread(self._store.vehicle_by_emaid, emaid)
         if vehicle is None:

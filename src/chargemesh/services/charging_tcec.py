@@ -93,17 +93,28 @@ def _kw(status: c.NotificationEquipChargeStatusRequest) -> float | None:
     return round(sum(v * a for v, a in phases) / 1000.0, 3)
 
 
+def new_seq(platform_id: str) -> str:
+    """A fresh StartChargeSeq (or EquipAuthSeq, EquipBizSeq): our OperatorID and 18 digits."""
+    return f"{platform_id}{secrets.randbelow(10**18):018d}"
+
+
 class TcecCharging:
+    """What the platform asks a T/CEC operator: start, stop, the price, a session's state."""
+
     protocol = "tcec"
 
-    def __init__(self, clients: Callable[[str], TcecClient | None], platform_id: str) -> None:
+    def __init__(
+        self,
+        clients: Callable[[str], TcecClient | None],
+        platform_id: str,
+        prices: Prices | None = None,
+    ) -> None:
         self._clients = clients
         self.platform_id = platform_id
-        self.service: SessionService | None = None  # set once the service exists
-        self.prices: Prices | None = None  # likewise
+        self.prices = prices
 
     def new_ref(self) -> str:
-        return f"{self.platform_id}{secrets.randbelow(10**18):018d}"
+        return new_seq(self.platform_id)
 
     def _client(self, operator_id: str) -> TcecClient:
         client = self._clients(operator_id)
@@ -167,6 +178,16 @@ class TcecCharging:
             charged_s=charged_seconds(parse_time(answer.start_time), parse_time(answer.end_time)),
         )
 
+
+class TcecSessionMessages:
+    """What a T/CEC operator tells the platform about sessions, handed to the sessions."""
+
+    protocol = TcecCharging.protocol
+
+    def __init__(self, sessions: SessionService, new_ref: Callable[[], str]) -> None:
+        self._sessions = sessions
+        self._new_ref = new_ref
+
     async def plug_and_charge(
         self, operator_id: str, request: c.NotificationPlugAndChargeRequest
     ) -> c.NotificationPlugAndChargeResponse:
@@ -183,10 +204,8 @@ class TcecCharging:
                 fail_reason=int(why),
             )
 
-        service = self.service
-        store = service.store if service else None
-        if service is None or store is None:
-            return refuse(c.PlugAndChargeRefusal.ACCOUNT_CANNOT_CHARGE)
+        service = self._sessions
+        store = service.store
         vehicle = await asyncio.to_thread(store.vehicle_by_vin, request.vin)
         if vehicle is None:
             return refuse(c.PlugAndChargeRefusal.VIN_NOT_REGISTERED)
@@ -199,7 +218,7 @@ class TcecCharging:
             raise TcecError(
                 Ret.INVALID_PARAMETER, "unknown ConnectorID", reason="unknown_connector"
             )
-        seq = self.new_ref()
+        seq = self._new_ref()
         await service.plug_and_charge(self.protocol, found[0], vehicle, seq)
         return c.NotificationPlugAndChargeResponse(
             plug_and_charge_seq=request.plug_and_charge_seq,
@@ -210,9 +229,7 @@ class TcecCharging:
 
     # --- the operator's notifications (kept in the inbox first by the T/CEC endpoints) --------
     async def on_message(self, operator_id: str, interface: Interface, payload: Any) -> None:
-        service = self.service
-        if service is None:
-            return
+        service = self._sessions
         if interface is Interface.NOTIFICATION_START_CHARGE_RESULT:
             result = parse(c.NotificationStartChargeResultRequest, payload)
             seq = result.start_charge_seq

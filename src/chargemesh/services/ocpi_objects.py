@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
@@ -36,11 +36,17 @@ def _ids_match(obj: Any, cc: str, pid: str, object_id: str) -> None:
 
 
 class ObjectIngest:
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        session_listeners: Sequence[Callable[[str, Session], Awaitable[None]]] = (),
+        cdr_listeners: Sequence[Callable[[str, Cdr], Awaitable[None]]] = (),
+    ) -> None:
         self._store = store
         #: told of each Session and CDR once kept: (operator id, the object)
-        self.session_listeners: list[Callable[[str, Session], Awaitable[None]]] = []
-        self.cdr_listeners: list[Callable[[str, Cdr], Awaitable[None]]] = []
+        self.session_listeners = tuple(session_listeners)
+        self.cdr_listeners = tuple(cdr_listeners)
         self._lock = asyncio.Lock()  # read-modify-write of one object at a time
 
     async def get(self, module: str, cc: str, pid: str, object_id: str) -> dict[str, Any]:
@@ -160,7 +166,7 @@ class ObjectIngest:
 
 
 async def _tell(
-    listeners: list[Callable[[str, T], Awaitable[None]]], operator_id: str, obj: T
+    listeners: Sequence[Callable[[str, T], Awaitable[None]]], operator_id: str, obj: T
 ) -> None:
     """Hand a kept object on; it is stored and will be acknowledged whatever a listener does."""
     for listener in listeners:

@@ -65,13 +65,18 @@ def allowed(token: Token) -> str:
 
 
 class TokenAuthority:
-    def __init__(self, store: Store, own_party: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        own_party: tuple[str, str],
+        *,
+        on_allowed: Callable[[str, str, str, LocationReferences | None], Awaitable[None]]
+        | None = None,
+    ) -> None:
         self._store = store
         self.own_party = own_party
         #: told of each ALLOWED authorization: (operator id, token uid, reference, location)
-        self.on_allowed: (
-            Callable[[str, str, str, LocationReferences | None], Awaitable[None]] | None
-        ) = None
+        self.on_allowed = on_allowed
 
     async def page(
         self, *, date_from: datetime | None, date_to: datetime | None, offset: int, limit: int

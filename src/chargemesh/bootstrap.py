@@ -1,0 +1,335 @@
+"""The composition root: the one place where the platform's objects are built and wired.
+
+Everything is handed its collaborators when it is made; nothing is wired afterwards. The
+sessions and their protocol adapters would need each other: the adapters (what we ask an
+operator) are made first, the sessions over them, and what operators tell us about sessions
+(:class:`~chargemesh.services.charging_tcec.TcecSessionMessages`,
+:class:`~chargemesh.services.charging_ocpi.OcpiSessionMessages`) over the sessions, before the
+endpoints that receive it.
+
+``chargemesh serve``, ``sync`` and ``demo`` call :func:`build_platform`; tests call
+:func:`assemble` with a store and settings of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpx
+from fastapi import FastAPI
+
+from chargemesh.api.app import Readiness, create_app
+from chargemesh.api.events import EventStreams
+from chargemesh.api.ocpi import OcpiEmspEndpoints
+from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
+from chargemesh.bus import EventBus
+from chargemesh.config import Config
+from chargemesh.domain import Operator
+from chargemesh.protocols.tcec.client import TcecClient, client_from_config
+from chargemesh.protocols.tcec.codec import Secrets
+from chargemesh.protocols.tcec.wire import dialect_of
+from chargemesh.runtime.leader import Follower, Leadership, Singleton, leader_for
+from chargemesh.runtime.schedule import repeat
+from chargemesh.search.index import StationIndex
+from chargemesh.search.upkeep import keep_index
+from chargemesh.services.charging_ocpi import OcpiCharging, OcpiSessionMessages
+from chargemesh.services.charging_tcec import TcecCharging, TcecSessionMessages, new_seq
+from chargemesh.services.compatibility import compatibility_report, known_failures
+from chargemesh.services.freshness import StatusRefresher
+from chargemesh.services.ingest import OcpiSide, sync_all
+from chargemesh.services.ocpi_commands import CommandSender
+from chargemesh.services.ocpi_connections import OcpiConnections
+from chargemesh.services.ocpi_locations import LocationIngest
+from chargemesh.services.ocpi_objects import ObjectIngest
+from chargemesh.services.ocpi_tokens import TokenAuthority
+from chargemesh.services.prices import Prices
+from chargemesh.services.sessions import SessionService
+from chargemesh.services.status import StatusWriter
+from chargemesh.store import Store, StoreError, open_store
+
+log = logging.getLogger(__name__)
+
+#: the T/CEC client for an operator (None: not one we can call), on the platform's HTTP client
+TcecClients = Callable[[str, httpx.AsyncClient], TcecClient | None]
+
+
+def tcec_peers(config: Config) -> dict[str, TcecPeer]:
+    """The T/CEC operators that may call us, with the secrets they call with."""
+    return {
+        op.id: TcecPeer(op.id, Secrets.from_config(op.inbound), dialect_of(op.dialect))
+        for op in config.operators
+        if op.protocol == "tcec" and op.inbound is not None
+    }
+
+
+def tcec_clients(config: Config) -> TcecClients:
+    """A client per configured T/CEC operator with outbound secrets, made once (it keeps its
+    token)."""
+    usable = {o.id for o in config.operators if o.protocol == "tcec" and o.outbound is not None}
+    made: dict[str, TcecClient] = {}
+
+    def client(operator_id: str, http: httpx.AsyncClient) -> TcecClient | None:
+        if operator_id not in usable:
+            return None
+        if operator_id not in made:
+            made[operator_id] = client_from_config(config, operator_id, http)
+        return made[operator_id]
+
+    return client
+
+
+@dataclass(frozen=True, slots=True)
+class OcpiSettings:
+    """Our OCPI identity and where peers reach us (``public_url`` without ``/ocpi``), our T/CEC
+    OperatorID and the sessions' timeouts."""
+
+    public_url: str
+    country_code: str = "CN"
+    party_id: str = "CMH"
+    operators: Mapping[str, Operator] | None = None
+    command_min_wait_s: float = 1.0
+    tcec_operator_id: str = "MA01H3BQ2"  # ours, the prefix of our StartChargeSeqs
+    session_start_timeout_s: float = 60.0
+    session_stop_timeout_s: float = 60.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> OcpiSettings:
+        return cls(
+            public_url=config.server.base_url,
+            country_code=config.ocpi.country_code,
+            party_id=config.ocpi.party_id,
+            tcec_operator_id=config.tcec.operator_id,
+            operators={
+                op.id.upper(): op.to_operator() for op in config.operators if op.protocol == "ocpi"
+            },
+        )
+
+
+@dataclass
+class _Node:
+    """What changes while the process runs (the index built)."""
+
+    index_built: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Platform:
+    """The built platform: its parts, the singletons its leader runs, and the app over them."""
+
+    store: Store
+    bus: EventBus
+    http: httpx.AsyncClient
+    index: StationIndex
+    streams: EventStreams
+    writer: StatusWriter
+    tcec: TcecPlatformEndpoints
+    ocpi: OcpiEmspEndpoints
+    ocpi_connections: OcpiConnections
+    ocpi_commands: CommandSender
+    ocpi_locations: LocationIngest
+    ocpi_objects: ObjectIngest
+    ocpi_side: OcpiSide
+    tokens: TokenAuthority
+    tcec_charging: TcecCharging
+    ocpi_charging: OcpiCharging
+    prices: Prices
+    sessions: SessionService
+    refresher: StatusRefresher | None
+    leader: Leadership
+    singletons: tuple[Singleton, ...]
+    owns_store: bool = False
+    _node: _Node = field(default_factory=_Node)
+
+    def app(self) -> FastAPI:
+        """The ASGI app; its lifespan builds the index and runs the upkeep, and the singletons
+        while this process leads."""
+        return create_app(
+            store=self.store, index=self.index, streams=self.streams, sessions=self.sessions,
+            prices=self.prices, refresher=self.refresher, tcec=self.tcec, ocpi=self.ocpi,
+            lifespan=self.lifespan, readiness=self.readiness,
+        )  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(self.index.build)
+        await asyncio.to_thread(self.refresh_compatibility)
+        self._node.index_built = True
+        await self.writer.start()
+        tasks = (
+            asyncio.create_task(keep_index(self.index, self.refresh_compatibility),
+                                name="index upkeep"),
+            asyncio.create_task(self.leader.run(self.singletons), name="leader"),
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.writer.stop()
+            await self.http.aclose()
+
+    async def readiness(self) -> Readiness:
+        try:
+            await asyncio.to_thread(self.store.schema_version)
+            reachable = True
+        except StoreError:
+            reachable = False
+        return Readiness(store=reachable, index=self._node.index_built, leader=self.leader.leading)
+
+    def refresh_compatibility(self) -> None:
+        """The compatibility lab's flags, for search to steer drivers' vehicles away."""
+        self.index.known_failures = known_failures(compatibility_report(self.store))
+
+    def close(self) -> None:
+        if self.owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def build_platform(
+    config: Config,
+    store: Store | None = None,
+    *,
+    scheduled_syncs: bool = True,
+    status_polls: bool = True,
+    singletons: bool = True,
+) -> Platform:
+    """The platform a configuration describes, over its store (opened and migrated here unless
+    given; then closed with the platform). ``scheduled_syncs``: every feed synced at start and
+    every ``sync.interval_s`` (``serve``); ``status_polls``: statuses kept fresh by polling
+    between pushes (``serve``, ``demo``); ``singletons`` False: this process never leads and
+    runs none of them (``sync``)."""
+    owned = store is None
+    opened = open_store(config.store.url) if store is None else store
+    try:
+        return assemble(
+            opened,
+            tcec_peers(config),
+            ocpi=OcpiSettings.from_config(config),
+            tcec_clients=tcec_clients(config),
+            schedule=config if scheduled_syncs else None,
+            feeds=config if status_polls else None,
+            leader=None if singletons else Follower(),
+            owns_store=owned,
+        )
+    except BaseException:
+        if owned:
+            opened.close()
+        raise
+
+
+def assemble(
+    store: Store,
+    peers: Mapping[str, TcecPeer] | None = None,
+    bus: EventBus | None = None,
+    *,
+    ocpi: OcpiSettings | None = None,
+    tcec_clients: TcecClients | None = None,
+    schedule: Config | None = None,
+    feeds: Config | None = None,
+    leader: Leadership | None = None,
+    owns_store: bool = False,
+) -> Platform:
+    """Build and wire every part over ``store``. ``schedule``: the config whose feeds are synced
+    at start and on its ``sync.interval_s``; ``feeds``: the config whose statuses are polled
+    between pushes (default: ``schedule``'s); ``leader``: the election (default: the store's,
+    :func:`~chargemesh.runtime.leader.leader_for`)."""
+    bus = bus or EventBus()
+    settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
+    feeds = feeds or schedule
+    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+    clients = tcec_clients or (lambda _operator, _http: None)
+
+    def tcec_client(operator_id: str) -> TcecClient | None:
+        return clients(operator_id, http)
+
+    def tcec_seq() -> str:
+        return new_seq(settings.tcec_operator_id)
+
+    index = StationIndex(store)
+    index.subscribe(bus)
+    writer = StatusWriter(store, bus)
+    base = f"{settings.public_url.rstrip('/')}/ocpi"
+    own = (settings.country_code, settings.party_id)
+    connections = OcpiConnections(
+        store, versions_url=f"{base}/versions", own_party=own, http=http,
+        operators=settings.operators,
+    )  # fmt: skip
+    commands = CommandSender(
+        connections, store, callback_base=f"{base}/2.2.1/commands",
+        min_wait_s=settings.command_min_wait_s,
+    )  # fmt: skip
+    locations = LocationIngest(store, writer, bus)
+    # sessions, through whichever protocol the operator speaks, at the price drivers are shown
+    prices = Prices(store, tcec_client, tcec_seq)
+    tcec_charging = TcecCharging(tcec_client, settings.tcec_operator_id, prices)
+    ocpi_charging = OcpiCharging(store, commands, own, prices)
+    sessions = SessionService(
+        store, bus, {"tcec": tcec_charging, "ocpi": ocpi_charging},
+        start_timeout_s=settings.session_start_timeout_s,
+        stop_timeout_s=settings.session_stop_timeout_s,
+    )  # fmt: skip
+    # what operators tell us about sessions, received by the protocol endpoints
+    tcec_said = TcecSessionMessages(sessions, tcec_charging.new_ref)
+    ocpi_said = OcpiSessionMessages(sessions, store)
+    tcec = TcecPlatformEndpoints(
+        peers=peers or {}, store=store, writer=writer, listener=tcec_said.on_message,
+        plug_and_charge=tcec_said.plug_and_charge,
+    )  # fmt: skip
+    objects = ObjectIngest(
+        store, session_listeners=[ocpi_said.on_session], cdr_listeners=[ocpi_said.on_cdr]
+    )
+    tokens = TokenAuthority(store, own, on_allowed=ocpi_said.on_authorized)
+    endpoints = OcpiEmspEndpoints(
+        store=store, connections=connections, locations=locations, objects=objects,
+        tokens=tokens, commands=commands, base_url=base,
+    )  # fmt: skip
+    side = OcpiSide(connections, locations, objects)
+    refresher = (
+        StatusRefresher(feeds, store, bus, writer, http, side)
+        if feeds is not None and feeds.operators
+        else None
+    )
+    singletons = [Singleton("session timeouts", sessions.run)]
+    if schedule is not None and schedule.sync.interval_s > 0 and schedule.operators:
+        synced = schedule
+
+        async def sync_every_feed() -> None:
+            try:
+                results = await sync_all(
+                    synced, store, bus, ocpi=side, parallel=synced.sync.parallel
+                )
+            except Exception:  # the next round tries again
+                log.exception("scheduled sync failed")
+                return
+            failed = [r.operator_id for r in results if not r.ok]
+            log.info("scheduled sync: %d feeds, %d failed %s", len(results), len(failed),
+                     failed)  # fmt: skip
+
+        singletons.append(
+            Singleton("scheduled syncs", lambda: repeat(sync_every_feed, synced.sync.interval_s))
+        )
+    if refresher is not None:
+        singletons.append(Singleton("status refresher", refresher.run))
+    return Platform(
+        store=store, bus=bus, http=http, index=index, streams=EventStreams(index, bus),
+        writer=writer, tcec=tcec, ocpi=endpoints, ocpi_connections=connections,
+        ocpi_commands=commands, ocpi_locations=locations, ocpi_objects=objects, ocpi_side=side,
+        tokens=tokens, tcec_charging=tcec_charging, ocpi_charging=ocpi_charging, prices=prices,
+        sessions=sessions, refresher=refresher,
+        leader=leader if leader is not None else leader_for(store.url),
+        singletons=tuple(singletons), owns_store=owns_store,
+    )  # fmt: skip

@@ -1,0 +1,147 @@
+"""chargemesh demo: the simulated country and the platform, synced and serving."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from chargemesh.cli.common import EXIT_RUNTIME, err, fail, one_line_errors, out
+from chargemesh.config import load_config
+
+if TYPE_CHECKING:
+    from chargemesh.services.ingest import FeedResult
+    from chargemesh.store.repository import RegistryCounts
+
+
+def report_demo_sync(
+    results: Sequence[FeedResult], counts: RegistryCounts, url: str, seconds: float
+) -> None:
+    """What the demo synced; failed feeds named with their errors, and then not "ready": a demo
+    missing networks says so plainly."""
+    failed = [r for r in results if not r.ok]
+    out.print(
+        f"synced {len(results) - len(failed)} of {len(results)} feeds: "
+        f"{counts.stations:,} stations, {counts.evses:,} EVSEs, "
+        f"{counts.connectors:,} connectors ({counts.listings:,} listings across feeds, "
+        f"duplicates merged) in {seconds:.0f} s"
+    )
+    if not failed:
+        out.print(f"chargemesh demo ready: {url}  (API docs {url}/docs; Ctrl-C stops)")
+        return
+    out.print(
+        f"[bold red]{len(failed)} of {len(results)} feeds FAILED[/]: their stations are missing "
+        f"or out of date on the map (feed health: {url}/api/v1/operators)",
+        highlight=False,
+    )
+    for r in failed:
+        out.print(f"  {r.operator_id}: {escape(r.error or 'failed')}", highlight=False)
+    out.print(f"chargemesh demo serving, degraded: {url}  (Ctrl-C stops)")
+
+
+@one_line_errors
+def demo(
+    scale: Annotated[
+        float, typer.Option(min=0.0001, max=2.0, help="1 is the national 1.4 M EVSEs.")
+    ] = 0.01,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The platform's port.")] = 8000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated country.")] = 7,
+    workdir: Annotated[
+        Path, typer.Option(help="Where the manifest and the SQLite store go.")
+    ] = Path("chargemesh-demo"),
+    run_for: Annotated[
+        float | None,
+        typer.Option(
+            "--run-for",
+            hidden=True,
+            min=0.0,
+            envvar="CHARGEMESH_DEMO_RUN_FOR",
+            help="Stop after serving this many seconds (CI runs the README's demo this way).",
+        ),
+    ] = None,
+) -> None:
+    """Start the simulated country (its own process, `chargemesh sim`) and the platform, sync
+    every feed, and serve; prints the URL. Ctrl-C stops everything."""
+    import subprocess
+    import sys
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from chargemesh.bootstrap import build_platform
+    from chargemesh.protocols.http_server import LoopbackServer
+    from chargemesh.services.ingest import sync_all
+
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    manifest = workdir / "chargemesh.toml"
+    truth = workdir / "chargemesh.truth.json"
+    for stale in (manifest, truth):
+        stale.unlink(missing_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "chargemesh", "sim", "--scale", str(scale), "--seed", str(seed),
+        "--manifest", str(manifest), "--platform-url", url, "--faults", "0",
+        "--store", f"sqlite:///{workdir / 'chargemesh.db'}",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    log_path = workdir / "sim.log"
+    log_file = log_path.open("w", encoding="utf-8")
+    sim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file)  # noqa: S603
+    try:
+        with err.status(f"starting the simulated country (scale {scale:g})…"):
+            while not truth.exists():
+                if sim.poll() is not None:
+                    detail = log_path.read_text(encoding="utf-8").strip().splitlines()
+                    raise fail(f"the simulator stopped: {detail[-1] if detail else sim.returncode}",
+                               EXIT_RUNTIME)  # fmt: skip
+                time.sleep(0.1)
+        cfg = load_config(manifest)
+        # statuses are kept fresh by polling between the operators' pushes (issue 13); the
+        # demo syncs once itself, below
+        with build_platform(cfg, scheduled_syncs=False) as platform:
+            store = platform.store
+            server = LoopbackServer(platform.app(), port=port)
+            try:
+                server.start()
+            except RuntimeError:
+                raise fail(f"cannot serve on port {port} (in use?)", EXIT_RUNTIME) from None
+            try:
+                columns = (
+                    TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                )  # fmt: skip
+                with Progress(*columns, console=err, transient=True) as progress:
+                    tasks = {op.id: progress.add_task(op.id, total=None) for op in cfg.operators}
+
+                    def advance(op_id: str, done: int, total: int | None) -> None:
+                        progress.update(tasks[op_id], completed=done, total=total or None)
+
+                    results = server.call(
+                        sync_all(
+                            cfg, store, platform.bus, ocpi=platform.ocpi_side, progress=advance
+                        ),
+                        timeout_s=24 * 3600,
+                    )
+                report_demo_sync(results, store.counts(), url, time.perf_counter() - started)
+                deadline = None if run_for is None else time.monotonic() + run_for
+                while deadline is None or time.monotonic() < deadline:
+                    if sim.poll() is not None:
+                        raise fail("the simulator stopped", EXIT_RUNTIME)
+                    time.sleep(0.2)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                server.stop()
+    finally:
+        if sim.poll() is None:
+            sim.terminate()
+            try:
+                sim.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                sim.kill()
+        log_file.close()
+    out.print("chargemesh demo stopped")

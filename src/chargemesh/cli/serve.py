@@ -1,0 +1,34 @@
+"""chargemesh serve: the platform against the configured operators."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from chargemesh.cli.common import EXIT_RUNTIME, ConfigOption, fail, one_line_errors, out
+from chargemesh.config import load_config
+
+
+@one_line_errors
+def serve(config: ConfigOption = Path("chargemesh.toml")) -> None:
+    """Run the platform against the configured operators: the API, the map, the OCPI and T/CEC
+    endpoints, and the feeds synced at start and then on the \\[sync] schedule. Ctrl-C stops it."""
+    import uvicorn
+
+    from chargemesh.bootstrap import build_platform
+
+    cfg = load_config(config)
+    with build_platform(cfg) as platform:  # feeds synced on schedule, statuses polled
+        server = uvicorn.Server(
+            uvicorn.Config(
+                platform.app(), host=cfg.server.host, port=cfg.server.port,
+                log_level="warning", log_config=None,
+            )
+        )  # fmt: skip
+        out.print(f"chargemesh serving on {cfg.server.base_url} (Ctrl-C stops)")
+        # uvicorn shuts down on Ctrl-C, then re-raises the signal: that is the clean way out
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        if not server.started:
+            raise fail(f"cannot serve on {cfg.server.host}:{cfg.server.port}", EXIT_RUNTIME)
+    out.print("chargemesh stopped")

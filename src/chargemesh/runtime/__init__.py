@@ -1,0 +1,1 @@
+"""What a running node needs beside its objects: leader election and scheduling."""

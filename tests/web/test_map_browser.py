@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -26,11 +27,11 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from chargemesh.protocols.tcec.operator_push import PlatformPusher
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from chargemesh.config import Config, OperatorConfig, load_config
 from chargemesh.protocols.tcec.codec import Secrets
-from chargemesh.protocols.tcec.operator_push import PlatformPusher
 from chargemesh.protocols.tcec.stations import ConnectorStatusInfo
 from chargemesh.protocols.tcec.wire import dialect_of
 from chargemesh.sim.manifest import truth_path
@@ -164,9 +165,15 @@ class MapPage:
     foreign: list[str]  # requests that left the platform: none allowed, the map is offline
 
 
-@pytest.fixture
-def map_page(browser: Browser, country: Country) -> Iterator[MapPage]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+@contextlib.contextmanager
+def open_map(browser: Browser, country: Country, viewport: ViewportSize) -> Iterator[MapPage]:
+    """The map at ``/`` in a fresh browser context of that size, once its clusters are drawn;
+    no page error and no request off the platform allowed."""
+    context = browser.new_context(viewport=viewport)
     page = context.new_page()
     found = MapPage(page, [], [])
     page.on("pageerror", lambda exc: found.errors.append(str(exc)))
@@ -184,6 +191,12 @@ def map_page(browser: Browser, country: Country) -> Iterator[MapPage]:
         context.close()
     assert not found.errors, found.errors
     assert not found.foreign, found.foreign
+
+
+@pytest.fixture
+def map_page(browser: Browser, country: Country) -> Iterator[MapPage]:
+    with open_map(browser, country, DESKTOP) as found:
+        yield found
 
 
 def settle(page: Page, after: int) -> None:
@@ -269,11 +282,11 @@ def test_the_map_draws_clusters_filters_them_and_stays_offline(
     assert shown_stations(page) <= country.stations
     page.uncheck("#filter-available")
 
-    # county outlines appear from zoom 6
+    # counties appear from zoom 7
     before = moves(page)
     page.evaluate("window.chargemesh.map.jumpTo({center: [116.40, 39.90], zoom: 7})")
     settle(page, before)
-    assert page.evaluate("window.chargemesh.map.getLayer('county-line') !== undefined")
+    assert page.evaluate("window.chargemesh.map.getLayer('county-fill') !== undefined")
     page.wait_for_function("window.chargemesh.map.isSourceLoaded('counties')", timeout=20_000)
 
 
@@ -346,6 +359,8 @@ def test_drill_down_to_a_station_and_see_a_pushed_status_live(
     for c in connectors:
         row = page.locator(f'#panel [data-connector-id="{c["id"]}"]')
         assert row.locator(".status").inner_text().strip().lower() == c["status"]
+        assert c["qr"]
+        assert row.locator(".qr code").inner_text() == c["qr"]  # the code printed on it
         assert f"{c['max_power_kw']:g} kW" in row.inner_text().replace(",", "")
 
     # the operator pushes a change of one of its connectors: the panel shows it within 2 s
@@ -384,3 +399,214 @@ def test_drill_down_to_a_station_and_see_a_pushed_status_live(
     assert shown == str(event["station_available"])
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "map.png"))
+
+
+# ------------------------------------------------------------------ place names, outlines, legend
+
+
+def jump(page: Page, lon: float, lat: float, zoom: float) -> None:
+    """Move the map and wait until it is still, its clusters drawn and every source loaded."""
+    before = moves(page)
+    page.evaluate(f"window.chargemesh.map.jumpTo({{center: [{lon}, {lat}], zoom: {zoom}}})")
+    settle(page, before)
+    page.wait_for_function(
+        "(() => { const m = window.chargemesh.map; return m.loaded() && m.areTilesLoaded() && "
+        "Object.keys(m.getStyle().sources).every(id => m.isSourceLoaded(id)); })()",
+        timeout=20_000,
+    )
+
+
+def rendered(page: Page, layer: str, prop: str = "name") -> list[Any]:
+    """A property of every feature MapLibre drew in ``layer`` on screen."""
+    values: list[Any] = page.evaluate(
+        """([layer, prop]) => window.chargemesh.map.getLayer(layer)
+             ? window.chargemesh.map.queryRenderedFeatures({layers: [layer]})
+                 .map(f => f.properties[prop])
+             : []""",
+        [layer, prop],
+    )
+    return values
+
+
+def at_point(page: Page, layer: str, lon: float, lat: float) -> list[Any]:
+    values: list[Any] = page.evaluate(
+        """([layer, lon, lat]) => { const m = window.chargemesh.map;
+             return m.queryRenderedFeatures(m.project([lon, lat]), {layers: [layer]})
+               .map(f => f.properties.adcode); }""",
+        [layer, lon, lat],
+    )
+    return values
+
+
+def segments_of(fc: dict[str, Any]) -> tuple[int, int]:
+    """(ring segments, distinct segments) of the province outlines, as the map should count."""
+    total, distinct = 0, set()
+    for f in fc["features"]:
+        g = f["geometry"]
+        polygons = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
+        for ring in (r for poly in polygons for r in poly):
+            for a, b in itertools.pairwise(ring):
+                total += 1
+                distinct.add(tuple(sorted((tuple(a), tuple(b)))))
+    return total, len(distinct)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_place_names_outlines_and_taiwan(
+    browser: Browser, country: Country, viewport: ViewportSize
+) -> None:
+    provinces = httpx.get(f"{country.base_url}/static/geo/provinces.geojson", timeout=10).json()
+    with open_map(browser, country, viewport) as found:
+        page = found.page
+        size = f"{viewport['width']}x{viewport['height']}"
+        # province borders drawn once: each segment two provinces share is drawn by one line
+        page.wait_for_function("window.chargemesh.borders !== null", timeout=10_000)
+        total, distinct = segments_of(provinces)
+        assert page.evaluate("window.chargemesh.borders") == {
+            "segments": total,
+            "drawn": distinct,
+        }
+        assert distinct < total * 0.8  # the shared borders are many, and drawn once
+        assert page.evaluate("window.chargemesh.map.getLayer('province-line').source") == (
+            "province-borders"
+        )
+
+        # the whole country: province names (offline, local CJK fonts), no county lines yet
+        jump(page, 104.0, 35.5, 3.6)
+        names = set(rendered(page, "province-label"))
+        assert len(names) >= 8, names
+        assert names <= {f["properties"]["name"] for f in provinces["features"]}
+        assert rendered(page, "county-fill", "adcode") == []
+        assert rendered(page, "city-label") == []
+
+        # Taiwan: a province outline (its fill and its name), no county data
+        jump(page, 120.97, 23.75, 6.2)
+        assert at_point(page, "province-only-fill", 120.97, 23.75) == ["710000"]
+        assert "台湾省" in rendered(page, "province-label")
+        page.screenshot(path=str(ARTIFACTS / f"map-taiwan-{size}.png"))
+
+        # city names at mid zoom; counties from zoom 7 as tinted areas under the province
+        # borders: no line is drawn from the county outlines, so no border twice
+        jump(page, 113.3, 23.1, 7.5)
+        cities = set(rendered(page, "city-label"))
+        assert {"广州市", "佛山市"} & cities, cities
+        assert rendered(page, "province-label") == []
+        assert "440106" in at_point(page, "county-fill", 113.37, 23.17)  # 天河区
+        layers = page.evaluate(
+            "window.chargemesh.map.getStyle().layers.map(l => [l.id, l.type, l.source || null])"
+        )
+        lines = [(id_, source) for id_, kind, source in layers if kind == "line"]
+        assert lines == [("province-line", "province-borders")]
+        ids = [id_ for id_, _, _ in layers]
+        assert ids.index("county-fill") < ids.index("province-line")
+
+        # county and district names zoomed in
+        jump(page, 116.40, 39.91, 10.5)
+        page.wait_for_function(
+            "window.chargemesh.map.querySourceFeatures('county-places').length > 0",
+            timeout=20_000,
+        )
+        jump(page, 116.40, 39.91, 10.6)
+        counties = set(rendered(page, "county-label"))
+        assert {"东城区", "西城区", "朝阳区"} & counties, counties
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"map-labels-{size}.png"))
+
+
+def nearest_station(country: Country, lon: float, lat: float) -> dict[str, Any]:
+    answer = httpx.get(
+        f"{country.base_url}/api/v1/stations/nearby",
+        params={"lon": lon, "lat": lat, "radius_km": 500, "limit": 1},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    station: dict[str, Any] = answer.json()["stations"][0]
+    return station
+
+
+def put_station_at(page: Page, station: dict[str, Any], x: float, y: float) -> None:
+    """Zoom in on a station and move the map so that its dot is at (x, y) in the page."""
+    before = moves(page)
+    page.evaluate(
+        """([lon, lat, x, y]) => { const m = window.chargemesh.map;
+             const r = m.getCanvas().getBoundingClientRect();
+             m.jumpTo({center: [lon, lat], zoom: 16});
+             m.panBy([r.left + r.width / 2 - x, r.top + r.height / 2 - y], {duration: 0}); }""",
+        [station["lon"], station["lat"], x, y],
+    )
+    settle(page, before)
+
+
+def element_at(page: Page, x: float, y: float) -> str:
+    found: str = page.evaluate(
+        """([x, y]) => { const el = document.elementFromPoint(x, y);
+             return el.closest('#legend') ? 'legend' : el.tagName.toLowerCase(); }""",
+        [x, y],
+    )
+    return found
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_legend_collapses_and_the_station_under_it_can_be_clicked(
+    browser: Browser, country: Country, viewport: ViewportSize
+) -> None:
+    station = nearest_station(country, 116.40, 39.91)
+    with open_map(browser, country, viewport) as found:
+        page = found.page
+        phone = viewport == PHONE
+        body = page.locator("#legend-body")
+        # collapsed by default on a phone, open on a desktop
+        assert body.is_visible() is not phone
+        if phone:
+            page.click("#legend-toggle")
+            assert body.is_visible()
+        box = page.locator("#legend").bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        put_station_at(page, station, x, y)
+        assert element_at(page, x, y) == "legend"  # the station is under the legend
+
+        page.click("#legend-toggle")  # collapse it
+        assert not body.is_visible()
+        assert page.locator("#legend-toggle").get_attribute("aria-expanded") == "false"
+        assert element_at(page, x, y) == "canvas"
+        page.mouse.click(x, y)
+        page.wait_for_selector("#panel [data-connector-id]", state="visible", timeout=10_000)
+        assert page.evaluate("window.chargemesh.openStationId") == station["id"]
+
+
+def test_the_hover_popup_closes_when_the_map_moves(map_page: MapPage, country: Country) -> None:
+    page = map_page.page
+    station = nearest_station(country, 121.47, 31.23)
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    put_station_at(page, station, x, y)
+    page.mouse.move(x, y)
+    popup = page.locator(".maplibregl-popup.hover")
+    popup.wait_for(state="visible", timeout=5_000)
+    assert station["name"] in popup.inner_text()
+    before = moves(page)
+    page.evaluate("window.chargemesh.map.panBy([0, 160], {duration: 0})")  # the keyboard's way
+    settle(page, before)
+    assert popup.count() == 0
+
+
+def test_an_empty_result_says_so_and_one_click_widens_it(
+    map_page: MapPage, country: Country
+) -> None:
+    page = map_page.page
+    empty = page.locator("#empty")
+    assert empty.is_hidden()
+    choose(page, "#filter-connector", "gbt_ac")
+    choose(page, "#filter-min-kw", "250")  # no AC pile gives 250 kW
+    assert shown_stations(page) == 0
+    assert empty.is_visible()
+    assert "No stations match" in empty.inner_text()
+    assert page.locator("#empty-zoom-out").is_hidden()
+    before = moves(page)
+    page.click("#empty-clear")
+    settle(page, before)
+    assert shown_stations(page) == country.stations
+    assert empty.is_hidden()
+    assert page.locator("#filter-connector").input_value() == ""

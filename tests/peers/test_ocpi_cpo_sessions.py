@@ -29,14 +29,6 @@ from chargemesh.domain import (
 )
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi import mapping
-from chargemesh.protocols.ocpi.cpo import CpoNetwork, OcpiCpoServer
-from chargemesh.protocols.ocpi.cpo_sessions import (
-    TAPER_FROM_SOC,
-    PowerCurve,
-    Vehicle,
-    _Slice,
-    session_costs,
-)
 from chargemesh.protocols.ocpi.enums import CommandType, Status
 from chargemesh.protocols.ocpi.models import (
     Connector,
@@ -50,6 +42,14 @@ from chargemesh.protocols.ocpi.models import (
 from chargemesh.protocols.ocpi.transport import format_datetime
 from chargemesh.services.ocpi_commands import CommandOutcome
 from chargemesh.services.ocpi_sync import sync_ocpi_operator
+from chargemesh.sim.peers.ocpi.server import CpoNetwork, OcpiCpoServer
+from chargemesh.sim.peers.ocpi.sessions import (
+    TAPER_FROM_SOC,
+    PowerCurve,
+    Vehicle,
+    _Slice,
+    session_costs,
+)
 from chargemesh.store import OcpiObject, Store, open_store
 from tests.helpers import free_port, wait_for
 from tests.peers.ocpi_samples import (

@@ -28,7 +28,6 @@ from chargemesh.domain import (
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError
-from chargemesh.protocols.ocpi.cpo import CpoNetwork, OcpiCpoServer
 from chargemesh.protocols.ocpi.enums import CommandResultType, CommandType
 from chargemesh.protocols.ocpi.models import (
     Cdr,
@@ -44,6 +43,7 @@ from chargemesh.protocols.ocpi.models import (
 from chargemesh.protocols.ocpi.transport import encode_token, format_datetime
 from chargemesh.services.ocpi_commands import CommandOutcome
 from chargemesh.services.ocpi_sync import OcpiSyncError, OcpiSyncReport, sync_ocpi_operator
+from chargemesh.sim.peers.ocpi.server import CpoNetwork, OcpiCpoServer
 from chargemesh.store import Store
 from tests.helpers import free_port
 from tests.peers.ocpi_samples import (

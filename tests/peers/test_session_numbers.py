@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from chargemesh.protocols.ocpi.cpo_sessions import PowerCurve, Vehicle
 from chargemesh.protocols.tcec.charging import PolicyInfo
 from chargemesh.services.sessions import MONEY_TOLERANCE
 from chargemesh.sim.charging import ChargeRun, make_vehicle
-from chargemesh.sim.tcec_charging import tariff_of
+from chargemesh.sim.peers.ocpi.sessions import PowerCurve, Vehicle
+from chargemesh.sim.peers.tcec.charging import tariff_of
 from chargemesh.store import Store
 from tests.peers import test_sessions_ocpi as ocpi
 from tests.peers.test_ocpi_cpo_sessions import (  # the CPO + platform fixture, shared

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from chargemesh.protocols.ocpi import mapping
-from chargemesh.protocols.ocpi.cpo_sessions import Vehicle
 from chargemesh.protocols.ocpi.models import Tariff
 from chargemesh.services.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
+from chargemesh.sim.peers.ocpi.sessions import Vehicle
 from chargemesh.store import Store
 from tests.helpers import shown_price
 from tests.peers.ocpi_samples import CPO_PARTY

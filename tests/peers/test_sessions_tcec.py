@@ -26,13 +26,13 @@ from chargemesh.domain import Capability, Operator, OperatorProtocol, station_id
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.protocols.tcec.codec import CHINA_TZ
-from chargemesh.protocols.tcec.operator_network import OperatorNetwork
-from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.stations import StationInfo
 from chargemesh.services.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
 from chargemesh.services.tcec_sync import sync_tcec_operator
 from chargemesh.sim.charging import BadSlice, CompatibilityMatrix, FailureReason, make_vehicle
-from chargemesh.sim.tcec_charging import TcecCharging
+from chargemesh.sim.peers.tcec.charging import TcecCharging
+from chargemesh.sim.peers.tcec.network import OperatorNetwork
+from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from chargemesh.store import Store
 from tests.helpers import free_port, shown_price
 from tests.helpers import wait_for as _wait_for

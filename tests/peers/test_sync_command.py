@@ -19,12 +19,12 @@ import pytest
 from chargemesh.bootstrap import OcpiSettings, assemble, tcec_peers
 from chargemesh.config import load_config
 from chargemesh.protocols.http_server import LoopbackServer
-from chargemesh.protocols.ocpi.cpo import CpoNetwork, OcpiCpoServer
 from chargemesh.protocols.ocpi.models import Location, parse
 from chargemesh.protocols.ocpi.transport import format_datetime
 from chargemesh.protocols.tcec.codec import Secrets
-from chargemesh.protocols.tcec.operator_network import OperatorNetwork
-from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
+from chargemesh.sim.peers.ocpi.server import CpoNetwork, OcpiCpoServer
+from chargemesh.sim.peers.tcec.network import OperatorNetwork
+from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from chargemesh.store import open_store
 from tests.helpers import free_port
 from tests.peers import ocpi_samples

@@ -36,12 +36,12 @@ from chargemesh.protocols.tcec.charging import (
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, Secrets, TcecError, seal_request
 from chargemesh.protocols.tcec.interfaces import Interface
-from chargemesh.protocols.tcec.operator_network import OperatorNetwork
-from chargemesh.protocols.tcec.operator_push import PlatformPusher
-from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.stations import ConnectorStatusInfo, NotificationStationStatusRequest
 from chargemesh.protocols.tcec.wire import DIALECTS, Dialect, dump
 from chargemesh.services.tcec_sync import SyncReport, poll_tcec_status, sync_tcec_operator
+from chargemesh.sim.peers.tcec.network import OperatorNetwork
+from chargemesh.sim.peers.tcec.push import PlatformPusher
+from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from chargemesh.store import Store
 from tests.peers.tcec_samples import (
     OPERATOR_ID,

@@ -40,12 +40,6 @@ from chargemesh.protocols.tcec.codec import (
     seal_response,
 )
 from chargemesh.protocols.tcec.interfaces import Interface, endpoint_url
-from chargemesh.protocols.tcec.operator_network import (
-    OperatorNetwork,
-    format_last_query_time,
-)
-from chargemesh.protocols.tcec.operator_push import PlatformPusher
-from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.stations import (
     ConnectorStatusInfo,
     NotificationStationStatusRequest,
@@ -55,6 +49,12 @@ from chargemesh.protocols.tcec.stations import (
 )
 from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
 from chargemesh.protocols.tcec.wire import DIALECTS, Dialect, dump, parse
+from chargemesh.sim.peers.tcec.network import (
+    OperatorNetwork,
+    format_last_query_time,
+)
+from chargemesh.sim.peers.tcec.push import PlatformPusher
+from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from tests.peers.tcec_samples import (
     OPERATOR_ID,
     OTHER_PLATFORM_ID,

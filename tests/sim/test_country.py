@@ -21,7 +21,6 @@ from chargemesh.protocols.ocpi.models import Location
 from chargemesh.protocols.ocpi.models import dump as ocpi_dump
 from chargemesh.protocols.ocpi.models import parse as ocpi_parse
 from chargemesh.protocols.tcec import mapping as tcec_mapping
-from chargemesh.protocols.tcec.operator_network import OperatorNetwork
 from chargemesh.protocols.tcec.stations import StationInfo
 from chargemesh.protocols.tcec.wire import dump as tcec_dump
 from chargemesh.protocols.tcec.wire import parse as tcec_parse
@@ -49,6 +48,7 @@ from chargemesh.sim.country import (
     tcec_station,
 )
 from chargemesh.sim.operators import ROSTER, SimOperator, operator_by_id
+from chargemesh.sim.peers.tcec.network import OperatorNetwork
 
 from .countries import SMALL, half_country, small_country
 

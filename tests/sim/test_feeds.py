@@ -12,13 +12,11 @@ import numpy as np
 import pytest
 
 from chargemesh.protocols.ocpi import mapping as ocpi_mapping
-from chargemesh.protocols.ocpi.cpo import CpoData, CpoNetwork
-from chargemesh.protocols.ocpi.mapping import connector_status as from_ocpi
 from chargemesh.protocols.ocpi.enums import ModuleID
+from chargemesh.protocols.ocpi.mapping import connector_status as from_ocpi
 from chargemesh.protocols.ocpi.models import Location
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Secrets
-from chargemesh.protocols.tcec.operator_network import OperatorData
 from chargemesh.protocols.tcec.stations import StationInfo
 from chargemesh.services.ocpi_sync import ensure_registered, sync_ocpi_operator
 from chargemesh.sim.churn import OCPI_OF_CODE, Churn
@@ -38,6 +36,8 @@ from chargemesh.sim.feeds import (
     build_feeds,
 )
 from chargemesh.sim.manifest import PLATFORM_OPERATOR_ID, operator_secrets
+from chargemesh.sim.peers.ocpi.server import CpoData, CpoNetwork
+from chargemesh.sim.peers.tcec.network import OperatorData
 from chargemesh.sim.runner import Simulator
 from tests.sim.conftest import World
 

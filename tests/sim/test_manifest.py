@@ -12,8 +12,6 @@ import pytest
 
 from chargemesh.config import load_config
 from chargemesh.protocols.tcec.codec import Secrets
-from chargemesh.protocols.tcec.operator_network import OperatorNetwork
-from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.sim.charging import CompatibilityMatrix
 from chargemesh.sim.country import Country, ground_truth
 from chargemesh.sim.manifest import (
@@ -27,6 +25,8 @@ from chargemesh.sim.manifest import (
     write_manifest,
 )
 from chargemesh.sim.operators import ROSTER, operator_by_id
+from chargemesh.sim.peers.tcec.network import OperatorNetwork
+from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 
 from .countries import small_country
 

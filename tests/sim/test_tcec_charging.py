@@ -30,8 +30,6 @@ from chargemesh.protocols.tcec.charging import (
 from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.protocols.tcec.codec import Ret, TcecError
 from chargemesh.protocols.tcec.interfaces import Interface
-from chargemesh.protocols.tcec.operator_network import OperatorNetwork
-from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.stations import StationInfo
 from chargemesh.protocols.tcec.wire import DIALECTS, Dialect
 from chargemesh.sim.charging import (
@@ -41,7 +39,9 @@ from chargemesh.sim.charging import (
     SimVehicle,
     make_vehicle,
 )
-from chargemesh.sim.tcec_charging import ConnectorOccupied, TcecCharging
+from chargemesh.sim.peers.tcec.charging import ConnectorOccupied, TcecCharging
+from chargemesh.sim.peers.tcec.network import OperatorNetwork
+from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from tests.helpers import wait_for
 from tests.peers.tcec_samples import (
     OPERATOR_ID,

@@ -44,12 +44,12 @@ import numpy as np
 import numpy.typing as npt
 
 from chargemesh.protocols.ocpi.client import OcpiPeerError
-from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
 from chargemesh.protocols.ocpi.enums import Status
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, Secrets, SeqCounter, TcecError
-from chargemesh.protocols.tcec.operator_push import PlatformPusher
 from chargemesh.protocols.tcec.stations import ConnectorStatusInfo
 from chargemesh.protocols.tcec.wire import Dialect
+from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
+from chargemesh.sim.peers.tcec.push import PlatformPusher
 
 __all__ = [
     "CODES",

@@ -39,13 +39,13 @@ from urllib.parse import parse_qs
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
 from chargemesh.protocols.ocpi.transport import OCPI_VERSION
 from chargemesh.protocols.tcec.codec import Ret, Secrets, open_response, seal_response
 from chargemesh.protocols.tcec.interfaces import Interface
-from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.stations import QueryStationsInfoRequest
 from chargemesh.protocols.tcec.wire import WireModel
+from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
+from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 
 __all__ = [
     "DEFAULT_KINDS",

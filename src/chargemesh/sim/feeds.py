@@ -5,14 +5,14 @@ a pydantic model for each would take minutes and gigabytes. The feeds keep only 
 build a ``StationInfo`` / ``Location`` when a page or a lookup asks for it:
 
 * :class:`TcecOperatorFeed` — one T/CEC operator, the
-  :class:`~chargemesh.protocols.tcec.operator_network.OperatorData` that
-  :class:`~chargemesh.protocols.tcec.operator_side.TcecOperatorServer` serves. Its units are
+  :class:`~chargemesh.sim.peers.tcec.network.OperatorData` that
+  :class:`~chargemesh.sim.peers.tcec.server.TcecOperatorServer` serves. Its units are
   connectors; ``stations_changed_since`` answers a :class:`LazySequence` in station order.
-* :class:`OcpiCpoFeed` — one OCPI CPO, the :class:`~chargemesh.protocols.ocpi.cpo.CpoData` that
-  :class:`~chargemesh.protocols.ocpi.cpo.OcpiCpoServer` serves. Its units are EVSEs; a status
+* :class:`OcpiCpoFeed` — one OCPI CPO, the :class:`~chargemesh.sim.peers.ocpi.server.CpoData` that
+  :class:`~chargemesh.sim.peers.ocpi.server.OcpiCpoServer` serves. Its units are EVSEs; a status
   change stamps the EVSE and its Location (``last_updated``), so ``changed("locations", …)``
   (ordered by ``last_updated``, then id) finds it. Tariffs, Sessions, CDRs and Tokens are few and
-  live in an in-memory :class:`~chargemesh.protocols.ocpi.cpo.CpoNetwork`.
+  live in an in-memory :class:`~chargemesh.sim.peers.ocpi.server.CpoNetwork`.
 
 Both hold the live status of each unit as a T/CEC ``Status`` code in a ``uint8`` array
 (``status``), changed through ``set_unit_status`` (by :mod:`.churn`) and read by the servers from
@@ -36,11 +36,9 @@ from typing import Any, Final, TypeVar, overload
 import numpy as np
 import numpy.typing as npt
 
-from chargemesh.protocols.ocpi.cpo import CpoNetwork, Item
 from chargemesh.protocols.ocpi.enums import ModuleID, Status, TokenType
 from chargemesh.protocols.ocpi.models import Cdr, Location, Session, Token, ci
 from chargemesh.protocols.tcec.charging import PolicyInfo
-from chargemesh.protocols.tcec.operator_network import DEFAULT_POLICY, PileInfo
 from chargemesh.protocols.tcec.stations import (
     ConnectorStatusInfo,
     StationInfo,
@@ -60,6 +58,8 @@ from chargemesh.sim.country import (
     tcec_station,
 )
 from chargemesh.sim.operators import SimOperator
+from chargemesh.sim.peers.ocpi.server import CpoNetwork, Item
+from chargemesh.sim.peers.tcec.network import DEFAULT_POLICY, PileInfo
 
 __all__ = [
     "CODE_OF_OCPI",

@@ -1,14 +1,14 @@
 """Charging at the simulated OCPI operators: the simulator's cars, power curve and compatibility
-matrix plugged into each :class:`~chargemesh.protocols.ocpi.cpo.OcpiCpoServer`'s
-:class:`~chargemesh.protocols.ocpi.cpo_sessions.CpoCharging`.
+matrix plugged into each :class:`~chargemesh.sim.peers.ocpi.server.OcpiCpoServer`'s
+:class:`~chargemesh.sim.peers.ocpi.sessions.CpoCharging`.
 
 :class:`OcpiChargingSetup` configures one CPO (``server.charging``):
 
 * its cars are the simulator's :class:`~.charging.SimVehicle` (turned into the CPO's
-  :class:`~chargemesh.protocols.ocpi.cpo_sessions.Vehicle` by :func:`ocpi_vehicle`, the VIN
+  :class:`~chargemesh.sim.peers.ocpi.sessions.Vehicle` by :func:`ocpi_vehicle`, the VIN
   kept): their energy follows the same :class:`~.charging.ChargeRun` curve as on the T/CEC
   networks (a plain ``Vehicle`` the simulator did not make falls back to the CPO's own
-  :class:`~chargemesh.protocols.ocpi.cpo_sessions.PowerCurve`);
+  :class:`~chargemesh.sim.peers.ocpi.sessions.PowerCurve`);
 * a start fails according to the :class:`~.charging.CompatibilityMatrix` for the car's model and
   the pile's manufacturer, model and firmware (the country's ``evse_model``), the failure reason
   being the CommandResult's message;
@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
-from chargemesh.protocols.ocpi.cpo_sessions import ChargeProfile, ChargeState, PowerCurve, Vehicle
 from chargemesh.protocols.ocpi.enums import PowerType
 from chargemesh.protocols.ocpi.mapping import connector_power_kw
 from chargemesh.protocols.ocpi.models import Connector, Evse, Location
 from chargemesh.sim.charging import ChargeRun, CompatibilityMatrix, SimVehicle, flat_tariff
 from chargemesh.sim.country import MODELS, locate_evse
 from chargemesh.sim.feeds import OcpiCpoFeed
+from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
+from chargemesh.sim.peers.ocpi.sessions import ChargeProfile, ChargeState, PowerCurve, Vehicle
 
 __all__ = ["OcpiChargingSetup", "OcpiPile", "ocpi_vehicle"]
 

@@ -7,10 +7,10 @@
         sim.write_manifest(Path("sim.toml"))   # the config `serve` and `sync` accept
         ...                                    # sim.urls, sim.ports, sim.churn.stats
 
-Each T/CEC operator is a :class:`~chargemesh.protocols.tcec.operator_side.TcecOperatorServer`
+Each T/CEC operator is a :class:`~chargemesh.sim.peers.tcec.server.TcecOperatorServer`
 over a :class:`~.feeds.TcecOperatorFeed`, knowing the platform (``platform_operator_id``) by the
 secrets it issued to it (:func:`~.manifest.operator_secrets`, "outbound" as the platform sees
-them). Each OCPI operator is an :class:`~chargemesh.protocols.ocpi.cpo.OcpiCpoServer` over an
+them). Each OCPI operator is an :class:`~chargemesh.sim.peers.ocpi.server.OcpiCpoServer` over an
 :class:`~.feeds.OcpiCpoFeed` that accepts the manifest's ``token_a`` for the registration.
 
 :class:`~.churn.Churn` changes statuses at ``churn_rate`` changes/s (``None``: a realistic rate for
@@ -32,7 +32,7 @@ time (default 1: real time; ``chargemesh sim --time-scale``), push their live st
 Cars come from the caller: :meth:`Simulator.plug_in` (find free connectors with
 :meth:`Simulator.idle_connectors`) and :meth:`Simulator.unplug`.
 
-Every OCPI operator charges too (:mod:`~chargemesh.protocols.ocpi.cpo_sessions`, set up for the
+Every OCPI operator charges too (:mod:`~chargemesh.sim.peers.ocpi.sessions`, set up for the
 simulated country by :class:`~.ocpi_charging.OcpiChargingSetup`, ``ocpi_charging[op id]``):
 START_SESSION and STOP_SESSION, Session PUT and a PATCH every ``status_interval_s``, the CDR, and
 plug-and-charge by real-time authorization on the operators and piles that do it, with the same
@@ -60,12 +60,9 @@ import numpy as np
 from starlette.types import ASGIApp
 
 from chargemesh.protocols.http_server import LoopbackServer
-from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
-from chargemesh.protocols.ocpi.cpo_sessions import Vehicle
 from chargemesh.protocols.ocpi.models import Cdr, Session
 from chargemesh.protocols.tcec.charging import NotificationPlugAndChargeResponse
 from chargemesh.protocols.tcec.codec import Secrets, SeqCounter
-from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.wire import dialect_of
 from chargemesh.sim.background import BackgroundLoop
 from chargemesh.sim.charging import (
@@ -88,7 +85,10 @@ from chargemesh.sim.manifest import (
 )
 from chargemesh.sim.ocpi_charging import OcpiChargingSetup, OcpiPile
 from chargemesh.sim.operators import SimOperator
-from chargemesh.sim.tcec_charging import DEFAULT_STATUS_INTERVAL_S, TcecCharging
+from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
+from chargemesh.sim.peers.ocpi.sessions import Vehicle
+from chargemesh.sim.peers.tcec.charging import DEFAULT_STATUS_INTERVAL_S, TcecCharging
+from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 
 __all__ = ["DEFAULT_PLATFORM_URL", "Simulator", "default_churn_rate"]
 
@@ -470,7 +470,7 @@ class Simulator:
         timeout_s: float = 30.0,
     ) -> Session | None:
         """Plug ``vehicle`` in at an OCPI operator's EVSE (its Location is the uid's prefix) and
-        wait: see :meth:`~chargemesh.protocols.ocpi.cpo_sessions.CpoCharging.plug_in`. The
+        wait: see :meth:`~chargemesh.sim.peers.ocpi.sessions.CpoCharging.plug_in`. The
         Session that started (a START_SESSION waiting for a car, or plug-and-charge the platform
         allowed), else ``None``. ``KeyError`` for an unknown EVSE, ``ValueError`` when a car is
         there already."""

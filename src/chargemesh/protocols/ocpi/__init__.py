@@ -1,4 +1,4 @@
-"""OCPI 2.2.1: chargemesh is the eMSP; the CPO role here serves the simulator and the tests.
+"""OCPI 2.2.1, wire only: chargemesh is the eMSP (the simulated CPO: ``chargemesh.sim.peers``).
 
 Modules:
 
@@ -9,8 +9,6 @@ Modules:
   GCJ-02 coordinates inside China, opening times, parking, tariffs).
 * ``client`` — :class:`OcpiClient`, the HTTP side both roles call with: versions, details,
   credentials, paginated GETs that resume at a failed page, PUT/PATCH/POST pushes, commands.
-* ``cpo`` — a CPO over HTTP (:class:`OcpiCpoServer` with its in-memory ``CpoNetwork``): the
-  simulator's operators and the end-to-end tests' peer.
 
 The eMSP endpoints themselves live in ``chargemesh.api.ocpi``; registration, sync and commands
 in ``chargemesh.services.ocpi``.

@@ -28,7 +28,7 @@ its own thread while a test or the simulator changes the data from another.
   ``CommandResponse`` is answered at once and, for an ACCEPTED one, a ``CommandResult`` is POSTed
   to the body's ``response_url`` after ``command_delay_s``, with the eMSP's token. A command that
   names an unknown location is REJECTED with status code 2003. START_SESSION and STOP_SESSION
-  really start and stop charging (:mod:`~chargemesh.protocols.ocpi.cpo_sessions`).
+  really start and stop charging (:mod:`~chargemesh.sim.peers.ocpi.sessions`).
 * tokens receiver: ``GET/PUT/PATCH {base}/2.2.1/tokens/{cc}/{pid}/{uid}[?type=]``.
 
 ``OCPI-to-*`` headers on functional modules, when present, must name this CPO (else 404): a
@@ -43,7 +43,7 @@ Behaviour knobs and fault injection (plain attributes, change them at any time):
   command: the result is sent and nothing else happens (no session starts or stops);
 * ``silent_commands`` — every command is answered ACCEPTED and then nothing follows: no
   CommandResult, no session (an operator that never answers);
-* ``charging`` — the :class:`~chargemesh.protocols.ocpi.cpo_sessions.CpoCharging` that runs
+* ``charging`` — the :class:`~chargemesh.sim.peers.ocpi.sessions.CpoCharging` that runs
   START_SESSION and STOP_SESSION for real (cars plugged in with :meth:`OcpiCpoServer.plug_in`,
   Session PUT/PATCHes, CDRs, plug-and-charge) and its knobs (``session_update_s``,
   ``time_scale``, ``cdr_adjust``, ``start_check``, ``plug_and_charge`` …); see that module;
@@ -86,12 +86,6 @@ from pydantic import BaseModel
 
 from chargemesh.protocols.ocpi import http as ocpi_http
 from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError, join_url
-from chargemesh.protocols.ocpi.cpo_sessions import (
-    DEFAULT_SESSION_UPDATE_S,
-    DEFAULT_TIME_SCALE,
-    CpoCharging,
-    Vehicle,
-)
 from chargemesh.protocols.ocpi.enums import (
     CommandResponseType,
     CommandResultType,
@@ -139,6 +133,12 @@ from chargemesh.protocols.ocpi.transport import (
     page_link,
     parse_datetime,
     token_candidates,
+)
+from chargemesh.sim.peers.ocpi.sessions import (
+    DEFAULT_SESSION_UPDATE_S,
+    DEFAULT_TIME_SCALE,
+    CpoCharging,
+    Vehicle,
 )
 
 __all__ = [

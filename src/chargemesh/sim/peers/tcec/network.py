@@ -1,6 +1,6 @@
 """The data of a simulated T/CEC infrastructure operator: its stations and live connector status.
 
-:class:`OperatorData` is what :class:`~chargemesh.protocols.tcec.operator_side.TcecOperatorServer`
+:class:`OperatorData` is what :class:`~chargemesh.sim.peers.tcec.server.TcecOperatorServer`
 reads; :class:`OperatorNetwork` is the simple in-memory implementation used by the simulator and
 the tests. It is thread-safe: the server answers from its own thread while a test or the simulator
 changes statuses and stations from another.

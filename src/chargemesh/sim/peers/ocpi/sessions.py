@@ -1,7 +1,7 @@
 """Charging at the simulated OCPI CPO: cars plugged in, sessions started by command or by
 plug-and-charge, live Session PATCHes, the stop and the CDR.
 
-:class:`CpoCharging` is the charging side of one :class:`~chargemesh.protocols.ocpi.cpo.
+:class:`CpoCharging` is the charging side of one :class:`~chargemesh.sim.peers.ocpi.server.
 OcpiCpoServer` (``server.charging``). Everything runs on the server's event loop: call the async
 methods through ``LoopbackServer.call`` (or from a coroutine already on that loop).
 
@@ -129,7 +129,7 @@ from chargemesh.protocols.ocpi.models import (
 from chargemesh.protocols.ocpi.transport import StatusCode, format_datetime
 
 if TYPE_CHECKING:
-    from chargemesh.protocols.ocpi.cpo import OcpiCpoServer
+    from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
 
 __all__ = [
     "DEFAULT_SESSION_UPDATE_S",

@@ -42,7 +42,7 @@ replace one, e.g. the session interfaces):
 * ``query_station_stats`` — no handler: 4004.
 * ``query_start_charge``, ``query_stop_charge``, ``query_equip_charge_status`` — 4004 until a
   charging simulation installs its handlers
-  (:meth:`chargemesh.sim.tcec_charging.TcecCharging.attach`, as the simulator does).
+  (:meth:`chargemesh.sim.peers.tcec.charging.TcecCharging.attach`, as the simulator does).
 
 Unknown ConnectorIDs in the connector queries answer 4004.
 
@@ -84,7 +84,6 @@ from chargemesh.protocols.tcec.codec import (
     seal_response,
 )
 from chargemesh.protocols.tcec.interfaces import INTERFACES, Interface, paths
-from chargemesh.protocols.tcec.operator_network import OperatorData, parse_last_query_time
 from chargemesh.protocols.tcec.stations import (
     ConnectorStatusInfo,
     QueryStationsInfoRequest,
@@ -94,6 +93,7 @@ from chargemesh.protocols.tcec.stations import (
 )
 from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
 from chargemesh.protocols.tcec.wire import Dialect, WireModel, dialect_of, dump, parse
+from chargemesh.sim.peers.tcec.network import OperatorData, parse_last_query_time
 
 __all__ = [
     "DEFAULT_BASE_PATH",

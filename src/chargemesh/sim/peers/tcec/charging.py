@@ -2,22 +2,20 @@
 ``query_start_charge`` or by plug-and-charge, live status pushes, the stop and the bill.
 
 :class:`TcecCharging` is the charging side of one operator. :meth:`TcecCharging.attach` installs
-its handlers on a :class:`~chargemesh.protocols.tcec.operator_side.TcecOperatorServer`
-(``query_start_charge``, ``query_stop_charge``, ``query_equip_charge_status``); everything it
-sends goes to the platform through a
-:class:`~chargemesh.protocols.tcec.operator_push.PlatformPusher` (signed with the secrets the
-platform issued to the operator), from a :class:`~.background.BackgroundLoop`. The network is
-anything with the :class:`ChargingNetwork` methods: an
-:class:`~chargemesh.protocols.tcec.operator_network.OperatorNetwork` or the simulator's
-:class:`~.feeds.TcecOperatorFeed`.
+its handlers on a :class:`~.server.TcecOperatorServer` (``query_start_charge``,
+``query_stop_charge``, ``query_equip_charge_status``); everything it sends goes to the platform
+through a :class:`~.push.PlatformPusher` (signed with the secrets the platform issued to the
+operator), from a :class:`~chargemesh.sim.background.BackgroundLoop`. The network is anything
+with the :class:`ChargingNetwork` methods: an :class:`~.network.OperatorNetwork` or the
+simulator's :class:`~chargemesh.sim.feeds.TcecOperatorFeed`.
 
 **A car at a connector.** :meth:`TcecCharging.plug_in` connects a
-:class:`~.charging.SimVehicle`: an idle (1) or reserved (4) connector becomes *occupied, not
-charging* (2) and the change is pushed (``notification_stationStatus``); a faulted (255) or
-offline (0) one keeps its status; one already occupied (2, 3) or holding a car raises
-:class:`ConnectorOccupied`. :meth:`TcecCharging.unplug` takes the car away (ending its session, if
-one runs, with ``StopReason`` 4); the connector goes back to idle. While a car is there the
-simulator's status churn leaves the connector alone (``network.hold``).
+:class:`~chargemesh.sim.charging.SimVehicle`: an idle (1) or reserved (4) connector becomes
+*occupied, not charging* (2) and the change is pushed (``notification_stationStatus``); a
+faulted (255) or offline (0) one keeps its status; one already occupied (2, 3) or holding a
+car raises :class:`ConnectorOccupied`. :meth:`TcecCharging.unplug` takes the car away (ending
+its session, if one runs, with ``StopReason`` 4); the connector goes back to idle. While a car is
+there the simulator's status churn leaves the connector alone (``network.hold``).
 
 **Plug-and-charge** (our extension, docs/tcec-extensions.md): when ``plug_and_charge`` is on and
 the pile does it (:attr:`PileInfo.plug_and_charge`), plugging in also sends
@@ -36,7 +34,8 @@ again (a retried request starts nothing twice). Otherwise ``SuccStat`` 0 with
   extension's ``FailReason`` (:class:`StartFailure`) and ``FailReasonMsg``; the car stays plugged;
 * it starts → ``notification_start_charge_result`` ``StartChargeSeqStat`` 2 with ``StartTime``,
   the connector goes charging (3, pushed), and every ``status_interval_s``
-  ``notification_equip_charge_status`` carries the :class:`~.charging.ChargeRun` snapshot:
+  ``notification_equip_charge_status`` carries the
+  :class:`~chargemesh.sim.charging.ChargeRun` snapshot:
   ``TotalPower`` kWh, ``CurrentA``/``VoltageA`` (B, C too on three-phase AC: kW = Σ V × A), ``Soc``,
   ``ElecMoney``/``SeviceMoney``/``TotalMoney``, ``StartTime``/``EndTime``, ``ChargeDetails`` per
   tariff period, ``ConnectorStatus`` 3, ``StartChargeSeqStat`` 2. ``query_equip_charge_status``
@@ -53,10 +52,10 @@ by itself, 4 unplugged) and ``ChargeDetails``. A session stopped before it began
 stop result.
 
 **Times and prices.** Sessions run on a simulated clock (``time_scale``, default 1: real time;
-see :class:`~.charging.ChargeRun`): ``StartTime`` is the real start, ``EndTime`` (of the live
-status and the bill) and the details' times lie on that clock, so ``EndTime`` − ``StartTime`` is
-the charging time ``TotalPower`` belongs to. A car that reaches its target ends the session at
-that moment with ``StopReason`` 2. Prices are the connector's published
+see :class:`~chargemesh.sim.charging.ChargeRun`): ``StartTime`` is the real start, ``EndTime``
+(of the live status and the bill) and the details' times lie on that clock, so ``EndTime`` −
+``StartTime`` is the charging time ``TotalPower`` belongs to. A car that reaches its target
+ends the session at that moment with ``StopReason`` 2. Prices are the connector's published
 ``query_equip_business_policy`` (``network.policy_for``, read when the session starts: replace
 ``network.policy`` to change them).
 
@@ -70,8 +69,9 @@ plug-and-charge answer success but nothing follows: no result, no charge — an 
 answers; a ``query_stop_charge`` then ends the session silently), ``bill_adjust``
 (StartChargeSeq → ``Decimal`` added to the bill's service money and ``TotalMoney``: a bill that
 disagrees with the live data), ``time_scale``, ``status_interval_s``, ``start_delay_s``,
-``stop_delay_s``, ``matrix`` (:class:`~.charging.CompatibilityMatrix`), ``plug_and_charge``,
-``push_station_status``. ``attempts`` lists every start's outcome, ``bills`` every bill sent.
+``stop_delay_s``, ``matrix`` (:class:`~chargemesh.sim.charging.CompatibilityMatrix`),
+``plug_and_charge``, ``push_station_status``. ``attempts`` lists every start's outcome,
+``bills`` every bill sent.
 """
 
 from __future__ import annotations
@@ -119,9 +119,6 @@ from chargemesh.protocols.tcec.charging import (
 )
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, Secrets, SeqCounter, TcecError
 from chargemesh.protocols.tcec.interfaces import Interface
-from chargemesh.protocols.tcec.operator_network import PileInfo
-from chargemesh.protocols.tcec.operator_push import PlatformPusher
-from chargemesh.protocols.tcec.operator_side import TcecOperatorServer
 from chargemesh.protocols.tcec.stations import (
     ConnectorStatusInfo,
     NotificationStationStatusRequest,
@@ -138,6 +135,9 @@ from chargemesh.sim.charging import (
     SimVehicle,
     TariffPeriod,
 )
+from chargemesh.sim.peers.tcec.network import PileInfo
+from chargemesh.sim.peers.tcec.push import PlatformPusher
+from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 
 __all__ = [
     "DEFAULT_STATUS_INTERVAL_S",
@@ -195,7 +195,7 @@ class StartAttempt:
 
 
 def tariff_of(policy: tuple[PolicyInfo, ...]) -> tuple[TariffPeriod, ...]:
-    """The published time-of-use prices as :class:`~.charging.TariffPeriod`."""
+    """The published time-of-use prices as :class:`~chargemesh.sim.charging.TariffPeriod`."""
     return tuple(
         TariffPeriod(
             clock_time(int(p.start_time[:2]), int(p.start_time[2:4]), int(p.start_time[4:6])),

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from chargemesh.protocols.tcec.codec import Ret, Secrets, TcecError, open_request, seal_response
 from chargemesh.protocols.tcec.interfaces import Interface
-from chargemesh.protocols.tcec.tokens import TokenIssuer
+from chargemesh.protocols.tcec.tokens import MemoryTokenBook, TokenIssuer
 
 ECHOED = ("StartChargeSeq", "ConnectorID", "PlugAndChargeSeq")
 
@@ -38,7 +38,7 @@ class StubPlatform:
 
     def __init__(self, peers: Mapping[str, Secrets]) -> None:
         self.peers = dict(peers)
-        self.tokens = TokenIssuer()
+        self.tokens = TokenIssuer(MemoryTokenBook())
         self.received: list[Received] = []
         self.pnc_answers: dict[str, dict[str, Any]] = {}
         self.down = False

@@ -125,8 +125,10 @@ class TcecPlatformEndpoints:
         self._peers = dict(peers)
         self._store = store
         self._writer = writer
-        self.tokens = tokens or TokenIssuer()
-        self.replay = replay or ReplayGuard()
+        # Kept in the store: every process over it accepts the tokens any of them issued and
+        # refuses the requests any of them saw, across restarts (docs/tcec.md).
+        self.tokens = tokens or TokenIssuer(store)
+        self.replay = replay or ReplayGuard(store)
         self._connectors: dict[tuple[str, str], str] = {}  # (operator, ConnectorID) -> ours
         self._handlers: dict[Interface, Handler] = {
             Interface.QUERY_TOKEN: self._query_token,
@@ -157,8 +159,10 @@ class TcecPlatformEndpoints:
             peer = self._peers[opened.operator_id]
             name = self._interface(interface)
             if name is not Interface.QUERY_TOKEN:
-                self._check_token(peer, authorization)
-            self.replay.check(peer.operator_id, opened.seq, opened.timestamp, datetime.now(UTC))
+                await self._check_token(peer, authorization)
+            await self.replay.check(
+                peer.operator_id, opened.seq, opened.timestamp, datetime.now(UTC)
+            )
             answer = await self._handlers[name](peer, opened)
         except TcecError as exc:
             log.info(
@@ -190,9 +194,14 @@ class TcecPlatformEndpoints:
             )
         return interface
 
-    def _check_token(self, peer: TcecPeer, authorization: str | None) -> None:
+    async def _check_token(self, peer: TcecPeer, authorization: str | None) -> None:
         scheme, _, token = (authorization or "").partition(" ")
-        owner = self.tokens.operator_for(token.strip()) if scheme.lower() == "bearer" else None
+        token = token.strip()
+        owner = None
+        if scheme.lower() == "bearer" and token:
+            owner = self.tokens.known(token) or await asyncio.to_thread(
+                self.tokens.operator_for, token
+            )
         if owner is None:
             raise TcecError(Ret.BAD_TOKEN, "missing or expired token", reason="token")
         if owner != peer.operator_id:
@@ -209,7 +218,7 @@ class TcecPlatformEndpoints:
         return QueryTokenResponse(
             operator_id=peer.operator_id,
             succ_stat=0,
-            access_token=self.tokens.issue(peer.operator_id),
+            access_token=await asyncio.to_thread(self.tokens.issue, peer.operator_id),
             token_available_time=self.tokens.ttl_s,
         )
 

@@ -63,6 +63,15 @@ class FakeRepositories:
 
     session_for_update = get_session
 
+    def create_session(self, session: ChargeSession) -> tuple[ChargeSession, bool]:
+        for held in self.sessions.values():
+            if session.idempotency_key is not None and (held.account_id, held.idempotency_key) == (
+                session.account_id, session.idempotency_key
+            ):  # fmt: skip
+                return held, False
+        self.sessions[session.id] = session
+        return session, True
+
     def save_session(self, session: ChargeSession) -> None:
         self.sessions[session.id] = session
 

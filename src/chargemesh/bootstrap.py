@@ -30,6 +30,7 @@ from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
 from chargemesh.config import Config
 from chargemesh.domain import Operator
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config
 from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.wire import dialect_of
@@ -261,7 +262,8 @@ def assemble(
 
     index = StationIndex(store)
     index.subscribe(bus)
-    writer = StatusWriter(store, bus)
+    relay = OutboxRelay(store, bus)  # the one relay: every unit of work's events reach the bus
+    writer = StatusWriter(store, relay)
     base = f"{settings.public_url.rstrip('/')}/ocpi"
     own = (settings.country_code, settings.party_id)
     connections = OcpiConnections(
@@ -278,7 +280,7 @@ def assemble(
     tcec_charging = TcecCharging(tcec_client, settings.tcec_operator_id, prices)
     ocpi_charging = OcpiCharging(store, commands, own, prices)
     sessions = SessionService(
-        store, bus, {"tcec": tcec_charging, "ocpi": ocpi_charging},
+        store, relay, {"tcec": tcec_charging, "ocpi": ocpi_charging},
         start_timeout_s=settings.session_start_timeout_s,
         stop_timeout_s=settings.session_stop_timeout_s,
     )  # fmt: skip

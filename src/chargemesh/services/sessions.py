@@ -21,13 +21,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from chargemesh.bus import EventBus
 from chargemesh.domain import AccessMethod, Capability, ConnectorStatus, Tariff, effective_status
 from chargemesh.domain.events import SessionUpdated
 from chargemesh.domain.session import (
@@ -40,12 +39,16 @@ from chargemesh.domain.session import (
     Vehicle,
     stop_text,
 )
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.services.errors import for_driver, one_line
 from chargemesh.services.qr import QrError, resolve
 from chargemesh.store import Store
 from chargemesh.store.repository import ConnectorRef
 
 log = logging.getLogger(__name__)
+
+#: what a change makes of a session read under its lock: the session to save, or None (nothing)
+Decide = Callable[[ChargeSession], ChargeSession | None]
 
 
 class StartRefused(Exception):
@@ -142,12 +145,16 @@ _UNSTARTABLE = {
 
 @dataclass
 class SessionService:
+    """Each change of a session (read it, decide, save it) is one unit of work that holds the
+    session against concurrent changes (a row lock on PostgreSQL, the write lock on SQLite), so
+    changes are serialized by the store across tasks and processes; its ``SessionUpdated``
+    goes to the outbox in that commit and ``relay`` publishes it."""
+
     store: Store
-    bus: EventBus
+    relay: OutboxRelay
     adapters: dict[str, ChargingAdapter]
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 60.0
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -261,9 +268,8 @@ class SessionService:
             deadline=now + timedelta(seconds=self.start_timeout_s),
             qr=qr,
         )
-        held_session, created = await asyncio.to_thread(self.store.create_session, session)
+        held_session, created = await self._create(session)
         if created:
-            self._publish(held_session)
             self._spawn(self._send_start(held_session, target, vehicle, adapter))
         return held_session, created
 
@@ -274,12 +280,14 @@ class SessionService:
         vehicle: Vehicle | None,
         adapter: ChargingAdapter,
     ) -> None:
-        async with self._lock(session.id):
-            current = await self._get(session.id)
+        def sent(current: ChargeSession) -> ChargeSession | None:
             if current.state is not SessionState.REQUESTED:
-                return
+                return None
             deadline = self.clock() + timedelta(seconds=self.start_timeout_s)
-            await self._save(current.moved(SessionState.STARTING, self.clock(), deadline=deadline))
+            return current.moved(SessionState.STARTING, self.clock(), deadline=deadline)
+
+        if (await self._change(session.id, sent))[1] is None:
+            return
         try:
             reply = await adapter.start(session, target, vehicle)
         except Exception as exc:  # the operator may have started it: make sure it is stopped
@@ -296,25 +304,26 @@ class SessionService:
 
     # --- stopping ------------------------------------------------------------------------------
     async def stop(self, session_id: str, account_id: str) -> ChargeSession:
-        async with self._lock(session_id):
-            session = await self._get(session_id)
+        def stopped(session: ChargeSession) -> ChargeSession | None:
             if session.account_id != account_id:
                 raise KeyError(session_id)
             if session.state.final or session.state is SessionState.STOPPING:
-                return session
+                return None
             if session.state is SessionState.REQUESTED:
-                return await self._save(
-                    session.moved(SessionState.FAILED, self.clock(),
-                                  failure_reason="stopped by the driver before it was sent")
-                )  # fmt: skip
-            session = await self._save(
-                session.moved(
-                    SessionState.STOPPING, self.clock(), stop_code=StopCode.DRIVER,
-                    stop_reason=stop_text(StopCode.DRIVER),
-                    deadline=self.clock() + timedelta(seconds=self.stop_timeout_s),
-                )
+                why = "stopped by the driver before it was sent"
+                return session.moved(SessionState.FAILED, self.clock(), failure_reason=why)
+            return session.moved(
+                SessionState.STOPPING, self.clock(), stop_code=StopCode.DRIVER,
+                stop_reason=stop_text(StopCode.DRIVER),
+                deadline=self.clock() + timedelta(seconds=self.stop_timeout_s),
             )  # fmt: skip
-        await self._send_stop(session)
+
+        before, after = await self._change(session_id, stopped)
+        if before is None:
+            raise KeyError(session_id)
+        if after is None or after.state is not SessionState.STOPPING:
+            return after or before
+        await self._send_stop(after)
         return await self._get(session_id)
 
     async def _send_stop(self, session: ChargeSession) -> None:
@@ -332,30 +341,32 @@ class SessionService:
 
     # --- what operators tell us ----------------------------------------------------------------
     async def started(self, operator_id: str, ref: str, at: datetime | None = None) -> None:
-        async with self._lock_ref(operator_id, ref) as session:
-            if session is None or session.state is not SessionState.STARTING:
-                return
-            moved = session.moved(
+        def charging(session: ChargeSession) -> ChargeSession | None:
+            if session.state is not SessionState.STARTING:
+                return None
+            return session.moved(
                 SessionState.CHARGING, self.clock(), started_at=at or self.clock(), deadline=None
             )
-            await self._save(moved)
-        await self._attempt(moved, None)
+
+        _, moved = await self._change_ref(operator_id, ref, charging)
+        if moved is not None:
+            await self._attempt(moved, None)
 
     async def fail(self, operator_id: str, ref: str, reason: str) -> None:
-        async with self._lock_ref(operator_id, ref) as session:
-            if session is None or session.state.final:
-                return
-            was_starting = session.state in (SessionState.REQUESTED, SessionState.STARTING)
-            failed = session.moved(SessionState.FAILED, self.clock(), failure_reason=reason,
-                                   deadline=None, ended_at=self.clock())  # fmt: skip
-            await self._save(failed)
-        if was_starting:
-            await self._attempt(failed, reason)
+        def failed(session: ChargeSession) -> ChargeSession | None:
+            if session.state.final:
+                return None
+            return session.moved(SessionState.FAILED, self.clock(), failure_reason=reason,
+                                 deadline=None, ended_at=self.clock())  # fmt: skip
+
+        before, after = await self._change_ref(operator_id, ref, failed)
+        if before is not None and after is not None and before.state in (
+            SessionState.REQUESTED, SessionState.STARTING
+        ):  # fmt: skip
+            await self._attempt(after, reason)
 
     async def progress(self, operator_id: str, ref: str, reading: Progress) -> None:
-        async with self._lock_ref(operator_id, ref) as session:
-            if session is None:
-                return
+        def read(session: ChargeSession) -> ChargeSession:
             changes: dict[str, object] = {}
             for name in ("kwh", "kw", "soc", "cost", "remote_id", "charged_s"):
                 value = getattr(reading, name)
@@ -365,24 +376,28 @@ class SessionService:
             if reading.charging and session.state is SessionState.STARTING:
                 state = SessionState.CHARGING
                 changes.update(started_at=session.started_at or self.clock(), deadline=None)
-            if session.state.final:  # late readings are kept, the state is not reopened
-                state = session.state
-            moved = session.moved(state, self.clock(), **changes)
-            await self._save(moved)
-        if state is SessionState.CHARGING and session.state is SessionState.STARTING:
-            await self._attempt(moved, None)
+            # late readings of a final session are kept, the state is not reopened
+            return session.moved(state, self.clock(), **changes)
+
+        before, after = await self._change_ref(operator_id, ref, read)
+        if (
+            before is not None and after is not None
+            and before.state is SessionState.STARTING and after.state is SessionState.CHARGING
+        ):  # fmt: skip
+            await self._attempt(after, None)
 
     async def stopping(self, operator_id: str, ref: str, ending: Ending | None = None) -> None:
         """The operator confirmed the stop (or stopped by itself); the bill will follow. A
         reason the operator gives here is kept until the bill's; ours (the driver's) stays."""
-        async with self._lock_ref(operator_id, ref) as session:
-            if session is None or session.state.final or session.state is SessionState.STOPPING:
-                return
+
+        def stopping(session: ChargeSession) -> ChargeSession | None:
+            if session.state.final or session.state is SessionState.STOPPING:
+                return None
             why = _why(session, ending, overrides=False)
-            await self._save(
-                session.moved(SessionState.STOPPING, self.clock(), **why,
-                              deadline=self.clock() + timedelta(seconds=self.stop_timeout_s))
-            )  # fmt: skip
+            deadline = self.clock() + timedelta(seconds=self.stop_timeout_s)
+            return session.moved(SessionState.STOPPING, self.clock(), **why, deadline=deadline)
+
+        await self._change_ref(operator_id, ref, stopping)
 
     async def billed(
         self, operator_id: str, ref: str, bill: Bill, ending: Ending | None = None
@@ -390,23 +405,25 @@ class SessionService:
         """The bill closes the session. The operator's stop reason, when it gives one, is the
         truth (a car that was full before our stop arrived ended by itself); without one, what
         we know stays, else "stopped by the operator" (it ended without our stop)."""
-        async with self._lock_ref(operator_id, ref) as session:
-            if session is None:
-                log.warning("a bill from %s for unknown session %s", operator_id, ref)
-                return
+
+        def closed(session: ChargeSession) -> ChargeSession:
             state = session.state if session.state.final else SessionState.COMPLETED
-            started = session.state in (SessionState.REQUESTED, SessionState.STARTING)
             why = _why(session, ending, overrides=True)
             if why.get("stop_code", session.stop_code) is None:
                 why = {"stop_code": StopCode.OPERATOR, "stop_reason": stop_text(StopCode.OPERATOR)}
             ended = (ending.ended_at if ending else None) or session.ended_at or self.clock()
             if ending is not None and ending.charged_s is not None:
                 why["charged_s"] = ending.charged_s
-            await self._save(
-                session.moved(state, self.clock(), bill=bill, deadline=None, ended_at=ended, **why)
-            )  # fmt: skip
-        if started and state is SessionState.COMPLETED:  # it charged without our hearing
-            await self._attempt(session, None)
+            return session.moved(state, self.clock(), bill=bill, deadline=None, ended_at=ended,
+                                 **why)  # fmt: skip
+
+        before, after = await self._change_ref(operator_id, ref, closed)
+        if before is None or after is None:
+            log.warning("a bill from %s for unknown session %s", operator_id, ref)
+            return
+        started = before.state in (SessionState.REQUESTED, SessionState.STARTING)
+        if started and after.state is SessionState.COMPLETED:  # it charged without our hearing
+            await self._attempt(before, None)
 
     # --- plug-and-charge -----------------------------------------------------------------------
     async def plug_and_charge(
@@ -422,8 +439,7 @@ class SessionService:
             state=SessionState.STARTING, created_at=now, updated_at=now, vehicle_id=vehicle.id,
             protocol_ref=ref, deadline=now + timedelta(seconds=self.start_timeout_s),
         )  # fmt: skip
-        created, _ = await asyncio.to_thread(self.store.create_session, session)
-        self._publish(created)
+        created, _ = await self._create(session)
         return created
 
     # --- timeouts ------------------------------------------------------------------------------
@@ -457,12 +473,15 @@ class SessionService:
         await self._send_stop(session)  # whatever it did, nothing is left charging
 
     async def _stop_timed_out(self, session: ChargeSession) -> None:
-        async with self._lock(session.id):
-            current = await self._get(session.id)
+
+        def resent(current: ChargeSession) -> ChargeSession | None:
             if current.state is not SessionState.STOPPING:
-                return
-            await self._save(replace(current, deadline=None, updated_at=self.clock()))
-        await self._send_stop(current)  # once more; the bill closes it whenever it comes
+                return None
+            return replace(current, deadline=None, updated_at=self.clock())
+
+        _, current = await self._change(session.id, resent)
+        if current is not None:
+            await self._send_stop(current)  # once more; the bill closes it whenever it comes
 
     async def run(self, every_s: float = 1.0) -> None:
         while True:
@@ -478,17 +497,49 @@ class SessionService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _lock(self, session_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(session_id, asyncio.Lock())
+    async def _create(self, session: ChargeSession) -> tuple[ChargeSession, bool]:
+        """Insert a new session (or find the one its idempotency key made) and announce it."""
 
-    @contextlib.asynccontextmanager
-    async def _lock_ref(self, operator_id: str, ref: str) -> AsyncIterator[ChargeSession | None]:
+        def create() -> tuple[ChargeSession, bool]:
+            with self.store.unit_of_work() as uow:
+                held, created = uow.sessions.create_session(session)
+                if created:
+                    uow.collect([SessionUpdated(held)])
+            return held, created
+
+        result = await asyncio.to_thread(create)
+        self.relay.flush()
+        return result
+
+    async def _change(
+        self, session_id: str, decide: Decide
+    ) -> tuple[ChargeSession | None, ChargeSession | None]:
+        """One change of a session, serialized by the store: in one unit of work, the session
+        is read held against other changes, ``decide`` says what it becomes (None: nothing),
+        and that is saved with its ``SessionUpdated``. (before, after); (None, None): no such
+        session."""
+
+        def change() -> tuple[ChargeSession | None, ChargeSession | None]:
+            with self.store.unit_of_work() as uow:
+                before = uow.sessions.session_for_update(session_id)
+                after = decide(before) if before is not None else None
+                if after is not None:
+                    uow.sessions.save_session(after)
+                    uow.collect([SessionUpdated(after)])
+            return before, after
+
+        changed = await asyncio.to_thread(change)
+        self.relay.flush()
+        return changed
+
+    async def _change_ref(
+        self, operator_id: str, ref: str, decide: Decide
+    ) -> tuple[ChargeSession | None, ChargeSession | None]:
+        """:meth:`_change` for the session an operator names by its protocol reference."""
         found = await asyncio.to_thread(self.store.session_by_ref, operator_id, ref)
         if found is None:
-            yield None
-            return
-        async with self._lock(found.id):
-            yield await self._get(found.id)
+            return None, None
+        return await self._change(found.id, decide)
 
     async def _get(self, session_id: str) -> ChargeSession:
         found = await asyncio.to_thread(self.store.get_session, session_id)
@@ -499,14 +550,6 @@ class SessionService:
     async def get(self, session_id: str, account_id: str) -> ChargeSession | None:
         found = await asyncio.to_thread(self.store.get_session, session_id)
         return found if found is not None and found.account_id == account_id else None
-
-    async def _save(self, session: ChargeSession) -> ChargeSession:
-        await asyncio.to_thread(self.store.save_session, session)
-        self._publish(session)
-        return session
-
-    def _publish(self, session: ChargeSession) -> None:
-        self.bus.publish([SessionUpdated(session)])
 
     async def _attempt(self, session: ChargeSession, failure: str | None) -> None:
         target = await asyncio.to_thread(self.store.connector_ref, session.connector_id)

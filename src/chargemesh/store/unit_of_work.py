@@ -66,6 +66,9 @@ class SessionRepository(Protocol):
 
     def get_session(self, session_id: str) -> ChargeSession | None: ...
 
+    def create_session(self, session: ChargeSession) -> tuple[ChargeSession, bool]:
+        """Insert ``session``, or find the one its idempotency key made: (session, created)."""
+
     def session_for_update(self, session_id: str) -> ChargeSession | None:
         """The session, held against concurrent changes until the unit of work ends (a row
         lock on PostgreSQL, the write lock on SQLite): what serializes a session's changes

@@ -52,7 +52,7 @@ from chargemesh.domain import Capability, Operator, OperatorProtocol
 from chargemesh.protocols.ocpi.mapping import connector_status as from_ocpi
 
 if TYPE_CHECKING:
-    from chargemesh.sim.peers.ocpi.server import CpoNetwork
+    from chargemesh.sim.peers.ocpi.data import CpoNetwork
 
 CC, PID = "CN", "LTC"
 PARTY = f"{CC}-{PID}"
@@ -656,7 +656,7 @@ def main() -> None:
 
     from chargemesh.geo.counties import county_table
     from chargemesh.protocols.ocpi.models import Location, Tariff, parse
-    from chargemesh.sim.peers.ocpi.server import CpoNetwork
+    from chargemesh.sim.peers.ocpi.data import CpoNetwork
 
     started = time.perf_counter()
     locations = [parse(Location, location_json(n)) for n in range(1, args.locations + 1)]

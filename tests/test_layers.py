@@ -86,3 +86,40 @@ def test_protocols_hold_no_simulated_peer() -> None:
     assert not names & {"cpo", "cpo_sessions", "operator_side", "operator_network", "operator_push"}
     for module in ("ocpi.server", "ocpi.sessions", "tcec.server", "tcec.network", "tcec.push"):
         assert importlib.util.find_spec(f"chargemesh.sim.peers.{module}") is not None
+
+
+def cycle(package: str) -> list[str] | None:
+    """An import cycle among the modules of ``package`` (as a path), ``None`` when there is none."""
+    graph = {
+        name: {n for n in imported(name, source) if n != name}
+        for name, source in modules(package)
+        if source.name != "__init__.py"
+    }
+    for name in graph:
+        graph[name] &= graph.keys()
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = 1
+        for nxt in sorted(graph[name]):
+            if state.get(nxt) == 1:
+                return [*path, name, nxt]
+            if nxt not in state and (found := visit(nxt, [*path, name])):
+                return found
+        state[name] = 2
+        return None
+
+    for name in sorted(graph):
+        if name not in state and (found := visit(name, [])):
+            return found
+    return None
+
+
+@pytest.mark.parametrize("package", ["sim.peers.ocpi", "sim.peers.tcec"])
+def test_the_simulated_peers_import_one_way(package: str) -> None:
+    """The CPO's charging sees the server through a port: server → sessions → port, data."""
+    assert cycle(package) is None
+    server, sessions = f"chargemesh.{package}.server", f"chargemesh.{package}.sessions"
+    found = dict(modules(package))
+    if sessions in found:
+        assert server not in imported(sessions, found[sessions])

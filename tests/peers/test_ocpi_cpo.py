@@ -56,7 +56,8 @@ from chargemesh.protocols.ocpi.transport import (
     page_link,
     token_candidates,
 )
-from chargemesh.sim.peers.ocpi.server import CpoNetwork, OcpiCpoServer
+from chargemesh.sim.peers.ocpi.data import CpoNetwork
+from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
 from tests.helpers import wait_for
 from tests.peers.ocpi_samples import (
     CPO_PARTY,

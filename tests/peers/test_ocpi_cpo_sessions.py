@@ -42,7 +42,8 @@ from chargemesh.protocols.ocpi.models import (
 from chargemesh.protocols.ocpi.transport import format_datetime
 from chargemesh.services.ocpi_commands import CommandOutcome
 from chargemesh.services.ocpi_sync import sync_ocpi_operator
-from chargemesh.sim.peers.ocpi.server import CpoNetwork, OcpiCpoServer
+from chargemesh.sim.peers.ocpi.data import CpoNetwork
+from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
 from chargemesh.sim.peers.ocpi.sessions import (
     TAPER_FROM_SOC,
     PowerCurve,

@@ -43,7 +43,8 @@ from chargemesh.protocols.ocpi.models import (
 from chargemesh.protocols.ocpi.transport import encode_token, format_datetime
 from chargemesh.services.ocpi_commands import CommandOutcome
 from chargemesh.services.ocpi_sync import OcpiSyncError, OcpiSyncReport, sync_ocpi_operator
-from chargemesh.sim.peers.ocpi.server import CpoNetwork, OcpiCpoServer
+from chargemesh.sim.peers.ocpi.data import CpoNetwork
+from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
 from chargemesh.store import Store
 from tests.helpers import free_port
 from tests.peers.ocpi_samples import (

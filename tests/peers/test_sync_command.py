@@ -22,7 +22,8 @@ from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi.models import Location, parse
 from chargemesh.protocols.ocpi.transport import format_datetime
 from chargemesh.protocols.tcec.codec import Secrets
-from chargemesh.sim.peers.ocpi.server import CpoNetwork, OcpiCpoServer
+from chargemesh.sim.peers.ocpi.data import CpoNetwork
+from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
 from chargemesh.sim.peers.tcec.network import OperatorNetwork
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from chargemesh.store import open_store

@@ -36,7 +36,7 @@ from chargemesh.sim.feeds import (
     build_feeds,
 )
 from chargemesh.sim.manifest import PLATFORM_OPERATOR_ID, operator_secrets
-from chargemesh.sim.peers.ocpi.server import CpoData, CpoNetwork
+from chargemesh.sim.peers.ocpi.data import CpoData, CpoNetwork
 from chargemesh.sim.peers.tcec.network import OperatorData
 from chargemesh.sim.runner import Simulator
 from tests.sim.conftest import World

@@ -8,11 +8,11 @@ build a ``StationInfo`` / ``Location`` when a page or a lookup asks for it:
   :class:`~chargemesh.sim.peers.tcec.network.OperatorData` that
   :class:`~chargemesh.sim.peers.tcec.server.TcecOperatorServer` serves. Its units are
   connectors; ``stations_changed_since`` answers a :class:`LazySequence` in station order.
-* :class:`OcpiCpoFeed` — one OCPI CPO, the :class:`~chargemesh.sim.peers.ocpi.server.CpoData` that
+* :class:`OcpiCpoFeed` — one OCPI CPO, the :class:`~chargemesh.sim.peers.ocpi.data.CpoData` that
   :class:`~chargemesh.sim.peers.ocpi.server.OcpiCpoServer` serves. Its units are EVSEs; a status
   change stamps the EVSE and its Location (``last_updated``), so ``changed("locations", …)``
   (ordered by ``last_updated``, then id) finds it. Tariffs, Sessions, CDRs and Tokens are few and
-  live in an in-memory :class:`~chargemesh.sim.peers.ocpi.server.CpoNetwork`.
+  live in an in-memory :class:`~chargemesh.sim.peers.ocpi.data.CpoNetwork`.
 
 Both hold the live status of each unit as a T/CEC ``Status`` code in a ``uint8`` array
 (``status``), changed through ``set_unit_status`` (by :mod:`.churn`) and read by the servers from
@@ -58,7 +58,7 @@ from chargemesh.sim.country import (
     tcec_station,
 )
 from chargemesh.sim.operators import SimOperator
-from chargemesh.sim.peers.ocpi.server import CpoNetwork, Item
+from chargemesh.sim.peers.ocpi.data import CpoNetwork, Item
 from chargemesh.sim.peers.tcec.network import DEFAULT_POLICY, PileInfo
 
 __all__ = [

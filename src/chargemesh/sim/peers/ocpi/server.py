@@ -1,18 +1,16 @@
 """A simulated OCPI 2.2.1 CPO over HTTP: chargemesh's peer in the simulator and end-to-end tests.
 
-:class:`CpoData` is what the server reads and writes of one CPO's data (Locations, Tariffs,
-Sessions, CDRs, and the Tokens an eMSP pushed); :class:`CpoNetwork` holds it all in memory, and
-the simulator's feeds build Locations on demand. Both are thread-safe: the server answers from
-its own thread while a test or the simulator changes the data from another.
-
-:class:`OcpiCpoServer` serves that data as a FastAPI ``app`` and plays the CPO faithfully:
+:class:`OcpiCpoServer` serves one CPO's data (a :class:`~.data.CpoData`, e.g. the in-memory
+:class:`~.data.CpoNetwork`) as a FastAPI ``app`` and plays the CPO faithfully:
 
 * every request needs ``Authorization: Token …``, Base64 or raw (each
   :func:`~chargemesh.protocols.ocpi.transport.token_candidates` value is tried against the tokens
   this CPO issued). Token A opens versions, version details and credentials only, until the
   registration completes; anything else is 401 with an envelope.
 * ``GET {base}/versions`` and ``GET {base}/2.2.1`` (details: credentials SENDER and RECEIVER;
-  locations, tariffs, sessions, cdrs SENDER; commands, tokens RECEIVER).
+  locations, tariffs, sessions, cdrs SENDER; commands, tokens RECEIVER). One table,
+  :meth:`OcpiCpoServer.routes` (module, role, method, path → handler), gives both the routes and
+  the endpoints the details list.
 * credentials ``POST`` (the eMSP registers: its versions and details are fetched with its token B,
   this CPO answers a fresh token C and discards token A; 405 when already registered; 3001 when
   the eMSP's API cannot be used), ``GET`` (our credentials, carrying the token the caller used),
@@ -27,8 +25,9 @@ its own thread while a test or the simulator changes the data from another.
   command's model (2001 if it is not one: nothing is recorded or started); the
   ``CommandResponse`` is answered at once and, for an ACCEPTED one, a ``CommandResult`` is POSTed
   to the body's ``response_url`` after ``command_delay_s``, with the eMSP's token. A command that
-  names an unknown location is REJECTED with status code 2003. START_SESSION and STOP_SESSION
-  really start and stop charging (:mod:`~chargemesh.sim.peers.ocpi.sessions`).
+  names an unknown location is REJECTED with status code 2003. The commands carried out for real
+  have a handler in ``commands`` (CommandType → :class:`~.port.CommandHandler`): START_SESSION
+  and STOP_SESSION, from the CPO's charging (:mod:`~.sessions`), really start and stop charging.
 * tokens receiver: ``GET/PUT/PATCH {base}/2.2.1/tokens/{cc}/{pid}/{uid}[?type=]``.
 
 ``OCPI-to-*`` headers on functional modules, when present, must name this CPO (else 404): a
@@ -72,11 +71,11 @@ import logging
 import secrets as _random
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -134,6 +133,8 @@ from chargemesh.protocols.ocpi.transport import (
     parse_datetime,
     token_candidates,
 )
+from chargemesh.sim.peers.ocpi.data import LIST_MODULES, CpoData
+from chargemesh.sim.peers.ocpi.port import CommandHandler
 from chargemesh.sim.peers.ocpi.sessions import (
     DEFAULT_SESSION_UPDATE_S,
     DEFAULT_TIME_SCALE,
@@ -143,11 +144,9 @@ from chargemesh.sim.peers.ocpi.sessions import (
 
 __all__ = [
     "COMMAND_MODELS",
-    "LIST_MODULES",
-    "CpoData",
-    "CpoNetwork",
     "OcpiCpoServer",
     "ReceivedCommand",
+    "Route",
     "SentResult",
 ]
 
@@ -162,255 +161,14 @@ COMMAND_MODELS: Final[Mapping[CommandType, type[BaseModel]]] = {
     CommandType.UNLOCK_CONNECTOR: UnlockConnector,
 }
 
-#: The modules this CPO serves as paginated lists (it is their SENDER).
-LIST_MODULES: Final = (ModuleID.LOCATIONS, ModuleID.TARIFFS, ModuleID.SESSIONS, ModuleID.CDRS)
-
 FOREIGN_LINK_ORIGIN: Final = "https://cpo.invalid"
 _HTTP_TIMEOUT_S: Final = 10.0
 
-Item = Location | Tariff | Session | Cdr
 _I = TypeVar("_I", Location, Tariff, Session, Cdr)
-
-
-def _aware(at: datetime) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("timestamps must be timezone-aware")
-    return at
 
 
 def _new_token() -> str:
     return _random.token_urlsafe(32)
-
-
-# =============================================================================== the data
-
-
-class CpoData(Protocol):
-    """What :class:`OcpiCpoServer` reads and writes: one CPO's objects. Implementations must be
-    safe to call from another thread. :class:`CpoNetwork` keeps everything in memory; the
-    simulator builds its Locations on demand (``chargemesh.sim.feeds``)."""
-
-    country_code: str  # canonical (upper-case)
-    party_id: str
-
-    @property
-    def party(self) -> tuple[str, str]:
-        """``(country_code, party_id)``, canonical."""
-        ...
-
-    def changed(
-        self,
-        module: ModuleID | str,
-        date_from: datetime | None = None,
-        date_to: datetime | None = None,
-    ) -> Sequence[Item]:
-        """The objects of a list module with ``date_from <= last_updated < date_to`` (either
-        bound optional), ordered by (last_updated, id); ``len()`` and slicing must be cheap."""
-        ...
-
-    def location(self, location_id: str) -> Location | None: ...
-
-    def put_location(self, location: Location) -> Location: ...
-
-    def set_evse_status(
-        self, location_id: str, evse_uid: str, status: Status | str, at: datetime
-    ) -> Location:
-        """Give an EVSE a new status at ``at``; the updated Location (``KeyError`` if unknown)."""
-        ...
-
-    def add_session(self, session: Session) -> Session: ...
-
-    def update_session(self, session_id: str, patch: Mapping[str, Any]) -> Session: ...
-
-    def add_cdr(self, cdr: Cdr) -> Cdr: ...
-
-    def token(
-        self,
-        country_code: str,
-        party_id: str,
-        uid: str,
-        token_type: TokenType | str = TokenType.RFID,
-    ) -> Token | None: ...
-
-    def put_token(self, token: Token) -> Token: ...
-
-
-class CpoNetwork:
-    """One CPO's data in memory, keyed by canonical (upper-case) ids; safe across threads.
-
-    Every object must belong to this CPO (``country_code``/``party_id``, compared
-    case-insensitively): another party's object is a ``ValueError``.
-    """
-
-    def __init__(
-        self,
-        country_code: str,
-        party_id: str,
-        *,
-        locations: Iterable[Location] = (),
-        tariffs: Iterable[Tariff] = (),
-    ) -> None:
-        self.country_code = ci(country_code)
-        self.party_id = ci(party_id)
-        self._lock = threading.RLock()
-        self._items: dict[str, dict[str, Item]] = {module.value: {} for module in LIST_MODULES}
-        self._tokens: dict[tuple[str, str, str, str], Token] = {}
-        for location in locations:
-            self.put_location(location)
-        for tariff in tariffs:
-            self.put_tariff(tariff)
-
-    @property
-    def party(self) -> tuple[str, str]:
-        return (self.country_code, self.party_id)
-
-    def _own(self, item: Item) -> None:
-        if (ci(item.country_code), ci(item.party_id)) != self.party:
-            raise ValueError(
-                f"{type(item).__name__} {item.id} belongs to {item.country_code}*{item.party_id}, "
-                f"not to {self.country_code}*{self.party_id}"
-            )
-
-    def _put(self, module: ModuleID, item: _I) -> _I:
-        self._own(item)
-        with self._lock:
-            self._items[module.value][ci(item.id)] = item
-        return item
-
-    def _get(self, module: ModuleID, item_id: str, cls: type[_I]) -> _I | None:
-        with self._lock:
-            item = self._items[module.value].get(ci(item_id))
-        return item if isinstance(item, cls) else None
-
-    def changed(
-        self,
-        module: ModuleID | str,
-        date_from: datetime | None = None,
-        date_to: datetime | None = None,
-    ) -> list[Item]:
-        """The objects of a list module with ``date_from <= last_updated < date_to`` (either
-        bound optional), ordered by (last_updated, id)."""
-        key = ModuleID(module).value
-        if key not in self._items:
-            raise ValueError(f"{key} is not a list module of a CPO")
-        with self._lock:
-            items = list(self._items[key].values())
-        selected = [
-            item
-            for item in items
-            if (date_from is None or item.last_updated >= date_from)
-            and (date_to is None or item.last_updated < date_to)
-        ]
-        selected.sort(key=lambda item: (item.last_updated, ci(item.id)))
-        return selected
-
-    def count(self, module: ModuleID | str) -> int:
-        with self._lock:
-            return len(self._items[ModuleID(module).value])
-
-    # ------------------------------------------------------------------ locations
-
-    def put_location(self, location: Location) -> Location:
-        """Add a Location or replace the one with the same id."""
-        return self._put(ModuleID.LOCATIONS, location)
-
-    def location(self, location_id: str) -> Location | None:
-        return self._get(ModuleID.LOCATIONS, location_id, Location)
-
-    def locations(self) -> list[Location]:
-        return [item for item in self.changed(ModuleID.LOCATIONS) if isinstance(item, Location)]
-
-    def set_evse_status(
-        self, location_id: str, evse_uid: str, status: Status | str, at: datetime
-    ) -> Location:
-        """Give an EVSE a new status at ``at``; the EVSE's and the Location's ``last_updated``
-        become ``at``. Returns the updated Location; ``KeyError`` for an unknown Location or
-        EVSE."""
-        _aware(at)
-        with self._lock:
-            location = self.location(location_id)
-            if location is None:
-                raise KeyError(location_id)
-            evses = list(location.evses or [])
-            for index, evse in enumerate(evses):
-                if ci(evse.uid) == ci(evse_uid):
-                    evses[index] = evse.model_copy(update={"status": status, "last_updated": at})
-                    break
-            else:
-                raise KeyError(evse_uid)
-            updated = location.model_copy(update={"evses": evses, "last_updated": at})
-            return self.put_location(updated)
-
-    # ------------------------------------------------------------------ tariffs
-
-    def put_tariff(self, tariff: Tariff) -> Tariff:
-        return self._put(ModuleID.TARIFFS, tariff)
-
-    def tariff(self, tariff_id: str) -> Tariff | None:
-        return self._get(ModuleID.TARIFFS, tariff_id, Tariff)
-
-    # ------------------------------------------------------------------ sessions
-
-    def add_session(self, session: Session) -> Session:
-        """Add a Session, or replace the one with the same id (a full update, as a PUT)."""
-        return self._put(ModuleID.SESSIONS, session)
-
-    def session(self, session_id: str) -> Session | None:
-        return self._get(ModuleID.SESSIONS, session_id, Session)
-
-    def update_session(self, session_id: str, patch: Mapping[str, Any]) -> Session:
-        """Apply an OCPI PATCH to a Session (``charging_periods`` are appended); ``KeyError`` if
-        unknown, ``OcpiError`` 2001 if the result is not a valid Session or changes its id."""
-        with self._lock:
-            stored = self.session(session_id)
-            if stored is None:
-                raise KeyError(session_id)
-            merged = merge_patch(dump(stored), patch, append=("charging_periods",))
-            updated = parse(Session, merged)
-            if ci(updated.id) != ci(stored.id):
-                raise OcpiError(StatusCode.INVALID_PARAMETERS, "a PATCH cannot change the id")
-            return self._put(ModuleID.SESSIONS, updated)
-
-    # ------------------------------------------------------------------ CDRs
-
-    def add_cdr(self, cdr: Cdr) -> Cdr:
-        """Add a CDR; CDRs are immutable, so an id already present is a ``ValueError``."""
-        with self._lock:
-            if self._get(ModuleID.CDRS, cdr.id, Cdr) is not None:
-                raise ValueError(f"CDR {cdr.id} exists already")
-            return self._put(ModuleID.CDRS, cdr)
-
-    def cdr(self, cdr_id: str) -> Cdr | None:
-        return self._get(ModuleID.CDRS, cdr_id, Cdr)
-
-    # ------------------------------------------------------------------ tokens (eMSP-owned)
-
-    @staticmethod
-    def _token_key(
-        country_code: str, party_id: str, uid: str, token_type: TokenType | str
-    ) -> tuple[str, str, str, str]:
-        return (ci(country_code), ci(party_id), ci(uid), ci(str(token_type)))
-
-    def put_token(self, token: Token) -> Token:
-        """Store an eMSP's Token (keyed by its party, uid and type)."""
-        key = self._token_key(token.country_code, token.party_id, token.uid, token.type)
-        with self._lock:
-            self._tokens[key] = token
-        return token
-
-    def token(
-        self,
-        country_code: str,
-        party_id: str,
-        uid: str,
-        token_type: TokenType | str = TokenType.RFID,
-    ) -> Token | None:
-        with self._lock:
-            return self._tokens.get(self._token_key(country_code, party_id, uid, token_type))
-
-    def tokens(self) -> list[Token]:
-        with self._lock:
-            return list(self._tokens.values())
 
 
 # =============================================================================== the server
@@ -436,6 +194,18 @@ class SentResult:
     result: CommandResultType | str
     delivered: bool
     message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One entry of the CPO's module table: ``endpoint`` answers ``method`` at
+    ``{base}/2.2.1/{module}{path}``, in ``role``."""
+
+    module: ModuleID
+    role: InterfaceRole
+    method: str
+    path: str
+    endpoint: Callable[..., Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,6 +272,10 @@ class OcpiCpoServer:
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self.charging = CpoCharging(self, session_update_s=session_update_s, time_scale=time_scale)
+        #: The commands carried out for real, one handler each (assign to add or replace one);
+        #: any other command is answered ACCEPTED and its CommandResult follows
+        #: (``command_outcomes``).
+        self.commands: dict[CommandType, CommandHandler] = self.charging.command_handlers()
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ addresses
@@ -627,32 +401,43 @@ class OcpiCpoServer:
 
         base = self.base_path
         version = f"{base}/{OCPI_VERSION}"
-
-        def route(path: str, endpoint: Callable[..., Any], methods: list[str]) -> None:
-            app.add_api_route(path, endpoint, methods=methods, include_in_schema=False)
-
-        route(f"{base}/versions", self._versions, ["GET"])
-        route(version, self._details, ["GET"])
-        route(f"{version}/credentials", self._get_credentials, ["GET"])
-        route(f"{version}/credentials", self._post_credentials, ["POST"])
-        route(f"{version}/credentials", self._put_credentials, ["PUT"])
-        route(f"{version}/credentials", self._delete_credentials, ["DELETE"])
-        for module in LIST_MODULES:
-            route(f"{version}/{module.value}", self._list_endpoint(module), ["GET"])
-        locations = f"{version}/{ModuleID.LOCATIONS.value}"
-        route(f"{locations}/{{location_id}}", self._get_location, ["GET"])
-        route(f"{locations}/{{location_id}}/{{evse_uid}}", self._get_evse, ["GET"])
-        route(
-            f"{locations}/{{location_id}}/{{evse_uid}}/{{connector_id}}",
-            self._get_connector,
-            ["GET"],
-        )
-        route(f"{version}/{ModuleID.COMMANDS.value}/{{command}}", self._command, ["POST"])
-        tokens = f"{version}/{ModuleID.TOKENS.value}/{{country_code}}/{{party_id}}/{{token_uid}}"
-        route(tokens, self._get_token, ["GET"])
-        route(tokens, self._put_token, ["PUT"])
-        route(tokens, self._patch_token, ["PATCH"])
+        for path, endpoint in ((f"{base}/versions", self._versions), (version, self._details)):
+            app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
+        for r in self.routes():
+            app.add_api_route(
+                f"{version}/{r.module.value}{r.path}",
+                r.endpoint,
+                methods=[r.method],
+                include_in_schema=False,
+            )
         return app
+
+    def routes(self) -> tuple[Route, ...]:
+        """The modules this CPO serves, one handler per (module, method, path): the app's routes
+        and, by (module, role), the endpoints of the version details."""
+        sender, receiver = InterfaceRole.SENDER, InterfaceRole.RECEIVER
+        credentials, locations = ModuleID.CREDENTIALS, ModuleID.LOCATIONS
+        tokens = "/{country_code}/{party_id}/{token_uid}"
+        return (
+            Route(credentials, sender, "GET", "", self._get_credentials),
+            Route(credentials, receiver, "POST", "", self._post_credentials),
+            Route(credentials, receiver, "PUT", "", self._put_credentials),
+            Route(credentials, receiver, "DELETE", "", self._delete_credentials),
+            *(Route(m, sender, "GET", "", self._list_endpoint(m)) for m in LIST_MODULES),
+            Route(locations, sender, "GET", "/{location_id}", self._get_location),
+            Route(locations, sender, "GET", "/{location_id}/{evse_uid}", self._get_evse),
+            Route(
+                locations,
+                sender,
+                "GET",
+                "/{location_id}/{evse_uid}/{connector_id}",
+                self._get_connector,
+            ),
+            Route(ModuleID.COMMANDS, receiver, "POST", "/{command}", self._command),
+            Route(ModuleID.TOKENS, receiver, "GET", tokens, self._get_token),
+            Route(ModuleID.TOKENS, receiver, "PUT", tokens, self._put_token),
+            Route(ModuleID.TOKENS, receiver, "PATCH", tokens, self._patch_token),
+        )
 
     # ------------------------------------------------------------------ versions
 
@@ -664,14 +449,7 @@ class OcpiCpoServer:
 
     async def _details(self, request: Request) -> Response:
         self._authenticate(request, token_a_ok=True)
-        sender, receiver = InterfaceRole.SENDER, InterfaceRole.RECEIVER
-        modules = [
-            (ModuleID.CREDENTIALS, sender),
-            (ModuleID.CREDENTIALS, receiver),
-            *((module, sender) for module in LIST_MODULES),
-            (ModuleID.COMMANDS, receiver),
-            (ModuleID.TOKENS, receiver),
-        ]
+        modules = dict.fromkeys((r.module, r.role) for r in self.routes())  # in table order
         endpoints = [
             Endpoint(identifier=module, role=role, url=self.module_url(module, request))
             for module, role in modules
@@ -859,8 +637,9 @@ class OcpiCpoServer:
             status_code = StatusCode.UNKNOWN_LOCATION
             message = [DisplayText(language="en", text="unknown location")]
         scripted = self.silent_commands or kind in self.command_outcomes
-        if result == CommandResponseType.ACCEPTED and not scripted:
-            refusal = self.charging.check_command(kind, body)
+        handler = None if scripted else self.commands.get(kind)
+        if result == CommandResponseType.ACCEPTED and handler is not None:
+            refusal = handler.check(body)
             if refusal is not None:
                 result, status_code = refusal.result, refusal.status_code
                 message = [DisplayText(language="en", text=refusal.message)]
@@ -868,8 +647,8 @@ class OcpiCpoServer:
             self.received_commands.append(ReceivedCommand(kind, body, result, datetime.now(UTC)))
         if result == CommandResponseType.ACCEPTED and not self.silent_commands:
             response_url = getattr(body, "response_url", "")
-            if not scripted and self.charging.handles(kind):
-                self._spawn(self.charging.run_command(kind, body))
+            if handler is not None:
+                self._spawn(handler.run(body))
             else:
                 outcome = self.command_outcomes.get(kind, CommandResultType.ACCEPTED)
                 if outcome is not None and isinstance(response_url, str):

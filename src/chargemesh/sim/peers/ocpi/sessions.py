@@ -1,9 +1,12 @@
 """Charging at the simulated OCPI CPO: cars plugged in, sessions started by command or by
 plug-and-charge, live Session PATCHes, the stop and the CDR.
 
-:class:`CpoCharging` is the charging side of one :class:`~chargemesh.sim.peers.ocpi.server.
-OcpiCpoServer` (``server.charging``). Everything runs on the server's event loop: call the async
-methods through ``LoopbackServer.call`` (or from a coroutine already on that loop).
+:class:`CpoCharging` is the charging side of one :class:`~.server.OcpiCpoServer`
+(``server.charging``). It sees the server only through a :class:`~.port.CpoPort` (the CPO's data
+and its calls to the eMSP) and hands the server its START_SESSION and STOP_SESSION handlers
+(:meth:`CpoCharging.command_handlers`, for ``server.commands``). Everything runs on the server's
+event loop: call the async methods through ``LoopbackServer.call`` (or from a coroutine already on
+that loop).
 
 **A car at an EVSE.** ``await server.plug_in(location_id, evse_uid, vehicle)`` connects a
 :class:`Vehicle` (the EVSE's published status does not change: OCPI has no "preparing" status, and
@@ -83,10 +86,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
+from pydantic import BaseModel
 
 from chargemesh.protocols.ocpi.client import OcpiPeerError
 from chargemesh.protocols.ocpi.enums import (
@@ -127,9 +131,7 @@ from chargemesh.protocols.ocpi.models import (
     dump,
 )
 from chargemesh.protocols.ocpi.transport import StatusCode, format_datetime
-
-if TYPE_CHECKING:
-    from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
+from chargemesh.sim.peers.ocpi.port import CommandHandler, CommandRefusal, CpoPort
 
 __all__ = [
     "DEFAULT_SESSION_UPDATE_S",
@@ -138,7 +140,6 @@ __all__ = [
     "ChargeModel",
     "ChargeProfile",
     "ChargeState",
-    "CommandRefusal",
     "CpoCharging",
     "PowerCurve",
     "StartAttempt",
@@ -464,15 +465,6 @@ class StartAttempt:
 
 
 @dataclass(frozen=True, slots=True)
-class CommandRefusal:
-    """An immediate CommandResponse other than ACCEPTED, with its OCPI status code."""
-
-    result: CommandResponseType
-    message: str
-    status_code: StatusCode = StatusCode.SUCCESS
-
-
-@dataclass(frozen=True, slots=True)
 class _Place:
     location: Location
     evse: Evse
@@ -551,14 +543,14 @@ class CpoCharging:
 
     def __init__(
         self,
-        server: OcpiCpoServer,
+        port: CpoPort,
         *,
         session_update_s: float = DEFAULT_SESSION_UPDATE_S,
         time_scale: float = DEFAULT_TIME_SCALE,
     ) -> None:
         if session_update_s <= 0 or time_scale <= 0:
             raise ValueError("session_update_s and time_scale must be positive")
-        self.server = server
+        self.port = port
         # knobs
         self.session_update_s = session_update_s
         self.time_scale = time_scale
@@ -642,7 +634,7 @@ class CpoCharging:
             self.attempts.append(attempt)
         log.info(
             "OCPI CPO %s: start at %s/%s (%s): %s%s",
-            "*".join(self.server.network.party),
+            "*".join(self.port.network.party),
             location_id,
             evse_uid,
             method.value,
@@ -655,7 +647,7 @@ class CpoCharging:
     def _place(self, location_id: str, evse_uid: str, connector_id: str | None = None) -> _Place:
         """The Location, EVSE and connector (the first one when not named) as the network holds
         them now; ``KeyError`` naming what is unknown."""
-        location = self.server.network.location(location_id)
+        location = self.port.network.location(location_id)
         if location is None:
             raise KeyError("unknown location")
         evse = next((e for e in location.evses or [] if ci(e.uid) == ci(evse_uid)), None)
@@ -669,7 +661,7 @@ class CpoCharging:
         return _Place(location, evse, connector)
 
     def _start_place(self, body: StartSession) -> _Place | CommandRefusal:
-        location = self.server.network.location(body.location_id)
+        location = self.port.network.location(body.location_id)
         if location is None:
             return CommandRefusal(
                 CommandResponseType.REJECTED, "unknown location", StatusCode.UNKNOWN_LOCATION
@@ -733,40 +725,53 @@ class CpoCharging:
 
     # ------------------------------------------------------------------ commands
 
-    def check_command(self, kind: CommandType, body: Any) -> CommandRefusal | None:
-        """The immediate answer to a command, when it is not ACCEPTED."""
-        if kind is CommandType.START_SESSION and isinstance(body, StartSession):
-            place = self._start_place(body)
-            return place if isinstance(place, CommandRefusal) else None
-        if kind is CommandType.STOP_SESSION and isinstance(body, StopSession):
-            with self._lock:
-                run = self._runs.get(ci(body.session_id))
-            if run is None:
-                return CommandRefusal(CommandResponseType.UNKNOWN_SESSION, "unknown session")
-            if run.done.is_set() or run.stop.is_set():
-                return CommandRefusal(CommandResponseType.REJECTED, "the session has ended")
+    def command_handlers(self) -> dict[CommandType, CommandHandler]:
+        """The commands this charging carries out, for the server's ``commands`` table."""
+        return {
+            CommandType.START_SESSION: CommandHandler(self._check_start, self._run_start),
+            CommandType.STOP_SESSION: CommandHandler(self._check_stop, self._run_stop),
+        }
+
+    def _check_start(self, body: BaseModel) -> CommandRefusal | None:
+        if not isinstance(body, StartSession):
+            raise TypeError("START_SESSION takes a StartSession")
+        place = self._start_place(body)
+        return place if isinstance(place, CommandRefusal) else None
+
+    def _check_stop(self, body: BaseModel) -> CommandRefusal | None:
+        if not isinstance(body, StopSession):
+            raise TypeError("STOP_SESSION takes a StopSession")
+        with self._lock:
+            run = self._runs.get(ci(body.session_id))
+        if run is None:
+            return CommandRefusal(CommandResponseType.UNKNOWN_SESSION, "unknown session")
+        if run.done.is_set() or run.stop.is_set():
+            return CommandRefusal(CommandResponseType.REJECTED, "the session has ended")
         return None
 
-    def handles(self, kind: CommandType) -> bool:
-        return kind in (CommandType.START_SESSION, CommandType.STOP_SESSION)
-
-    async def run_command(self, kind: CommandType, body: Any) -> None:
-        """What follows an ACCEPTED START_SESSION or STOP_SESSION (see the module docstring)."""
+    async def _run_start(self, body: BaseModel) -> None:
+        """What follows an ACCEPTED START_SESSION (see the module docstring)."""
         try:
-            if kind is CommandType.START_SESSION and isinstance(body, StartSession):
+            if isinstance(body, StartSession):
                 await self._remote_start(body)
-            elif kind is CommandType.STOP_SESSION and isinstance(body, StopSession):
+        except Exception:
+            log.exception("OCPI CPO: START_SESSION failed")
+
+    async def _run_stop(self, body: BaseModel) -> None:
+        """What follows an ACCEPTED STOP_SESSION (see the module docstring)."""
+        try:
+            if isinstance(body, StopSession):
                 await self._remote_stop(body)
         except Exception:
-            log.exception("OCPI CPO: %s failed", kind.value)
+            log.exception("OCPI CPO: STOP_SESSION failed")
 
     async def _result(
         self, kind: CommandType, url: str, outcome: CommandResultType, message: str | None = None
     ) -> None:
-        await self.server.send_command_result(kind, url, outcome, message)
+        await self.port.send_command_result(kind, url, outcome, message)
 
     async def _remote_start(self, body: StartSession) -> None:
-        await asyncio.sleep(self.server.command_delay_s)
+        await asyncio.sleep(self.port.command_delay_s)
         kind, url = CommandType.START_SESSION, body.response_url
         place = self._start_place(body)
         if isinstance(place, CommandRefusal):  # the location changed since the answer
@@ -829,7 +834,7 @@ class CpoCharging:
         self._record(place, AuthMethod.COMMAND, "NO_VEHICLE", reason="no vehicle was plugged in")
 
     async def _remote_stop(self, body: StopSession) -> None:
-        await asyncio.sleep(self.server.command_delay_s)
+        await asyncio.sleep(self.port.command_delay_s)
         kind, url = CommandType.STOP_SESSION, body.response_url
         with self._lock:
             run = self._runs.get(ci(body.session_id))
@@ -962,7 +967,7 @@ class CpoCharging:
             refs = LocationReferences(location_id=place.location.id, evse_uids=[place.evse.uid])
             async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S) as http:
                 try:
-                    info = await self.server.authorize(emaid, self.pnc_token_type, refs, http=http)
+                    info = await self.port.authorize(emaid, self.pnc_token_type, refs, http=http)
                 except (OcpiPeerError, RuntimeError) as exc:
                     self._record(
                         place, method, "AUTHORIZATION_FAILED", reason=str(exc), vehicle=plug.vehicle
@@ -989,10 +994,10 @@ class CpoCharging:
     def _tariff(self, place: _Place) -> Tariff:
         wanted = [ci(t) for t in place.connector.tariff_ids or ()]
         if wanted:
-            for item in self.server.network.changed("tariffs"):
+            for item in self.port.network.changed("tariffs"):
                 if isinstance(item, Tariff) and ci(item.id) == wanted[0]:
                     return item
-        cc, pid = self.server.network.party
+        cc, pid = self.port.network.party
         return Tariff(
             country_code=cc,
             party_id=pid,
@@ -1023,7 +1028,7 @@ class CpoCharging:
         status: SessionStatus,
         at: datetime,
     ) -> Session:
-        cc, pid = self.server.network.party
+        cc, pid = self.port.network.party
         return Session(
             country_code=cc,
             party_id=pid,
@@ -1061,7 +1066,7 @@ class CpoCharging:
         )
         async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S) as http:
             try:
-                await self.server.put_session(session, http=http)
+                await self.port.put_session(session, http=http)
             except (OcpiPeerError, RuntimeError) as exc:
                 log.warning("OCPI CPO: INVALID session %s not delivered: %s", session.id, exc)
         self._record(
@@ -1101,10 +1106,10 @@ class CpoCharging:
         with self._lock:
             self._runs[ci(session.id)] = run
         try:
-            await self.server.put_session(session, http=run.http)
+            await self.port.put_session(session, http=run.http)
         except (OcpiPeerError, RuntimeError) as exc:
             log.warning("OCPI CPO: session %s PUT not delivered: %s", session.id, exc)
-            self.server.network.add_session(session)
+            self.port.network.add_session(session)
         await self._push_status(run, Status.CHARGING)
         self._record(
             place,
@@ -1126,11 +1131,11 @@ class CpoCharging:
     async def _push_status(self, run: _Run, status: Status) -> None:
         place, at = run.place, datetime.now(UTC)
         try:
-            await self.server.push_evse_status(
+            await self.port.push_evse_status(
                 place.location.id, place.evse.uid, status, at, http=run.http
             )
         except RuntimeError:  # no eMSP registered: the network still changes
-            self.server.network.set_evse_status(place.location.id, place.evse.uid, status, at)
+            self.port.network.set_evse_status(place.location.id, place.evse.uid, status, at)
         except OcpiPeerError as exc:
             log.warning("OCPI CPO: status of %s not pushed: %s", place.evse.uid, exc)
 
@@ -1177,12 +1182,12 @@ class CpoCharging:
 
     async def _patch(self, run: _Run, patch: dict[str, Any]) -> None:
         try:
-            run.session = await self.server.patch_session(run.session.id, patch, http=run.http)
+            run.session = await self.port.patch_session(run.session.id, patch, http=run.http)
         except RuntimeError:
-            run.session = self.server.network.update_session(run.session.id, patch)
+            run.session = self.port.network.update_session(run.session.id, patch)
         except OcpiPeerError as exc:
             log.warning("OCPI CPO: session %s PATCH not delivered: %s", run.session.id, exc)
-            stored = self.server.network.changed("sessions")
+            stored = self.port.network.changed("sessions")
             run.session = next(
                 (s for s in stored if isinstance(s, Session) and s.id == run.session.id),
                 run.session,
@@ -1247,9 +1252,9 @@ class CpoCharging:
         await self._push_status(run, Status.AVAILABLE)
         cdr = self._cdr(run, state, costs, end)
         try:
-            await self.server.post_cdr(cdr, http=run.http)
+            await self.port.post_cdr(cdr, http=run.http)
         except RuntimeError:
-            self.server.network.add_cdr(cdr)
+            self.port.network.add_cdr(cdr)
         except OcpiPeerError as exc:
             log.warning("OCPI CPO: CDR %s not delivered: %s", cdr.id, exc)
         with self._lock:

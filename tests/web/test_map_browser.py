@@ -31,7 +31,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from chargemesh.config import Config, OperatorConfig, load_config
 from chargemesh.protocols.tcec.codec import Secrets
-from chargemesh.sim.peers.tcec.push import PlatformPusher
+from chargemesh.protocols.tcec.operator_push import PlatformPusher
 from chargemesh.protocols.tcec.stations import ConnectorStatusInfo
 from chargemesh.protocols.tcec.wire import dialect_of
 from chargemesh.sim.manifest import truth_path
@@ -123,9 +123,12 @@ def country(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Country]:
                 pytest.fail(f"the platform did not sync every feed:\n{_tail(serve_log)}")
             time.sleep(0.5)
             try:
-                operators = httpx.get(f"{base_url}/api/v1/operators", timeout=10).json()
+                answer = httpx.get(f"{base_url}/api/v1/operators", timeout=10)
             except httpx.HTTPError:
                 continue
+            if answer.status_code != 200:  # not ready yet (503 until the index is built)
+                continue
+            operators = answer.json()
             states = {o["id"]: o["feed"]["state"] for o in operators}
             if set(states) == wanted and all(s in ("ok", "failed") for s in states.values()):
                 break

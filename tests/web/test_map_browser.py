@@ -31,10 +31,10 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from chargemesh.config import Config, OperatorConfig, load_config
 from chargemesh.protocols.tcec.codec import Secrets
-from chargemesh.protocols.tcec.operator_push import PlatformPusher
 from chargemesh.protocols.tcec.stations import ConnectorStatusInfo
 from chargemesh.protocols.tcec.wire import dialect_of
 from chargemesh.sim.manifest import truth_path
+from chargemesh.sim.peers.tcec.push import PlatformPusher
 from tests.helpers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")

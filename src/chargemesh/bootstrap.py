@@ -144,6 +144,7 @@ class Platform:
     leader: Leadership
     singletons: tuple[Singleton, ...]
     owns_store: bool = False
+    search: bool = True  # False: the index is never built nor kept (see build_platform)
     _node: _Node = field(default_factory=_Node)
 
     def app(self) -> FastAPI:
@@ -157,15 +158,18 @@ class Platform:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(self.index.build)
-        await asyncio.to_thread(self.refresh_compatibility)
-        self._node.index_built = True
+        if self.search:
+            await asyncio.to_thread(self.index.build)
+            await asyncio.to_thread(self.refresh_compatibility)
+            self._node.index_built = True
         await self.writer.start()
-        tasks = (
-            asyncio.create_task(keep_index(self.index, self.refresh_compatibility),
-                                name="index upkeep"),
-            asyncio.create_task(self.leader.run(self.singletons), name="leader"),
-        )  # fmt: skip
+        tasks = [asyncio.create_task(self.leader.run(self.singletons), name="leader")]
+        if self.search:
+            tasks.append(
+                asyncio.create_task(
+                    keep_index(self.index, self.refresh_compatibility), name="index upkeep"
+                )
+            )
         try:
             yield
         finally:
@@ -207,12 +211,15 @@ def build_platform(
     scheduled_syncs: bool = True,
     status_polls: bool = True,
     singletons: bool = True,
+    search: bool = True,
 ) -> Platform:
     """The platform a configuration describes, over its store (opened and migrated here unless
     given; then closed with the platform). ``scheduled_syncs``: every feed synced at start and
     every ``sync.interval_s`` (``serve``); ``status_polls``: statuses kept fresh by polling
     between pushes (``serve``, ``demo``); ``singletons`` False: this process never leads and
-    runs none of them (``sync``)."""
+    runs none of them (``sync``); ``search`` False: no search index (``sync``: nobody searches
+    there, and an index of the whole registry, rebuilt as the sync fills it, made its CPU grow
+    with the square of the country and its memory with all it had synced)."""
     owned = store is None
     opened = open_store(config.store.url) if store is None else store
     try:
@@ -225,6 +232,7 @@ def build_platform(
             feeds=config if status_polls else None,
             leader=None if singletons else Follower(),
             owns_store=owned,
+            search=search,
         )
     except BaseException:
         if owned:
@@ -243,11 +251,13 @@ def assemble(
     feeds: Config | None = None,
     leader: Leadership | None = None,
     owns_store: bool = False,
+    search: bool = True,
 ) -> Platform:
     """Build and wire every part over ``store``. ``schedule``: the config whose feeds are synced
     at start and on its ``sync.interval_s``; ``feeds``: the config whose statuses are polled
     between pushes (default: ``schedule``'s); ``leader``: the election (default: the store's,
-    :func:`~chargemesh.runtime.leader.leader_for`)."""
+    :func:`~chargemesh.runtime.leader.leader_for`); ``search`` False: the index stays empty and
+    off the bus."""
     bus = bus or EventBus()
     settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
     feeds = feeds or schedule
@@ -261,7 +271,8 @@ def assemble(
         return new_seq(settings.tcec_operator_id)
 
     index = StationIndex(store)
-    index.subscribe(bus)
+    if search:
+        index.subscribe(bus)
     relay = OutboxRelay(store, bus)  # the one relay: every unit of work's events reach the bus
     writer = StatusWriter(store, relay)
     base = f"{settings.public_url.rstrip('/')}/ocpi"
@@ -333,5 +344,5 @@ def assemble(
         tokens=tokens, tcec_charging=tcec_charging, ocpi_charging=ocpi_charging, prices=prices,
         sessions=sessions, refresher=refresher,
         leader=leader if leader is not None else leader_for(store.url),
-        singletons=tuple(singletons), owns_store=owns_store,
+        singletons=tuple(singletons), owns_store=owns_store, search=search,
     )  # fmt: skip

@@ -42,9 +42,10 @@ def sync(
     ids = [cfg.operator(o).id for o in operator] if operator else [o.id for o in cfg.operators]
     if not ids:
         raise fail(f"{config}: no [[operators]] to sync", EXIT_USAGE)
-    # one sync and out: no schedule, no polls, and never the leader of a serving platform
+    # one sync and out: no schedule, no polls, never the leader of a serving platform, and no
+    # search index (its memory would grow with everything synced)
     with build_platform(
-        cfg, scheduled_syncs=False, status_polls=False, singletons=False
+        cfg, scheduled_syncs=False, status_polls=False, singletons=False, search=False
     ) as platform:
         server = LoopbackServer(platform.app(), host=cfg.server.host, port=cfg.server.port)
         try:

@@ -42,15 +42,16 @@ from chargemesh.protocols.ocpi.models import (
 from chargemesh.protocols.ocpi.transport import format_datetime
 from chargemesh.services.ocpi_commands import CommandOutcome
 from chargemesh.services.ocpi_sync import sync_ocpi_operator
+from chargemesh.sim.charging import (
+    SimVehicle,
+    VehicleModel,
+    charge_power_kw,
+    make_vehicle,
+    make_vin,
+)
 from chargemesh.sim.peers.ocpi.data import CpoNetwork
 from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
-from chargemesh.sim.peers.ocpi.sessions import (
-    TAPER_FROM_SOC,
-    PowerCurve,
-    Vehicle,
-    _Slice,
-    session_costs,
-)
+from chargemesh.sim.peers.ocpi.sessions import _Slice, charge_run, session_costs
 from chargemesh.store import OcpiObject, Store, open_store
 from tests.helpers import free_port, wait_for
 from tests.peers.ocpi_samples import (
@@ -73,7 +74,17 @@ LOC = location_id(2)
 DC = f"{LOC}-DC"
 AC = f"{LOC}-AC"
 EMAID = "CNCMSC000000427"
-CAR = Vehicle("yc-aster", battery_kwh=96, max_kw=340, soc=30, target_soc=90)
+FLEET = 14  # the seed of the cars below: the simulator's cars, one model for both protocols
+
+
+def sim_car(
+    n: int, model: str, *, soc: float = 20.0, target_soc: float = 80.0, emaid: str | None = None
+) -> SimVehicle:
+    """Car ``n`` of a seeded fleet, of a model of the simulator's (battery, limits, curve)."""
+    return make_vehicle(FLEET, n, model=model, soc=soc, target_soc=target_soc, emaid=emaid)
+
+
+CAR = sim_car(1, "yc-aster", soc=30, target_soc=90)  # 96 kWh, 340 kW DC
 
 
 @dataclass
@@ -105,7 +116,7 @@ class Peers:
     def stop(self, session_id: str) -> CommandOutcome:
         return self.send(CommandType.STOP_SESSION, {"session_id": session_id}, StopSession)
 
-    def plug_in(self, vehicle: Vehicle = CAR, evse: str = DC) -> Session | None:
+    def plug_in(self, vehicle: SimVehicle = CAR, evse: str = DC) -> Session | None:
         session: Session | None = self.cpo_server.call(self.cpo.plug_in(LOC, evse, vehicle))
         return session
 
@@ -269,7 +280,7 @@ def test_a_command_start_charges_with_live_updates_and_a_stop_brings_the_cdr(p: 
 
 
 def test_a_car_reaching_its_target_soc_stops_by_itself(p: Peers) -> None:
-    p.plug_in(Vehicle("fy-mini", battery_kwh=17, max_kw=20, soc=70, target_soc=75), evse=AC)
+    p.plug_in(sim_car(2, "fy-mini", soc=70, target_soc=75), evse=AC)  # 17 kWh
     assert p.start(evse=AC).accepted
     held = wait_for(p.sessions)
     sid = held[0].object_id
@@ -325,11 +336,11 @@ def test_an_occupied_or_inoperative_evse_fails_the_start(p: Peers) -> None:
 
 
 def test_the_compatibility_decision_fails_a_start_with_its_reason(p: Peers) -> None:
-    def check(vehicle: Vehicle, *_: Any) -> str | None:
-        return "bms_handshake_timeout" if vehicle.model == "lt-m3" else None
+    def check(vehicle: SimVehicle, *_: Any) -> str | None:
+        return "bms_handshake_timeout" if vehicle.model.id == "lt-m3" else None
 
     p.cpo.charging.start_check = check
-    p.plug_in(Vehicle("lt-m3", battery_kwh=74, max_kw=170))
+    p.plug_in(sim_car(3, "lt-m3"))
     outcome = p.start()
     assert (outcome.response, outcome.result) == ("ACCEPTED", "FAILED")
     assert outcome.message == "bms_handshake_timeout"
@@ -371,8 +382,7 @@ def emaid_token(uid: str, standing: TokenStanding = TokenStanding.ALLOWED) -> To
 def test_plug_and_charge_starts_by_itself_with_the_emsps_authorization(p: Peers) -> None:
     p.store.upsert_tokens([emaid_token(EMAID)])
     p.cpo.charging.plug_and_charge = True
-    car = Vehicle("lh-s5", battery_kwh=101, max_kw=480, soc=40, emaid=EMAID)
-    session = p.plug_in(car)
+    session = p.plug_in(sim_car(4, "lh-s5", soc=40, emaid=EMAID))
     assert session is not None
     given = p.store.inbox("ocpi", "authorization", PARTY)
     assert [g.payload["allowed"] for g in given] == ["ALLOWED"]
@@ -397,9 +407,9 @@ def test_plug_and_charge_starts_by_itself_with_the_emsps_authorization(p: Peers)
 def test_plug_and_charge_that_is_not_allowed_starts_nothing(p: Peers) -> None:
     p.store.upsert_tokens([emaid_token("CNCMSC000000999", TokenStanding.BLOCKED)])
     p.cpo.charging.plug_and_charge = lambda location_id, evse_uid: evse_uid.endswith("-DC")
-    blocked = Vehicle("lh-s5", emaid="CNCMSC000000999")
+    blocked = sim_car(5, "lh-s5", emaid="CNCMSC000000999")
     assert p.plug_in(blocked) is None
-    unknown = Vehicle("lh-s5", emaid="CNCMSC000000555")
+    unknown = sim_car(6, "lh-s5", emaid="CNCMSC000000555")
     assert p.plug_in(unknown, evse=AC) is None
     assert p.cpo_server.call(p.cpo.unplug(LOC, AC)) is None
     # AC is not a plug-and-charge EVSE here: nothing was asked
@@ -447,19 +457,27 @@ def dc_connector(kw: int) -> Connector:
     )
 
 
-def test_the_power_curve_is_capped_and_tapers_after_55_percent() -> None:
-    car = Vehicle("x", battery_kwh=100, max_kw=200, soc=10, target_soc=100)
-    curve = PowerCurve(car, dc_connector(120))
-    assert curve.power_kw(30) == 120  # the EVSE caps
-    assert curve.power_kw(TAPER_FROM_SOC) == 120
-    assert curve.power_kw(90) < curve.power_kw(80) < 120  # the car tapers below the cap
-    assert curve.power_kw(99) == pytest.approx(200 * (0.2 + 0.8 / 45), rel=0.01)
-    state = curve.at(1800)  # half an hour at 120 kW from 10 %
-    assert state.kwh == pytest.approx(60, rel=0.01)
+def test_the_charge_is_the_simulators_curve_capped_by_the_connector_tapering_after_55() -> None:
+    """The CPO charges a car along the one curve of the simulator (``ChargeRun`` over
+    ``charge_power_kw``, as the T/CEC operators do), capped by the connector's rating."""
+    model = VehicleModel("x", "X", "X", 100, 200, 11, 400, 55, False, "LXX", "X1A1A")
+    car = SimVehicle(make_vin(model, 1), model, soc=10, target_soc=99)
+    run = charge_run(car, dc_connector(120))
+    assert (run.pile_kw, run.dc) == (120, True)
+
+    def power_kw(soc: float) -> float:
+        return charge_power_kw(model, soc, run.pile_kw, dc=run.dc)
+
+    assert power_kw(30) == 120  # the EVSE caps
+    assert power_kw(model.taper_soc) == 120
+    assert power_kw(90) < power_kw(80) < 120  # the car tapers below the cap
+    assert power_kw(99) == pytest.approx(200 * (0.05 + 0.95 * (1 / 45) ** 1.3), rel=0.01)
+    state = run.snapshot_after(1800)  # half an hour at 120 kW from 10 %
+    assert state.energy_kwh == pytest.approx(60, rel=0.01)
     assert state.soc == pytest.approx(70, rel=0.01)
-    assert curve.at(36_000).soc == pytest.approx(100)  # full, then nothing more
-    assert curve.at(36_000).kw == 0
-    assert curve.at(600).kwh == pytest.approx(20, rel=0.01)  # earlier again: recomputed
+    assert run.snapshot_after(36_000).soc == pytest.approx(99)  # full, then nothing more
+    assert run.snapshot_after(36_000).power_kw == 0
+    assert run.snapshot_after(600).energy_kwh == pytest.approx(20, rel=0.01)  # earlier again
 
 
 def test_session_costs_follow_the_tariff_elements_and_vat() -> None:

@@ -23,7 +23,7 @@ import pytest
 from chargemesh.protocols.tcec.charging import PolicyInfo
 from chargemesh.services.sessions import MONEY_TOLERANCE
 from chargemesh.sim.charging import ChargeRun, make_vehicle
-from chargemesh.sim.peers.ocpi.sessions import PowerCurve, Vehicle
+from chargemesh.sim.peers.ocpi.sessions import charge_run
 from chargemesh.sim.peers.tcec.charging import tariff_of
 from chargemesh.store import Store
 from tests.peers import test_sessions_ocpi as ocpi
@@ -127,7 +127,7 @@ def test_ocpi_numbers_agree_on_the_cpos_clock_and_the_driver_stops(p: Peers, sca
     p.cpo.charging.time_scale = scale
     p.cpo.charging.session_update_s = 0.5
     sync(p)
-    p.plug_in(Vehicle("yc-aster", battery_kwh=96, max_kw=340, soc=30, target_soc=90))
+    p.plug_in(make_vehicle(5, 1, model="yc-aster", soc=30, target_soc=90))
     begun = time.monotonic()
     sid = ocpi.api(p, "POST", "/api/v1/sessions", json={"qr": ocpi.EVSE_CODE}).json()["id"]
     enough = 180.0 if scale > 1 else 4.0
@@ -155,7 +155,8 @@ def test_ocpi_numbers_agree_on_the_cpos_clock_and_the_driver_stops(p: Peers, sca
 def test_ocpi_a_car_watched_until_full_ends_battery_full(p: Peers) -> None:
     p.cpo.charging.time_scale = 600
     sync(p)
-    car = Vehicle("yc-aster", battery_kwh=96, max_kw=340, soc=80, target_soc=90)
+    # 70 → 80 %: the car (340 kW, tapering from 60 %) still takes more than the EVSE's 120 kW
+    car = make_vehicle(5, 2, model="yc-aster", soc=70, target_soc=80)
     p.plug_in(car)
     sid = ocpi.api(p, "POST", "/api/v1/sessions", json={"qr": ocpi.EVSE_CODE}).json()["id"]
     done = wait_for(lambda: (s := ocpi.session(p, sid))["state"] == "completed" and s)
@@ -164,10 +165,10 @@ def test_ocpi_a_car_watched_until_full_ends_battery_full(p: Peers) -> None:
     location = p.network.location(LOC)
     assert location is not None
     evse = next(e for e in location.evses or [] if e.uid == OCPI_DC)
-    curve = PowerCurve(car, evse.connectors[0])
-    assert curve.finish_s is not None
+    run = charge_run(car, evse.connectors[0])
+    assert run.finish_elapsed_s is not None
     # the session ended when the car was full (9.6 kWh at 120 kW), not at the CPO's next update
-    assert done["elapsed_s"] == pytest.approx(curve.finish_s, abs=1.0)
+    assert done["elapsed_s"] == pytest.approx(run.finish_elapsed_s, abs=1.0)
     assert done["bill"]["kwh"] / done["elapsed_s"] * 3600 == pytest.approx(120, rel=0.01)
 
 
@@ -182,7 +183,7 @@ def test_tcec_a_car_unplugged_mid_charge_ends_unplugged(w: World) -> None:
 
 def test_ocpi_a_car_unplugged_mid_charge_ends_unplugged(p: Peers) -> None:
     sync(p)
-    p.plug_in(Vehicle("yc-aster", battery_kwh=96, max_kw=340, soc=30, target_soc=90))
+    p.plug_in(make_vehicle(5, 3, model="yc-aster", soc=30, target_soc=90))
     sid = ocpi.api(p, "POST", "/api/v1/sessions", json={"qr": ocpi.EVSE_CODE}).json()["id"]
     wait_for(lambda: (s := ocpi.session(p, sid))["state"] == "charging" and s["kwh"] > 0)
     p.cpo_server.call(p.cpo.charging.unplug(LOC, OCPI_DC))  # the CDR's remark says so

@@ -19,7 +19,6 @@ import pytest
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.models import Tariff
 from chargemesh.services.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
-from chargemesh.sim.peers.ocpi.sessions import Vehicle
 from chargemesh.store import Store
 from tests.helpers import shown_price
 from tests.peers.ocpi_samples import CPO_PARTY
@@ -31,6 +30,7 @@ from tests.peers.test_ocpi_cpo_sessions import (  # the CPO + platform fixture, 
     Peers,
     peers,  # noqa: F401 - the fixture ``p``
     peers_on,
+    sim_car,
     sync,
     wait_for,
     with_evse,
@@ -195,8 +195,7 @@ def test_plug_and_charge_starts_with_no_app_action(p: Peers) -> None:
     assert enabled.status_code == 200, enabled.text
     assert enabled.json()["plug_and_charge_networks"] == [PARTY]
     p.cpo.charging.plug_and_charge = True
-    pnc_car = Vehicle("yc-aster", battery_kwh=96, max_kw=340, soc=30, target_soc=90,
-                      emaid="CNCMSC000000427")  # fmt: skip
+    pnc_car = sim_car(7, "yc-aster", soc=30, target_soc=90, emaid="CNCMSC000000427")
     p.plug_in(pnc_car)  # the car plugs in; nobody touches the app
     mine = wait_for(lambda: [s for s in api(p, "GET", "/api/v1/sessions").json()
                              if s["state"] == "charging" and s["kwh"] > 0])  # fmt: skip

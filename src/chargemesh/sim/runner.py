@@ -86,7 +86,6 @@ from chargemesh.sim.manifest import (
 from chargemesh.sim.ocpi_charging import OcpiChargingSetup, OcpiPile
 from chargemesh.sim.operators import SimOperator
 from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
-from chargemesh.sim.peers.ocpi.sessions import Vehicle
 from chargemesh.sim.peers.tcec.charging import DEFAULT_STATUS_INTERVAL_S, TcecCharging
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 
@@ -340,9 +339,7 @@ class Simulator:
         for charging in self.charging.values():
             charging.arriving_cars = lambda _connector: next_car()
         for setup in self.ocpi_charging.values():
-            setup.server.charging.arriving_cars = lambda _loc, _evse, setup=setup: setup.register(
-                next_car()
-            )
+            setup.server.charging.arriving_cars = lambda _loc, _evse: next_car()
 
     # ------------------------------------------------------------------ addresses
 
@@ -464,7 +461,7 @@ class Simulator:
         self,
         operator_id: str,
         evse_uid: str,
-        vehicle: SimVehicle | Vehicle,
+        vehicle: SimVehicle,
         *,
         connector_id: str | None = None,
         timeout_s: float = 30.0,
@@ -475,9 +472,8 @@ class Simulator:
         allowed), else ``None``. ``KeyError`` for an unknown EVSE, ``ValueError`` when a car is
         there already."""
         server, served = self._ocpi_server(operator_id)
-        car = self.ocpi_charging[operator_id].register(vehicle)
         location_id = evse_uid.rpartition("-")[0]
-        plugged = server.plug_in(location_id, evse_uid, car, connector_id=connector_id)
+        plugged = server.plug_in(location_id, evse_uid, vehicle, connector_id=connector_id)
         return served.call(plugged, timeout_s)
 
     def unplug_evse(

@@ -133,13 +133,12 @@ from chargemesh.protocols.ocpi.transport import (
     parse_datetime,
     token_candidates,
 )
+from chargemesh.sim.charging import DEFAULT_TIME_SCALE, SimVehicle
 from chargemesh.sim.peers.ocpi.data import LIST_MODULES, CpoData
 from chargemesh.sim.peers.ocpi.port import CommandHandler
 from chargemesh.sim.peers.ocpi.sessions import (
     DEFAULT_SESSION_UPDATE_S,
-    DEFAULT_TIME_SCALE,
     CpoCharging,
-    Vehicle,
 )
 
 __all__ = [
@@ -948,7 +947,7 @@ class OcpiCpoServer:
         self,
         location_id: str,
         evse_uid: str,
-        vehicle: Vehicle,
+        vehicle: SimVehicle,
         *,
         connector_id: str | None = None,
     ) -> Session | None:

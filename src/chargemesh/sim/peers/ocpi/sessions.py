@@ -9,10 +9,10 @@ event loop: call the async methods through ``LoopbackServer.call`` (or from a co
 that loop).
 
 **A car at an EVSE.** ``await server.plug_in(location_id, evse_uid, vehicle)`` connects a
-:class:`Vehicle` (the EVSE's published status does not change: OCPI has no "preparing" status, and
-the eMSP must still be able to start it). One car per EVSE; ``unplug`` takes it away (stopping
-its session, if any). ``on_hold(location_id, evse_uid, held)`` is told when a car arrives and
-leaves, so that the simulator's status churn leaves that EVSE alone meanwhile.
+:class:`~chargemesh.sim.charging.SimVehicle` (the EVSE's published status does not change: OCPI has
+no "preparing" status, and the eMSP must still be able to start it). One car per EVSE; ``unplug``
+takes it away (stopping its session, if any). ``on_hold(location_id, evse_uid, held)`` is told when
+a car arrives and leaves, so that the simulator's status churn leaves that EVSE alone meanwhile.
 
 **START_SESSION** (through the commands receiver, when no fault knob scripts the answer).
 The CommandResponse is REJECTED when the EVSE lacks ``REMOTE_START_STOP_CAPABLE`` (some partner
@@ -38,13 +38,14 @@ after ``command_delay_s``, the CommandResult:
 **While charging** the Session is PATCHed every ``session_update_s`` (real seconds) with ``kwh``,
 one new charging period (dimensions ENERGY kWh, POWER average kW, TIME hours, STATE_OF_CHARGE
 percent at the period's end), ``total_cost`` and ``last_updated``. Power follows ``charge_model``
-(default :class:`PowerCurve`). Time runs ``time_scale`` times faster than the wall clock
-(default 1: real time, a 120 kW charge adds 2 kWh a minute; at 60 a simulated hour takes a
-minute): ``start_date_time`` is the real start, every later timestamp of the Session and its CDR
-(periods, ``end_date_time``, ``last_updated``) and every TIME (periods, ``total_time``) is on
-that simulated clock, so energy / time is the power and the eMSP's stale checks hold. A car that
-reaches its target ends the session at that moment (the profile's ``finish_s``), not at the next
-update.
+(default :func:`charge_run`: the simulator's one car model and power curve,
+:class:`~chargemesh.sim.charging.ChargeRun`, as on the T/CEC networks). Time runs ``time_scale``
+times faster than the wall clock (default 1: real time, a 120 kW charge adds 2 kWh a minute; at 60 a
+simulated hour takes a minute): ``start_date_time`` is the real start, every later timestamp of the
+Session and its CDR (periods, ``end_date_time``, ``last_updated``) and every TIME (periods,
+``total_time``) is on that simulated clock, so energy / time is the power and the eMSP's stale
+checks hold. A car that reaches its target ends the session at that moment (the charge's
+``finish_elapsed_s``), not at the next update.
 
 **STOP_SESSION**: ``UNKNOWN_SESSION`` for a session this CPO does not know, REJECTED for one
 that has ended; else ACCEPTED, the CommandResult ACCEPTED, the Session PATCHed
@@ -131,66 +132,39 @@ from chargemesh.protocols.ocpi.models import (
     dump,
 )
 from chargemesh.protocols.ocpi.transport import StatusCode, format_datetime
+from chargemesh.sim.charging import (
+    DEFAULT_TIME_SCALE,
+    ChargeRun,
+    ChargeSnapshot,
+    SimVehicle,
+    flat_tariff,
+)
 from chargemesh.sim.peers.ocpi.port import CommandHandler, CommandRefusal, CpoPort
 
 __all__ = [
     "DEFAULT_SESSION_UPDATE_S",
-    "DEFAULT_TIME_SCALE",
-    "TAPER_FROM_SOC",
+    "ChargeCurve",
     "ChargeModel",
-    "ChargeProfile",
     "ChargeState",
     "CpoCharging",
-    "PowerCurve",
     "StartAttempt",
     "StartCheck",
-    "Vehicle",
+    "charge_run",
     "session_costs",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_UPDATE_S: Final = 30.0
-DEFAULT_TIME_SCALE: Final = 1.0  # real time
-#: Above this state of charge (percent) a DC charge tapers.
-TAPER_FROM_SOC: Final = 55.0
-#: What the car still takes at 100 % SoC, as a share of its maximum (DC).
-_DC_FLOOR: Final = 0.2
-#: AC charging is flat up to here, then tapers to ``_AC_FLOOR`` at 100 %.
-_AC_TAPER_FROM_SOC: Final = 95.0
-_AC_FLOOR: Final = 0.3
-_STEP_S: Final = 10.0  # integration step of the power curve, simulated seconds
-_LONGEST_S: Final = 48 * 3600.0  # a charge not full by then is taken as never full
 _HTTP_TIMEOUT_S: Final = 10.0
-_EPS: Final = 1e-9
+#: The CPO prices by its OCPI Tariff: the money of the charge itself is not used.
+_NO_PRICE: Final = flat_tariff("0", "0")
 
 #: EVSE statuses that mean someone else is there.
 _OCCUPIED: Final = frozenset({Status.CHARGING.value, Status.BLOCKED.value, Status.RESERVED.value})
 
 
-# =============================================================================== vehicles
-
-
-@dataclass(frozen=True, slots=True)
-class Vehicle:
-    """A car at a charger. ``soc`` (percent) is its state of charge when plugged in; it stops by
-    itself at ``target_soc``. ``max_kw`` is what it takes on DC, ``max_ac_kw`` its on-board
-    charger. ``emaid`` (ISO 15118 contract id) makes it a plug-and-charge car."""
-
-    model: str
-    battery_kwh: float = 75.0
-    max_kw: float = 150.0
-    max_ac_kw: float = 7.0
-    soc: float = 20.0
-    target_soc: float = 80.0
-    emaid: str | None = None
-    vin: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.battery_kwh <= 0 or self.max_kw <= 0 or self.max_ac_kw <= 0:
-            raise ValueError("battery and power limits must be positive")
-        if not 0 <= self.soc <= 100 or not 0 < self.target_soc <= 100:
-            raise ValueError("soc and target_soc are percentages")
+# =============================================================================== the charge
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,95 +176,38 @@ class ChargeState:
     soc: float
 
 
-class ChargeProfile(Protocol):
-    """One charge of one car at one connector: its state ``elapsed_s`` simulated seconds after
-    the start; ``finish_s`` when the car reaches its target (``None``: not within 48 h)."""
+class ChargeCurve(Protocol):
+    """What the engine reads of one charge: when the car reaches its target (simulated seconds
+    after the start, ``None``: not within 48 h), the energy so far (unrounded: a short period's
+    mean power is energy over time) and the power and SoC after some simulated time. The
+    simulator's one curve, :class:`~chargemesh.sim.charging.ChargeRun`, is one."""
 
     @property
-    def finish_s(self) -> float | None: ...
+    def finish_elapsed_s(self) -> float | None: ...
 
-    def at(self, elapsed_s: float) -> ChargeState: ...
+    def energy_after(self, elapsed_s: float) -> float: ...
+
+    def snapshot_after(self, elapsed_s: float) -> ChargeSnapshot: ...
 
 
-#: Makes the profile of a car at a connector (the connector gives power type and rating).
-ChargeModel = Callable[[Vehicle, Connector], ChargeProfile]
+#: Makes the charge of a car at a connector (the connector gives power type and rating).
+ChargeModel = Callable[[SimVehicle, Connector], ChargeCurve]
 
 #: The compatibility decision: why this car cannot charge here, or ``None`` when it can.
-StartCheck = Callable[[Vehicle, Location, Evse, Connector], str | None]
+StartCheck = Callable[[SimVehicle, Location, Evse, Connector], str | None]
 
 
-def _is_dc(connector: Connector) -> bool:
-    return str(connector.power_type) == PowerType.DC.value
-
-
-class PowerCurve:
-    """The default :data:`ChargeModel`: constant power capped by the connector's rating and the
-    car's limit, tapering above :data:`TAPER_FROM_SOC` on DC (linearly, to a fifth of the car's
-    maximum at 100 %) and above 95 % on AC; nothing once the car's ``target_soc`` is reached.
-    Energy is integrated in steps of 10 simulated seconds."""
-
-    def __init__(self, vehicle: Vehicle, connector: Connector) -> None:
-        self.vehicle = vehicle
-        self.dc = _is_dc(connector)
-        car_kw = vehicle.max_kw if self.dc else vehicle.max_ac_kw
-        rated = connector_power_kw(connector)
-        self.evse_kw = rated if rated > 0 else car_kw
-        self.car_kw = car_kw
-        self._reset()
-        self.finish_s = self._time_to_target()
-
-    def _time_to_target(self) -> float | None:
-        target, battery = self.vehicle.target_soc, self.vehicle.battery_kwh
-        t, soc = 0.0, self.vehicle.soc
-        while t < _LONGEST_S:
-            power = self.power_kw(soc)
-            if power <= 0:
-                return t if soc >= target - _EPS else None
-            room = (target - soc) / 100.0 * battery
-            energy = power * _STEP_S / 3600.0
-            if energy >= room:
-                return t + room / power * 3600.0
-            soc += energy / battery * 100.0
-            t += _STEP_S
-        return None
-
-    def _reset(self) -> None:
-        self._t = 0.0
-        self._kwh = 0.0
-        self._soc = self.vehicle.soc
-
-    def power_kw(self, soc: float) -> float:
-        """What flows at ``soc`` (percent)."""
-        if soc >= self.vehicle.target_soc - _EPS:
-            return 0.0
-        if self.dc:
-            start, floor = TAPER_FROM_SOC, _DC_FLOOR
-        else:
-            start, floor = _AC_TAPER_FROM_SOC, _AC_FLOOR
-        share = 1.0 if soc <= start else 1.0 - (1.0 - floor) * (soc - start) / (100.0 - start)
-        return max(0.0, min(self.evse_kw, self.car_kw * share))
-
-    def at(self, elapsed_s: float) -> ChargeState:
-        if elapsed_s < self._t:
-            self._reset()
-        battery = self.vehicle.battery_kwh
-        while self._t < elapsed_s:
-            power = self.power_kw(self._soc)
-            if power <= 0:
-                self._t = elapsed_s
-                break
-            dt = min(_STEP_S, elapsed_s - self._t)
-            energy = power * dt / 3600.0
-            room = (self.vehicle.target_soc - self._soc) / 100.0 * battery
-            if energy >= room:
-                self._kwh += max(room, 0.0)
-                self._soc = self.vehicle.target_soc
-                self._t = elapsed_s  # full: idle from here on
-                break
-            self._kwh += energy
-            self._soc += energy / battery * 100.0
-            self._t += dt
-        return ChargeState(self._kwh, self.power_kw(self._soc), self._soc)
+def charge_run(vehicle: SimVehicle, connector: Connector) -> ChargeRun:
+    """The default :data:`ChargeModel`: the same :class:`~chargemesh.sim.charging.ChargeRun` as on
+    the T/CEC networks, capped by the connector's rated power (the car's own limit when the
+    connector states none)."""
+    dc = str(connector.power_type) == PowerType.DC.value
+    rated = connector_power_kw(connector)
+    model = vehicle.model
+    pile_kw = rated if rated > 0 else (model.max_dc_kw if dc else model.max_ac_kw)
+    return ChargeRun(
+        started_at=datetime.now(UTC), vehicle=vehicle, pile_kw=pile_kw, tariff=_NO_PRICE, dc=dc
+    )
 
 
 # =============================================================================== prices
@@ -477,7 +394,7 @@ class _Place:
 
 @dataclass(slots=True)
 class _Plug:
-    vehicle: Vehicle
+    vehicle: SimVehicle
     connector_id: str | None
     plugged_at: datetime
 
@@ -494,7 +411,7 @@ class _Run:
     place: _Place
     plug: _Plug
     tariff: Tariff
-    profile: ChargeProfile
+    charge: ChargeCurve
     http: httpx.AsyncClient
     started: datetime
     last_mono: float
@@ -556,14 +473,14 @@ class CpoCharging:
         self.time_scale = time_scale
         self.cdr_adjust = 0.0
         self.start_check: StartCheck | None = None
-        self.charge_model: ChargeModel = PowerCurve
+        self.charge_model: ChargeModel = charge_run
         self.plug_and_charge: bool | Callable[[str, str], bool] = False
         self.pnc_token_type: TokenType | str = TokenType.EMAID
         self.plug_in_timeout_s = 120.0
         #: A command start at an EVSE without a car means the driver is there plugging one in:
         #: with this set, that car comes from it (the simulator); unset, the start waits for
         #: ``plug_in`` up to ``plug_in_timeout_s``.
-        self.arriving_cars: Callable[[str, str], Vehicle] | None = None
+        self.arriving_cars: Callable[[str, str], SimVehicle] | None = None
         self.default_price_per_kwh = 1.2
         self.default_vat = 13.0
         self.currency = "CNY"
@@ -581,7 +498,7 @@ class CpoCharging:
 
     # ------------------------------------------------------------------ observation
 
-    def vehicle_at(self, location_id: str, evse_uid: str) -> Vehicle | None:
+    def vehicle_at(self, location_id: str, evse_uid: str) -> SimVehicle | None:
         with self._lock:
             plug = self._plugs.get(_key(location_id, evse_uid))
         return plug.vehicle if plug else None
@@ -612,7 +529,7 @@ class CpoCharging:
         outcome: str,
         *,
         reason: str | None = None,
-        vehicle: Vehicle | None = None,
+        vehicle: SimVehicle | None = None,
         session_id: str | None = None,
         reference: str | None = None,
     ) -> None:
@@ -626,7 +543,7 @@ class CpoCharging:
             method,
             outcome,
             reason,
-            vehicle.model if vehicle else None,
+            vehicle.model.id if vehicle else None,
             session_id,
             reference,
         )
@@ -713,7 +630,7 @@ class CpoCharging:
             return CommandResultType.EVSE_OCCUPIED, f"the EVSE is {status}"
         return CommandResultType.EVSE_INOPERATIVE, f"the EVSE is {status}"
 
-    def _compatible(self, vehicle: Vehicle, place: _Place) -> str | None:
+    def _compatible(self, vehicle: SimVehicle, place: _Place) -> str | None:
         check = self.start_check
         if check is None:
             return None
@@ -852,7 +769,7 @@ class CpoCharging:
         self,
         location_id: str,
         evse_uid: str,
-        vehicle: Vehicle,
+        vehicle: SimVehicle,
         *,
         connector_id: str | None = None,
     ) -> Session | None:
@@ -1098,7 +1015,7 @@ class CpoCharging:
             place=place,
             plug=plug,
             tariff=tariff,
-            profile=self.charge_model(plug.vehicle, place.connector),
+            charge=self.charge_model(plug.vehicle, place.connector),
             http=httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S),
             started=now,
             last_mono=time.monotonic(),
@@ -1143,14 +1060,15 @@ class CpoCharging:
         now = time.monotonic()
         run.sim_s += (now - run.last_mono) * self.time_scale
         run.last_mono = now
-        finish = run.profile.finish_s
+        finish = run.charge.finish_elapsed_s
         if finish is not None:  # the charge ended when the car was full, whenever we look
             run.sim_s = min(run.sim_s, finish)
-        return run.profile.at(run.sim_s)
+        snap = run.charge.snapshot_after(run.sim_s)
+        return ChargeState(run.charge.energy_after(run.sim_s), snap.power_kw, snap.soc)
 
     def _until_full_s(self, run: _Run) -> float:
         """Real seconds until the car is full (inf when it will not be)."""
-        finish = run.profile.finish_s
+        finish = run.charge.finish_elapsed_s
         if finish is None:
             return float("inf")
         ahead = finish - run.sim_s - (time.monotonic() - run.last_mono) * self.time_scale
@@ -1202,7 +1120,7 @@ class CpoCharging:
                     await asyncio.wait_for(run.stop.wait(), wait)
                 state = self._advance(run)
                 target = run.plug.vehicle.target_soc
-                finish = run.profile.finish_s
+                finish = run.charge.finish_elapsed_s
                 full = state.soc >= target - 1e-6 or (finish is not None and run.sim_s >= finish)
                 if not run.stop.is_set() and (full or state.kw <= 0):
                     run.reason = run.reason or "the vehicle reached its target state of charge"

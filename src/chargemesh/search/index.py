@@ -90,6 +90,7 @@ class StationIndex:
         self._journal: list[StatusChanged | StatusConfirmed | str] | None = None  # rebuilding
         self.version = 0  # bumped on every change a client could see
         self.rebuild_above = REBUILD_ABOVE
+        self.last_build: BuildReport | None = None  # what the latest (re)build took
         self.listeners: list[Callable[[StatusChanged, int | None], None]] = []
 
     def failing_chargers(self, vehicle_model: str) -> dict[int, str]:
@@ -174,6 +175,7 @@ class StationIndex:
             len(segment), len(segment.c_station), round(time.perf_counter() - started, 3)
         )
         log.info("search index built: %s", report)
+        self.last_build = report
         return report
 
     def subscribe(self, bus: EventBus) -> None:

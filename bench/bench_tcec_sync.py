@@ -17,6 +17,7 @@ import httpx
 
 from chargemesh.bus import EventBus
 from chargemesh.domain import Capability, Operator, OperatorProtocol
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.protocols.tcec.codec import Secrets
@@ -67,13 +68,12 @@ async def run(count: int, dialect: str, db: Path) -> None:
                 platform_operator_id=PLATFORM_ID, secrets=SECRETS, dialect=dialect,  # type: ignore[arg-type]
                 http=http,
             )  # fmt: skip
+            relay = OutboxRelay(store, EventBus())
             started = time.perf_counter()
-            report = await sync_tcec_operator(
-                client, operator, store, EventBus(), poll_status=False
-            )
+            report = await sync_tcec_operator(client, operator, store, relay, poll_status=False)
             stations_s = time.perf_counter() - started
             started = time.perf_counter()
-            report = await sync_tcec_operator(client, operator, store, EventBus())
+            report = await sync_tcec_operator(client, operator, store, relay)
             resync_s = time.perf_counter() - started
         counts = store.counts()
     print(

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from chargemesh.domain import Operator, Station, StationRemoved, Token
+from chargemesh.domain import Operator, Station, StationRemoved, Tariff, Token
 from chargemesh.domain.events import Event
 from chargemesh.domain.session import ChargeSession, Vehicle
 from chargemesh.store.repository import OcpiObject, StatusResult, StatusUpdate, UpsertResult
@@ -19,6 +19,7 @@ class FakeRepositories:
     def __init__(self) -> None:
         self.operators: dict[str, Operator] = {}
         self.stations: dict[str, Station] = {}
+        self.tariffs: dict[str, Tariff] = {}
         self.objects: dict[tuple[str, str, str, str], OcpiObject] = {}
         self.tokens: dict[str, Token] = {}
         self.sessions: dict[str, ChargeSession] = {}
@@ -33,6 +34,11 @@ class FakeRepositories:
         for s in stations:
             self.stations[s.id] = s
         return result
+
+    def upsert_tariffs(self, tariffs: Iterable[Tariff]) -> int:
+        kept = {t.id: t for t in tariffs}
+        self.tariffs.update(kept)
+        return len(kept)
 
     def remove_stations(self, station_ids: Iterable[str], *, at: datetime) -> list[StationRemoved]:
         gone = [self.stations.pop(i) for i in station_ids if i in self.stations]

@@ -124,6 +124,7 @@ class Platform:
 
     store: Store
     bus: EventBus
+    relay: OutboxRelay
     http: httpx.AsyncClient
     index: StationIndex
     streams: EventStreams
@@ -285,7 +286,7 @@ def assemble(
         connections, store, callback_base=f"{base}/2.2.1/commands",
         min_wait_s=settings.command_min_wait_s,
     )  # fmt: skip
-    locations = LocationIngest(store, writer, bus)
+    locations = LocationIngest(store, writer, relay)
     # sessions, through whichever protocol the operator speaks, at the price drivers are shown
     prices = Prices(store, tcec_client, tcec_seq)
     tcec_charging = TcecCharging(tcec_client, settings.tcec_operator_id, prices)
@@ -312,7 +313,7 @@ def assemble(
     )  # fmt: skip
     side = OcpiSide(connections, locations, objects)
     refresher = (
-        StatusRefresher(feeds, store, bus, writer, http, side)
+        StatusRefresher(feeds, store, writer, http, side)
         if feeds is not None and feeds.operators
         else None
     )
@@ -323,7 +324,7 @@ def assemble(
         async def sync_every_feed() -> None:
             try:
                 results = await sync_all(
-                    synced, store, bus, ocpi=side, parallel=synced.sync.parallel
+                    synced, store, relay, ocpi=side, parallel=synced.sync.parallel
                 )
             except Exception:  # the next round tries again
                 log.exception("scheduled sync failed")
@@ -338,7 +339,8 @@ def assemble(
     if refresher is not None:
         singletons.append(Singleton("status refresher", refresher.run))
     return Platform(
-        store=store, bus=bus, http=http, index=index, streams=EventStreams(index, bus),
+        store=store, bus=bus, relay=relay, http=http, index=index,
+        streams=EventStreams(index, bus),
         writer=writer, tcec=tcec, ocpi=endpoints, ocpi_connections=connections,
         ocpi_commands=commands, ocpi_locations=locations, ocpi_objects=objects, ocpi_side=side,
         tokens=tokens, tcec_charging=tcec_charging, ocpi_charging=ocpi_charging, prices=prices,

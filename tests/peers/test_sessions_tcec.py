@@ -125,7 +125,7 @@ def sync(w: World) -> None:
             )  # fmt: skip
             operator = w.store.get_operator(OPERATOR_ID)
             assert operator is not None
-            await sync_tcec_operator(client, operator, w.store, w.platform.bus)
+            await sync_tcec_operator(client, operator, w.store, w.platform.relay)
 
     asyncio.run(run())
 

@@ -69,7 +69,7 @@ class Run:
         p = self.world.platform
         side = OcpiSide(p.ocpi_connections, p.ocpi_locations, p.ocpi_objects)
         results = self.world.server.call(
-            sync_all(self.world.config, self.world.store, p.bus, ocpi=side, **kwargs)
+            sync_all(self.world.config, self.world.store, p.relay, ocpi=side, **kwargs)
         )
         return {r.operator_id: r for r in results}
 

@@ -105,7 +105,7 @@ def running(
                 side = OcpiSide(
                     platform.ocpi_connections, platform.ocpi_locations, platform.ocpi_objects
                 )
-                results = server.call(sync_all(config, store, platform.bus, ocpi=side))
+                results = server.call(sync_all(config, store, platform.relay, ocpi=side))
                 assert {r.operator_id: r.error for r in results} == dict.fromkeys(FEEDS)
                 yield Running(sim, config, store, platform, server)
         finally:

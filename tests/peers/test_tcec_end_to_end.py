@@ -26,6 +26,7 @@ from chargemesh.domain import (
     OperatorProtocol,
     StatusChanged,
 )
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.charging import (
     CheckChargeOrdersRequest,
@@ -117,7 +118,7 @@ def sync(country: Country, page_size: int = 10) -> SyncReport:
                 client_for(country, http),
                 OPERATOR,
                 country.store,
-                country.platform.bus,
+                country.platform.relay,
                 page_size=page_size,
             )
 
@@ -312,7 +313,7 @@ def test_status_polling_is_the_fallback_when_pushes_stop(country: Country) -> No
                 client_for(country, http),
                 OPERATOR,
                 country.store,
-                country.platform.bus,
+                country.platform.relay,
                 [f"LT{n:06d}" for n in range(STATION_COUNT)],
             )
             return report.status_changes
@@ -398,7 +399,7 @@ def test_incremental_sync_fetches_only_what_changed(country: Country) -> None:
     async def run() -> SyncReport:
         async with httpx.AsyncClient(timeout=10) as http:
             return await sync_tcec_operator(
-                client_for(country, http), OPERATOR, country.store, country.platform.bus,
+                client_for(country, http), OPERATOR, country.store, country.platform.relay,
                 since=since, poll_status=False,
             )  # fmt: skip
 
@@ -463,7 +464,8 @@ operator_id = "{PLATFORM_ID}"
         async with httpx.AsyncClient(timeout=10) as http:
             client = client_from_config(config, OPERATOR_ID, http)
             operator = config.operator(OPERATOR_ID).to_operator()
-            return await sync_tcec_operator(client, operator, country.store, EventBus())
+            relay = OutboxRelay(country.store, EventBus())  # another process: a relay of its own
+            return await sync_tcec_operator(client, operator, country.store, relay)
 
     assert asyncio.run(run()).stations == STATION_COUNT
 

@@ -11,6 +11,7 @@ import pytest
 
 from chargemesh.bus import EventBus
 from chargemesh.domain import Capability, Operator, OperatorProtocol, StationAdded
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.services.ocpi_locations import LocationIngest
 from chargemesh.services.status import StatusWriter
 from chargemesh.store import Store, StoreIntegrityError
@@ -24,7 +25,8 @@ CPO = Operator("BE-BEC", "Be Charging", OperatorProtocol.OCPI, frozenset({Capabi
 
 def _put(store: Store, bus: EventBus) -> None:
     body = json.loads(EXAMPLE.read_text())
-    ingest = LocationIngest(store, StatusWriter(store, bus), bus)
+    relay = OutboxRelay(store, bus)
+    ingest = LocationIngest(store, StatusWriter(store, relay), relay)
     cc, pid, lid = body["country_code"], body["party_id"], body["id"]
     asyncio.run(ingest.put(CPO, CPO.id, cc, pid, lid, None, None, body))
 

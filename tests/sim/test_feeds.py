@@ -312,7 +312,7 @@ def test_the_platform_syncs_a_tcec_operator_from_the_manifest_as_it_is(world: Wo
         async with httpx.AsyncClient(timeout=10) as http:
             client = client_from_config(config, XIAOJU, http)
             report = await sync_tcec_operator(
-                client, op.to_operator(), world.store, world.platform.bus
+                client, op.to_operator(), world.store, world.platform.relay
             )
             return report.stations
 

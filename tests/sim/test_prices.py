@@ -40,7 +40,7 @@ def test_every_network_shows_the_price_it_bills_in_detail_and_preview(world_on: 
     w = world_on
     p = w.platform
     side = OcpiSide(p.ocpi_connections, p.ocpi_locations, p.ocpi_objects)
-    w.server.call(sync_all(w.config, w.store, p.bus, ocpi=side, operators=[OCPI_OP, TCEC_OP]))
+    w.server.call(sync_all(w.config, w.store, p.relay, ocpi=side, operators=[OCPI_OP, TCEC_OP]))
     expected = {
         TCEC_OP: [("00:00", "08:00", 0.75), ("08:00", "22:00", 1.85), ("22:00", "00:00", 0.75)],
         OCPI_OP: [("00:00", "00:00", 1.356)],  # 1.20 + 13 % VAT, all day
@@ -64,7 +64,7 @@ def test_a_charge_at_the_simulated_cpo_is_billed_at_the_price_shown(world_on: Wo
     w = world_on
     p = w.platform
     side = OcpiSide(p.ocpi_connections, p.ocpi_locations, p.ocpi_objects)
-    w.server.call(sync_all(w.config, w.store, p.bus, ocpi=side, operators=[OCPI_OP]))
+    w.server.call(sync_all(w.config, w.store, p.relay, ocpi=side, operators=[OCPI_OP]))
     charging = w.sim.ocpi_servers[OCPI_OP].charging
     charging.session_update_s, charging.time_scale = 0.1, 600
     w.sim.ocpi_charging[OCPI_OP].matrix = CompatibilityMatrix.never_failing()

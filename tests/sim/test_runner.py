@@ -190,7 +190,7 @@ def sync_tcec(world: World, op_id: str) -> int:
         async with httpx.AsyncClient(timeout=10) as http:
             client = client_from_config(world.config, op_id, http)
             report = await sync_tcec_operator(
-                client, op.to_operator(), world.store, world.platform.bus
+                client, op.to_operator(), world.store, world.platform.relay
             )
             return report.stations
 

@@ -122,7 +122,7 @@ def demo(
 
                     results = server.call(
                         sync_all(
-                            cfg, store, platform.bus, ocpi=platform.ocpi_side, progress=advance
+                            cfg, store, platform.relay, ocpi=platform.ocpi_side, progress=advance
                         ),
                         timeout_s=24 * 3600,
                     )

@@ -66,7 +66,7 @@ def sync(
                     progress.update(tasks[op_id], completed=done, total=total or None)
 
                 coro = sync_all(
-                    cfg, platform.store, platform.bus, ocpi=platform.ocpi_side, operators=ids,
+                    cfg, platform.store, platform.relay, ocpi=platform.ocpi_side, operators=ids,
                     progress=advance, parallel=parallel,
                 )  # fmt: skip
                 results = server.call(coro, timeout_s=24 * 3600)

@@ -16,11 +16,15 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from chargemesh.bus import EventBus
 from chargemesh.domain.events import Event
 from chargemesh.store import Store
+from chargemesh.store.unit_of_work import UnitOfWork
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +74,28 @@ class OutboxRelay:
         self.flush()
         await self._save()
 
+    async def write(self, work: Callable[[UnitOfWork], T]) -> T:
+        """``work`` in one unit of work of the store, off the event loop; the events it
+        collected are published before this returns (what a writer that reports the change
+        visible, or carries on with the next page, expects)."""
+
+        def unit() -> T:
+            with self.store.unit_of_work() as uow:
+                return work(uow)
+
+        done = await asyncio.to_thread(unit)
+        self.flush()
+        return done
+
     def flush(self) -> None:
-        """Publish every commit handed over so far."""
-        while self._waiting:
-            self._publish(self._waiting.popleft())
+        """Publish every commit handed over so far (safe from any thread: each commit is
+        taken once)."""
+        while True:
+            try:
+                rows = self._waiting.popleft()
+            except IndexError:
+                return
+            self._publish(rows)
 
     def _publish(self, rows: Sequence[tuple[int, Event]]) -> None:
         self.bus.publish(dataclasses.replace(event, event_id=i) for i, event in rows)

@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from chargemesh.bus import EventBus
 from chargemesh.config import Config, OperatorConfig
 from chargemesh.domain import Operator
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config
@@ -141,14 +140,12 @@ class StatusRefresher:
         self,
         config: Config,
         store: Store,
-        bus: EventBus,
         writer: StatusWriter,
         http: httpx.AsyncClient,
         ocpi: OcpiSide | None,
     ) -> None:
         self.config = config
         self._store = store
-        self._bus = bus
         self._writer = writer
         self._http = http
         self._ocpi = ocpi
@@ -210,7 +207,7 @@ class StatusRefresher:
         sent = datetime.now(UTC)
         try:
             report = await poll_tcec_status(
-                client, operator, self._store, self._bus, chunk, apply=self._writer.apply
+                client, operator, self._store, self._writer.relay, chunk, apply=self._writer.apply
             )
         except Exception as exc:  # the operator is down or refuses: the feed is degraded
             self.health[op_id].failed(exc)

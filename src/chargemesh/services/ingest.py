@@ -19,14 +19,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from chargemesh.bus import EventBus
 from chargemesh.config import Config, OperatorConfig
 from chargemesh.domain import station_id
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.client import OcpiPeerError
 from chargemesh.protocols.tcec.client import client_from_config
 from chargemesh.services.coverage import snapshot as coverage_snapshot
-from chargemesh.services.delisting import DelistingRules, apply_delisting
+from chargemesh.services.delisting import DelistingReport, DelistingRules, apply_delisting
 from chargemesh.services.errors import one_line
 from chargemesh.services.merge import MergeRules, merge_stations
 from chargemesh.services.ocpi_connections import OcpiConnections
@@ -35,6 +35,7 @@ from chargemesh.services.ocpi_objects import ObjectIngest
 from chargemesh.services.ocpi_sync import ensure_registered, sync_ocpi_operator
 from chargemesh.services.tcec_sync import sync_tcec_operator
 from chargemesh.store import FeedHealth, Store
+from chargemesh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ async def sync_feed(
     config: Config,
     op: OperatorConfig,
     store: Store,
-    bus: EventBus,
+    relay: OutboxRelay,
     http: httpx.AsyncClient,
     ocpi: OcpiSide | None,
     progress: Progress | None = None,
@@ -106,7 +107,7 @@ async def sync_feed(
     try:
         if op.protocol == "tcec":
             client = client_from_config(config, op.id, http)
-            tcec = await sync_tcec_operator(client, op.to_operator(), store, bus, on_page=on_page)
+            tcec = await sync_tcec_operator(client, op.to_operator(), store, relay, on_page=on_page)
             records, full = tcec.stations, True  # T/CEC syncs here are always the full listing
             listed = {station_id(op.id, sid) for sid in tcec.station_ids}
         else:
@@ -126,10 +127,13 @@ async def sync_feed(
                 report = await pull()
             records, full = report.locations, report.full
             listed = {mapping.location_key(party.id, lid) for lid in report.location_ids}
-        delisting = await asyncio.to_thread(
-            apply_delisting, store, op.id, live, listed, full=full, rules=delisting_rules
-        )
-        bus.publish(delisting.events)
+
+        def delist(uow: UnitOfWork) -> DelistingReport:  # the missing list and the delistings
+            done = apply_delisting(store, op.id, live, listed, full=full, rules=delisting_rules)
+            uow.collect(done.events)
+            return done
+
+        delisting = await relay.write(delist)
         if delisting.warning:
             log.warning("%s: %s", op.id, delisting.warning)
     except Exception as exc:  # a feed's failure is recorded, never the others' problem
@@ -171,7 +175,7 @@ async def sync_feed(
 async def sync_all(
     config: Config,
     store: Store,
-    bus: EventBus,
+    relay: OutboxRelay,
     *,
     ocpi: OcpiSide | None,
     operators: Sequence[str] | None = None,
@@ -191,7 +195,7 @@ async def sync_all(
         async def one(op: OperatorConfig) -> FeedResult:
             async with gate:
                 return await sync_feed(
-                    config, op, store, bus, http, ocpi, progress, delisting_rules
+                    config, op, store, relay, http, ocpi, progress, delisting_rules
                 )
 
         results = list(await asyncio.gather(*(one(op) for op in chosen)))

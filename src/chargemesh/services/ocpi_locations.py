@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from chargemesh.bus import EventBus
 from chargemesh.domain import Operator
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.enums import Status, open_value
 from chargemesh.protocols.ocpi.models import Location, ci, dump, merge_patch, parse
@@ -33,7 +33,8 @@ from chargemesh.protocols.ocpi.transport import (
     parse_datetime,
 )
 from chargemesh.services.status import StatusWriter
-from chargemesh.store import OcpiObject, StatusUpdate, Store
+from chargemesh.store import OcpiObject, StatusResult, StatusUpdate, Store
+from chargemesh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,10 @@ def _stamped(raw: dict[str, Any], at: datetime) -> dict[str, Any]:
 
 
 class LocationIngest:
-    def __init__(self, store: Store, writer: StatusWriter, bus: EventBus) -> None:
+    def __init__(self, store: Store, writer: StatusWriter, relay: OutboxRelay) -> None:
         self.store = self._store = store
         self._writer = writer
-        self._bus = bus
+        self._relay = relay
         # Striped: a bounded set of locks, one location always maps to the same one.
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
 
@@ -242,51 +243,8 @@ class LocationIngest:
     async def _save(self, operator: Operator, location: Location) -> Applied:
         """Keep the wire object, the registry's station (delisted when it is no longer
         published) and its connectors' status: one unit of work, so a PUT is kept whole."""
-        now = datetime.now(UTC)
-        obj = OcpiObject(
-            MODULE,
-            location.country_code,
-            location.party_id,
-            location.id,
-            operator.id,
-            location.last_updated,
-            dump(location),
-        )
-        updates = list(_status_updates(operator, location, location.evses or [], now, "ocpi:push"))
-        listed = mapping.is_listed(location)
-        station = [mapping.to_station(location, operator)] if listed else []
-        gone = [] if listed else [mapping.location_key(operator.id, location.id)]
-
-        def unit() -> int:
-            with self._store.unit_of_work() as uow:
-                uow.ocpi.put_ocpi_objects([obj])
-                result = uow.registry.upsert_stations(station, at=now)
-                removed = uow.registry.remove_stations(gone, at=now) if gone else []
-                uow.collect([*result.added, *result.changed, *removed])
-                if not updates:
-                    return 0
-                status = uow.status.apply_status_updates(updates)
-                uow.collect(status.events)
-            return len(status.changed)
-
-        changed = await asyncio.to_thread(unit)
-        self._writer.relay.flush()
-        return Applied(status_changes=changed)
-
-    async def _registry(
-        self, operator: Operator, locations: Sequence[Location], at: datetime
-    ) -> tuple[int, int]:
-        listed = [loc for loc in locations if mapping.is_listed(loc)]
-        gone = [
-            mapping.location_key(operator.id, loc.id)
-            for loc in locations
-            if not mapping.is_listed(loc)
-        ]
-        stations = [mapping.to_station(loc, operator) for loc in listed]
-        result = await asyncio.to_thread(self._store.upsert_stations, stations, at=at)
-        removed = await asyncio.to_thread(self._store.remove_stations, gone, at=at) if gone else []
-        self._bus.publish([*result.added, *result.changed, *removed])
-        return len(stations), len(removed)
+        kept = await self._relay.write(_keep(operator, [location], "ocpi:push"))
+        return Applied(status_changes=kept.status_changes)
 
     # --- pulls ------------------------------------------------------------------------------
     async def ingest_page(self, operator: Operator, locations: Sequence[Location]) -> PageResult:
@@ -294,7 +252,6 @@ class LocationIngest:
         report = PageResult()
         if not locations:
             return report
-        now = datetime.now(UTC)
         fresh: list[Location] = []
         by_party: defaultdict[tuple[str, str], list[Location]] = defaultdict(list)
         for loc in locations:
@@ -309,25 +266,44 @@ class LocationIngest:
                     report.stale += 1
                 else:
                     fresh.append(loc)
-        objects = [
-            OcpiObject(
-                MODULE, loc.country_code, loc.party_id, loc.id, operator.id, loc.last_updated,
-                dump(loc),
-            )
-            for loc in fresh
-        ]  # fmt: skip
-        await asyncio.to_thread(self._store.put_ocpi_objects, objects)
-        report.stations, report.removed = await self._registry(operator, fresh, now)
-        updates = [
-            u
-            for loc in fresh
-            for u in _status_updates(operator, loc, loc.evses or [], now, "ocpi:pull")
-        ]
-        if updates:
-            result = await asyncio.to_thread(self._store.apply_status_updates, updates)
-            self._bus.publish(result.events)
-            report.status_changes = len(result.changed)
+        kept = await self._relay.write(_keep(operator, fresh, "ocpi:pull"))
+        report.stations, report.removed = kept.stations, kept.removed
+        report.status_changes = kept.status_changes
         return report
+
+
+def _keep(
+    operator: Operator, locations: Sequence[Location], source: str
+) -> Callable[[UnitOfWork], PageResult]:
+    """A unit's work for locations a CPO sent (a PUT, a pulled page): the wire objects, the
+    registry's stations (delisted when no longer published) and their connectors' status, with
+    their events, kept whole or not at all."""
+    now = datetime.now(UTC)
+    objects = [
+        OcpiObject(
+            MODULE, loc.country_code, loc.party_id, loc.id, operator.id, loc.last_updated,
+            dump(loc),
+        )
+        for loc in locations
+    ]  # fmt: skip
+    stations = [mapping.to_station(loc, operator) for loc in locations if mapping.is_listed(loc)]
+    gone = [
+        mapping.location_key(operator.id, loc.id) for loc in locations if not mapping.is_listed(loc)
+    ]
+    updates = [
+        u for loc in locations for u in _status_updates(operator, loc, loc.evses or [], now, source)
+    ]
+
+    def work(uow: UnitOfWork) -> PageResult:
+        uow.ocpi.put_ocpi_objects(objects)
+        result = uow.registry.upsert_stations(stations, at=now)
+        removed = uow.registry.remove_stations(gone, at=now) if gone else []
+        uow.collect([*result.added, *result.changed, *removed])
+        status = uow.status.apply_status_updates(updates) if updates else StatusResult()
+        uow.collect(status.events)
+        return PageResult(len(stations), len(removed), 0, len(status.changed))
+
+    return work
 
 
 Change = Callable[[dict[str, Any] | None], dict[str, Any]]

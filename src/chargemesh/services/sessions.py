@@ -44,6 +44,7 @@ from chargemesh.services.errors import for_driver, one_line
 from chargemesh.services.qr import QrError, resolve
 from chargemesh.store import Store
 from chargemesh.store.repository import ConnectorRef
+from chargemesh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -500,16 +501,13 @@ class SessionService:
     async def _create(self, session: ChargeSession) -> tuple[ChargeSession, bool]:
         """Insert a new session (or find the one its idempotency key made) and announce it."""
 
-        def create() -> tuple[ChargeSession, bool]:
-            with self.store.unit_of_work() as uow:
-                held, created = uow.sessions.create_session(session)
-                if created:
-                    uow.collect([SessionUpdated(held)])
+        def create(uow: UnitOfWork) -> tuple[ChargeSession, bool]:
+            held, created = uow.sessions.create_session(session)
+            if created:
+                uow.collect([SessionUpdated(held)])
             return held, created
 
-        result = await asyncio.to_thread(create)
-        self.relay.flush()
-        return result
+        return await self.relay.write(create)
 
     async def _change(
         self, session_id: str, decide: Decide
@@ -519,18 +517,15 @@ class SessionService:
         and that is saved with its ``SessionUpdated``. (before, after); (None, None): no such
         session."""
 
-        def change() -> tuple[ChargeSession | None, ChargeSession | None]:
-            with self.store.unit_of_work() as uow:
-                before = uow.sessions.session_for_update(session_id)
-                after = decide(before) if before is not None else None
-                if after is not None:
-                    uow.sessions.save_session(after)
-                    uow.collect([SessionUpdated(after)])
+        def change(uow: UnitOfWork) -> tuple[ChargeSession | None, ChargeSession | None]:
+            before = uow.sessions.session_for_update(session_id)
+            after = decide(before) if before is not None else None
+            if after is not None:
+                uow.sessions.save_session(after)
+                uow.collect([SessionUpdated(after)])
             return before, after
 
-        changed = await asyncio.to_thread(change)
-        self.relay.flush()
-        return changed
+        return await self.relay.write(change)
 
     async def _change_ref(
         self, operator_id: str, ref: str, decide: Decide

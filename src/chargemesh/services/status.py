@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from chargemesh.bus import EventBus
 from chargemesh.events.relay import OutboxRelay
 from chargemesh.store import OcpiObject, Outcome, StatusResult, StatusUpdate, Store
 from chargemesh.store.codec import require_aware
+from chargemesh.store.unit_of_work import UnitOfWork
 
 
 @dataclass(slots=True)
@@ -27,6 +28,20 @@ class _Pending:
     done: asyncio.Future[StatusResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+def apply_statuses(
+    updates: Sequence[StatusUpdate], objects: Sequence[OcpiObject] = ()
+) -> Callable[[UnitOfWork], StatusResult]:
+    """A unit's work: apply observations (and keep the protocol objects they came in),
+    collecting the events they cause."""
+
+    def work(uow: UnitOfWork) -> StatusResult:
+        result = uow.status.apply_status_updates(updates, objects=objects)
+        uow.collect(result.events)
+        return result
+
+    return work
 
 
 class StatusWriter:
@@ -82,26 +97,17 @@ class StatusWriter:
                 for _ in batch:
                     self._queue.task_done()
 
-    def _commit(
-        self, updates: Sequence[StatusUpdate], objects: Sequence[OcpiObject]
-    ) -> StatusResult:
-        with self._store.unit_of_work() as uow:
-            result = uow.status.apply_status_updates(updates, objects=objects)
-            uow.collect(result.events)
-        return result
-
     async def _write(self, batch: list[_Pending]) -> None:
         updates = [u for p in batch for u in p.updates]
         objects = [o for p in batch for o in p.objects]
         try:
-            result = await asyncio.to_thread(self._commit, updates, objects)
+            result = await self.relay.write(apply_statuses(updates, objects))
         except Exception as exc:
             for p in batch:
                 if not p.done.done():
                     p.done.set_exception(exc)
             return
         self.batches += 1
-        self.relay.flush()
         offset = 0
         changed = iter(result.changed)
         for p in batch:

@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from chargemesh.bus import EventBus
-from chargemesh.domain import Operator
+from chargemesh.domain import Operator, Station, Tariff
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.tcec import mapping
 from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.services.prefetch import prefetch
-from chargemesh.store import StatusResult, StatusUpdate, Store
+from chargemesh.services.status import apply_statuses
+from chargemesh.store import StatusResult, StatusUpdate, Store, UpsertResult
+from chargemesh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ async def sync_tcec_operator(
     client: TcecClient,
     operator: Operator,
     store: Store,
-    bus: EventBus,
+    relay: OutboxRelay,
     *,
     since: datetime | None = None,
     page_size: int = 100,
@@ -53,7 +55,8 @@ async def sync_tcec_operator(
     on_page: Callable[[int, int | None], None] | None = None,
 ) -> SyncReport:
     """One sync: every page of stations (changed since ``since``, or all), then a status poll.
-    ``on_page(stations so far, total or None)`` is called after each page (progress bars)."""
+    ``on_page(stations so far, total or None)`` is called after each page (progress bars).
+    Each page (its tariffs, its stations and their events) is one unit of work."""
     report = SyncReport(operator.id)
     at = datetime.now(UTC)
     await asyncio.to_thread(store.upsert_operator, operator)
@@ -65,10 +68,7 @@ async def sync_tcec_operator(
             for info in page.station_infos
             if (t := mapping.tariff_from_station(info, operator.id)) is not None
         ]
-        if tariffs:
-            await asyncio.to_thread(store.upsert_tariffs, tariffs)
-        result = await asyncio.to_thread(store.upsert_stations, stations, at=at)
-        bus.publish([*result.added, *result.changed])
+        result = await relay.write(_keep_page(tariffs, stations, at))
         report.stations += len(stations)
         report.added += len(result.added)
         report.changed += len(result.changed)
@@ -77,7 +77,7 @@ async def sync_tcec_operator(
         if on_page is not None:
             on_page(report.stations, page.item_size)
     if poll_status and report.station_ids:
-        await poll_tcec_status(client, operator, store, bus, report.station_ids, report=report)
+        await poll_tcec_status(client, operator, store, relay, report.station_ids, report=report)
     log.info(
         "synced %s: %d stations in %d pages (%d added, %d changed), %d statuses",
         operator.id, report.stations, report.pages, report.added, report.changed,
@@ -86,11 +86,26 @@ async def sync_tcec_operator(
     return report
 
 
+def _keep_page(
+    tariffs: Sequence[Tariff], stations: Sequence[Station], at: datetime
+) -> Callable[[UnitOfWork], UpsertResult]:
+    """A unit's work for one page: its tariffs, its stations and their events."""
+
+    def work(uow: UnitOfWork) -> UpsertResult:
+        if tariffs:
+            uow.registry.upsert_tariffs(tariffs)
+        result = uow.registry.upsert_stations(stations, at=at)
+        uow.collect([*result.added, *result.changed])
+        return result
+
+    return work
+
+
 async def poll_tcec_status(
     client: TcecClient,
     operator: Operator,
     store: Store,
-    bus: EventBus,
+    relay: OutboxRelay,
     station_ids: Iterable[str],
     *,
     report: SyncReport | None = None,
@@ -98,13 +113,11 @@ async def poll_tcec_status(
 ) -> SyncReport:
     """Poll the stations' connector status; each answer is an observation at the poll's start
     (a status unchanged is a confirmation: only its observation time moves). ``apply`` writes
-    them (default: straight to the store, events on ``bus``)."""
+    them (default: straight to the store, one unit of work per slice)."""
     report = report or SyncReport(operator.id)
 
     async def write(updates: Sequence[StatusUpdate]) -> StatusResult:
-        result = await asyncio.to_thread(store.apply_status_updates, updates)
-        bus.publish(result.events)
-        return result
+        return await relay.write(apply_statuses(updates))
 
     observed = datetime.now(UTC)
     ids = list(dict.fromkeys(station_ids))

@@ -22,7 +22,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from chargemesh.domain import Operator, Station, StationRemoved, Token
+from chargemesh.domain import Operator, Station, StationRemoved, Tariff, Token
 from chargemesh.domain.events import Event
 from chargemesh.domain.session import ChargeSession, Vehicle
 from chargemesh.store.repository import (
@@ -39,6 +39,8 @@ class RegistryRepository(Protocol):
     def get_operator(self, operator_id: str) -> Operator | None: ...
 
     def upsert_stations(self, stations: Iterable[Station], *, at: datetime) -> UpsertResult: ...
+
+    def upsert_tariffs(self, tariffs: Iterable[Tariff]) -> int: ...
 
     def remove_stations(
         self, station_ids: Iterable[str], *, at: datetime

@@ -584,7 +584,7 @@ def _pick(weights: Mapping[FailureReason, float], u: float) -> FailureReason:
 
 
 def _default_chargers() -> list[ChargerRef]:
-    # The simulated country's charger models (imported here: country.py pulls in numpy, shapely
+    # The simulated country's charger models (imported here: sim.country pulls in numpy, shapely
     # and the county table, which a matrix with explicit slices does not need).
     from chargemesh.sim.country import CHAOJI, FAMILIES, GBT_AC
 

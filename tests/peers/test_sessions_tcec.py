@@ -30,7 +30,7 @@ from chargemesh.protocols.tcec.stations import StationInfo
 from chargemesh.services.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
 from chargemesh.services.tcec_sync import sync_tcec_operator
 from chargemesh.sim.charging import BadSlice, CompatibilityMatrix, FailureReason, make_vehicle
-from chargemesh.sim.peers.tcec.charging import TcecCharging
+from chargemesh.sim.peers.tcec.charging import TcecOperatorCharging
 from chargemesh.sim.peers.tcec.network import OperatorNetwork
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from chargemesh.store import Store
@@ -68,7 +68,7 @@ class World:
     network: OperatorNetwork
     operator: TcecOperatorServer
     operator_url: str
-    charging: TcecCharging
+    charging: TcecOperatorCharging
     port: int
     platform: Platform
     server: LoopbackServer
@@ -137,7 +137,7 @@ def world_with(store: Store, capabilities: frozenset[Capability] = CAPS) -> Iter
     port = free_port()
     with LoopbackServer(operator.app) as op_server:
         operator_url = operator.base_url(op_server.url)
-        charging = TcecCharging(
+        charging = TcecOperatorCharging(
             OPERATOR_ID, network, platform_url=f"http://127.0.0.1:{port}/tcec/v1/",
             secrets=PUSH_SECRETS, dialect="cec", matrix=CompatibilityMatrix.never_failing(),
             time_scale=600.0, status_interval_s=0.2, start_delay_s=0.05, stop_delay_s=0.05,

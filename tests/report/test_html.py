@@ -13,7 +13,7 @@ from chargemesh.geo.counties import county_table
 from chargemesh.report import KINDS
 from chargemesh.report.countymap import COVERED_COLOR, UNCOVERED_COLOR, county_map_svg
 from chargemesh.report.html import CSS, render_html
-from chargemesh.report.svg import Bar, Segment, bar_chart, nice_ticks
+from chargemesh.report.svg import Bar, BarSegment, bar_chart, nice_ticks
 from tests.report import samples
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
@@ -170,7 +170,7 @@ def test_bar_chart_scales_and_ticks() -> None:
     assert nice_ticks(0.85, 1.0)[0] <= 0.85
     assert nice_ticks(0.85, 1.0)[-1] >= 1.0
     svg = bar_chart(
-        [Bar("a", (Segment(50, "#000"),), "50"), Bar("b", (Segment(100, "#000"),), "100")],
+        [Bar("a", (BarSegment(50, "#000"),), "50"), Bar("b", (BarSegment(100, "#000"),), "100")],
         title="t", width=400, label_width=100,
     )  # fmt: skip
     root = ET.fromstring(svg)  # noqa: S314 (our own output)

@@ -20,8 +20,8 @@ from chargemesh.sim.charging import (
     ChargeRun,
     CompatibilityMatrix,
     FailureReason,
+    PricePeriod,
     SimVehicle,
-    TariffPeriod,
     charge_power_kw,
     flat_tariff,
     is_valid_vin,
@@ -36,9 +36,9 @@ from chargemesh.sim.country import FAMILIES, MODELS
 CENT = Decimal("0.01")
 T0 = datetime(2026, 1, 10, 21, 30, tzinfo=CHINA_TZ)
 TOU = (
-    TariffPeriod(time(0), Decimal("0.35"), Decimal("0.40")),
-    TariffPeriod(time(8), Decimal("1.05"), Decimal("0.80")),
-    TariffPeriod(time(22), Decimal("0.35"), Decimal("0.40")),
+    PricePeriod(time(0), Decimal("0.35"), Decimal("0.40")),
+    PricePeriod(time(8), Decimal("1.05"), Decimal("0.80")),
+    PricePeriod(time(22), Decimal("0.35"), Decimal("0.40")),
 )
 
 

@@ -1,5 +1,6 @@
 """The simulated T/CEC operator's charging over loopback HTTP: a real operator server with
-:class:`TcecCharging` attached, the platform played by a stub that records every notification."""
+:class:`TcecOperatorCharging` attached, the platform played by a stub that records every
+notification."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from chargemesh.sim.charging import (
     SimVehicle,
     make_vehicle,
 )
-from chargemesh.sim.peers.tcec.charging import ConnectorOccupied, TcecCharging
+from chargemesh.sim.peers.tcec.charging import ConnectorOccupied, TcecOperatorCharging
 from chargemesh.sim.peers.tcec.network import OperatorNetwork
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from tests.helpers import wait_for
@@ -88,7 +89,7 @@ def piles(n: int) -> StationInfo:
 class World:
     network: OperatorNetwork
     server: TcecOperatorServer
-    charging: TcecCharging
+    charging: TcecOperatorCharging
     platform: StubPlatform
     operator_url: str
     dialect: Dialect
@@ -138,7 +139,7 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     server = TcecOperatorServer(OPERATOR_ID, dialect, network, {PLATFORM_ID: PLATFORM_SECRETS})
     platform = StubPlatform({OPERATOR_ID: PUSH_SECRETS})
     with LoopbackServer(server.app) as op, LoopbackServer(platform.app()) as ours:
-        charging = TcecCharging(
+        charging = TcecOperatorCharging(
             OPERATOR_ID,
             network,
             platform_url=f"{ours.url}/tcec/v1/",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-__all__ = ["Bar", "Segment", "bar_chart", "esc", "fit", "line_chart", "nice_ticks", "num"]
+__all__ = ["Bar", "BarSegment", "bar_chart", "esc", "fit", "line_chart", "nice_ticks", "num"]
 
 FONT: Final = 12.0  # px, the charts' text size (the stylesheet sets the same)
 
@@ -83,7 +83,7 @@ def _svg(width: float, height: float, title: str, body: list[str], css: str) -> 
 
 
 @dataclass(frozen=True, slots=True)
-class Segment:
+class BarSegment:
     """One coloured part of a bar; ``name`` goes into the tooltip."""
 
     value: float
@@ -97,7 +97,7 @@ class Bar:
     an optional interval (``low``..``high``) drawn as an error bar."""
 
     label: str
-    segments: tuple[Segment, ...]
+    segments: tuple[BarSegment, ...]
     value_text: str = ""
     low: float | None = None
     high: float | None = None

@@ -9,7 +9,7 @@ operators.
   ``taper_soc`` (50–60 %), then falling off towards a trickle at 100 %; on AC flat until 95 %;
   always capped by the pile's kW.
 * :class:`ChargeRun` — one session along that curve: energy, power, SoC, electricity and service
-  money (time-of-use :class:`TariffPeriod`), per-period details, at any moment. It runs on a
+  money (time-of-use :class:`PricePeriod`), per-period details, at any moment. It runs on a
   *simulated clock* that starts at the real start time and goes ``time_scale`` times faster:
   by default 1, real time (a 120 kW charge adds 2 kWh a minute, so a driver can watch, then
   stop); ``chargemesh sim --time-scale 60`` makes a minute of real time an hour of charging, and
@@ -55,8 +55,8 @@ __all__ = [
     "CompatibilityMatrix",
     "FailureReason",
     "PeriodCharge",
+    "PricePeriod",
     "SimVehicle",
-    "TariffPeriod",
     "VehicleModel",
     "charge_power_kw",
     "flat_tariff",
@@ -255,7 +255,7 @@ def charge_power_kw(model: VehicleModel, soc: float, pile_kw: float, *, dc: bool
 
 
 @dataclass(frozen=True, slots=True)
-class TariffPeriod:
+class PricePeriod:
     """A time-of-use price (CNY/kWh) from ``start`` (time of day, China time) until the next
     period's start."""
 
@@ -264,8 +264,8 @@ class TariffPeriod:
     service_price: Decimal
 
 
-def flat_tariff(elec_price: Decimal | str, service_price: Decimal | str) -> tuple[TariffPeriod]:
-    return (TariffPeriod(time(0), Decimal(elec_price), Decimal(service_price)),)
+def flat_tariff(elec_price: Decimal | str, service_price: Decimal | str) -> tuple[PricePeriod]:
+    return (PricePeriod(time(0), Decimal(elec_price), Decimal(service_price)),)
 
 
 # ----------------------------------------------------------------------------- a session
@@ -328,7 +328,7 @@ class ChargeRun:
         started_at: datetime,
         vehicle: SimVehicle,
         pile_kw: float,
-        tariff: Sequence[TariffPeriod],
+        tariff: Sequence[PricePeriod],
         dc: bool = True,
         time_scale: float = DEFAULT_TIME_SCALE,
     ) -> None:

@@ -22,8 +22,8 @@ platform has registered with them. Without ``platform_url`` T/CEC operators are 
 server's station listing; 0 (the default) is a clean run.
 
 Charging: every T/CEC operator answers ``query_start_charge``, ``query_stop_charge`` and
-``query_equip_charge_status`` through a :class:`~.tcec_charging.TcecCharging` (``charging[op id]``)
-and pushes the session's notifications to ``platform_url``; the ones with the
+``query_equip_charge_status`` through a :class:`~.peers.tcec.charging.TcecOperatorCharging`
+(``charging[op id]``) and pushes the session's notifications to ``platform_url``; the ones with the
 ``plug_and_charge`` capability ask the platform with ``notification_plug_and_charge`` when a car
 plugs into one of their plug-and-charge piles. Sessions run ``time_scale`` times faster than real
 time (default 1: real time; ``chargemesh sim --time-scale``), push their live status every
@@ -86,7 +86,7 @@ from chargemesh.sim.manifest import (
 from chargemesh.sim.ocpi_charging import OcpiChargingSetup, OcpiPile
 from chargemesh.sim.operators import SimOperator
 from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
-from chargemesh.sim.peers.tcec.charging import DEFAULT_STATUS_INTERVAL_S, TcecCharging
+from chargemesh.sim.peers.tcec.charging import DEFAULT_STATUS_INTERVAL_S, TcecOperatorCharging
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 
 __all__ = ["DEFAULT_PLATFORM_URL", "Simulator", "default_churn_rate"]
@@ -162,7 +162,7 @@ class Simulator:
         self.injectors: dict[str, FaultInjector] = {}
         self.compatibility = compatibility or CompatibilityMatrix.generate(country.seed)
         self.charging_loop = BackgroundLoop("sim-charging")
-        self.charging: dict[str, TcecCharging] = {}
+        self.charging: dict[str, TcecOperatorCharging] = {}
         self.ocpi_charging: dict[str, OcpiChargingSetup] = {}
         self._apps: dict[str, ASGIApp] = {}
         pushers: dict[str, PushFn] = {}
@@ -173,7 +173,7 @@ class Simulator:
                 _, inbound = operator_secrets(country.seed, op)
                 platform = _platform_tcec_base(self.platform_url) if self.platform_url else None
                 seq = SeqCounter.random_start()  # one Seq sequence for all of its pushes
-                self.charging[op.id] = TcecCharging(
+                self.charging[op.id] = TcecOperatorCharging(
                     op.id,
                     feed,
                     platform_url=platform,
@@ -392,7 +392,7 @@ class Simulator:
 
     # ------------------------------------------------------------------ cars
 
-    def _charging_for(self, connector_id: str, operator_id: str | None) -> TcecCharging:
+    def _charging_for(self, connector_id: str, operator_id: str | None) -> TcecOperatorCharging:
         if operator_id is not None:
             found = self.charging.get(operator_id)
             if found is None:
@@ -407,9 +407,9 @@ class Simulator:
     def plug_in(
         self, connector_id: str, vehicle: SimVehicle, *, operator_id: str | None = None
     ) -> Future[NotificationPlugAndChargeResponse | None]:
-        """Plug ``vehicle`` in at a T/CEC operator's ConnectorID (the operator is found from the
-        id when not given): see :meth:`~.tcec_charging.TcecCharging.plug_in`. The future gives
-        the platform's plug-and-charge answer, ``None`` when the pile or network has none."""
+        """Plug ``vehicle`` in at a T/CEC operator's ConnectorID (the operator is found from the id
+        when not given): see :meth:`~.peers.tcec.charging.TcecOperatorCharging.plug_in`. The future
+        gives the platform's plug-and-charge answer, ``None`` when the pile or network has none."""
         return self._charging_for(connector_id, operator_id).plug_in(connector_id, vehicle)
 
     def unplug(self, connector_id: str, *, operator_id: str | None = None) -> Future[None]:

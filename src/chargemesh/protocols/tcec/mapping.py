@@ -47,7 +47,7 @@ from chargemesh.protocols.tcec.stations import (
 
 __all__ = [
     "HIGHWAY_SERVICE_AREA",
-    "StatusUpdate",
+    "ReportedStatus",
     "access_methods",
     "county_adcode",
     "gbt_edition",
@@ -122,7 +122,7 @@ def connector_status(code: object) -> ConnectorStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class StatusUpdate:
+class ReportedStatus:
     """A connector's reported status: the operator's ConnectorID, ours, and the raw code."""
 
     connector_source_id: str
@@ -280,12 +280,12 @@ def to_station(
 # ----------------------------------------------------------------------------- status
 
 
-def status_update(info: ConnectorStatusInfo) -> StatusUpdate:
+def status_update(info: ConnectorStatusInfo) -> ReportedStatus:
     """Private and unknown codes (21501 "upgrading" …) become ``UNKNOWN``; the code is kept."""
-    return StatusUpdate(info.connector_id, connector_status(info.status), str(info.status))
+    return ReportedStatus(info.connector_id, connector_status(info.status), str(info.status))
 
 
-def status_updates(response: QueryStationStatusResponse) -> Iterator[tuple[str, StatusUpdate]]:
+def status_updates(response: QueryStationStatusResponse) -> Iterator[tuple[str, ReportedStatus]]:
     """(operator's StationID, update) for every connector in a ``query_station_status`` answer."""
     for station in response.station_status_infos:
         for connector in station.connector_status_infos:

@@ -20,7 +20,7 @@ from chargemesh.report.common import (
 )
 from chargemesh.report.html import shell
 from chargemesh.report.html.shell import BAD_COLOR, BAR_COLOR
-from chargemesh.report.svg import Bar, Segment, bar_chart, esc
+from chargemesh.report.svg import Bar, BarSegment, bar_chart, esc
 
 
 def _rate_domain(slices: Sequence[Json], target: float) -> tuple[float, float]:
@@ -46,7 +46,7 @@ def _slice_bars(slices: Sequence[Json], names: Mapping[str, str]) -> list[Bar]:
         bars.append(
             Bar(
                 label=label,
-                segments=(Segment(rate or 0.0, BAD_COLOR if flagged else BAR_COLOR),),
+                segments=(BarSegment(rate or 0.0, BAD_COLOR if flagged else BAR_COLOR),),
                 value_text=f"{fraction_pct(rate, 1)} · n={count(attempts)}",
                 low=low,
                 high=high,

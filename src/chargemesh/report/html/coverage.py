@@ -22,7 +22,7 @@ from chargemesh.report.common import (
 from chargemesh.report.countymap import county_map_svg
 from chargemesh.report.html import shell
 from chargemesh.report.html.shell import BAR_COLOR
-from chargemesh.report.svg import Bar, Segment, bar_chart, esc, line_chart
+from chargemesh.report.svg import Bar, BarSegment, bar_chart, esc, line_chart
 
 CLASS_COLORS: Final = {"supercharger": "#6a4c93", "dc_fast": "#3f8fc4", "ac": "#52a77f"}
 #: Uncovered counties listed by name at most (the map shows them all).
@@ -49,7 +49,7 @@ def _coverage_operators(coverage: Json) -> str:
     for o in operators:
         name = text(o, "name") or text(o, "id")
         segments = tuple(
-            Segment(number(o, k) or 0.0, CLASS_COLORS[k], label) for k, label in POWER_CLASSES
+            BarSegment(number(o, k) or 0.0, CLASS_COLORS[k], label) for k, label in POWER_CLASSES
         )
         evses = number(o, "evses")
         detail = ", ".join(f"{label} {count(number(o, k))}" for k, label in POWER_CLASSES)
@@ -138,7 +138,7 @@ def _simple_bars(
         bars.append(
             Bar(
                 label=label,
-                segments=(Segment(value or 0.0, (colors or {}).get(key, BAR_COLOR), label),),
+                segments=(BarSegment(value or 0.0, (colors or {}).get(key, BAR_COLOR), label),),
                 value_text=f"{count(value)}" + (f" · {share}" if share else ""),
             )
         )

@@ -22,7 +22,7 @@ from chargemesh.report.common import (
 )
 from chargemesh.report.html import shell
 from chargemesh.report.html.shell import BAD_COLOR, BAR_COLOR, GOOD_COLOR
-from chargemesh.report.svg import Bar, Segment, bar_chart, esc, line_chart
+from chargemesh.report.svg import Bar, BarSegment, bar_chart, esc, line_chart
 
 UPTIME_BANDS: Final = (
     ("< 90 %", 0.0, 90.0),
@@ -58,7 +58,7 @@ def _nevi_section(nevi: Json, names: Mapping[str, str]) -> str:
         bars = [
             Bar(
                 label=_operator(text(o, "operator_id"), names),
-                segments=(Segment(number(o, "uptime") or 0.0, BAR_COLOR),),
+                segments=(BarSegment(number(o, "uptime") or 0.0, BAR_COLOR),),
                 value_text=f"{percent(number(o, 'uptime'), 2)} · "
                 f"{count(number(o, 'below_threshold'))} of {count(number(o, 'connectors'))} below",
                 tooltip=f"{text(o, 'operator_id')}: pooled uptime "
@@ -105,7 +105,7 @@ def _nevi_section(nevi: Json, names: Mapping[str, str]) -> str:
             n = sum(1 for u in uptimes if lo <= u < hi)
             color = BAD_COLOR if hi <= threshold else BAR_COLOR
             bands.append(
-                Bar(label=label, segments=(Segment(float(n), color),), value_text=count(n))
+                Bar(label=label, segments=(BarSegment(float(n), color),), value_text=count(n))
             )
         small.append(
             bar_chart(bands, title="Connectors by NEVI uptime", width=480, label_width=90, row=24)
@@ -195,7 +195,7 @@ def _uk_section(uk: Json, names: Mapping[str, str]) -> str:
         Bar(
             label=_operator(text(o, "operator_id"), names),
             segments=(
-                Segment(
+                BarSegment(
                     number(o, "reliability") or 0.0,
                     GOOD_COLOR if o.get("meets_target") is True else BAD_COLOR,
                 ),
@@ -264,7 +264,7 @@ def _ftcsr_section(ftcsr: Json, names: Mapping[str, str]) -> str:
     bars = [
         Bar(
             label=_operator(text(o, "operator_id"), names),
-            segments=(Segment(number(o, "ftcsr") or 0.0, BAR_COLOR),),
+            segments=(BarSegment(number(o, "ftcsr") or 0.0, BAR_COLOR),),
             value_text=f"{percent(number(o, 'ftcsr'))} · {count(number(o, 'visits'))} visits",
         )
         for o in ops

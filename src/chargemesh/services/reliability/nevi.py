@@ -35,7 +35,7 @@ from chargemesh.services.reliability.model import (
     NeviUptime,
     UptimeTotals,
 )
-from chargemesh.services.reliability.timeline import Segment, merge, overlaps, within
+from chargemesh.services.reliability.timeline import StatusSpan, merge, overlaps, within
 from chargemesh.services.reliability.units import US, exact_bar, meets, minutes, pct, to_us
 from chargemesh.store.repository import ExcludedDowntime
 
@@ -177,7 +177,7 @@ class NeviTally:
             into.setdefault(key or "", []).append((to_us(x.starts_at), to_us(x.ends_at)))
 
     def add(
-        self, connector_id: str, operator_id: str, station_id: str, segs: Sequence[Segment]
+        self, connector_id: str, operator_id: str, station_id: str, segs: Sequence[StatusSpan]
     ) -> int:
         """Count one connector's timeline (not empty); returns its observed µs in the period."""
         p0, p1, cal, bar = self._p0, self._p1, self._cal, self._bar

@@ -21,7 +21,7 @@ from chargemesh.services.reliability.units import FOREVER, to_us
 from chargemesh.store.repository import ReliabilityConnectorRow, StatusChangeRow
 
 #: (status, from, until), µs since the epoch
-Segment = tuple[str, int, int]
+StatusSpan = tuple[str, int, int]
 
 
 def merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -58,12 +58,12 @@ def within(pieces: Sequence[tuple[int, int]], lo: int, hi: int) -> int:
 
 def timeline(
     conn: ReliabilityConnectorRow, changes: Sequence[StatusChangeRow], lo: int, hi: int
-) -> list[Segment]:
+) -> list[StatusSpan]:
     """The connector's (status, from, until) segments clipped to ``[lo, hi)``, in time order."""
     _, _, _, _, status, since, status_at, _, removed = conn
     if removed is not None:
         hi = min(hi, to_us(removed))
-    raw: list[Segment] = []
+    raw: list[StatusSpan] = []
     if changes:
         first = changes[0]
         ats = [to_us(c[2]) for c in changes]

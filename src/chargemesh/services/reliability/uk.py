@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from chargemesh.domain import ConnectorStatus
 from chargemesh.services.reliability.hours import parse_opening_hours
 from chargemesh.services.reliability.model import OperatorReliability, UkReliability
-from chargemesh.services.reliability.timeline import Segment
+from chargemesh.services.reliability.timeline import StatusSpan
 from chargemesh.services.reliability.units import exact_bar, meets, minutes, pct, to_us
 
 RELIABLE = frozenset(
@@ -57,7 +57,9 @@ class UkTally:
         self._rapid_kw, self._target, self._offset = rapid_kw, target, utc_offset
         self._pools: dict[str, _UkPool] = {}
 
-    def add(self, operator_id: str, kw: float, hours: str | None, segs: Sequence[Segment]) -> None:
+    def add(
+        self, operator_id: str, kw: float, hours: str | None, segs: Sequence[StatusSpan]
+    ) -> None:
         """Count one connector observed in the period, if it is rapid, in its opening hours."""
         if kw < self._rapid_kw:
             return

@@ -147,7 +147,7 @@ __all__ = [
     "ChargeModel",
     "ChargeState",
     "CpoCharging",
-    "StartAttempt",
+    "OcpiStartAttempt",
     "StartCheck",
     "charge_run",
     "session_costs",
@@ -362,7 +362,7 @@ def session_costs(tariff: Tariff, slices: list[_Slice], time_zone: str | None) -
 
 
 @dataclass(frozen=True, slots=True)
-class StartAttempt:
+class OcpiStartAttempt:
     """One attempt to start charging and what became of it. ``outcome``: ``STARTED``;
     ``WAITING_FOR_VEHICLE`` (accepted, no car yet) and ``NO_VEHICLE`` (none came);
     ``EVSE_OCCUPIED``, ``EVSE_INOPERATIVE``, ``FAILED`` (a CommandResult); ``INVALID`` (failed
@@ -486,7 +486,7 @@ class CpoCharging:
         self.currency = "CNY"
         self.on_hold: Callable[[str, str, bool], None] | None = None
         # records
-        self.attempts: list[StartAttempt] = []
+        self.attempts: list[OcpiStartAttempt] = []
         self.cdrs: dict[str, Cdr] = {}
         # state
         self._lock = threading.RLock()
@@ -536,7 +536,7 @@ class CpoCharging:
         location_id, evse_uid = (
             (place.location.id, place.evse.uid) if isinstance(place, _Place) else place
         )
-        attempt = StartAttempt(
+        attempt = OcpiStartAttempt(
             datetime.now(UTC),
             location_id,
             evse_uid,

@@ -1,21 +1,21 @@
 """Charging at a simulated T/CEC operator: cars plugged in, sessions started by the platform's
 ``query_start_charge`` or by plug-and-charge, live status pushes, the stop and the bill.
 
-:class:`TcecCharging` is the charging side of one operator. :meth:`TcecCharging.attach` installs
-its handlers on a :class:`~.server.TcecOperatorServer` (``query_start_charge``,
-``query_stop_charge``, ``query_equip_charge_status``); everything it sends goes to the platform
-through a :class:`~.push.PlatformPusher` (signed with the secrets the platform issued to the
-operator), from a :class:`~chargemesh.sim.background.BackgroundLoop`. The network is anything
-with the :class:`ChargingNetwork` methods: an :class:`~.network.OperatorNetwork` or the
+:class:`TcecOperatorCharging` is the charging side of one operator.
+:meth:`TcecOperatorCharging.attach` installs its handlers on a :class:`~.server.TcecOperatorServer`
+(``query_start_charge``, ``query_stop_charge``, ``query_equip_charge_status``); everything it sends
+goes to the platform through a :class:`~.push.PlatformPusher` (signed with the secrets the platform
+issued to the operator), from a :class:`~chargemesh.sim.background.BackgroundLoop`. The network is
+anything with the :class:`ChargingNetwork` methods: an :class:`~.network.OperatorNetwork` or the
 simulator's :class:`~chargemesh.sim.feeds.TcecOperatorFeed`.
 
-**A car at a connector.** :meth:`TcecCharging.plug_in` connects a
+**A car at a connector.** :meth:`TcecOperatorCharging.plug_in` connects a
 :class:`~chargemesh.sim.charging.SimVehicle`: an idle (1) or reserved (4) connector becomes
-*occupied, not charging* (2) and the change is pushed (``notification_stationStatus``); a
-faulted (255) or offline (0) one keeps its status; one already occupied (2, 3) or holding a
-car raises :class:`ConnectorOccupied`. :meth:`TcecCharging.unplug` takes the car away (ending
-its session, if one runs, with ``StopReason`` 4); the connector goes back to idle. While a car is
-there the simulator's status churn leaves the connector alone (``network.hold``).
+*occupied, not charging* (2) and the change is pushed (``notification_stationStatus``); a faulted
+(255) or offline (0) one keeps its status; one already occupied (2, 3) or holding a car raises
+:class:`ConnectorOccupied`. :meth:`TcecOperatorCharging.unplug` takes the car away (ending its
+session, if one runs, with ``StopReason`` 4); the connector goes back to idle. While a car is there
+the simulator's status churn leaves the connector alone (``network.hold``).
 
 **Plug-and-charge** (our extension, docs/tcec-extensions.md): when ``plug_and_charge`` is on and
 the pile does it (:attr:`PileInfo.plug_and_charge`), plugging in also sends
@@ -132,8 +132,8 @@ from chargemesh.sim.charging import (
     CompatibilityMatrix,
     FailureReason,
     PeriodCharge,
+    PricePeriod,
     SimVehicle,
-    TariffPeriod,
 )
 from chargemesh.sim.peers.tcec.network import PileInfo
 from chargemesh.sim.peers.tcec.push import PlatformPusher
@@ -143,8 +143,8 @@ __all__ = [
     "DEFAULT_STATUS_INTERVAL_S",
     "ChargingNetwork",
     "ConnectorOccupied",
-    "StartAttempt",
-    "TcecCharging",
+    "TcecOperatorCharging",
+    "TcecStartAttempt",
     "tariff_of",
 ]
 
@@ -180,7 +180,7 @@ class ConnectorOccupied(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class StartAttempt:
+class TcecStartAttempt:
     """One start decided at the pile (silent starts are not)."""
 
     start_charge_seq: str
@@ -194,10 +194,10 @@ class StartAttempt:
     failure: FailureReason | None
 
 
-def tariff_of(policy: tuple[PolicyInfo, ...]) -> tuple[TariffPeriod, ...]:
-    """The published time-of-use prices as :class:`~chargemesh.sim.charging.TariffPeriod`."""
+def tariff_of(policy: tuple[PolicyInfo, ...]) -> tuple[PricePeriod, ...]:
+    """The published time-of-use prices as :class:`~chargemesh.sim.charging.PricePeriod`."""
     return tuple(
-        TariffPeriod(
+        PricePeriod(
             clock_time(int(p.start_time[:2]), int(p.start_time[2:4]), int(p.start_time[4:6])),
             p.elec_price,
             p.service_price,
@@ -221,7 +221,7 @@ class _Session:
     vehicle: SimVehicle
     pile: PileInfo
     method: Method
-    tariff: tuple[TariffPeriod, ...]
+    tariff: tuple[PricePeriod, ...]
     time_scale: float
     silent: bool = False
     stat: int = STARTING
@@ -235,7 +235,7 @@ class _Session:
     done: concurrent.futures.Future[None] | None = field(default=None, repr=False)
 
 
-class TcecCharging:
+class TcecOperatorCharging:
     """The charging of operator ``operator_id`` over ``network`` (see the module docstring).
 
     ``platform_url`` is the platform's T/CEC base (``…/tcec/v1/``), ``secrets`` the ones it
@@ -287,7 +287,7 @@ class TcecCharging:
         #: refused NO_VEHICLE (tests plug cars in themselves).
         self.arriving_cars: Callable[[str], SimVehicle] | None = None
         self.bill_adjust: dict[str, Decimal] = {}
-        self.attempts: list[StartAttempt] = []
+        self.attempts: list[TcecStartAttempt] = []
         self.bills: dict[str, NotificationChargeOrderInfoRequest] = {}
         self.pushed: Counter[str] = Counter()
         self.push_failures: Counter[str] = Counter()
@@ -306,7 +306,7 @@ class TcecCharging:
 
     # ------------------------------------------------------------------ wiring
 
-    def attach(self, server: TcecOperatorServer) -> TcecCharging:
+    def attach(self, server: TcecOperatorServer) -> TcecOperatorCharging:
         """Answer the session interfaces on ``server``."""
         server.handlers[Interface.QUERY_START_CHARGE] = self._query_start_charge
         server.handlers[Interface.QUERY_STOP_CHARGE] = self._query_stop_charge
@@ -318,7 +318,7 @@ class TcecCharging:
         if self._own_loop:
             self._loop.stop()
 
-    def __enter__(self) -> TcecCharging:
+    def __enter__(self) -> TcecOperatorCharging:
         return self
 
     def __exit__(
@@ -645,7 +645,7 @@ class TcecCharging:
                     vehicle, pile.manufacturer, pile.model, pile.firmware, session.seq, dc=pile.dc
                 )
             self.attempts.append(
-                StartAttempt(
+                TcecStartAttempt(
                     session.seq,
                     cid,
                     vehicle.vin,

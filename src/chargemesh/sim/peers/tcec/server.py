@@ -42,7 +42,7 @@ replace one, e.g. the session interfaces):
 * ``query_station_stats`` — no handler: 4004.
 * ``query_start_charge``, ``query_stop_charge``, ``query_equip_charge_status`` — 4004 until a
   charging simulation installs its handlers
-  (:meth:`chargemesh.sim.peers.tcec.charging.TcecCharging.attach`, as the simulator does).
+  (:meth:`chargemesh.sim.peers.tcec.charging.TcecOperatorCharging.attach`, as the simulator does).
 
 Unknown ConnectorIDs in the connector queries answer 4004.
 

@@ -49,9 +49,10 @@ from chargemesh.sim.charging import (
     make_vehicle,
     make_vin,
 )
+from chargemesh.sim.peers.ocpi.charge import charge_run
 from chargemesh.sim.peers.ocpi.data import CpoNetwork
+from chargemesh.sim.peers.ocpi.pricing import PricedPeriod, session_costs
 from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
-from chargemesh.sim.peers.ocpi.sessions import _Slice, charge_run, session_costs
 from chargemesh.store import OcpiObject, Store, open_store
 from tests.helpers import free_port, wait_for
 from tests.peers.ocpi_samples import (
@@ -509,8 +510,8 @@ def test_session_costs_follow_the_tariff_elements_and_vat() -> None:
     night = datetime(2026, 1, 10, 16, 0, tzinfo=UTC)  # 00:00 in Shanghai
     day = night + timedelta(hours=9)
     slices = [
-        _Slice(night, 0.5, 10.0, 20.0, 50.0, 0.0, 0.0),
-        _Slice(day, 1.0, 4.0, 4.0, 60.0, 10.0, 1800.0),
+        PricedPeriod(night, 0.5, 10.0, 20.0, 50.0, 0.0, 0.0),
+        PricedPeriod(day, 1.0, 4.0, 4.0, 60.0, 10.0, 1800.0),
     ]
     costs = session_costs(tariff, slices, "Asia/Shanghai")
     assert costs.fixed == pytest.approx((2.0, 2.2))

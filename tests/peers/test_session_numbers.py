@@ -23,7 +23,7 @@ import pytest
 from chargemesh.protocols.tcec.charging import PolicyInfo
 from chargemesh.services.sessions import MONEY_TOLERANCE
 from chargemesh.sim.charging import ChargeRun, make_vehicle
-from chargemesh.sim.peers.ocpi.sessions import charge_run
+from chargemesh.sim.peers.ocpi.charge import charge_run
 from chargemesh.sim.peers.tcec.charging import tariff_of
 from chargemesh.store import Store
 from tests.peers import test_sessions_ocpi as ocpi

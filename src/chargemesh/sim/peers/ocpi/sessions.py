@@ -86,9 +86,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, Final, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 import httpx
 from pydantic import BaseModel
@@ -98,35 +97,28 @@ from chargemesh.protocols.ocpi.enums import (
     AllowedType,
     AuthMethod,
     Capability,
-    CdrDimensionType,
     CommandResponseType,
     CommandResultType,
     CommandType,
-    PowerType,
     SessionStatus,
     Status,
     TariffDimensionType,
     TokenType,
 )
-from chargemesh.protocols.ocpi.mapping import connector_power_kw
 from chargemesh.protocols.ocpi.models import (
     Cdr,
-    CdrDimension,
     CdrLocation,
     CdrToken,
-    ChargingPeriod,
     Connector,
     Evse,
     Location,
     LocationReferences,
-    Price,
     PriceComponent,
     Session,
     StartSession,
     StopSession,
     Tariff,
     TariffElement,
-    TariffRestrictions,
     Token,
     ci,
     dump,
@@ -134,228 +126,30 @@ from chargemesh.protocols.ocpi.models import (
 from chargemesh.protocols.ocpi.transport import StatusCode, format_datetime
 from chargemesh.sim.charging import (
     DEFAULT_TIME_SCALE,
-    ChargeRun,
-    ChargeSnapshot,
     SimVehicle,
-    flat_tariff,
 )
+from chargemesh.sim.peers.ocpi.charge import ChargeCurve, ChargeModel, ChargeState, charge_run
 from chargemesh.sim.peers.ocpi.port import CommandHandler, CommandRefusal, CpoPort
+from chargemesh.sim.peers.ocpi.pricing import Costs, PricedPeriod, price, session_costs
 
 __all__ = [
     "DEFAULT_SESSION_UPDATE_S",
-    "ChargeCurve",
-    "ChargeModel",
-    "ChargeState",
     "CpoCharging",
     "OcpiStartAttempt",
     "StartCheck",
-    "charge_run",
-    "session_costs",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_UPDATE_S: Final = 30.0
 _HTTP_TIMEOUT_S: Final = 10.0
-#: The CPO prices by its OCPI Tariff: the money of the charge itself is not used.
-_NO_PRICE: Final = flat_tariff("0", "0")
 
 #: EVSE statuses that mean someone else is there.
 _OCCUPIED: Final = frozenset({Status.CHARGING.value, Status.BLOCKED.value, Status.RESERVED.value})
 
 
-# =============================================================================== the charge
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeState:
-    """Where a charge stands: energy delivered so far (kWh), power now (kW), SoC (percent)."""
-
-    kwh: float
-    kw: float
-    soc: float
-
-
-class ChargeCurve(Protocol):
-    """What the engine reads of one charge: when the car reaches its target (simulated seconds
-    after the start, ``None``: not within 48 h), the energy so far (unrounded: a short period's
-    mean power is energy over time) and the power and SoC after some simulated time. The
-    simulator's one curve, :class:`~chargemesh.sim.charging.ChargeRun`, is one."""
-
-    @property
-    def finish_elapsed_s(self) -> float | None: ...
-
-    def energy_after(self, elapsed_s: float) -> float: ...
-
-    def snapshot_after(self, elapsed_s: float) -> ChargeSnapshot: ...
-
-
-#: Makes the charge of a car at a connector (the connector gives power type and rating).
-ChargeModel = Callable[[SimVehicle, Connector], ChargeCurve]
-
 #: The compatibility decision: why this car cannot charge here, or ``None`` when it can.
 StartCheck = Callable[[SimVehicle, Location, Evse, Connector], str | None]
-
-
-def charge_run(vehicle: SimVehicle, connector: Connector) -> ChargeRun:
-    """The default :data:`ChargeModel`: the same :class:`~chargemesh.sim.charging.ChargeRun` as on
-    the T/CEC networks, capped by the connector's rated power (the car's own limit when the
-    connector states none)."""
-    dc = str(connector.power_type) == PowerType.DC.value
-    rated = connector_power_kw(connector)
-    model = vehicle.model
-    pile_kw = rated if rated > 0 else (model.max_dc_kw if dc else model.max_ac_kw)
-    return ChargeRun(
-        started_at=datetime.now(UTC), vehicle=vehicle, pile_kw=pile_kw, tariff=_NO_PRICE, dc=dc
-    )
-
-
-# =============================================================================== prices
-
-
-@dataclass(frozen=True, slots=True)
-class _Slice:
-    """One charging period, as priced: its simulated start, length, energy, mean power, and the
-    session's energy and duration before it."""
-
-    start: datetime
-    hours: float
-    kwh: float
-    kw: float
-    soc: float
-    kwh_before: float
-    seconds_before: float
-
-    def period(self, tariff_id: str | None) -> ChargingPeriod:
-        dimensions = [
-            CdrDimension(type=CdrDimensionType.ENERGY, volume=round(self.kwh, 4)),
-            CdrDimension(type=CdrDimensionType.POWER, volume=round(self.kw, 2)),
-            CdrDimension(type=CdrDimensionType.TIME, volume=round(self.hours, 4)),
-            CdrDimension(type=CdrDimensionType.STATE_OF_CHARGE, volume=round(self.soc, 1)),
-        ]
-        return ChargingPeriod(
-            start_date_time=self.start, dimensions=dimensions, tariff_id=tariff_id
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Costs:
-    """A session's cost by part, excl. and incl. VAT."""
-
-    energy: tuple[float, float] = (0.0, 0.0)
-    time: tuple[float, float] = (0.0, 0.0)
-    fixed: tuple[float, float] = (0.0, 0.0)
-
-    @property
-    def total(self) -> Price:
-        excl = self.energy[0] + self.time[0] + self.fixed[0]
-        incl = self.energy[1] + self.time[1] + self.fixed[1]
-        return _price(excl, incl)
-
-
-def _price(excl: float, incl: float) -> Price:
-    return Price(excl_vat=round(excl, 2), incl_vat=round(incl, 2))
-
-
-def _clock(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    hours, _, minutes = text.strip().partition(":")
-    try:
-        return int(hours) % 24, int(minutes or 0)
-    except ValueError:
-        return None
-
-
-def _day(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        return None
-
-
-def _applies(r: TariffRestrictions | None, piece: _Slice, zone: tzinfo) -> bool:
-    """Whether a tariff element's restrictions hold for a charging period (at its start)."""
-    if r is None:
-        return True
-    if r.reservation is not None:
-        return False  # a reservation price: no reservations here
-    local = piece.start.astimezone(zone)
-    begin, end = _clock(r.start_time), _clock(r.end_time)
-    now = (local.hour, local.minute)
-    if begin is not None and end is not None:
-        inside = begin <= now < end if begin < end else (now >= begin or now < end)
-    else:
-        inside = (begin is None or now >= begin) and (end is None or now < end)
-    if not inside:
-        return False
-    first, last = _day(r.start_date), _day(r.end_date)
-    if (first is not None and local.date() < first) or (last is not None and local.date() >= last):
-        return False
-    if r.day_of_week and local.strftime("%A").upper() not in {str(d) for d in r.day_of_week}:
-        return False
-    bounds = (
-        (r.min_kwh, r.max_kwh, piece.kwh_before),
-        (r.min_power, r.max_power, piece.kw),
-        (r.min_duration, r.max_duration, piece.seconds_before),
-    )
-    for low, high, value in bounds:
-        if low is not None and value < float(low):
-            return False
-        if high is not None and value >= float(high):
-            return False
-    return True
-
-
-def _component(
-    elements: list[TariffElement], kind: TariffDimensionType, piece: _Slice, zone: tzinfo
-) -> PriceComponent | None:
-    """OCPI's rule: per dimension, the first element that applies and prices it."""
-    for element in elements:
-        for component in element.price_components:
-            if str(component.type) == kind.value and _applies(element.restrictions, piece, zone):
-                return component
-    return None
-
-
-def _gross(amount: float, component: PriceComponent) -> tuple[float, float]:
-    vat = float(component.vat) if component.vat is not None else 0.0
-    return amount, amount * (1.0 + vat / 100.0)
-
-
-def _zone(name: str | None) -> tzinfo:
-    try:
-        return ZoneInfo(name) if name else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
-
-
-def session_costs(tariff: Tariff, slices: list[_Slice], time_zone: str | None) -> Costs:
-    """What ``slices`` (charging periods) cost under ``tariff``: ENERGY per kWh, TIME per hour,
-    FLAT once."""
-    zone = _zone(time_zone)
-    energy = [0.0, 0.0]
-    hours = [0.0, 0.0]
-    fixed = [0.0, 0.0]
-    flat_done = False
-    for piece in slices:
-        for kind, volume, into in (
-            (TariffDimensionType.ENERGY, piece.kwh, energy),
-            (TariffDimensionType.TIME, piece.hours, hours),
-        ):
-            component = _component(tariff.elements, kind, piece, zone)
-            if component is not None:
-                excl, incl = _gross(volume * float(component.price), component)
-                into[0] += excl
-                into[1] += incl
-        if not flat_done:
-            flat = _component(tariff.elements, TariffDimensionType.FLAT, piece, zone)
-            if flat is not None:
-                fixed[0], fixed[1] = _gross(float(flat.price), flat)
-                flat_done = True
-    return Costs((energy[0], energy[1]), (hours[0], hours[1]), (fixed[0], fixed[1]))
 
 
 # =============================================================================== records
@@ -418,7 +212,7 @@ class _Run:
     sim_s: float = 0.0
     mark: ChargeState | None = None  # the state at the end of the last period
     mark_s: float = 0.0
-    slices: list[_Slice] = field(default_factory=list)
+    slices: list[PricedPeriod] = field(default_factory=list)
     reason: str | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -961,7 +755,7 @@ class CpoCharging:
             connector_id=place.connector.id,
             currency=currency,
             charging_periods=[],
-            total_cost=_price(0, 0),
+            total_cost=price(0, 0),
             status=status,
             last_updated=at,
         )
@@ -1074,7 +868,7 @@ class CpoCharging:
         ahead = finish - run.sim_s - (time.monotonic() - run.last_mono) * self.time_scale
         return max(0.0, ahead / self.time_scale)
 
-    def _slice(self, run: _Run, state: ChargeState) -> _Slice | None:
+    def _slice(self, run: _Run, state: ChargeState) -> PricedPeriod | None:
         """The period since the last mark; ``None`` when no time has passed."""
         before = run.mark or ChargeState(0.0, 0.0, run.plug.vehicle.soc)
         seconds = run.sim_s - run.mark_s
@@ -1082,7 +876,7 @@ class CpoCharging:
             return None
         kwh = max(0.0, state.kwh - before.kwh)
         hours = seconds / 3600.0
-        piece = _Slice(
+        piece = PricedPeriod(
             start=run.started + timedelta(seconds=run.mark_s),
             hours=hours,
             kwh=kwh,
@@ -1153,7 +947,7 @@ class CpoCharging:
     async def _finish(self, run: _Run, state: ChargeState) -> None:
         piece = self._slice(run, state)
         if piece is None and not run.slices:  # a CDR needs one period, even an empty one
-            piece = _Slice(run.started, 0.0, 0.0, 0.0, state.soc, 0.0, 0.0)
+            piece = PricedPeriod(run.started, 0.0, 0.0, 0.0, state.soc, 0.0, 0.0)
             run.slices.append(piece)
         end = run.now
         costs = self._costs(run)
@@ -1193,7 +987,7 @@ class CpoCharging:
         total = costs.total
         adjust = self.cdr_adjust
         if adjust:
-            total = _price(float(total.excl_vat) + adjust, float(total.incl_vat or 0) + adjust)
+            total = price(float(total.excl_vat) + adjust, float(total.incl_vat or 0) + adjust)
         return Cdr(
             country_code=session.country_code,
             party_id=session.party_id,
@@ -1224,11 +1018,11 @@ class CpoCharging:
             tariffs=[run.tariff],
             charging_periods=[p.period(run.tariff.id) for p in run.slices],
             total_cost=total,
-            total_fixed_cost=_price(*costs.fixed) if costs.fixed[0] else None,
+            total_fixed_cost=price(*costs.fixed) if costs.fixed[0] else None,
             total_energy=round(state.kwh, 3),
-            total_energy_cost=_price(*costs.energy),
+            total_energy_cost=price(*costs.energy),
             total_time=round(run.sim_s / 3600.0, 4),
-            total_time_cost=_price(*costs.time) if costs.time[0] else None,
+            total_time_cost=price(*costs.time) if costs.time[0] else None,
             remark=run.reason,
             last_updated=end,
         )

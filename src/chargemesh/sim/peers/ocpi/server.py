@@ -56,12 +56,13 @@ Behaviour knobs and fault injection (plain attributes, change them at any time):
 * ``requests: Counter[str]`` — requests received, keyed ``"METHOD /path/{template}"``;
 * ``received_commands`` and ``sent_results`` — what came in and what went out, for tests.
 
-The CPO's own outgoing side (:meth:`OcpiCpoServer.register_with`, ``push_evse_status``,
-``put_location``, ``put_session``, ``patch_session``, ``post_cdr``, ``authorize``,
-``pull_tokens``) calls the registered eMSP through :class:`~chargemesh.protocols.ocpi.client.
-OcpiClient` on an ``httpx.AsyncClient`` the server owns (``await server.close()`` or ``async
-with server``). Calls the server makes while answering a request (the registration handshake,
-CommandResults) run on the server's own thread and event loop, each with a short-lived client.
+The CPO's own outgoing side (:mod:`~.outgoing`: :meth:`OcpiCpoServer.register_with`,
+``push_evse_status``, ``put_location``, ``put_session``, ``patch_session``, ``post_cdr``,
+``authorize``, ``pull_tokens``) calls the registered eMSP through
+:class:`~chargemesh.protocols.ocpi.client.OcpiClient` on an ``httpx.AsyncClient`` the server owns
+(``await server.close()`` or ``async with server``). Calls the server makes while answering a
+request (the registration handshake, CommandResults) run on the server's own thread and event loop,
+each with a short-lived client.
 """
 
 from __future__ import annotations
@@ -71,11 +72,11 @@ import logging
 import secrets as _random
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -84,7 +85,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from chargemesh.protocols.ocpi import http as ocpi_http
-from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError, join_url
+from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError
 from chargemesh.protocols.ocpi.enums import (
     CommandResponseType,
     CommandResultType,
@@ -92,16 +93,13 @@ from chargemesh.protocols.ocpi.enums import (
     InterfaceRole,
     ModuleID,
     Role,
-    Status,
     TokenType,
 )
 from chargemesh.protocols.ocpi.models import (
-    AuthorizationInfo,
     BusinessDetails,
     CancelReservation,
     Cdr,
     CommandResponse,
-    CommandResult,
     Connector,
     Credentials,
     CredentialsRole,
@@ -109,12 +107,10 @@ from chargemesh.protocols.ocpi.models import (
     Endpoint,
     Evse,
     Location,
-    LocationReferences,
     ReserveNow,
     Session,
     StartSession,
     StopSession,
-    Tariff,
     Token,
     UnlockConnector,
     Version,
@@ -135,6 +131,16 @@ from chargemesh.protocols.ocpi.transport import (
 )
 from chargemesh.sim.charging import DEFAULT_TIME_SCALE, SimVehicle
 from chargemesh.sim.peers.ocpi.data import LIST_MODULES, CpoData
+from chargemesh.sim.peers.ocpi.outgoing import (
+    HTTP_TIMEOUT_S,
+    EmspCalls,
+    EmspPeer,
+    SentResult,
+    emsp_party,
+    new_token,
+    party_text,
+    pick_version,
+)
 from chargemesh.sim.peers.ocpi.port import CommandHandler
 from chargemesh.sim.peers.ocpi.sessions import (
     DEFAULT_SESSION_UPDATE_S,
@@ -161,13 +167,6 @@ COMMAND_MODELS: Final[Mapping[CommandType, type[BaseModel]]] = {
 }
 
 FOREIGN_LINK_ORIGIN: Final = "https://cpo.invalid"
-_HTTP_TIMEOUT_S: Final = 10.0
-
-_I = TypeVar("_I", Location, Tariff, Session, Cdr)
-
-
-def _new_token() -> str:
-    return _random.token_urlsafe(32)
 
 
 # =============================================================================== the server
@@ -184,18 +183,6 @@ class ReceivedCommand:
 
 
 @dataclass(frozen=True, slots=True)
-class SentResult:
-    """A CommandResult this CPO POSTed (``delivered`` false if the eMSP refused or was
-    unreachable)."""
-
-    command: CommandType
-    response_url: str
-    result: CommandResultType | str
-    delivered: bool
-    message: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Route:
     """One entry of the CPO's module table: ``endpoint`` answers ``method`` at
     ``{base}/2.2.1/{module}{path}``, in ``role``."""
@@ -207,17 +194,7 @@ class Route:
     endpoint: Callable[..., Awaitable[Response]]
 
 
-@dataclass(frozen=True, slots=True)
-class _Peer:
-    """The registered eMSP: the token we call it with, its versions URL and endpoints."""
-
-    token: str
-    versions_url: str
-    endpoints: Mapping[tuple[str, str], str]
-    party: tuple[str, str] | None
-
-
-class OcpiCpoServer:
+class OcpiCpoServer(EmspCalls):
     """One CPO serving ``network`` (a :class:`CpoData`, e.g. a :class:`CpoNetwork`) to one eMSP;
     ``token_a`` is the registration token handed out of band. See the module docstring for what
     it serves and its knobs."""
@@ -265,7 +242,7 @@ class OcpiCpoServer:
         self._lock = threading.RLock()
         self._token_a: str | None = token_a
         self._issued: str | None = None  # what the eMSP calls us with (token C, or B)
-        self._peer: _Peer | None = None
+        self._peer: EmspPeer | None = None
         self._origin: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
@@ -469,14 +446,14 @@ class OcpiCpoServer:
             raise OcpiError(StatusCode.CLIENT_ERROR, "already registered", http_status=405)
         theirs = parse(Credentials, await ocpi_http.read_json(request))
         peer = await self._handshake(theirs)
-        token_c = _new_token()
+        token_c = new_token()
         with self._lock:
             if self._peer is not None:
                 raise OcpiError(StatusCode.CLIENT_ERROR, "already registered", http_status=405)
             self._peer = peer
             self._issued = token_c
             self._token_a = None
-        log.info("OCPI CPO: registered eMSP %s", _party_text(peer.party))
+        log.info("OCPI CPO: registered eMSP %s", party_text(peer.party))
         return ocpi_http.ocpi_response(dump(self.own_credentials(token_c, request)))
 
     async def _put_credentials(self, request: Request) -> Response:
@@ -485,11 +462,11 @@ class OcpiCpoServer:
             raise OcpiError(StatusCode.CLIENT_ERROR, "not registered", http_status=405)
         theirs = parse(Credentials, await ocpi_http.read_json(request))
         peer = await self._handshake(theirs)
-        token_c = _new_token()
+        token_c = new_token()
         with self._lock:
             self._peer = peer
             self._issued = token_c
-        log.info("OCPI CPO: credentials of eMSP %s updated", _party_text(peer.party))
+        log.info("OCPI CPO: credentials of eMSP %s updated", party_text(peer.party))
         return ocpi_http.ocpi_response(dump(self.own_credentials(token_c, request)))
 
     async def _delete_credentials(self, request: Request) -> Response:
@@ -500,26 +477,26 @@ class OcpiCpoServer:
             party = self._peer.party
             self._peer = None
             self._issued = None
-        log.info("OCPI CPO: eMSP %s unregistered", _party_text(party))
+        log.info("OCPI CPO: eMSP %s unregistered", party_text(party))
         return ocpi_http.ocpi_response()
 
-    async def _handshake(self, theirs: Credentials) -> _Peer:
+    async def _handshake(self, theirs: Credentials) -> EmspPeer:
         """Fetch the eMSP's versions and 2.2.1 details with the token it gave us."""
-        async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
             client = self._client(http, theirs.token)
             try:
                 versions = await client.get_versions(theirs.url)
-                chosen = _pick_version(versions)
+                chosen = pick_version(versions)
                 details = await client.get_version_details(chosen.url)
             except OcpiPeerError as exc:
                 raise OcpiError(
                     StatusCode.UNABLE_TO_USE_CLIENT_API, f"unable to use the client's API: {exc}"
                 ) from None
-        return _Peer(
+        return EmspPeer(
             token=theirs.token,
             versions_url=theirs.url,
             endpoints=OcpiClient.endpoints(details),
-            party=_emsp_party(theirs.roles),
+            party=emsp_party(theirs.roles),
         )
 
     # ------------------------------------------------------------------ paginated lists
@@ -666,34 +643,6 @@ class OcpiCpoServer:
         await asyncio.sleep(self.command_delay_s)
         await self.send_command_result(kind, response_url, outcome)
 
-    async def send_command_result(
-        self,
-        kind: CommandType,
-        response_url: str,
-        outcome: CommandResultType,
-        message: str | None = None,
-    ) -> bool:
-        """POST a CommandResult (with ``message`` as its English text) to ``response_url`` now;
-        whether the eMSP took it. Recorded in ``sent_results`` either way."""
-        with self._lock:
-            peer = self._peer
-        delivered = False
-        if peer is None:
-            log.warning("OCPI CPO: %s result not sent, no eMSP registered", kind)
-        else:
-            texts = [DisplayText(language="en", text=message)] if message else None
-            body = dump(CommandResult(result=outcome, message=texts))
-            async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S) as http:
-                client = self._client(http, peer.token)
-                try:
-                    await client.post(response_url, body, to_party=peer.party)
-                    delivered = True
-                except OcpiPeerError as exc:
-                    log.warning("OCPI CPO: %s result not delivered: %s", kind, exc)
-        with self._lock:
-            self.sent_results.append(SentResult(kind, response_url, outcome, delivered, message))
-        return delivered
-
     # ------------------------------------------------------------------ tokens receiver
 
     def _token_path(
@@ -738,32 +687,7 @@ class OcpiCpoServer:
         self.network.put_token(token)
         return ocpi_http.ocpi_response()
 
-    # ------------------------------------------------------------------ outgoing side
-
-    def _client(self, http: httpx.AsyncClient, token: str) -> OcpiClient:
-        return OcpiClient(
-            http,
-            token,
-            own_party=self.network.party,
-            retries=self.retries,
-            backoff_s=self.backoff_s,
-            raw_token=self.raw_token,
-        )
-
-    def _owned_http(self) -> httpx.AsyncClient:
-        """The server's own client, made on first use in the running event loop (and made
-        again if the caller moved to another loop: a client is bound to the loop it ran on)."""
-        loop = asyncio.get_running_loop()
-        if self._http is None or self._http.is_closed or self._http_loop is not loop:
-            self._http = httpx.AsyncClient(timeout=_HTTP_TIMEOUT_S)
-            self._http_loop = loop
-        return self._http
-
-    async def close(self) -> None:
-        """Close the HTTP client of the outgoing side (idempotent)."""
-        http, self._http, self._http_loop = self._http, None, None
-        if http is not None and not http.is_closed:
-            await http.aclose()
+    # ------------------------------------------------------------------ context and cars
 
     async def __aenter__(self) -> OcpiCpoServer:
         return self
@@ -775,173 +699,6 @@ class OcpiCpoServer:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    def _peer_or_fail(self) -> _Peer:
-        with self._lock:
-            peer = self._peer
-        if peer is None:
-            raise RuntimeError("no eMSP is registered with this CPO")
-        return peer
-
-    def _peer_client(self, http: httpx.AsyncClient | None = None) -> tuple[OcpiClient, _Peer]:
-        """A client to the registered eMSP, on ``http`` or the server's own HTTP client."""
-        peer = self._peer_or_fail()
-        return self._client(http or self._owned_http(), peer.token), peer
-
-    @staticmethod
-    def _endpoint(peer: _Peer, module: ModuleID, role: InterfaceRole) -> str:
-        url = peer.endpoints.get((module.value, role.value))
-        if url is None:
-            raise RuntimeError(f"the eMSP has no {module.value} {role.value} endpoint")
-        return url
-
-    async def register_with(self, emsp_versions_url: str, token_a: str) -> None:
-        """Register with an eMSP that handed us ``token_a``: this CPO is the sender of the
-        registration. GET its versions and 2.2.1 details with token A, POST our credentials with
-        a fresh token B (valid at once: the eMSP calls our versions with it while it answers),
-        keep its token C and endpoints. ``OcpiPeerError`` if any step fails (token B is then
-        withdrawn)."""
-        client = self._client(self._owned_http(), token_a)
-        versions = await client.get_versions(emsp_versions_url)
-        try:
-            chosen = _pick_version(versions)
-        except OcpiError as exc:
-            raise OcpiPeerError(
-                str(exc), url=emsp_versions_url, status_code=int(exc.status_code)
-            ) from None
-        details = await client.get_version_details(chosen.url)
-        endpoints = OcpiClient.endpoints(details)
-        credentials_url = endpoints.get(
-            (ModuleID.CREDENTIALS.value, InterfaceRole.RECEIVER.value)
-        ) or endpoints.get((ModuleID.CREDENTIALS.value, InterfaceRole.SENDER.value))
-        if credentials_url is None:
-            raise OcpiPeerError(
-                "the eMSP lists no credentials endpoint",
-                url=chosen.url,
-                status_code=int(StatusCode.NO_MATCHING_ENDPOINTS),
-            )
-        token_b = _new_token()
-        with self._lock:
-            previous = self._issued
-            self._issued = token_b
-        try:
-            theirs = await client.post_credentials(credentials_url, self.own_credentials(token_b))
-        except BaseException:
-            with self._lock:
-                if self._issued == token_b:
-                    self._issued = previous
-            raise
-        peer = _Peer(
-            token=theirs.token,
-            versions_url=emsp_versions_url,
-            endpoints=endpoints,
-            party=_emsp_party(theirs.roles),
-        )
-        with self._lock:
-            self._peer = peer
-            self._token_a = None
-        log.info("OCPI CPO: registered with eMSP %s", _party_text(peer.party))
-
-    async def push_evse_status(
-        self,
-        location_id: str,
-        evse_uid: str,
-        status: Status | str,
-        at: datetime,
-        *,
-        http: httpx.AsyncClient | None = None,
-    ) -> Location:
-        """Change an EVSE's status in the network, then PATCH ``{status, last_updated}`` to the
-        eMSP's ``{locations}/{cc}/{pid}/{location_id}/{evse_uid}``. Returns the updated
-        Location. (Here and below, ``http`` is the client to call with, default the server's
-        own; ``RuntimeError`` when no eMSP is registered, before anything changes.)"""
-        client, peer = self._peer_client(http)
-        receiver = self._endpoint(peer, ModuleID.LOCATIONS, InterfaceRole.RECEIVER)
-        location = self.network.set_evse_status(location_id, evse_uid, status, at)
-        evse = next(e for e in location.evses or [] if ci(e.uid) == ci(evse_uid))
-        url = join_url(
-            receiver,
-            location.country_code,
-            location.party_id,
-            location.id,
-            evse.uid,
-        )
-        body = {"status": str(status), "last_updated": format_datetime(at)}
-        await client.patch(url, body, to_party=peer.party)
-        return location
-
-    async def put_location(self, location: Location) -> None:
-        """Store a Location and PUT it to the eMSP."""
-        await self._put_object(ModuleID.LOCATIONS, location, self.network.put_location)
-
-    async def put_session(self, session: Session, *, http: httpx.AsyncClient | None = None) -> None:
-        """Store a Session and PUT it to the eMSP."""
-        await self._put_object(ModuleID.SESSIONS, session, self.network.add_session, http)
-
-    async def _put_object(
-        self,
-        module: ModuleID,
-        item: _I,
-        store: Callable[[_I], _I],
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        client, peer = self._peer_client(http)
-        receiver = self._endpoint(peer, module, InterfaceRole.RECEIVER)
-        store(item)
-        url = join_url(receiver, item.country_code, item.party_id, item.id)
-        await client.put(url, dump(item), to_party=peer.party)
-
-    async def patch_session(
-        self,
-        session_id: str,
-        patch: Mapping[str, Any],
-        *,
-        http: httpx.AsyncClient | None = None,
-    ) -> Session:
-        """Apply a PATCH to a stored Session and send it to the eMSP; ``last_updated`` is added
-        (now) when the patch has none, as the spec requires it. Returns the updated Session."""
-        body = dict(patch)
-        if "last_updated" not in body:
-            body["last_updated"] = format_datetime(datetime.now(UTC))
-        client, peer = self._peer_client(http)
-        receiver = self._endpoint(peer, ModuleID.SESSIONS, InterfaceRole.RECEIVER)
-        session = self.network.update_session(session_id, body)
-        url = join_url(
-            receiver,
-            session.country_code,
-            session.party_id,
-            session.id,
-        )
-        await client.patch(url, body, to_party=peer.party)
-        return session
-
-    async def post_cdr(self, cdr: Cdr, *, http: httpx.AsyncClient | None = None) -> str:
-        """Store a CDR and POST it to the eMSP; the eMSP's ``Location`` header (the URL of its
-        copy), ``""`` if it sent none."""
-        client, peer = self._peer_client(http)
-        url = self._endpoint(peer, ModuleID.CDRS, InterfaceRole.RECEIVER)
-        self.network.add_cdr(cdr)
-        response = await client.post(url, dump(cdr), to_party=peer.party)
-        return str(response.headers.get("Location", ""))
-
-    async def authorize(
-        self,
-        token_uid: str,
-        token_type: TokenType | str | None = None,
-        location: LocationReferences | None = None,
-        *,
-        http: httpx.AsyncClient | None = None,
-    ) -> AuthorizationInfo:
-        """Real-time authorization of a token at the eMSP."""
-        client, peer = self._peer_client(http)
-        url = self._endpoint(peer, ModuleID.TOKENS, InterfaceRole.SENDER)
-        return await client.authorize(
-            url,
-            token_uid,
-            token_type=None if token_type is None else str(token_type),
-            location=location,
-            to_party=peer.party,
-        )
 
     async def plug_in(
         self,
@@ -961,40 +718,8 @@ class OcpiCpoServer:
         """Take the car away from an EVSE, stopping its session (whose CDR is returned)."""
         return await self.charging.unplug(location_id, evse_uid)
 
-    async def pull_tokens(self) -> list[Token]:
-        """Every Token of the eMSP (all pages, deduplicated by party, uid and type, the latest
-        kept); they are stored in the network too."""
-        client, peer = self._peer_client()
-        url = self._endpoint(peer, ModuleID.TOKENS, InterfaceRole.SENDER)
-        found: dict[tuple[str, str, str, str], Token] = {}
-        async for page in client.pages(url, Token, to_party=peer.party):
-            for token in page.items:
-                key = (ci(token.country_code), ci(token.party_id), ci(token.uid), str(token.type))
-                found[key] = token
-        tokens = list(found.values())
-        for token in tokens:
-            self.network.put_token(token)
-        return tokens
-
 
 # =============================================================================== helpers
-
-
-def _party_text(party: tuple[str, str] | None) -> str:
-    return "*".join(party) if party else "(unknown party)"
-
-
-def _pick_version(versions: Iterable[Version]) -> Version:
-    for version in versions:
-        if str(version.version) == OCPI_VERSION:
-            return version
-    raise OcpiError(StatusCode.UNSUPPORTED_VERSION, f"the peer does not offer OCPI {OCPI_VERSION}")
-
-
-def _emsp_party(roles: Iterable[CredentialsRole]) -> tuple[str, str] | None:
-    roles = list(roles)
-    chosen = next((r for r in roles if str(r.role) == Role.EMSP.value), roles[0] if roles else None)
-    return (ci(chosen.country_code), ci(chosen.party_id)) if chosen else None
 
 
 def _command_type(text: str) -> CommandType | None:

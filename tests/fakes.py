@@ -4,7 +4,7 @@ keep plain dicts; a unit that fails leaves them as they were, as a rolled-back t
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ class FakeRepositories:
         self.tokens: dict[str, Token] = {}
         self.sessions: dict[str, ChargeSession] = {}
         self.vehicles: dict[str, Vehicle] = {}
+        self.messages: list[tuple[str, str, str, dict[str, Any]]] = []  # the inbox
 
     # registry
     def get_operator(self, operator_id: str) -> Operator | None:
@@ -63,6 +64,19 @@ class FakeRepositories:
             n += 1
         return n
 
+    # inbox
+    def append_inbox(
+        self,
+        operator_id: str,
+        protocol: str,
+        message: str,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime,
+    ) -> int:
+        self.messages.append((operator_id, protocol, message, dict(payload)))
+        return len(self.messages)
+
     # sessions
     def get_session(self, session_id: str) -> ChargeSession | None:
         return self.sessions.get(session_id)
@@ -96,7 +110,7 @@ class FakeUnitOfWork(UnitOfWork):
     def __init__(self, data: FakeRepositories | None = None) -> None:
         super().__init__()
         self.data = data or FakeRepositories()
-        self.registry = self.status = self.ocpi = self.sessions = self.data
+        self.registry = self.status = self.ocpi = self.inbox = self.sessions = self.data
         self.committed: list[list[Event]] = []  # the events of each commit (the outbox)
         self._before: dict[str, Any] = {}
 

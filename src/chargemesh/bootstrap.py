@@ -30,6 +30,14 @@ from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
 from chargemesh.config import Config
 from chargemesh.domain import Operator
+from chargemesh.domain.events import (
+    OcpiCdrReceived,
+    OcpiCommandResult,
+    OcpiSessionReceived,
+    OcpiTokenAuthorized,
+    TcecNotificationReceived,
+)
+from chargemesh.events.handlers import HandlerRunner
 from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config
 from chargemesh.protocols.tcec.codec import Secrets
@@ -125,6 +133,7 @@ class Platform:
     store: Store
     bus: EventBus
     relay: OutboxRelay
+    handlers: HandlerRunner
     http: httpx.AsyncClient
     index: StationIndex
     streams: EventStreams
@@ -159,6 +168,10 @@ class Platform:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        # first what was committed but not yet published (a process that died before its
+        # relay did), then every commit as it comes; the index is built from the store after
+        await self.handlers.start()
+        await self.relay.start()
         if self.search:
             await asyncio.to_thread(self.index.build)
             await asyncio.to_thread(self.refresh_compatibility)
@@ -178,6 +191,8 @@ class Platform:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.writer.stop()
+            await self.relay.stop()
+            await self.handlers.stop()
             await self.http.aclose()
 
     async def readiness(self) -> Readiness:
@@ -283,7 +298,7 @@ def assemble(
         operators=settings.operators,
     )  # fmt: skip
     commands = CommandSender(
-        connections, store, callback_base=f"{base}/2.2.1/commands",
+        connections, store, relay, callback_base=f"{base}/2.2.1/commands",
         min_wait_s=settings.command_min_wait_s,
     )  # fmt: skip
     locations = LocationIngest(store, writer, relay)
@@ -299,14 +314,23 @@ def assemble(
     # what operators tell us about sessions, received by the protocol endpoints
     tcec_said = TcecSessionMessages(sessions, tcec_charging.new_ref)
     ocpi_said = OcpiSessionMessages(sessions, store)
+    # what operators told us reaches them as events: the handler table, wired once
+    handlers = HandlerRunner(
+        {
+            TcecNotificationReceived: [tcec_said.on_notification],
+            OcpiSessionReceived: [ocpi_said.on_session],
+            OcpiCdrReceived: [ocpi_said.on_cdr],
+            OcpiTokenAuthorized: [ocpi_said.on_authorized],
+            OcpiCommandResult: [commands.on_result],
+        },
+        bus,
+    )
     tcec = TcecPlatformEndpoints(
-        peers=peers or {}, store=store, writer=writer, listener=tcec_said.on_message,
+        peers=peers or {}, store=store, writer=writer,
         plug_and_charge=tcec_said.plug_and_charge,
     )  # fmt: skip
-    objects = ObjectIngest(
-        store, session_listeners=[ocpi_said.on_session], cdr_listeners=[ocpi_said.on_cdr]
-    )
-    tokens = TokenAuthority(store, own, on_allowed=ocpi_said.on_authorized)
+    objects = ObjectIngest(store, relay)
+    tokens = TokenAuthority(store, own, relay)
     endpoints = OcpiEmspEndpoints(
         store=store, connections=connections, locations=locations, objects=objects,
         tokens=tokens, commands=commands, base_url=base,
@@ -339,7 +363,7 @@ def assemble(
     if refresher is not None:
         singletons.append(Singleton("status refresher", refresher.run))
     return Platform(
-        store=store, bus=bus, relay=relay, http=http, index=index,
+        store=store, bus=bus, relay=relay, handlers=handlers, http=http, index=index,
         streams=EventStreams(index, bus),
         writer=writer, tcec=tcec, ocpi=endpoints, ocpi_connections=connections,
         ocpi_commands=commands, ocpi_locations=locations, ocpi_objects=objects, ocpi_side=side,

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from chargemesh.domain.events import TcecNotificationReceived
 from chargemesh.domain.session import ChargeSession
 from chargemesh.protocols.tcec import mapping
 from chargemesh.protocols.tcec.charging import (
@@ -52,6 +53,7 @@ from chargemesh.protocols.tcec.wire import Dialect, WireModel, dump, parse
 from chargemesh.services.sessions import dispute_of
 from chargemesh.services.status import StatusWriter
 from chargemesh.store import Outcome, StatusUpdate, Store
+from chargemesh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +103,6 @@ class TcecPeer:
 
 
 Handler = Callable[[TcecPeer, OpenedRequest], Awaitable[WireModel | dict[str, Any]]]
-#: (operator id, interface, payload) of a notification once it is kept
-Listener = Callable[[str, Interface, dict[str, Any]], Awaitable[None]]
 PlugAndCharge = Callable[
     [str, NotificationPlugAndChargeRequest], Awaitable[NotificationPlugAndChargeResponse]
 ]
@@ -117,11 +117,11 @@ class TcecPlatformEndpoints:
         writer: StatusWriter,
         tokens: TokenIssuer | None = None,
         replay: ReplayGuard | None = None,
-        listener: Listener | None = None,
         plug_and_charge: PlugAndCharge | None = None,
     ) -> None:
-        self.plug_and_charge = plug_and_charge  # our extension's authority (the sessions)
-        self.listener = listener  # told of every kept notification (the sessions)
+        # our extension's authority (the sessions): a question answered in the response, so a
+        # call, not an event; the notifications are events (TcecNotificationReceived)
+        self.plug_and_charge = plug_and_charge
         self._peers = dict(peers)
         self._store = store
         self._writer = writer
@@ -332,19 +332,16 @@ class TcecPlatformEndpoints:
 
         async def keep(peer: TcecPeer, opened: OpenedRequest) -> WireModel:
             parse(spec.request, opened.payload)  # refuse what its consumer could not read
-            await asyncio.to_thread(
-                self._store.append_inbox,
-                peer.operator_id,
-                "tcec",
-                str(interface),
-                opened.payload,
-                at=datetime.now(UTC),
-            )
-            if self.listener is not None:
-                try:
-                    await self.listener(peer.operator_id, interface, opened.payload)
-                except Exception:  # kept in the inbox: acknowledged, never lost
-                    log.exception("handling %s from %s failed", interface, peer.operator_id)
+            said = TcecNotificationReceived(peer.operator_id, str(interface), opened.payload)
+
+            def work(uow: UnitOfWork) -> None:  # kept with its event: acknowledged, never lost
+                uow.inbox.append_inbox(
+                    peer.operator_id, "tcec", str(interface), opened.payload,
+                    at=datetime.now(UTC),
+                )  # fmt: skip
+                uow.collect([said])
+
+            await self._writer.relay.write(work)
             echo = {k: opened.payload[k] for k in ECHOED if k in opened.payload}
             return spec.response.model_validate(echo)
 

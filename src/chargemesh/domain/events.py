@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from chargemesh.domain.session import ChargeSession
 from chargemesh.domain.status import ConnectorStatus
@@ -67,7 +68,67 @@ class SessionUpdated:
     event_id: int | None = field(default=None, compare=False)
 
 
+# --- what operators told us about charging, kept in its wire form (the payload as JSON) -------
+# Published to the handler tables (events/handlers.py) instead of being handed on by callback;
+# the protocol's own code reads the payload.
+
+
+@dataclass(frozen=True, slots=True)
+class TcecNotificationReceived:
+    """A T/CEC operator's charging notification (``interface``: its interface name), kept."""
+
+    operator_id: str
+    interface: str
+    payload: dict[str, Any]
+    event_id: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OcpiSessionReceived:
+    """A CPO's OCPI Session (PUT, or PATCH merged into what we held), kept."""
+
+    operator_id: str
+    session: dict[str, Any]
+    event_id: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OcpiCdrReceived:
+    """A CPO's OCPI CDR, kept (once: CDRs are immutable)."""
+
+    operator_id: str
+    cdr: dict[str, Any]
+    event_id: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OcpiTokenAuthorized:
+    """We answered ALLOWED to a CPO's real-time authorization of one of our tokens, under
+    ``reference`` (at ``location``: its OCPI LocationReferences, when it said)."""
+
+    operator_id: str
+    token_uid: str
+    reference: str
+    location: dict[str, Any] | None
+    event_id: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OcpiCommandResult:
+    """A CPO's CommandResult for command ``uid`` we sent it: ``result`` (ACCEPTED, FAILED,
+    …) and its first message's text. Whichever process received it, the sender waits for
+    this event."""
+
+    party_id: str
+    uid: str
+    command: str
+    result: str
+    message: str | None = None
+    event_id: int | None = field(default=None, compare=False)
+
+
 Event = (
     StationAdded | StationChanged | StationRemoved | StatusChanged | StatusConfirmed
-    | SessionUpdated
+    | SessionUpdated | TcecNotificationReceived | OcpiSessionReceived | OcpiCdrReceived
+    | OcpiTokenAuthorized | OcpiCommandResult
 )  # fmt: skip

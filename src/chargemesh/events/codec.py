@@ -18,19 +18,25 @@ from typing import Any, get_args, get_origin
 
 from chargemesh.domain.events import (
     Event,
+    OcpiCdrReceived,
+    OcpiCommandResult,
+    OcpiSessionReceived,
+    OcpiTokenAuthorized,
     SessionUpdated,
     StationAdded,
     StationChanged,
     StationRemoved,
     StatusChanged,
     StatusConfirmed,
+    TcecNotificationReceived,
 )
 
 KINDS: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
         StationAdded, StationChanged, StationRemoved, StatusChanged, StatusConfirmed,
-        SessionUpdated,
+        SessionUpdated, TcecNotificationReceived, OcpiSessionReceived, OcpiCdrReceived,
+        OcpiTokenAuthorized, OcpiCommandResult,
     )
 }  # fmt: skip
 

@@ -48,8 +48,10 @@ class OutboxRelay:
     # --- from the committing thread ---------------------------------------------------------------
     def _committed(self, rows: Sequence[tuple[int, Event]]) -> None:
         self._waiting.append(rows)
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: flush or a start takes it
+                loop.call_soon_threadsafe(wake.set)
 
     # --- on the event loop ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -66,6 +68,7 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox relay")
 
     async def stop(self) -> None:
+        self._loop = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

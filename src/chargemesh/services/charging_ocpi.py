@@ -29,10 +29,19 @@ from decimal import Decimal
 from typing import Any
 
 from chargemesh.domain import Token, TokenType
+from chargemesh.domain.events import OcpiCdrReceived, OcpiSessionReceived, OcpiTokenAuthorized
 from chargemesh.domain.session import Bill, ChargeSession, StopCode, Vehicle
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.enums import CommandType
-from chargemesh.protocols.ocpi.models import Cdr, Session, StartSession, StopSession, dump
+from chargemesh.protocols.ocpi.models import (
+    Cdr,
+    LocationReferences,
+    Session,
+    StartSession,
+    StopSession,
+    dump,
+    parse,
+)
 from chargemesh.services.ocpi_commands import CommandSender
 from chargemesh.services.ocpi_tokens import to_ocpi
 from chargemesh.services.prices import Prices
@@ -168,7 +177,8 @@ class OcpiSessionMessages:
         self._sessions = sessions
         self._store = store
 
-    async def on_session(self, operator_id: str, session: Session) -> None:
+    async def on_session(self, event: OcpiSessionReceived) -> None:
+        operator_id, session = event.operator_id, parse(Session, event.session)
         service = self._sessions
         if session.authorization_reference is None:
             return
@@ -195,7 +205,8 @@ class OcpiSessionMessages:
         elif status == "INVALID":
             await service.fail(operator_id, ref, "the operator declared the session invalid")
 
-    async def on_cdr(self, operator_id: str, cdr: Cdr) -> None:
+    async def on_cdr(self, event: OcpiCdrReceived) -> None:
+        operator_id, cdr = event.operator_id, parse(Cdr, event.cdr)
         service = self._sessions
         ref = cdr.authorization_reference
         if ref is None and cdr.session_id is not None:
@@ -218,13 +229,16 @@ class OcpiSessionMessages:
         ending = Ending(code, detail, cdr.end_date_time, _charged_s(cdr))
         await service.billed(operator_id, ref, bill, ending)
 
-    async def on_authorized(
-        self, operator_id: str, emaid: str, reference: str, location: Any
-    ) -> None:
+    async def on_authorized(self, event: OcpiTokenAuthorized) -> None:
         """An ALLOWED real-time authorization: if it is a vehicle's EMAID at a known EVSE, the
-        plug-and-charge session starts in the driver's account now."""
+        plug-and-charge session starts in the driver's account now (once: a repeated event
+        finds the session its reference made)."""
         service = self._sessions
-        if location is None:
+        operator_id, emaid, reference = event.operator_id, event.token_uid, event.reference
+        if event.location is None:
+            return
+        location = parse(LocationReferences, event.location)
+        if await asyncio.to_thread(self._store.session_by_ref, operator_id, reference):
             return
         vehicle = await asyncio.to_thread(self._store.vehicle_by_emaid, emaid)
         if vehicle is None:

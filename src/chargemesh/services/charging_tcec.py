@@ -14,8 +14,8 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
+from chargemesh.domain.events import TcecNotificationReceived
 from chargemesh.domain.session import Bill, ChargeSession, StopCode, Vehicle
 from chargemesh.protocols.tcec import charging as c
 from chargemesh.protocols.tcec.client import TcecClient
@@ -227,8 +227,12 @@ class TcecSessionMessages:
             start_charge_seq=seq,
         )
 
-    # --- the operator's notifications (kept in the inbox first by the T/CEC endpoints) --------
-    async def on_message(self, operator_id: str, interface: Interface, payload: Any) -> None:
+    # --- the operator's notifications (kept in the inbox with their event by the endpoints) ---
+    async def on_notification(self, event: TcecNotificationReceived) -> None:
+        """A charging notification: the session's state machine takes it (a repeat changes
+        nothing a state already reached)."""
+        operator_id, payload = event.operator_id, event.payload
+        interface = Interface(event.interface)
         service = self._sessions
         if interface is Interface.NOTIFICATION_START_CHARGE_RESULT:
             result = parse(c.NotificationStartChargeResultRequest, payload)

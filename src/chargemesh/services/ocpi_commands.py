@@ -6,6 +6,12 @@ Each command gets its own ``response_url`` (``…/commands/{COMMAND}/{uid}``). W
 result for the ``timeout`` the CPO announced (at least ``min_wait_s``); with none by then the
 command is reported as timed out (the spec: no retries, treat it as lost). A result that comes
 later is still accepted and recorded — peers do send late ``FAILED`` results.
+
+A result is an event: whichever process the CPO POSTs it to keeps it with an
+``OcpiCommandResult`` in one unit of work (the command's owner found in the store, where each
+command sent is recorded), and the sender waits on a waiter keyed by the command's uid that the
+event feeds (:meth:`CommandSender.on_result`, in the handler table), not on a future only the
+receiving process could complete.
 """
 
 from __future__ import annotations
@@ -20,16 +26,20 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
+from chargemesh.domain.events import OcpiCommandResult
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.ocpi.client import OcpiPeerError
 from chargemesh.protocols.ocpi.enums import CommandResponseType, CommandType
 from chargemesh.protocols.ocpi.models import CommandResult, dump, parse
 from chargemesh.protocols.ocpi.transport import OcpiError
 from chargemesh.services.ocpi_connections import OcpiConnections, _find
 from chargemesh.store import Store
+from chargemesh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 INBOX_RESULT: Final = "command_result"
+INBOX_SENT: Final = "command_sent"  # whose command a uid is, for any process a result reaches
 LATE_KEPT: Final = 10_000
 
 
@@ -55,7 +65,7 @@ class CommandOutcome:
 @dataclass(slots=True)
 class _Pending:
     outcome: CommandOutcome
-    done: asyncio.Future[CommandResult]
+    done: asyncio.Future[OcpiCommandResult]
 
 
 class CommandSender:
@@ -63,6 +73,7 @@ class CommandSender:
         self,
         connections: OcpiConnections,
         store: Store,
+        relay: OutboxRelay,
         *,
         callback_base: str,
         min_wait_s: float = 1.0,
@@ -70,6 +81,7 @@ class CommandSender:
     ) -> None:
         self._connections = connections
         self._store = store
+        self._relay = relay
         self._callback_base = callback_base.rstrip("/")
         self._min_wait_s = min_wait_s
         self._max_wait_s = max_wait_s
@@ -93,6 +105,12 @@ class CommandSender:
         outcome = CommandOutcome(uid, command, party.id)
         pending = _Pending(outcome, asyncio.get_running_loop().create_future())
         self._pending[uid] = pending
+        sent = {"uid": uid, "command": command.value}
+        await self._relay.write(
+            lambda uow: uow.inbox.append_inbox(
+                party.id, "ocpi", INBOX_SENT, sent, at=datetime.now(UTC)
+            )
+        )
         try:
             client = self._connections.client_for(party)
             cc, _, pid = party.id.partition("-")
@@ -108,8 +126,7 @@ class CommandSender:
                 outcome.timed_out = True
                 log.info("OCPI %s %s to %s: no result in %.0f s", command, uid, party.id, wait)
                 return outcome
-            outcome.result = str(result.result)
-            outcome.message = _text(result.message)
+            outcome.result, outcome.message = result.result, result.message
             return outcome
         finally:
             if not pending.done.done():
@@ -122,28 +139,40 @@ class CommandSender:
     async def receive_result(
         self, party_id: str, command: str, uid: str, body: Any
     ) -> CommandResult:
-        """The CPO's CommandResult for one of our commands (or a late one): recorded, then
-        handed to the waiting sender."""
-        owner = self._owner(uid)
+        """The CPO's CommandResult for one of our commands (or a late one), sent by this
+        process or another: recorded with its event, which the sender waits for."""
+        owner = self._owner(uid) or await asyncio.to_thread(self._owner_in_store, party_id, uid)
         if owner is None or owner != party_id.upper():
             raise OcpiError.not_found("unknown command")
         result = parse(CommandResult, body)
-        await asyncio.to_thread(
-            self._store.append_inbox,
-            owner,
-            "ocpi",
-            INBOX_RESULT,
-            {"uid": uid, "command": command.upper(), **dump(result)},
-            at=datetime.now(UTC),
+        record = {"uid": uid, "command": command.upper(), **dump(result)}
+        said = OcpiCommandResult(
+            owner, uid, command.upper(), str(result.result), _text(result.message)
         )
-        pending = self._pending.get(uid)
-        if pending is not None and not pending.done.done():
-            pending.done.set_result(result)
+
+        def work(uow: UnitOfWork) -> None:
+            uow.inbox.append_inbox(owner, "ocpi", INBOX_RESULT, record, at=datetime.now(UTC))
+            uow.collect([said])
+
+        await self._relay.write(work)
         return result
+
+    async def on_result(self, event: OcpiCommandResult) -> None:
+        """A command's result, whichever process received it: to the sender waiting here."""
+        pending = self._pending.get(event.uid)
+        if pending is not None and not pending.done.done():
+            pending.done.set_result(event)
 
     def _owner(self, uid: str) -> str | None:
         pending = self._pending.get(uid)
         return pending.outcome.party_id if pending else self._late.get(uid)
+
+    def _owner_in_store(self, party_id: str, uid: str) -> str | None:
+        """The party a command was sent to, as recorded by the process that sent it."""
+        for sent in reversed(self._store.inbox("ocpi", INBOX_SENT, party_id.upper())):
+            if sent.payload.get("uid") == uid:
+                return sent.operator_id
+        return None
 
 
 def _text(messages: Any) -> str | None:

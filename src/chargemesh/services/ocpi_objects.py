@@ -1,27 +1,30 @@
 """OCPI objects a CPO pushes to us besides Locations: Tariffs (PUT/DELETE), Sessions (PUT/PATCH)
 and CDRs (POST). Each is kept in its wire form, owned by the party it came through; Tariffs are
 mapped into the registry's tariffs as well. The sessions work builds on the stored Sessions and
-CDRs (``Store.list_ocpi_objects("sessions"|"cdrs")``).
+CDRs (``Store.list_ocpi_objects("sessions"|"cdrs")``): a kept Session or CDR and its event
+(``OcpiSessionReceived``, ``OcpiCdrReceived``) are one unit of work, and the sessions' handlers
+(wired in bootstrap) take it from there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from pydantic import BaseModel
 
 from chargemesh.domain import Operator
+from chargemesh.domain.events import Event, OcpiCdrReceived, OcpiSessionReceived
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.models import Cdr, Session, Tariff, ci, dump, merge_patch, parse
 from chargemesh.protocols.ocpi.transport import OcpiError, StatusCode
 from chargemesh.services.ocpi_locations import patch_time
 from chargemesh.store import OcpiObject, Store
+from chargemesh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 TARIFFS: Final = "tariffs"
 SESSIONS: Final = "sessions"
@@ -36,17 +39,9 @@ def _ids_match(obj: Any, cc: str, pid: str, object_id: str) -> None:
 
 
 class ObjectIngest:
-    def __init__(
-        self,
-        store: Store,
-        *,
-        session_listeners: Sequence[Callable[[str, Session], Awaitable[None]]] = (),
-        cdr_listeners: Sequence[Callable[[str, Cdr], Awaitable[None]]] = (),
-    ) -> None:
+    def __init__(self, store: Store, relay: OutboxRelay) -> None:
         self._store = store
-        #: told of each Session and CDR once kept: (operator id, the object)
-        self.session_listeners = tuple(session_listeners)
-        self.cdr_listeners = tuple(cdr_listeners)
+        self._relay = relay
         self._lock = asyncio.Lock()  # read-modify-write of one object at a time
 
     async def get(self, module: str, cc: str, pid: str, object_id: str) -> dict[str, Any]:
@@ -56,10 +51,21 @@ class ObjectIngest:
         return held.payload
 
     async def _keep(self, module: str, operator: Operator, obj: Any, raw: dict[str, Any]) -> None:
+        """Keep the object, with the event saying it came (Sessions and CDRs) in one unit."""
         record = OcpiObject(
             module, obj.country_code, obj.party_id, obj.id, operator.id, obj.last_updated, raw
         )
-        await asyncio.to_thread(self._store.put_ocpi_objects, [record])
+        said: list[Event] = []
+        if module == SESSIONS:
+            said.append(OcpiSessionReceived(operator.id, raw))
+        elif module == CDRS:
+            said.append(OcpiCdrReceived(operator.id, raw))
+
+        def work(uow: UnitOfWork) -> None:
+            uow.ocpi.put_ocpi_objects([record])
+            uow.collect(said)
+
+        await self._relay.write(work)
 
     async def _put(
         self,
@@ -112,9 +118,7 @@ class ObjectIngest:
     async def put_session(
         self, operator: Operator, cc: str, pid: str, session_id: str, body: Any
     ) -> bool:
-        session, stale = await self._put(SESSIONS, Session, operator, cc, pid, session_id, body)
-        if not stale:
-            await _tell(self.session_listeners, operator.id, session)
+        _, stale = await self._put(SESSIONS, Session, operator, cc, pid, session_id, body)
         return stale
 
     async def patch_session(
@@ -136,7 +140,6 @@ class ObjectIngest:
             session = parse(Session, merged)
             _ids_match(session, cc, pid, session_id)
             await self._keep(SESSIONS, operator, session, dump(session))
-        await _tell(self.session_listeners, operator.id, session)
         return False
 
     # --- CDRs -------------------------------------------------------------------------------
@@ -161,16 +164,4 @@ class ObjectIngest:
                     )
                 return cdr
             await self._keep(CDRS, operator, cdr, raw)
-        await _tell(self.cdr_listeners, operator.id, cdr)
         return cdr
-
-
-async def _tell(
-    listeners: Sequence[Callable[[str, T], Awaitable[None]]], operator_id: str, obj: T
-) -> None:
-    """Hand a kept object on; it is stored and will be acknowledged whatever a listener does."""
-    for listener in listeners:
-        try:
-            await listener(operator_id, obj)
-        except Exception:
-            log.exception("handling an OCPI object from %s failed", operator_id)

@@ -1,22 +1,25 @@
 """The Tokens module with us as token owner: CPOs pull our tokens (paginated) and ask us in real
 time whether one may charge (``POST /tokens/{uid}/authorize``); the answer comes from the account
 behind the token. Every authorization given is recorded with its reference, so that the session it
-starts can be matched to the driver."""
+starts can be matched to the driver; an ALLOWED one is, in the same unit of work, an
+``OcpiTokenAuthorized`` event (what starts a plug-and-charge session)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from chargemesh.domain import Token, TokenStanding, TokenType
+from chargemesh.domain.events import OcpiTokenAuthorized
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.ocpi import models
 from chargemesh.protocols.ocpi.models import AuthorizationInfo, LocationReferences, dump, parse
 from chargemesh.protocols.ocpi.transport import OcpiError, StatusCode
 from chargemesh.store import Store
+from chargemesh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +68,10 @@ def allowed(token: Token) -> str:
 
 
 class TokenAuthority:
-    def __init__(
-        self,
-        store: Store,
-        own_party: tuple[str, str],
-        *,
-        on_allowed: Callable[[str, str, str, LocationReferences | None], Awaitable[None]]
-        | None = None,
-    ) -> None:
+    def __init__(self, store: Store, own_party: tuple[str, str], relay: OutboxRelay) -> None:
         self._store = store
         self.own_party = own_party
-        #: told of each ALLOWED authorization: (operator id, token uid, reference, location)
-        self.on_allowed = on_allowed
+        self._relay = relay
 
     async def page(
         self, *, date_from: datetime | None, date_to: datetime | None, offset: int, limit: int
@@ -108,23 +103,18 @@ class TokenAuthority:
                 "authorization_reference": reference,
             }
         )
-        await asyncio.to_thread(
-            self._store.append_inbox,
-            party_id,
-            "ocpi",
-            INBOX_AUTHORIZATION,
-            {
-                "uid": token.uid,
-                "type": token.type.value,
-                "allowed": answer,
-                "authorization_reference": reference,
-                "location": dump(location) if location else None,
-            },
-            at=datetime.now(UTC),
-        )
-        if reference is not None and self.on_allowed is not None:
-            try:
-                await self.on_allowed(party_id, token.uid, reference, location)
-            except Exception:  # the answer stands; the session can still be matched later
-                log.exception("handling the authorization of %s failed", token.uid)
+        where = dump(location) if location else None
+        record = {
+            "uid": token.uid, "type": token.type.value, "allowed": answer,
+            "authorization_reference": reference, "location": where,
+        }  # fmt: skip
+
+        def work(uow: UnitOfWork) -> None:
+            uow.inbox.append_inbox(
+                party_id, "ocpi", INBOX_AUTHORIZATION, record, at=datetime.now(UTC)
+            )
+            if reference is not None:
+                uow.collect([OcpiTokenAuthorized(party_id, token.uid, reference, where)])
+
+        await self._relay.write(work)
         return info

@@ -23,7 +23,7 @@ class SqlUnitOfWork(UnitOfWork):
     def __init__(self, store: SqlStore) -> None:
         super().__init__()
         self._store = store
-        self.registry = self.status = self.ocpi = self.sessions = store
+        self.registry = self.status = self.ocpi = self.inbox = self.sessions = store
         self._tx: AbstractContextManager[Any] | None = None
         self._token: Token[tuple[SqlStore, Any] | None] | None = None
         self._cursor: Any = None

@@ -17,10 +17,10 @@ that must not block the loop runs the sync form in ``asyncio.to_thread``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from chargemesh.domain import Operator, Station, StationRemoved, Tariff, Token
 from chargemesh.domain.events import Event
@@ -63,6 +63,20 @@ class OcpiRepository(Protocol):
     def upsert_tokens(self, tokens: Iterable[Token]) -> int: ...
 
 
+class InboxRepository(Protocol):
+    """The protocol messages we acknowledged, kept for their consumers."""
+
+    def append_inbox(
+        self,
+        operator_id: str,
+        protocol: str,
+        message: str,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime,
+    ) -> int: ...
+
+
 class SessionRepository(Protocol):
     """Charging sessions and the drivers' vehicles."""
 
@@ -87,6 +101,7 @@ class UnitOfWork(ABC):
     registry: RegistryRepository
     status: StatusRepository
     ocpi: OcpiRepository
+    inbox: InboxRepository
     sessions: SessionRepository
 
     def __init__(self) -> None:

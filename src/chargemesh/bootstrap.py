@@ -4,8 +4,9 @@ Everything is handed its collaborators when it is made; nothing is wired afterwa
 sessions and their protocol adapters would need each other: the adapters (what we ask an
 operator) are made first, the sessions over them, and what operators tell us about sessions
 (:class:`~chargemesh.services.charging_tcec.TcecSessionMessages`,
-:class:`~chargemesh.services.charging_ocpi.OcpiSessionMessages`) over the sessions, before the
-endpoints that receive it.
+:class:`~chargemesh.services.charging_ocpi.OcpiSessionMessages`) over the sessions: their
+methods are the event handler table's, fed by the events the endpoints write with the messages.
+One outbox relay carries every unit of work's events to the bus; the app's lifespan runs it.
 
 ``chargemesh serve``, ``sync`` and ``demo`` call :func:`build_platform`; tests call
 :func:`assemble` with a store and settings of their own.

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_search import cache_path, generate_store
-from chargemesh.services.coverage import coverage_report
+from chargemesh.services.analytics.coverage import coverage_report
 from chargemesh.store import open_store
 
 TARGET_S = 5.0

@@ -474,7 +474,7 @@ def run(
 ) -> None:
     from chargemesh.bootstrap import OcpiSettings, assemble
     from chargemesh.protocols.http_server import LoopbackServer
-    from chargemesh.services.ocpi_sync import sync_ocpi_operator
+    from chargemesh.services.feeds.ocpi_sync import sync_ocpi_operator
     from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
     from chargemesh.store import open_store
 

@@ -34,7 +34,7 @@ from chargemesh.domain import (
     child_id,
     station_id,
 )
-from chargemesh.services.reliability import CHINA_TZ, reliability_report
+from chargemesh.services.analytics.reliability import CHINA_TZ, reliability_report
 from chargemesh.store import ExcludedDowntime, StatusUpdate, Store, open_store
 
 START = datetime(2025, 12, 1, tzinfo=CHINA_TZ)

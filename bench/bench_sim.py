@@ -26,7 +26,7 @@ from chargemesh.config import Config, load_config
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi.models import Location
 from chargemesh.protocols.tcec.client import client_from_config
-from chargemesh.services.ocpi_sync import ensure_registered
+from chargemesh.services.feeds.ocpi_sync import ensure_registered
 from chargemesh.sim.country import generate
 from chargemesh.sim.runner import Simulator
 from chargemesh.store import open_store

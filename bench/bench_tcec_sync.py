@@ -22,7 +22,7 @@ from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.stations import StationInfo
-from chargemesh.services.tcec_sync import sync_tcec_operator
+from chargemesh.services.feeds.tcec_sync import sync_tcec_operator
 from chargemesh.sim.peers.tcec.network import OperatorNetwork
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from chargemesh.store import open_store

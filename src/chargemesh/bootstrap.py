@@ -3,8 +3,8 @@
 Everything is handed its collaborators when it is made; nothing is wired afterwards. The
 sessions and their protocol adapters would need each other: the adapters (what we ask an
 operator) are made first, the sessions over them, and what operators tell us about sessions
-(:class:`~chargemesh.services.charging_tcec.TcecSessionMessages`,
-:class:`~chargemesh.services.charging_ocpi.OcpiSessionMessages`) over the sessions: their
+(:class:`~chargemesh.services.charging.tcec.TcecSessionMessages`,
+:class:`~chargemesh.services.charging.ocpi.OcpiSessionMessages`) over the sessions: their
 methods are the event handler table's, fed by the events the endpoints write with the messages.
 One outbox relay carries every unit of work's events to the bus; the app's lifespan runs it.
 
@@ -47,19 +47,19 @@ from chargemesh.runtime.leader import Follower, Leadership, Singleton, leader_fo
 from chargemesh.runtime.schedule import repeat
 from chargemesh.search.index import StationIndex
 from chargemesh.search.upkeep import keep_index
-from chargemesh.services.charging_ocpi import OcpiCharging, OcpiSessionMessages
-from chargemesh.services.charging_tcec import TcecCharging, TcecSessionMessages, new_seq
-from chargemesh.services.compatibility import compatibility_report, known_failures
-from chargemesh.services.freshness import StatusRefresher
-from chargemesh.services.ingest import OcpiSide, sync_all
-from chargemesh.services.ocpi_commands import CommandSender
-from chargemesh.services.ocpi_connections import OcpiConnections
-from chargemesh.services.ocpi_locations import LocationIngest
-from chargemesh.services.ocpi_objects import ObjectIngest
-from chargemesh.services.ocpi_tokens import TokenAuthority
-from chargemesh.services.prices import Prices
-from chargemesh.services.sessions import SessionService
-from chargemesh.services.status import StatusWriter
+from chargemesh.services.analytics.compatibility import compatibility_report, known_failures
+from chargemesh.services.charging.ocpi import OcpiCharging, OcpiSessionMessages
+from chargemesh.services.charging.ocpi_commands import CommandSender
+from chargemesh.services.charging.ocpi_tokens import TokenAuthority
+from chargemesh.services.charging.prices import Prices
+from chargemesh.services.charging.sessions import SessionService
+from chargemesh.services.charging.tcec import TcecCharging, TcecSessionMessages, new_seq
+from chargemesh.services.feeds.freshness import StatusRefresher
+from chargemesh.services.feeds.ingest import OcpiSide, sync_all
+from chargemesh.services.feeds.ocpi_connections import OcpiConnections
+from chargemesh.services.feeds.ocpi_locations import LocationIngest
+from chargemesh.services.feeds.ocpi_objects import ObjectIngest
+from chargemesh.services.feeds.status import StatusWriter
 from chargemesh.store import Store, StoreError, open_store
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from chargemesh.bootstrap import assemble
 from chargemesh.domain import ConnectorStatus, OperatorProtocol
 from chargemesh.geo.coords import gcj02_to_wgs84
 from chargemesh.protocols.http_server import LoopbackServer
-from chargemesh.services.qr import resolve
+from chargemesh.services.charging.qr import resolve
 from chargemesh.store import StatusUpdate, Store
 from tests.factories import make_operator, make_station
 

@@ -16,8 +16,8 @@ from chargemesh.domain.events import OcpiCommandResult
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.models import StartSession
-from chargemesh.services.ocpi_commands import INBOX_RESULT, CommandOutcome
-from chargemesh.services.ocpi_sync import sync_ocpi_operator
+from chargemesh.services.charging.ocpi_commands import INBOX_RESULT, CommandOutcome
+from chargemesh.services.feeds.ocpi_sync import sync_ocpi_operator
 from chargemesh.sim.peers.ocpi.data import CpoNetwork
 from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
 from chargemesh.store import Store, open_store

@@ -40,8 +40,8 @@ from chargemesh.protocols.ocpi.models import (
     parse,
 )
 from chargemesh.protocols.ocpi.transport import format_datetime
-from chargemesh.services.ocpi_commands import CommandOutcome
-from chargemesh.services.ocpi_sync import sync_ocpi_operator
+from chargemesh.services.charging.ocpi_commands import CommandOutcome
+from chargemesh.services.feeds.ocpi_sync import sync_ocpi_operator
 from chargemesh.sim.charging import (
     SimVehicle,
     VehicleModel,

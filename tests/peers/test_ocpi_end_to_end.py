@@ -41,8 +41,8 @@ from chargemesh.protocols.ocpi.models import (
     parse,
 )
 from chargemesh.protocols.ocpi.transport import encode_token, format_datetime
-from chargemesh.services.ocpi_commands import CommandOutcome
-from chargemesh.services.ocpi_sync import OcpiSyncError, OcpiSyncReport, sync_ocpi_operator
+from chargemesh.services.charging.ocpi_commands import CommandOutcome
+from chargemesh.services.feeds.ocpi_sync import OcpiSyncError, OcpiSyncReport, sync_ocpi_operator
 from chargemesh.sim.peers.ocpi.data import CpoNetwork
 from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
 from chargemesh.store import Store

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from chargemesh.protocols.tcec.charging import PolicyInfo
-from chargemesh.services.sessions import MONEY_TOLERANCE
+from chargemesh.services.charging.sessions import MONEY_TOLERANCE
 from chargemesh.sim.charging import ChargeRun, make_vehicle
 from chargemesh.sim.peers.ocpi.charge import charge_run
 from chargemesh.sim.peers.tcec.charging import tariff_of

@@ -18,7 +18,7 @@ import pytest
 
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.models import Tariff
-from chargemesh.services.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
+from chargemesh.services.charging.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
 from chargemesh.store import Store
 from tests.helpers import shown_price
 from tests.peers.ocpi_samples import CPO_PARTY

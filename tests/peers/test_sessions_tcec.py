@@ -27,8 +27,8 @@ from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.protocols.tcec.codec import CHINA_TZ
 from chargemesh.protocols.tcec.stations import StationInfo
-from chargemesh.services.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
-from chargemesh.services.tcec_sync import sync_tcec_operator
+from chargemesh.services.charging.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
+from chargemesh.services.feeds.tcec_sync import sync_tcec_operator
 from chargemesh.sim.charging import BadSlice, CompatibilityMatrix, FailureReason, make_vehicle
 from chargemesh.sim.peers.tcec.charging import TcecOperatorCharging
 from chargemesh.sim.peers.tcec.network import OperatorNetwork

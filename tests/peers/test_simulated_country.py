@@ -31,9 +31,9 @@ from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.enums import ModuleID
 from chargemesh.protocols.tcec.interfaces import Interface
 from chargemesh.protocols.tcec.stations import QueryStationsInfoRequest
-from chargemesh.services.coverage import coverage_report
-from chargemesh.services.delisting import DelistingRules
-from chargemesh.services.ingest import FeedResult, OcpiSide, sync_all
+from chargemesh.services.analytics.coverage import coverage_report
+from chargemesh.services.feeds.delisting import DelistingRules
+from chargemesh.services.feeds.ingest import FeedResult, OcpiSide, sync_all
 from chargemesh.sim.country import Country, generate
 from chargemesh.sim.faults import FaultConfig
 from chargemesh.sim.runner import Simulator

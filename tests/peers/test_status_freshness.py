@@ -25,8 +25,8 @@ from chargemesh.bootstrap import OcpiSettings, Platform, assemble, tcec_peers
 from chargemesh.config import Config, StatusConfig, load_config
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.interfaces import Interface
-from chargemesh.services.freshness import StatusRefresher
-from chargemesh.services.ingest import OcpiSide, sync_all
+from chargemesh.services.feeds.freshness import StatusRefresher
+from chargemesh.services.feeds.ingest import OcpiSide, sync_all
 from chargemesh.sim.country import Country, generate
 from chargemesh.sim.runner import Simulator
 from chargemesh.store import Store, open_store

@@ -39,7 +39,7 @@ from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, Secrets, TcecError, s
 from chargemesh.protocols.tcec.interfaces import Interface
 from chargemesh.protocols.tcec.stations import ConnectorStatusInfo, NotificationStationStatusRequest
 from chargemesh.protocols.tcec.wire import DIALECTS, Dialect, dump
-from chargemesh.services.tcec_sync import SyncReport, poll_tcec_status, sync_tcec_operator
+from chargemesh.services.feeds.tcec_sync import SyncReport, poll_tcec_status, sync_tcec_operator
 from chargemesh.sim.peers.tcec.network import OperatorNetwork
 from chargemesh.sim.peers.tcec.push import PlatformPusher
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer

@@ -11,8 +11,8 @@ from datetime import timedelta
 from typing import Final
 
 from chargemesh.geo.counties import county_table
-from chargemesh.services.compatibility import read_campaign
-from chargemesh.services.coverage import snapshot
+from chargemesh.services.analytics.compatibility import read_campaign
+from chargemesh.services.analytics.coverage import snapshot
 from chargemesh.store import Store
 from tests.factories import T0, make_operator, make_station
 

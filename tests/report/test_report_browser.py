@@ -21,9 +21,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from chargemesh.geo.counties import county_table
 from chargemesh.report.countymap import COVERED_COLOR, UNCOVERED_COLOR, project
 from chargemesh.report.html import render_html
-from chargemesh.services.compatibility import compatibility_report
-from chargemesh.services.coverage import coverage_report
-from chargemesh.services.reliability import reliability_report
+from chargemesh.services.analytics.compatibility import compatibility_report
+from chargemesh.services.analytics.coverage import coverage_report
+from chargemesh.services.analytics.reliability import reliability_report
 from chargemesh.store import open_store
 from tests.factories import T0
 from tests.report import registry, samples

@@ -18,7 +18,7 @@ from chargemesh.protocols.ocpi.models import Location
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Secrets
 from chargemesh.protocols.tcec.stations import StationInfo
-from chargemesh.services.ocpi_sync import ensure_registered, sync_ocpi_operator
+from chargemesh.services.feeds.ocpi_sync import ensure_registered, sync_ocpi_operator
 from chargemesh.sim.churn import OCPI_OF_CODE, Churn
 from chargemesh.sim.country import (
     Country,
@@ -303,7 +303,7 @@ def test_ocpi_pagination_through_the_real_cpo_and_platform(world: World, country
 
 
 def test_the_platform_syncs_a_tcec_operator_from_the_manifest_as_it_is(world: World) -> None:
-    from chargemesh.services.tcec_sync import sync_tcec_operator
+    from chargemesh.services.feeds.tcec_sync import sync_tcec_operator
 
     config = world.config
     op = config.operator(XIAOJU)

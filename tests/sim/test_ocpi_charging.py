@@ -14,8 +14,8 @@ from chargemesh.domain import Token, TokenType
 from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.models import StartSession, StopSession
 from chargemesh.protocols.ocpi.transport import format_datetime
-from chargemesh.services.ocpi_commands import CommandOutcome
-from chargemesh.services.ocpi_sync import ensure_registered
+from chargemesh.services.charging.ocpi_commands import CommandOutcome
+from chargemesh.services.feeds.ocpi_sync import ensure_registered
 from chargemesh.sim.charging import BadSlice, CompatibilityMatrix, FailureReason, make_vehicle
 from tests.helpers import wait_for
 from tests.sim.conftest import SEED, World

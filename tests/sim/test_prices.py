@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from chargemesh.protocols.ocpi import mapping
-from chargemesh.services.ingest import OcpiSide, sync_all
+from chargemesh.services.feeds.ingest import OcpiSide, sync_all
 from chargemesh.sim.charging import CompatibilityMatrix, make_vehicle
 from chargemesh.sim.country import Country
 from tests.helpers import wait_for

@@ -29,8 +29,8 @@ from chargemesh.protocols.tcec.interfaces import Interface, endpoint_url
 from chargemesh.protocols.tcec.mapping import connector_status as from_tcec
 from chargemesh.protocols.tcec.stations import StationInfo
 from chargemesh.protocols.tcec.wire import parse
-from chargemesh.services.ocpi_sync import ensure_registered, sync_ocpi_operator
-from chargemesh.services.tcec_sync import sync_tcec_operator
+from chargemesh.services.feeds.ocpi_sync import ensure_registered, sync_ocpi_operator
+from chargemesh.services.feeds.tcec_sync import sync_tcec_operator
 from chargemesh.sim.churn import (
     IDLE,
     OCPI_OF_CODE,

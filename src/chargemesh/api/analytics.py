@@ -1,6 +1,6 @@
 """``GET /api/v1/coverage`` and ``GET /api/v1/compatibility``: the figures a charging network is
-judged by, computed from the registry and the charge attempts (``services/coverage.py``,
-``services/compatibility.py``) — the same data as ``chargemesh report``."""
+judged by, computed from the registry and the charge attempts (``services/analytics/coverage.py``,
+``services/analytics/compatibility.py``) — the same data as ``chargemesh report``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from chargemesh.services.compatibility import compatibility_report
-from chargemesh.services.coverage import coverage_report
+from chargemesh.services.analytics.compatibility import compatibility_report
+from chargemesh.services.analytics.coverage import coverage_report
 from chargemesh.store import Store
 
 

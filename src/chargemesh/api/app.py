@@ -24,9 +24,9 @@ from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
 from chargemesh.api.tcec import TcecPlatformEndpoints
 from chargemesh.search.index import StationIndex
-from chargemesh.services.freshness import StatusRefresher
-from chargemesh.services.prices import Prices
-from chargemesh.services.sessions import SessionService
+from chargemesh.services.charging.prices import Prices
+from chargemesh.services.charging.sessions import SessionService
+from chargemesh.services.feeds.freshness import StatusRefresher
 from chargemesh.store import Store
 
 WEB = Path(__file__).resolve().parent.parent / "web" / "static"

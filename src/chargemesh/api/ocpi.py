@@ -39,11 +39,11 @@ from chargemesh.protocols.ocpi.transport import (
     page_link,
     parse_datetime,
 )
-from chargemesh.services.ocpi_commands import CommandSender
-from chargemesh.services.ocpi_connections import OcpiConnections
-from chargemesh.services.ocpi_locations import LocationIngest
-from chargemesh.services.ocpi_objects import CDRS, SESSIONS, TARIFFS, ObjectIngest
-from chargemesh.services.ocpi_tokens import TokenAuthority
+from chargemesh.services.charging.ocpi_commands import CommandSender
+from chargemesh.services.charging.ocpi_tokens import TokenAuthority
+from chargemesh.services.feeds.ocpi_connections import OcpiConnections
+from chargemesh.services.feeds.ocpi_locations import LocationIngest
+from chargemesh.services.feeds.ocpi_objects import CDRS, SESSIONS, TARIFFS, ObjectIngest
 from chargemesh.store import OcpiParty, Store
 
 log = logging.getLogger(__name__)

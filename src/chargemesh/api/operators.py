@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from chargemesh.config import StatusConfig
 from chargemesh.domain import Operator
-from chargemesh.services.freshness import StatusRefresher, feed_state, stale_by_operator
+from chargemesh.services.feeds.freshness import StatusRefresher, feed_state, stale_by_operator
 from chargemesh.store import FeedHealth, Store
 from chargemesh.store.repository import OperatorCounts
 

@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from chargemesh.api.stations import TariffOut, tariff_out
 from chargemesh.domain.session import ChargeSession, Vehicle
-from chargemesh.services.sessions import SessionService, StartRefused, dispute_of
-from chargemesh.services.vehicles import Refused, enable_plug_and_charge
+from chargemesh.services.charging.sessions import SessionService, StartRefused, dispute_of
+from chargemesh.services.charging.vehicles import Refused, enable_plug_and_charge
 from chargemesh.store import StoreIntegrityError
 
 Account = Annotated[str, Header(alias="X-Account-ID", min_length=1, max_length=64)]

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 
 from chargemesh.domain import ConnectorStatus, Operator, Station, Tariff, effective_status
 from chargemesh.geo.coords import gcj02_to_wgs84
-from chargemesh.services.prices import Prices
-from chargemesh.services.qr import printed_code
+from chargemesh.services.charging.prices import Prices
+from chargemesh.services.charging.qr import printed_code
 from chargemesh.store import Store
 
 

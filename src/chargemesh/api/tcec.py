@@ -50,8 +50,8 @@ from chargemesh.protocols.tcec.stations import (
 from chargemesh.protocols.tcec.token import QueryTokenRequest, QueryTokenResponse
 from chargemesh.protocols.tcec.tokens import ReplayGuard, TokenIssuer
 from chargemesh.protocols.tcec.wire import Dialect, WireModel, dump, parse
-from chargemesh.services.sessions import dispute_of
-from chargemesh.services.status import StatusWriter
+from chargemesh.services.charging.sessions import dispute_of
+from chargemesh.services.feeds.status import StatusWriter
 from chargemesh.store import Outcome, StatusUpdate, Store
 from chargemesh.store.unit_of_work import UnitOfWork
 

@@ -34,7 +34,11 @@ def compat_import(
     """Import a test campaign, one row per test charge (columns: at, operator_id,
     vehicle_model, charger_manufacturer, charger_model, firmware, connector_standard,
     start_method, outcome, failure_reason). A bad row refuses the whole file."""
-    from chargemesh.services.compatibility import CampaignError, import_campaign, read_campaign
+    from chargemesh.services.analytics.compatibility import (
+        CampaignError,
+        import_campaign,
+        read_campaign,
+    )
 
     try:
         text = file.read_text(encoding="utf-8")

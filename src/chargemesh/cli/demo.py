@@ -13,7 +13,7 @@ from chargemesh.cli.common import EXIT_RUNTIME, err, fail, one_line_errors, out
 from chargemesh.config import load_config
 
 if TYPE_CHECKING:
-    from chargemesh.services.ingest import FeedResult
+    from chargemesh.services.feeds.ingest import FeedResult
     from chargemesh.store.repository import RegistryCounts
 
 
@@ -73,7 +73,7 @@ def demo(
 
     from chargemesh.bootstrap import build_platform
     from chargemesh.protocols.http_server import LoopbackServer
-    from chargemesh.services.ingest import sync_all
+    from chargemesh.services.feeds.ingest import sync_all
 
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ def ocpi_invite(
     import asyncio
     import re
 
-    from chargemesh.services.ocpi_connections import OcpiConnections
+    from chargemesh.services.feeds.ocpi_connections import OcpiConnections
 
     if not re.fullmatch(r"[A-Za-z]{2}-[0-9A-Za-z]{3}", operator):
         raise fail(f"--operator {operator!r}: an OCPI party is CC-PID, e.g. CN-ABC", EXIT_USAGE)

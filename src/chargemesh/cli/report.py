@@ -157,7 +157,7 @@ def report(
     url = store_url(config, store)
     with open_store(url) as s, err.status(f"computing the {kind} report…"):
         if kind is ReportKind.COVERAGE:
-            from chargemesh.services.coverage import coverage_report
+            from chargemesh.services.analytics.coverage import coverage_report
 
             thresholds = (load_config(config) if config else Config()).coverage  # [coverage]
             data = coverage_report(
@@ -166,14 +166,14 @@ def report(
                 rapid_kw=rapid_kw or thresholds.rapid_kw,
             ).to_json()
         elif kind is ReportKind.COMPATIBILITY:
-            from chargemesh.services.compatibility import compatibility_report
+            from chargemesh.services.analytics.compatibility import compatibility_report
 
             data = compatibility_report(
                 s, target=0.99 if target is None else target,
                 min_samples=30 if min_samples is None else min_samples,
             ).to_json()  # fmt: skip
         else:
-            from chargemesh.services.reliability import reliability_report
+            from chargemesh.services.analytics.reliability import reliability_report
 
             detail = CONNECTOR_DETAIL[connectors or ConnectorDetail.BELOW_THRESHOLD]
             data = reliability_report(s, start, end, connector_detail=detail).to_json()

@@ -36,7 +36,7 @@ def sync(
 
     from chargemesh.bootstrap import build_platform
     from chargemesh.protocols.http_server import LoopbackServer
-    from chargemesh.services.ingest import sync_all
+    from chargemesh.services.feeds.ingest import sync_all
 
     cfg = load_config(config)
     ids = [cfg.operator(o).id for o in operator] if operator else [o.id for o in cfg.operators]

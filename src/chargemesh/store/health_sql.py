@@ -82,7 +82,7 @@ class HealthTables(SqlHooks):
             )
             return {r[0]: OperatorCounts(int(r[1]), int(r[2]), int(r[3])) for r in cur.fetchall()}
 
-    # --- status freshness (services/freshness.py) -----------------------------------------
+    # --- status freshness (services/feeds/freshness.py) -----------------------------------------
     def station_source_ids(self, operator_id: str) -> list[str]:
         with self._lock, self._transaction() as cur:
             cur.execute(

@@ -3,7 +3,7 @@
 excluded downtime, and charge attempts joined to their sessions. A mixin of
 :class:`~chargemesh.store.sql.SqlStore` (see ``hooks.py``).
 
-Nothing here reads one connector at a time: ``services/reliability/`` walks the registry a
+Nothing here reads one connector at a time: ``services/analytics/reliability/`` walks the registry a
 page of connectors at a time, two statements per page.
 """
 

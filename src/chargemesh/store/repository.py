@@ -627,7 +627,7 @@ class Store(ABC):
         """Delete the rows of the ``cleared`` station ids, then write ``rows`` as given (insert
         or overwrite), in one transaction."""
 
-    # --- reliability (issue 8; reliability_sql.py): what services/reliability/ reads --------
+    # --- reliability (reliability_sql.py): what services/analytics/reliability/ reads ---------
     # The rows these methods read and write are defined at the end of this module.
     @abstractmethod
     def add_excluded_downtime(self, records: Iterable[ExcludedDowntime]) -> int:

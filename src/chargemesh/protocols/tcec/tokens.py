@@ -167,7 +167,8 @@ class ReplayGuard:
     window's worth of margin for clocks that disagree between processes).
 
     Concurrent checks are written to the book together, one transaction per batch, as the status
-    writer does (services/status.py): a request is let through only once its row is committed."""
+    writer does (services/feeds/status.py): a request is let through only once its row is
+    committed."""
 
     def __init__(
         self,

@@ -1,0 +1,1 @@
+"""What the registry and the charge attempts tell: coverage, compatibility, reliability."""

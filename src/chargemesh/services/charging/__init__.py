@@ -1,0 +1,1 @@
+"""A driver's charge on any network: sessions, QR codes, prices, one adapter per protocol."""

@@ -5,9 +5,7 @@ once: a process that restarts replays what it had not marked published). On both
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -16,11 +14,9 @@ from chargemesh.domain import Capability, Operator, OperatorProtocol
 from chargemesh.domain.events import OcpiTokenAuthorized
 from chargemesh.domain.session import SessionState, StartMethod, Vehicle
 from chargemesh.store import Store
+from tests.protocols.ocpi import example
 
-EXAMPLE = (
-    Path(__file__).parents[1]
-    / "data/ocpi-examples/2.2.1/examples/location_example_uc2_destination_charger.json"
-)
+EXAMPLE = "location_example_uc2_destination_charger.json"  # official, tests/data
 CPO = Operator(
     "NL-ALF", "Alfen", OperatorProtocol.OCPI,
     frozenset({Capability.REALTIME, Capability.PLUG_AND_CHARGE}),
@@ -39,7 +35,7 @@ def test_a_repeated_authorization_starts_one_plug_and_charge_session(
 async def _authorized_twice(store: Store) -> None:
     platform = assemble(store)
     store.upsert_operator(CPO)
-    body = json.loads(EXAMPLE.read_text())
+    body = example(EXAMPLE)
     cc, pid, lid = body["country_code"], body["party_id"], body["id"]
     await platform.ocpi_locations.put(CPO, CPO.id, cc, pid, lid, None, None, body)
     store.save_vehicle(Vehicle("v1", "alice", "LRW3E7EK4NC000001", "Model Y", EMAID))

@@ -4,8 +4,6 @@ its connectors' status are kept together, or none of them."""
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 
 import pytest
 
@@ -15,16 +13,14 @@ from chargemesh.events.relay import OutboxRelay
 from chargemesh.services.feeds.ocpi_locations import LocationIngest
 from chargemesh.services.feeds.status import StatusWriter
 from chargemesh.store import Store, StoreIntegrityError
+from tests.protocols.ocpi import example
 
-EXAMPLE = (
-    Path(__file__).parents[1]
-    / "data/ocpi-examples/2.2.1/examples/location_example_uc2_destination_charger.json"
-)
+EXAMPLE = "location_example_uc2_destination_charger.json"  # official, tests/data
 CPO = Operator("BE-BEC", "Be Charging", OperatorProtocol.OCPI, frozenset({Capability.REALTIME}))
 
 
 def _put(store: Store, bus: EventBus) -> None:
-    body = json.loads(EXAMPLE.read_text())
+    body = example(EXAMPLE)
     relay = OutboxRelay(store, bus)
     ingest = LocationIngest(store, StatusWriter(store, relay), relay)
     cc, pid, lid = body["country_code"], body["party_id"], body["id"]

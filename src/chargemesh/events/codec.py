@@ -8,13 +8,14 @@ be listed in ``KINDS``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, get_args, get_origin
+
+import orjson
 
 from chargemesh.domain.events import (
     Event,
@@ -42,38 +43,29 @@ KINDS: dict[str, type[Any]] = {
 
 
 def encode(event: Event) -> tuple[str, str]:
-    """(kind, JSON payload) of an event; its ``event_id`` is the row's and is not repeated."""
+    """(kind, JSON payload) of an event. orjson writes dataclasses, datetimes (ISO 8601), enums
+    and tuples itself, several times faster than a walk over the fields (a national sync writes
+    a row per station and status change); its ``event_id`` is the row's, and ``decode`` takes
+    the row's."""
     kind = type(event).__name__
     if kind not in KINDS:
         raise TypeError(f"{kind} is not an event the outbox knows")
-    fields = {
-        f.name: _plain(getattr(event, f.name))
-        for f in dataclasses.fields(event)
-        if f.name != "event_id"
-    }
-    return kind, json.dumps(fields, separators=(",", ":"))
+    return kind, orjson.dumps(event, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def decode(kind: str, payload: str, event_id: int) -> Event:
     cls = KINDS[kind]
-    event: Event = _build(cls, {**json.loads(payload), "event_id": event_id})
+    event: Event = _build(cls, {**orjson.loads(payload), "event_id": event_id})
     return event
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
+def _default(value: Any) -> Any:
+    """What orjson leaves to us: decimals as text (exact), sets as lists."""
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, (tuple, list, set, frozenset)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 _HINTS: dict[type[Any], dict[str, Any]] = {}

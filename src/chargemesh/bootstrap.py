@@ -236,9 +236,11 @@ def build_platform(
     between pushes (``serve``, ``demo``); ``singletons`` False: this process never leads and
     runs none of them (``sync``); ``search`` False: no search index (``sync``: nobody searches
     there, and an index of the whole registry, rebuilt as the sync fills it, made its CPU grow
-    with the square of the country and its memory with all it had synced)."""
+    with the square of the country and its memory with all it had synced; the store gets a
+    larger page cache instead)."""
     owned = store is None
-    opened = open_store(config.store.url) if store is None else store
+    # a process without the index gives its memory to the store's page cache (bulk syncs)
+    opened = open_store(config.store.url, bulk=not search) if store is None else store
     try:
         return assemble(
             opened,

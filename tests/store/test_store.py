@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import time, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -276,3 +277,14 @@ def test_the_protocol_inbox_keeps_acknowledged_messages(store: Store) -> None:
         "notification_stop_charge_result"
     ]
     assert store.inbox("ocpi") == []
+
+
+def test_a_bulk_sqlite_store_has_the_larger_page_cache(tmp_path: Path) -> None:
+    """``chargemesh sync`` keeps no search index and gives its memory to SQLite's page cache."""
+    from chargemesh.store.sqlite import BULK_CACHE_MB, CACHE_MB, SqliteStore
+
+    for bulk, mb in ((False, CACHE_MB), (True, BULK_CACHE_MB)):
+        with open_store(f"sqlite:///{tmp_path / f'{bulk}.db'}", bulk=bulk) as opened:
+            assert isinstance(opened, SqliteStore)
+            (size,) = opened._db.execute("PRAGMA cache_size").fetchone()
+            assert size == -mb * 1024

@@ -48,15 +48,18 @@ __all__ = [
 ]
 
 
-def open_store(url: str, *, migrate: bool = True, base_dir: Path | None = None) -> Store:
+def open_store(
+    url: str, *, migrate: bool = True, base_dir: Path | None = None, bulk: bool = False
+) -> Store:
     """Open the store a URL names, bringing its schema up to date unless told not to.
 
     ``sqlite:///relative/path.db`` is relative to ``base_dir`` (default: the current
     directory); ``sqlite:////absolute/path.db`` is absolute; ``postgresql://…`` is any
-    libpq URL (e.g. ``?options=-csearch_path%3Dmyschema`` to use a schema).
+    libpq URL (e.g. ``?options=-csearch_path%3Dmyschema`` to use a schema). ``bulk``: a
+    process that writes a whole registry and keeps no index (SQLite's page cache is larger).
     """
     if url.startswith("sqlite:///"):
-        from chargemesh.store.sqlite import SqliteStore
+        from chargemesh.store.sqlite import BULK_CACHE_MB, CACHE_MB, SqliteStore
 
         raw = url.removeprefix("sqlite:///")
         if not raw or raw.endswith("/"):
@@ -64,7 +67,7 @@ def open_store(url: str, *, migrate: bool = True, base_dir: Path | None = None) 
         path = Path(raw)
         if not path.is_absolute():
             path = (base_dir or Path.cwd()) / path
-        sqlite_store = SqliteStore(url, path)
+        sqlite_store = SqliteStore(url, path, cache_mb=BULK_CACHE_MB if bulk else CACHE_MB)
         if migrate:
             sqlite_store.migrate()
         return sqlite_store

@@ -13,9 +13,15 @@ from chargemesh.store.migrations import CREATE_LEDGER, migrations
 from chargemesh.store.repository import StoreCorrupt, StoreIntegrityError, StoreUnavailable
 from chargemesh.store.sql import SqlStore, _upsert_sql
 
+#: SQLite's page cache per connection. A process that keeps no search index (``chargemesh
+#: sync``) gives it the memory the index would take: a national first sync inserts into indexes
+#: far larger than 256 MB, and with 768 MB it ran 316 s -> 282 s (peak RSS 0.94 -> 1.51 GB).
+CACHE_MB = 256
+BULK_CACHE_MB = 768
+
 
 class SqliteStore(SqlStore):
-    def __init__(self, url: str, path: Path) -> None:
+    def __init__(self, url: str, path: Path, *, cache_mb: int = CACHE_MB) -> None:
         super().__init__(url)
         self.path = path
         try:
@@ -31,7 +37,7 @@ class SqliteStore(SqlStore):
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA cache_size = -262144")
+            self._db.execute(f"PRAGMA cache_size = -{cache_mb * 1024}")
             self._db.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.DatabaseError as exc:
             self._db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -140,6 +141,61 @@ def observed_span(period: Mapping[str, object]) -> str:
             length = f", {duration(observed[1] - observed[0])}"
         text += f" (observed {timestamp(first)} – {timestamp(last)}{length})"
     return text
+
+
+def meets_nevi(connector: Json, threshold: float) -> bool:
+    """Whether a listed connector meets the NEVI threshold: its own verdict, else its uptime
+    strictly above the threshold."""
+    meets = connector.get("meets_threshold")
+    if isinstance(meets, bool):
+        return meets
+    return (number(connector, "uptime") or 0.0) > threshold
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityFigures:
+    """The reliability report's headline figures, read once for the tables and the HTML page."""
+
+    nevi: Json
+    uk: Json
+    ftcsr: Json
+    network: Json
+    threshold: float
+    listed: list[Json]  # connectors with an uptime
+    measured: float  # connectors measured in the network
+    below: float  # at or below the threshold
+    target: float
+    uk_ops: list[Json]  # operators with a reliability figure
+    meeting: int  # of them, meeting the target
+    overall: Json  # first-time charge success, all operators
+
+
+def reliability_figures(reliability: Json) -> ReliabilityFigures:
+    nevi, uk, ftcsr = obj(reliability, "nevi"), obj(reliability, "uk"), obj(reliability, "ftcsr")
+    threshold = number(nevi, "threshold") or 97.0
+    network = obj(nevi, "network")
+    listed = [c for c in items(nevi, "connectors") if number(c, "uptime") is not None]
+    measured = number(network, "connectors")
+    if measured is None:
+        measured = float(len(listed))
+    below = number(nevi, "below_threshold")
+    if below is None:
+        below = float(sum(1 for c in listed if not meets_nevi(c, threshold)))
+    uk_ops = [o for o in items(uk, "operators") if number(o, "reliability") is not None]
+    return ReliabilityFigures(
+        nevi=nevi,
+        uk=uk,
+        ftcsr=ftcsr,
+        network=network,
+        threshold=threshold,
+        listed=listed,
+        measured=measured,
+        below=below,
+        target=number(uk, "target") or 99.0,
+        uk_ops=uk_ops,
+        meeting=sum(1 for o in uk_ops if o.get("meets_target") is True),
+        overall=obj(ftcsr, "overall"),
+    )
 
 
 def duration(delta: timedelta) -> str:

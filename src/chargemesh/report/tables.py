@@ -22,10 +22,12 @@ from chargemesh.report.common import (
     fraction_pct,
     headline,
     items,
+    meets_nevi,
     number,
     obj,
     observed_span,
     percent,
+    reliability_figures,
     slice_label,
     slice_parts,
     text,
@@ -364,18 +366,10 @@ def reliability_tables(reliability: Json, names: Names | None = None) -> list[Re
     """NEVI summary (per operator, worst connectors); UK reliability per operator; FTCSR."""
     names = names or {}
     period = obj(reliability, "period")
-    nevi, uk, ftcsr = obj(reliability, "nevi"), obj(reliability, "uk"), obj(reliability, "ftcsr")
-    threshold = number(nevi, "threshold") or 97.0
-    network = obj(nevi, "network")
-    listed = [c for c in items(nevi, "connectors") if number(c, "uptime") is not None]
-    measured = number(network, "connectors")
-    if measured is None:
-        measured = float(len(listed))
-    below = number(nevi, "below_threshold")
-    target = number(uk, "target") or 99.0
-    uk_ops = [o for o in items(uk, "operators") if number(o, "reliability") is not None]
-    meeting = sum(1 for o in uk_ops if o.get("meets_target") is True)
-    overall = obj(ftcsr, "overall")
+    f = reliability_figures(reliability)
+    nevi, uk, ftcsr, network, threshold = f.nevi, f.uk, f.ftcsr, f.network, f.threshold
+    listed, measured, below, target = f.listed, f.measured, f.below, f.target
+    uk_ops, meeting, overall = f.uk_ops, f.meeting, f.overall
     line = (
         f"NEVI: {count(below)} of {count(measured)} connectors at or below {threshold:g} % "
         f"uptime (network {percent(number(network, 'uptime'), 2)}) · UK: {meeting} of "
@@ -424,9 +418,6 @@ def reliability_tables(reliability: Json, names: Names | None = None) -> list[Re
             numeric=(2, 3, 4, 5),
         )
         for c in worst:
-            meets = c.get("meets_threshold")
-            if not isinstance(meets, bool):
-                meets = (number(c, "uptime") or 0.0) > threshold
             table.add_row(
                 Text(text(c, "connector_id")),
                 Text(_op(text(c, "operator_id"), names)),
@@ -434,7 +425,7 @@ def reliability_tables(reliability: Json, names: Names | None = None) -> list[Re
                 count(number(c, "outage_min")),
                 count(number(c, "excluded_min")),
                 count(number(c, "observed_min")),
-                _meets(meets),
+                _meets(meets_nevi(c, threshold)),
             )
         out.append(table)
 

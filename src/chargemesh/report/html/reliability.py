@@ -13,11 +13,13 @@ from chargemesh.report.common import (
     count,
     fraction_pct,
     items,
+    meets_nevi,
     number,
     obj,
     observed_span,
     parse_time,
     percent,
+    reliability_figures,
     text,
 )
 from chargemesh.report.html import shell
@@ -129,7 +131,7 @@ def _nevi_section(nevi: Json, names: Mapping[str, str]) -> str:
                 count(number(c, "excluded_min")),
                 count(number(c, "observed_min")),
                 '<span class="badge good">meets</span>'
-                if _meets(c, threshold)
+                if meets_nevi(c, threshold)
                 else '<span class="badge bad">below</span>',
             ]
             for c in worst
@@ -162,13 +164,6 @@ def _nevi_section(nevi: Json, names: Mapping[str, str]) -> str:
         ),
         "nevi",
     )
-
-
-def _meets(connector: Json, threshold: float) -> bool:
-    meets = connector.get("meets_threshold")
-    if isinstance(meets, bool):
-        return meets
-    return (number(connector, "uptime") or 0.0) > threshold
 
 
 def _operator(op_id: str, names: Mapping[str, str]) -> str:
@@ -313,20 +308,10 @@ def reliability_html(
     ``names`` (operator id → name) labels the operators."""
     names = names or {}
     period = obj(reliability, "period")
-    nevi, uk, ftcsr = obj(reliability, "nevi"), obj(reliability, "uk"), obj(reliability, "ftcsr")
-    threshold = number(nevi, "threshold") or 97.0
-    network = obj(nevi, "network")
-    listed = [c for c in items(nevi, "connectors") if number(c, "uptime") is not None]
-    measured = number(network, "connectors")
-    if measured is None:
-        measured = float(len(listed))
-    below = number(nevi, "below_threshold")
-    if below is None:
-        below = float(sum(1 for c in listed if not _meets(c, threshold)))
-    target = number(uk, "target") or 99.0
-    uk_ops = [o for o in items(uk, "operators") if number(o, "reliability") is not None]
-    meeting = sum(1 for o in uk_ops if o.get("meets_target") is True)
-    overall = obj(ftcsr, "overall")
+    f = reliability_figures(reliability)
+    nevi, uk, ftcsr, network, threshold = f.nevi, f.uk, f.ftcsr, f.network, f.threshold
+    measured, below, target = f.measured, f.below, f.target
+    uk_ops, meeting, overall = f.uk_ops, f.meeting, f.overall
     span = observed_span(period)
     network_uptime = number(network, "uptime")
     kpis = "".join(

@@ -19,17 +19,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 import httpx
 from fastapi import FastAPI
 
 from chargemesh.api.app import Readiness, create_app
+from chargemesh.api.auth import Guards
 from chargemesh.api.events import EventStreams
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
-from chargemesh.config import Config
+from chargemesh.config import AuthConfig, Config
 from chargemesh.domain import Operator
 from chargemesh.domain.events import (
     OcpiCdrReceived,
@@ -47,6 +49,9 @@ from chargemesh.runtime.leader import Follower, Leadership, Singleton, leader_fo
 from chargemesh.runtime.schedule import repeat
 from chargemesh.search.index import StationIndex
 from chargemesh.search.upkeep import keep_index
+from chargemesh.services.accounts.ops_keys import OpsKeys
+from chargemesh.services.accounts.service import Accounts, SignInRules
+from chargemesh.services.accounts.tokens import KEY_NAME, AccessTokens, new_secret
 from chargemesh.services.analytics.compatibility import compatibility_report, known_failures
 from chargemesh.services.charging.ocpi import OcpiCharging, OcpiSessionMessages
 from chargemesh.services.charging.ocpi_commands import CommandSender
@@ -151,6 +156,9 @@ class Platform:
     ocpi_charging: OcpiCharging
     prices: Prices
     sessions: SessionService
+    accounts: Accounts
+    ops_keys: OpsKeys
+    guards: Guards
     refresher: StatusRefresher | None
     leader: Leadership
     singletons: tuple[Singleton, ...]
@@ -164,7 +172,8 @@ class Platform:
         return create_app(
             store=self.store, index=self.index, streams=self.streams, sessions=self.sessions,
             prices=self.prices, refresher=self.refresher, tcec=self.tcec, ocpi=self.ocpi,
-            lifespan=self.lifespan, readiness=self.readiness,
+            accounts=self.accounts, guards=self.guards, lifespan=self.lifespan,
+            readiness=self.readiness,
         )  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -221,6 +230,24 @@ class Platform:
         self.close()
 
 
+def sign_in_rules(store: Store, auth: AuthConfig) -> tuple[AccessTokens, SignInRules]:
+    """The access tokens' signer (the config's key, else the one kept in the store, made on
+    first use) and the sign-in rules of ``[auth]``."""
+    if auth.signing_key is not None:
+        key = auth.signing_key.get_secret_value()
+    else:
+        key = store.platform_secret(KEY_NAME, new_secret(), at=datetime.now(UTC))
+    rules = SignInRules(
+        access_ttl=timedelta(seconds=auth.access_ttl_s),
+        refresh_ttl=timedelta(seconds=auth.refresh_ttl_s),
+        failure_window=timedelta(seconds=auth.failure_window_s),
+        slow_after=auth.slow_after,
+        lock_after=auth.lock_after,
+        lock_for=timedelta(seconds=auth.lock_s),
+    )
+    return AccessTokens(key, rules.access_ttl), rules
+
+
 def build_platform(
     config: Config,
     store: Store | None = None,
@@ -252,6 +279,7 @@ def build_platform(
             leader=None if singletons else Follower(),
             owns_store=owned,
             search=search,
+            auth=config.auth,
         )
     except BaseException:
         if owned:
@@ -271,12 +299,14 @@ def assemble(
     leader: Leadership | None = None,
     owns_store: bool = False,
     search: bool = True,
+    auth: AuthConfig | None = None,
 ) -> Platform:
     """Build and wire every part over ``store``. ``schedule``: the config whose feeds are synced
     at start and on its ``sync.interval_s``; ``feeds``: the config whose statuses are polled
     between pushes (default: ``schedule``'s); ``leader``: the election (default: the store's,
     :func:`~chargemesh.runtime.leader.leader_for`); ``search`` False: the index stays empty and
-    off the bus."""
+    off the bus; ``auth``: how drivers sign in (default: ``AuthConfig()``, the signing key kept
+    in the store)."""
     bus = bus or EventBus()
     settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
     feeds = feeds or schedule
@@ -344,6 +374,11 @@ def assemble(
         if feeds is not None and feeds.operators
         else None
     )
+    # who may call: drivers' accounts and tokens, the operations team's keys
+    access, rules = sign_in_rules(store, auth or AuthConfig())
+    accounts = Accounts(store, access, rules)
+    ops_keys = OpsKeys(store)
+    guards = Guards(store, access, ops_keys)
     singletons = [Singleton("session timeouts", sessions.run)]
     if schedule is not None and schedule.sync.interval_s > 0 and schedule.operators:
         synced = schedule
@@ -371,7 +406,7 @@ def assemble(
         writer=writer, tcec=tcec, ocpi=endpoints, ocpi_connections=connections,
         ocpi_commands=commands, ocpi_locations=locations, ocpi_objects=objects, ocpi_side=side,
         tokens=tokens, tcec_charging=tcec_charging, ocpi_charging=ocpi_charging, prices=prices,
-        sessions=sessions, refresher=refresher,
-        leader=leader if leader is not None else leader_for(store.url),
+        sessions=sessions, accounts=accounts, ops_keys=ops_keys, guards=guards,
+        refresher=refresher, leader=leader if leader is not None else leader_for(store.url),
         singletons=tuple(singletons), owns_store=owns_store, search=search,
     )  # fmt: skip

@@ -216,6 +216,29 @@ class CoverageConfig(_Section):
     rapid_kw: Annotated[float, Field(gt=0, le=2000)] = 50.0
 
 
+class AuthConfig(_Section):
+    """Drivers' sign-in (docs/accounts.md)."""
+
+    signing_key: SecretStr | None = None
+    """The key access tokens are signed with (at least 32 characters); absent: one made once
+    and kept in the store, shared by every node over it."""
+    access_ttl_s: Annotated[int, Field(ge=60, le=86_400)] = 900
+    refresh_ttl_s: Annotated[int, Field(ge=3600, le=365 * 86_400)] = 30 * 86_400
+    failure_window_s: Annotated[int, Field(ge=1)] = 900
+    slow_after: Annotated[int, Field(ge=1)] = 3
+    """Wrong passwords for one email (within the window) before each answer is slowed by 1 s."""
+    lock_after: Annotated[int, Field(ge=1)] = 5
+    """Wrong passwords for one email (within the window) that pause its sign-in (429)."""
+    lock_s: Annotated[int, Field(ge=1)] = 300
+
+    @field_validator("signing_key")
+    @classmethod
+    def long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < 32:
+            raise ValueError("a signing key needs at least 32 characters")
+        return key
+
+
 class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
@@ -227,6 +250,7 @@ class Config(_Section):
     operators: list[OperatorConfig] = Field(default_factory=list)
     tcec: TcecConfig = Field(default_factory=TcecConfig)
     ocpi: OcpiConfig = Field(default_factory=OcpiConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     source: Path | None = Field(default=None, exclude=True)
     """The file it came from: relative SQLite paths are relative to the current directory."""
 

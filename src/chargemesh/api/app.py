@@ -15,7 +15,9 @@ from starlette.types import Lifespan
 
 from chargemesh import __version__
 from chargemesh.api import errors
+from chargemesh.api.accounts import accounts_router
 from chargemesh.api.analytics import analytics_router
+from chargemesh.api.auth import Guards
 from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
@@ -24,6 +26,7 @@ from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
 from chargemesh.api.tcec import TcecPlatformEndpoints
 from chargemesh.search.index import StationIndex
+from chargemesh.services.accounts.service import Accounts
 from chargemesh.services.charging.prices import Prices
 from chargemesh.services.charging.sessions import SessionService
 from chargemesh.services.feeds.freshness import StatusRefresher
@@ -58,6 +61,8 @@ def create_app(
     refresher: StatusRefresher | None,
     tcec: TcecPlatformEndpoints,
     ocpi: OcpiEmspEndpoints,
+    accounts: Accounts,
+    guards: Guards,
     lifespan: Lifespan[FastAPI],
     readiness: Callable[[], Awaitable[Readiness]],
 ) -> FastAPI:
@@ -72,8 +77,9 @@ def create_app(
         operators_router(store, refresher),
         search_router(index),  # before stations/{id}: "nearby"
         stations_router(store, prices),
-        events_router(streams),
-        sessions_router(sessions),
+        events_router(streams, guards, sessions),
+        accounts_router(accounts, guards, store),
+        sessions_router(sessions, guards),
         analytics_router(store),
     ):
         app.include_router(router, responses=errors.RESPONSES)

@@ -15,15 +15,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from chargemesh.api.auth import Credentials, Guards
 from chargemesh.api.search import parse_bbox
 from chargemesh.api.sessions import session_out
 from chargemesh.bus import EventBus
 from chargemesh.domain.events import SessionUpdated, StatusChanged
 from chargemesh.geo.coords import wgs84_to_gcj02
 from chargemesh.search.index import StationIndex
+from chargemesh.services.charging.sessions import SessionService
 
 QUEUE = 10_000
 HEARTBEAT_S = 15.0
@@ -34,6 +36,7 @@ class _Stream:
     loop: asyncio.AbstractEventLoop
     bbox: tuple[float, float, float, float] | None
     session_id: str | None = None  # only this session's updates
+    account_id: str | None = None  # whose session: the signed-in owner's stream only
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE))
     overflowed: bool = False
 
@@ -54,7 +57,12 @@ class EventStreams:
         bus.subscribe(SessionUpdated, self._on_session)
 
     def _on_session(self, event: SessionUpdated) -> None:
-        mine = [s for s in tuple(self.streams) if s.session_id == event.session.id]
+        session = event.session
+        mine = [
+            s
+            for s in tuple(self.streams)
+            if s.session_id == session.id and s.account_id == session.account_id
+        ]
         if not mine:
             return
         body = session_out(event.session, datetime.now(UTC)).model_dump_json().encode()
@@ -103,8 +111,9 @@ class EventStreams:
         bbox: tuple[float, float, float, float] | None,
         request: Request,
         session_id: str | None = None,
+        account_id: str | None = None,
     ) -> AsyncIterator[bytes]:
-        me = _Stream(asyncio.get_running_loop(), bbox, session_id)
+        me = _Stream(asyncio.get_running_loop(), bbox, session_id, account_id)
         self.streams.add(me)
         try:
             yield b": chargemesh status stream\nretry: 2000\n\n"
@@ -124,7 +133,7 @@ class EventStreams:
             self.streams.discard(me)
 
 
-def events_router(streams: EventStreams) -> APIRouter:
+def events_router(streams: EventStreams, guards: Guards, sessions: SessionService) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["live status"])
 
     @router.get(
@@ -134,6 +143,7 @@ def events_router(streams: EventStreams) -> APIRouter:
     )
     async def events(
         request: Request,
+        credentials: Credentials,
         bbox: Annotated[
             str | None, Query(description="only stations in west,south,east,north")
         ] = None,
@@ -145,14 +155,21 @@ def events_router(streams: EventStreams) -> APIRouter:
         """Server-sent events: ``event: status`` with ``{"connector_id", "station_id",
         "operator_id", "status", "previous", "at", "source", "station_available"}`` for each
         connector status change, as it is applied; with ``session=``, ``event: session`` with
-        the session (as ``GET /api/v1/sessions/{id}``) at each change of state or reading."""
+        the session (as ``GET /api/v1/sessions/{id}``) at each change of state or reading —
+        only for its owner's access token (``Authorization: Bearer``; 401 without, 404 for
+        another account's session)."""
+        account = None
+        if session is not None:
+            account = await guards.driver(credentials)
+            if await sessions.get(session, account) is None:
+                raise HTTPException(404, f"no session {session!r} in this account")
         box = parse_bbox(bbox) if bbox is not None else None
         if box is not None and coords == "wgs84":
             west, south = wgs84_to_gcj02(box[0], box[1])
             east, north = wgs84_to_gcj02(box[2], box[3])
             box = (west, south, east, north)
         return StreamingResponse(
-            streams.stream(box, request, session),
+            streams.stream(box, request, session, account),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -1,30 +1,32 @@
 """The driver's sessions: check a charger, start (QR or connector), watch, stop; vehicles for
 plug-and-charge.
 
-Accounts: the caller names its account in ``X-Account-ID`` (default ``driver``). There is no
-sign-in yet: this API is for the platform's own app behind its gateway, not the open internet.
+Every route takes the signed-in driver's access token (``api/auth.py``) and sees only that
+account's sessions and vehicles: another account's is 404, as one that does not exist.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the routes' ``Driver`` dependency is made per
+# router (it holds its Guards), and FastAPI must see it when the route is defined.
 
 import asyncio
-import re
-import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, Field, model_validator
 
+from chargemesh.api.auth import Guards, responses
 from chargemesh.api.stations import TariffOut, tariff_out
 from chargemesh.domain.session import ChargeSession, Vehicle
 from chargemesh.services.charging.sessions import SessionService, StartRefused, dispute_of
-from chargemesh.services.charging.vehicles import Refused, enable_plug_and_charge
-from chargemesh.store import StoreIntegrityError
+from chargemesh.services.charging.vehicles import (
+    Refused,
+    enable_plug_and_charge,
+    register_vehicle,
+    switch_plug_and_charge,
+)
 
-Account = Annotated[str, Header(alias="X-Account-ID", min_length=1, max_length=64)]
-VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")  # no I, O or Q
 _UNPROCESSABLE = {"unknown_code", "unknown_connector", "no_target", "unknown_vehicle"}
 
 
@@ -34,7 +36,7 @@ class StartIn(BaseModel):
     vehicle_id: str | None = None
 
     @model_validator(mode="after")
-    def one_target(self) -> StartIn:
+    def one_target(self) -> "StartIn":
         if (self.qr is None) == (self.connector_id is None):
             raise ValueError("give either qr or connector_id")
         return self
@@ -106,7 +108,11 @@ class PreviewOut(BaseModel):
 
 
 class VehicleIn(BaseModel):
-    vin: str = Field(description="the car's 17-character VIN (what a GB/T pile reads)")
+    vin: str = Field(
+        max_length=40,
+        description="the car's 17-character VIN (what a GB/T pile reads), its check digit "
+        "(9th character) verified",
+    )
     model: str = Field(
         min_length=1,
         max_length=100,
@@ -117,7 +123,8 @@ class VehicleIn(BaseModel):
         None,
         min_length=6,
         max_length=36,
-        description="ISO 15118 cars only: the contract id for plug-and-charge on OCPI networks",
+        description="ISO 15118 cars only: the contract id (eMA ID) for plug-and-charge on OCPI "
+        "networks, its check character verified",
     )
 
 
@@ -159,12 +166,16 @@ def _vehicle_out(v: Vehicle) -> VehicleOut:
                       plug_and_charge_networks=sorted(v.networks))  # fmt: skip
 
 
-def sessions_router(service: SessionService) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["sessions"])
+def sessions_router(service: SessionService, guards: Guards) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["sessions"], responses=responses(401))
     store = service.store
+    Driver = Annotated[str, Depends(guards.driver)]  # noqa: N806 - a type
+
+    def _not_yours(session_id: str) -> HTTPException:
+        return HTTPException(404, f"no session {session_id!r} in this account")
 
     @router.post("/sessions/preview", response_model=PreviewOut)
-    async def preview(body: StartIn) -> PreviewOut:
+    async def preview(body: StartIn, _account: Driver) -> PreviewOut:
         """What starting here would mean: the network and its capabilities, the connector's
         live status, and whether the app can start it (if not, why and what to do instead)."""
         try:
@@ -201,7 +212,7 @@ def sessions_router(service: SessionService) -> APIRouter:
     async def start(
         body: StartIn,
         response: Response,
-        account: Account = "driver",
+        account: Driver,
         idempotency_key: Annotated[
             str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
         ] = None,
@@ -220,47 +231,81 @@ def sessions_router(service: SessionService) -> APIRouter:
         return session_out(session, datetime.now(UTC))
 
     @router.get("/sessions", response_model=list[SessionOut])
-    async def mine(account: Account = "driver") -> list[SessionOut]:
-        """The account's sessions, oldest first (plug-and-charge ones appear by themselves)."""
+    async def mine(account: Driver) -> list[SessionOut]:
+        """The account's sessions with their bills, oldest first: the history (plug-and-charge
+        ones appear by themselves)."""
         now = datetime.now(UTC)
         held = await asyncio.to_thread(store.account_sessions, account)
         return [session_out(s, now) for s in held]
 
     @router.get("/sessions/{session_id}", response_model=SessionOut)
-    async def get(session_id: str, account: Account = "driver") -> SessionOut:
+    async def get(session_id: str, account: Driver) -> SessionOut:
         """A session: state, kWh, kW, SoC, elapsed time and cost so far; the bill once it came
         (live: ``GET /api/v1/events?session={id}``)."""
         found = await service.get(session_id, account)
         if found is None:
-            raise HTTPException(404, f"no session {session_id!r} in this account")
+            raise _not_yours(session_id)
         return session_out(found, datetime.now(UTC))
 
     @router.post("/sessions/{session_id}/stop", response_model=SessionOut)
-    async def stop(session_id: str, account: Account = "driver") -> SessionOut:
+    async def stop(session_id: str, account: Driver) -> SessionOut:
         """Stop through the operator's protocol; the session completes when its bill comes."""
         try:
             found = await service.stop(session_id, account)
         except KeyError:
-            raise HTTPException(404, f"no session {session_id!r} in this account") from None
+            raise _not_yours(session_id) from None
         return session_out(found, datetime.now(UTC))
 
+    @router.get("/vehicles", response_model=list[VehicleOut])
+    async def vehicles(account: Driver) -> list[VehicleOut]:
+        """The account's cars."""
+        held = await asyncio.to_thread(store.account_vehicles, account)
+        return [_vehicle_out(v) for v in held]
+
+    @router.get("/vehicles/{vehicle_id}", response_model=VehicleOut)
+    async def vehicle(vehicle_id: str, account: Driver) -> VehicleOut:
+        found = await asyncio.to_thread(store.get_vehicle, vehicle_id)
+        if found is None or found.account_id != account:
+            raise HTTPException(404, f"no vehicle {vehicle_id!r} in this account")
+        return _vehicle_out(found)
+
     @router.post("/vehicles", response_model=VehicleOut, status_code=201)
-    async def add_vehicle(body: VehicleIn, account: Account = "driver") -> VehicleOut:
-        """Register a vehicle by its VIN (and its EMAID, for ISO 15118 plug-and-charge)."""
-        vin = body.vin.strip().upper()
-        if not VIN.match(vin):
-            raise HTTPException(422, "a VIN is 17 letters and digits, without I, O or Q")
-        if await asyncio.to_thread(store.vehicle_by_vin, vin) is not None:
-            raise HTTPException(409, "this VIN is already registered")
-        vehicle = Vehicle(secrets.token_hex(8), account, vin, body.model, body.emaid)
+    async def add_vehicle(body: VehicleIn, account: Driver) -> VehicleOut:
+        """Register a car by its VIN (and its EMAID, for ISO 15118 plug-and-charge); 422 with
+        the reason when a check digit or character is wrong."""
         try:
-            await asyncio.to_thread(store.save_vehicle, vehicle)
-        except StoreIntegrityError:  # the EMAID (or, racing, the VIN) is another car's
-            raise HTTPException(409, "this VIN or EMAID is already registered") from None
-        return _vehicle_out(vehicle)
+            made = await asyncio.to_thread(
+                register_vehicle, store, account, body.vin, body.model, body.emaid
+            )
+        except Refused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        return _vehicle_out(made)
+
+    async def _switch(vehicle_id: str, account: str, on: bool) -> VehicleOut:
+        operators = await asyncio.to_thread(store.list_operators)
+        try:
+            switched = await asyncio.to_thread(
+                switch_plug_and_charge, store.unit_of_work(), operators, account, vehicle_id,
+                on, datetime.now(UTC),
+            )  # fmt: skip
+        except Refused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        return _vehicle_out(switched)
+
+    @router.put("/vehicles/{vehicle_id}/plug-and-charge", response_model=VehicleOut)
+    async def plug_and_charge_on(vehicle_id: str, account: Driver) -> VehicleOut:
+        """Plug-and-charge on, on every network that supports it and can know the car (T/CEC
+        by VIN, OCPI by EMAID): from then on plugging in starts a charge by itself, and the
+        session appears in this account."""
+        return await _switch(vehicle_id, account, True)
+
+    @router.delete("/vehicles/{vehicle_id}/plug-and-charge", response_model=VehicleOut)
+    async def plug_and_charge_off(vehicle_id: str, account: Driver) -> VehicleOut:
+        """Plug-and-charge off everywhere (the car's EMAID is no longer authorized)."""
+        return await _switch(vehicle_id, account, False)
 
     @router.put("/vehicles/{vehicle_id}/plug-and-charge/{operator_id}", response_model=VehicleOut)
-    async def enable(vehicle_id: str, operator_id: str, account: Account = "driver") -> VehicleOut:
+    async def enable(vehicle_id: str, operator_id: str, account: Driver) -> VehicleOut:
         """Enable plug-and-charge for the vehicle on one network (once; from then on plugging
         in starts a session there by itself)."""
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from chargemesh.domain import (
     Tariff,
     Token,
 )
+from chargemesh.domain.accounts import Account, LoginFailures, OpsKey, RefreshGrant
 from chargemesh.domain.events import Event
 from chargemesh.domain.session import ChargeAttempt, ChargeSession, Vehicle
 
@@ -490,6 +491,66 @@ class Store(ABC):
         forget_before: datetime | None = None,
     ) -> list[bool]: ...
 
+    # drivers' accounts, refresh tokens, wrong passwords, ops keys, secrets (accounts_sql.py)
+    @abstractmethod
+    def create_account(self, account: Account) -> None: ...
+
+    @abstractmethod
+    def account_by_email(self, email: str) -> Account | None: ...
+
+    @abstractmethod
+    def account_by_id(self, account_id: str) -> Account | None: ...
+
+    @abstractmethod
+    def signed_in(self, account_id: str, *, at: datetime, password_hash: str | None) -> None: ...
+
+    @abstractmethod
+    def login_failures(self, email: str) -> LoginFailures | None: ...
+
+    @abstractmethod
+    def count_login_failure(
+        self, email: str, *, at: datetime, window: timedelta, lock_after: int, lock_for: timedelta
+    ) -> LoginFailures: ...
+
+    @abstractmethod
+    def clear_login_failures(self, email: str) -> None: ...
+
+    @abstractmethod
+    def keep_refresh_token(
+        self, token_hash: str, account_id: str, family_id: str, *, at: datetime,
+        expires_at: datetime,
+    ) -> None: ...  # fmt: skip
+
+    @abstractmethod
+    def spend_refresh_token(self, token_hash: str, *, at: datetime) -> RefreshGrant | None: ...
+
+    @abstractmethod
+    def refresh_grant(self, token_hash: str) -> RefreshGrant | None: ...
+
+    @abstractmethod
+    def revoke_refresh_family(self, family_id: str, *, at: datetime) -> int: ...
+
+    @abstractmethod
+    def forget_refresh_tokens(self, *, before: datetime) -> int: ...
+
+    @abstractmethod
+    def create_ops_key(self, key: OpsKey) -> None: ...
+
+    @abstractmethod
+    def ops_key(self, prefix: str) -> OpsKey | None: ...
+
+    @abstractmethod
+    def ops_keys(self) -> list[OpsKey]: ...
+
+    @abstractmethod
+    def ops_key_used(self, prefix: str, *, at: datetime) -> None: ...
+
+    @abstractmethod
+    def revoke_ops_keys(self, prefix_or_name: str, *, at: datetime) -> int: ...
+
+    @abstractmethod
+    def platform_secret(self, name: str, fresh: str, *, at: datetime) -> str: ...
+
     # charging sessions, vehicles, attempts (sessions_sql.py)
     @abstractmethod
     def create_session(self, session: ChargeSession) -> tuple[ChargeSession, bool]:
@@ -524,6 +585,9 @@ class Store(ABC):
 
     @abstractmethod
     def vehicle_by_vin(self, vin: str) -> Vehicle | None: ...
+
+    @abstractmethod
+    def account_vehicles(self, account_id: str) -> list[Vehicle]: ...
 
     @abstractmethod
     def vehicle_by_emaid(self, emaid: str) -> Vehicle | None: ...

@@ -231,6 +231,32 @@ class SessionTables(SqlHooks):
     def get_vehicle(self, vehicle_id: str) -> Vehicle | None:
         return self._vehicle_where("id = ?", vehicle_id)
 
+    def account_vehicles(self, account_id: str) -> list[Vehicle]:
+        """An account's vehicles, in the order they were registered (by id within a batch)."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT id, account_id, vin, model, emaid FROM vehicles WHERE account_id = ? "
+                    "ORDER BY id"
+                ),
+                (account_id,),
+            )
+            rows = cur.fetchall()
+            cur.execute(
+                self._sql(
+                    "SELECT n.vehicle_id, n.operator_id FROM vehicle_networks n "
+                    "JOIN vehicles v ON v.id = n.vehicle_id WHERE v.account_id = ?"
+                ),
+                (account_id,),
+            )
+            networks: dict[str, set[str]] = {}
+            for vehicle_id, operator_id in cur.fetchall():
+                networks.setdefault(vehicle_id, set()).add(operator_id)
+        return [
+            Vehicle(r[0], r[1], r[2], r[3], r[4], frozenset(networks.get(r[0], ())))
+            for r in rows
+        ]
+
     def vehicle_by_vin(self, vin: str) -> Vehicle | None:
         return self._vehicle_where("vin = ?", vin.upper())
 

@@ -28,6 +28,7 @@ from chargemesh.domain import (
     Tariff,
 )
 from chargemesh.store import codec
+from chargemesh.store.accounts_sql import AccountTables
 from chargemesh.store.coverage_sql import CoverageTables
 from chargemesh.store.health_sql import HealthTables
 from chargemesh.store.ingest_sql import IngestTables
@@ -133,6 +134,7 @@ class _Rows:
 
 
 class SqlStore(
+    AccountTables,
     HealthTables,
     IngestTables,
     OcpiTables,

@@ -18,6 +18,7 @@ from chargemesh.domain import (
     child_id,
     station_id,
 )
+from chargemesh.domain.vehicle_ids import emaid_with_check_character, vin_with_check_digit
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -87,3 +88,20 @@ def make_station(
         parking="2 hours free",
         updated_at=T0,
     )
+
+
+def valid_vin(n: int) -> str:
+    """VIN number ``n`` (0..999999) of a fictional Chinese make: a valid check digit, a
+    different VIN for each ``n``."""
+    if not 0 <= n < 1_000_000:
+        raise ValueError("n must be 0..999999")
+    return vin_with_check_digit(f"LCMEV1A20SA{n:06d}")
+
+
+def valid_emaid(n: int) -> str:
+    """EMAID number ``n`` (0..99999999) of a contract with us (CN-CMH), compact, with its check
+    character; a different one for each ``n``. The instance starts with ``T``, so it never
+    equals a simulated car's (``sim.charging.make_emaid``: ``C``)."""
+    if not 0 <= n < 100_000_000:
+        raise ValueError("n must be 0..99999999")
+    return emaid_with_check_character(f"CNCMHT{n:08d}")

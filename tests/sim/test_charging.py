@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
+from chargemesh.domain.vehicle_ids import emaid_problem, vin_problem
 from chargemesh.protocols.tcec.charging import StartFailure
 from chargemesh.protocols.tcec.codec import CHINA_TZ
 from chargemesh.sim.charging import (
@@ -51,6 +52,7 @@ def test_vin_check_digit_of_a_known_vin() -> None:
     assert not is_valid_vin("1M8GDM9A1KP042788")  # wrong check character
     assert not is_valid_vin("1M8GDM9AXKP04278")  # 16 characters
     assert not is_valid_vin("IM8GDM9AXKP042788")  # I is not allowed
+    assert not is_valid_vin("1m8gdm9axkp042788")  # a car carries capitals
 
 
 def test_vehicle_models_are_ten_plausible_fictional_cars() -> None:
@@ -72,6 +74,7 @@ def test_vehicles_are_deterministic_and_valid() -> None:
     assert fleet != [make_vehicle(8, n) for n in range(200)]
     for v in fleet:
         assert is_valid_vin(v.vin)
+        assert vin_problem(v.vin) is None
         assert v.vin.startswith(v.model.wmi + v.model.vds)
         assert 10 <= v.soc <= 50
         assert v.emaid is None
@@ -82,9 +85,26 @@ def test_vehicles_are_deterministic_and_valid() -> None:
     assert pnc.emaid.startswith("CNCMHC")
     assert make_vehicle(7, 1, model="lt-m3", emaid=True).emaid is None  # not ISO 15118
     assert make_emaid(12) == make_emaid(12) != make_emaid(13)
+    with pytest.raises(ValueError, match="serial"):
+        make_emaid(100_000_000)
     with pytest.raises(ValueError, match="VIN"):
         SimVehicle("LTMM3E1B0RB244103", vehicle_model("lt-m3"), 20.0)
     assert make_vin(vehicle_model("lt-m3"), 244103, year="R", plant="B") == "LTMM3E1B6RB244103"
+
+
+def test_simulated_emaids_carry_the_iso_15118_check_character() -> None:
+    # check characters by the eMI3 / ISO 15118 Annex H algorithm, found by a separate brute-force
+    # search (the character that zeroes both matrix sums), not by the code under test
+    assert make_emaid(42) == "CNCMHC00000042V"
+    assert make_emaid(7, provider=("DE", "83D")) == "DE83DC00000007M"
+    fleet = [make_vehicle(7, n, emaid=True) for n in range(400)]
+    contracts = [v.emaid for v in fleet if v.emaid is not None]
+    assert len(contracts) == sum(v.model.iso15118 for v in fleet) > 50
+    assert len(set(contracts)) == len(contracts)  # no two cars share a contract
+    for emaid in contracts:
+        assert len(emaid) == 15
+        assert emaid.startswith("CNCMHC")
+        assert emaid_problem(emaid) is None
 
 
 # ----------------------------------------------------------------------------- the power curve

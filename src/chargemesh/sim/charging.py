@@ -3,8 +3,9 @@ operators.
 
 * :data:`VEHICLE_MODELS` — ten fictional models (battery, DC/AC limits, pack voltage, where the DC
   curve starts to taper, ISO 15118 or not) and :class:`SimVehicle`, one car (VIN, model, SoC,
-  optional EMAID, the SoC at which it stops by itself). :func:`make_vin` and :func:`make_vehicle`
-  build valid, deterministic ones.
+  optional EMAID, the SoC at which it stops by itself). :func:`make_vin`, :func:`make_emaid` and
+  :func:`make_vehicle` build valid (check digit, check character: ``domain/vehicle_ids.py``),
+  deterministic ones.
 * :func:`charge_power_kw` — the power a car draws at a SoC: on DC its maximum up to
   ``taper_soc`` (50–60 %), then falling off towards a trickle at 100 %; on AC flat until 95 %;
   always capped by the pile's kW.
@@ -37,6 +38,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any, Final
 
+from chargemesh.domain.vehicle_ids import (
+    VIN_ALPHABET,
+    emaid_with_check_character,
+    normalize_vin,
+    vin_check_digit,
+    vin_problem,
+    vin_with_check_digit,
+)
 from chargemesh.protocols.tcec.codec import CHINA_TZ
 
 __all__ = [
@@ -125,52 +134,31 @@ def vehicle_model(model_id: str) -> VehicleModel:
     return _MODELS_BY_ID[model_id]
 
 
-#: Characters a VIN may use (ISO 3779: no I, O, Q).
-VIN_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
-_VIN_VALUE: Final = {
-    **{str(d): d for d in range(10)},
-    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
-    **dict(zip("JKLMN", range(1, 6), strict=True)),
-    "P": 7,
-    "R": 9,
-    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
-}
-_VIN_WEIGHTS: Final = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 _MODEL_YEARS: Final = "RST"  # 2024, 2025, 2026
-
-
-def vin_check_digit(vin: str) -> str:
-    """The check character (position 9) of a 17-character VIN: the weighted sum of the
-    transliterated characters modulo 11, ``X`` for 10."""
-    if len(vin) != 17 or any(c not in VIN_ALPHABET for c in vin.upper()):
-        raise ValueError("a VIN has 17 characters from VIN_ALPHABET")
-    total = sum(_VIN_VALUE[c] * w for c, w in zip(vin.upper(), _VIN_WEIGHTS, strict=True))
-    rest = total % 11
-    return "X" if rest == 10 else str(rest)
+#: A simulated EMAID's contract number is drawn from 0 .. this - 1 (``C`` + 8 digits).
+_EMAID_SERIALS: Final = 100_000_000
 
 
 def is_valid_vin(vin: str) -> bool:
-    """17 characters of :data:`VIN_ALPHABET` with the right check character."""
-    try:
-        return vin_check_digit(vin) == vin[8]
-    except ValueError:
-        return False
+    """A VIN as a car carries it: 17 characters of :data:`VIN_ALPHABET` (capitals) with the right
+    check digit (:func:`~chargemesh.domain.vehicle_ids.vin_problem` finds none)."""
+    return vin == normalize_vin(vin) and vin_problem(vin) is None
 
 
 def make_vin(model: VehicleModel, serial: int, *, year: str = "S", plant: str = "A") -> str:
     """A valid VIN for ``model``: WMI, VDS, check digit, model year, plant, 6-digit serial."""
     if not 0 <= serial < 1_000_000:
         raise ValueError("serial must be 0..999999")
-    draft = f"{model.wmi}{model.vds}0{year}{plant}{serial:06d}"
-    return draft[:8] + vin_check_digit(draft) + draft[9:]
+    return vin_with_check_digit(f"{model.wmi}{model.vds}0{year}{plant}{serial:06d}")
 
 
 def make_emaid(serial: int, *, provider: tuple[str, str] = ("CN", "CMH")) -> str:
-    """An e-mobility account id in the ISO 15118 shape (``CNCMHC`` + 8 characters + a check
-    character; the check is a simple sum, not the standard's algorithm)."""
-    body = f"{provider[0]}{provider[1]}C{serial:08d}".upper()
-    check = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[sum(map(ord, body)) % 36]
-    return body + check
+    """A valid e-mobility account id (ISO 15118 / eMI3, compact form) of a contract with the
+    platform's eMSP: country and provider (ours, CN-CMH, by default), ``C`` + the 8-digit
+    ``serial`` as the contract instance, and the check character."""
+    if not 0 <= serial < _EMAID_SERIALS:
+        raise ValueError(f"serial must be 0..{_EMAID_SERIALS - 1}")
+    return emaid_with_check_character(f"{provider[0]}{provider[1]}C{serial:08d}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +190,9 @@ def make_vehicle(
     emaid: bool | str | None = None,
 ) -> SimVehicle:
     """Vehicle ``n`` of a seeded fleet: the model (default: drawn), SoC (default 10–50 %) and
-    VIN derive from (``seed``, ``n``). ``emaid=True`` gives an ISO 15118 model an EMAID."""
+    VIN derive from (``seed``, ``n``). ``emaid=True`` gives an ISO 15118 model a valid EMAID
+    (:func:`make_emaid`); a string is taken as the car's EMAID as it is, checked or not (a test
+    may want a car whose contract no one knows)."""
     rng = random.Random(f"chargemesh-sim/vehicle/{seed}/{n}")
     picked = rng.choice(VEHICLE_MODELS)
     chosen = vehicle_model(model) if isinstance(model, str) else (model or picked)
@@ -214,7 +204,8 @@ def make_vehicle(
     if isinstance(emaid, str):
         account = emaid
     elif emaid and chosen.iso15118:
-        account = make_emaid(serial)
+        # its own draw, not the VIN's serial (which cars of different models share)
+        account = make_emaid(rng.randrange(_EMAID_SERIALS))
     else:
         account = None
     return SimVehicle(vin, chosen, start_soc if soc is None else soc, account, target_soc)

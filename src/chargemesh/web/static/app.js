@@ -7,9 +7,15 @@
 // fonts (MapLibre >= 5.11 without a "glyphs" URL; CJK through localIdeographFontFamily).
 // Everything is in GCJ-02, as the platform serves it and as the outlines are shipped.
 //
-// For tests and debugging: window.chargemesh = {map, lastClusters, openStation(id), ready, ...}.
+// The driver app (driver.js: sign-in, cars, Start, Scan to charge, the live charge, bills)
+// opens over the map; the station panel carries each connector's Start or why not.
+//
+// For tests and debugging: window.chargemesh = {map, lastClusters, openStation(id), ready,
+// driver, ...}.
 
 import * as maplibregl from './vendor/maplibre-gl.mjs';
+import {connectorChanged, decorateStation, initDriver, stationClosed} from './driver.js';
+import {h, money} from './ui.js';
 
 const API = '/api/v1';
 const CHINA = [[73.4, 17.9], [135.1, 53.6]];
@@ -55,6 +61,7 @@ const cm = {
   hover: null, // the hover popup
   openStation,
   closePanel,
+  driver: null, // the driver app's state (driver.js)
   settled: () =>
     cm.ready && !cm.map.isMoving() && cm.drawn === cm.moves && inflight === null,
 };
@@ -70,23 +77,7 @@ let refetchForAvailability = null;
 
 const $ = (id) => document.getElementById(id);
 
-// ------------------------------------------------------------------ small DOM helpers
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k.startsWith('data-') || k === 'title' || k === 'role' || k.startsWith('aria-')) {
-      el.setAttribute(k, String(v));
-    } else el[k] = v;
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
+// ------------------------------------------------------------------ small helpers
 
 function ageText(iso) {
   if (!iso) return 'never reported';
@@ -95,12 +86,6 @@ function ageText(iso) {
   if (s < 3600) return `updated ${Math.round(s / 60)} min ago`;
   if (s < 86400) return `updated ${Math.round(s / 3600)} h ago`;
   return `updated ${Math.round(s / 86400)} d ago`;
-}
-
-function money(value, currency) {
-  const n = Number(value);
-  if (!Number.isFinite(n)) return '–';
-  return currency === 'CNY' || !currency ? `¥${n.toFixed(2)}` : `${n.toFixed(2)} ${currency}`;
 }
 
 function countLabel(n) {
@@ -500,6 +485,7 @@ function keepInSight(station) {
 function closePanel() {
   cm.openStationId = null;
   cm.station = null;
+  stationClosed();
   $('panel').hidden = true;
   delete $('panel').dataset.stationId;
   $('panel-body').replaceChildren();
@@ -566,7 +552,9 @@ function connectorRow(c) {
     h('span', {class: 'access'}, methods.length ? methods.join(' · ') : 'start method not stated'),
     h('span', {class: 'age', 'data-at': c.status_observed_at || ''}, ageText(c.status_observed_at)),
     c.qr ? h('span', {class: 'qr', title: 'The code printed on the connector (its QR code)'},
-      'Code ', h('code', {}, c.qr)) : null);
+      'Code ', h('code', {}, c.qr)) : null,
+    // Start, or why the app cannot start it (driver.js fills it in)
+    h('div', {class: 'start', 'data-start-for': c.id, 'aria-live': 'polite'}));
 }
 
 function renderStation(s) {
@@ -596,6 +584,7 @@ function renderStation(s) {
   ];
   $('panel-body').replaceChildren(...parts.filter(Boolean));
   updatePanelAvailability();
+  decorateStation(s);
 }
 
 function updatePanelAvailability() {
@@ -698,6 +687,7 @@ function onStatus(e) {
       void row.offsetWidth; // restart the animation
       row.classList.add('flash');
       updatePanelAvailability();
+      connectorChanged(e.connector_id);
     }
   }
   // the dots
@@ -800,10 +790,12 @@ function start() {
   collapse(window.matchMedia('(max-width: 640px)').matches);
   toggle.addEventListener('click', () => collapse(!legend.classList.contains('collapsed')));
   document.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && cm.openStationId) closePanel();
+    // the driver app over the panel closes first (driver.js)
+    if (ev.key === 'Escape' && cm.openStationId && $('driver').hidden) closePanel();
   });
   setInterval(refreshAges, 15000);
   loadOperators();
+  cm.driver = initDriver();
 }
 
 start();

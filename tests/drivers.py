@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
+
+from chargemesh.bootstrap import Platform
 
 PASSWORD = "charge-2-go!"
 _serial = itertools.count(1)
@@ -36,3 +39,26 @@ def signed_up(http: httpx.Client, email: str | None = None) -> Driver:
     assert grant.status_code == 200, grant.text
     body = grant.json()
     return Driver(email, made.json()["id"], body["access_token"], body["refresh_token"])
+
+
+_held: dict[tuple[int, str], dict[str, str]] = {}
+
+
+def bearer(platform: Platform, name: str = "alice") -> dict[str, str]:
+    """The ``Authorization`` header of the driver ``name`` on ``platform``: the account is made
+    (through the platform's own accounts service, as sign-up does) on first use."""
+    key = (id(platform), name)
+    if key not in _held:
+        email = f"{name}@example.com"
+        account = platform.accounts.store.account_by_email(email)
+        if account is None:
+            account = platform.accounts.register(email, PASSWORD)
+        token = platform.guards.tokens.issue(account.id, at=datetime.now(UTC))
+        _held[key] = {"Authorization": f"Bearer {token}"}
+    return _held[key]
+
+
+def account_id(platform: Platform, name: str = "alice") -> str:
+    found = platform.accounts.store.account_by_email(f"{name}@example.com")
+    assert found is not None, name
+    return found.id

@@ -11,6 +11,7 @@ import httpx
 from chargemesh.bootstrap import assemble
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.store import Store
+from tests.drivers import bearer
 from tests.factories import make_operator, make_station
 
 SHAPE = {"code", "reason", "advice", "errors"}
@@ -34,9 +35,10 @@ def test_every_4xx_of_the_api_has_one_shape(store: Store) -> None:
     station = make_station()
     store.upsert_stations([station], at=station.evses[0].connectors[0].status_at)
     vin = "LDC6144E4K0000019"
+    platform = assemble(store)
     with (
-        LoopbackServer(assemble(store).app()) as server,
-        httpx.Client(base_url=server.url, timeout=10) as http,
+        LoopbackServer(platform.app()) as server,
+        httpx.Client(base_url=server.url, timeout=10, headers=bearer(platform)) as http,
     ):
         missing = _detail(http.get("/api/v1/stations/313744932:nope"), 404)
         bad_query = _detail(http.get("/api/v1/stations/nearby?lat=north&lon=116"), 422)
@@ -48,14 +50,15 @@ def test_every_4xx_of_the_api_has_one_shape(store: Store) -> None:
         first = http.post("/api/v1/vehicles", json={"vin": vin, "model": "yc-aster"})
         assert first.status_code == 201, first.text
         again = _detail(http.post("/api/v1/vehicles", json={"vin": vin, "model": "m"}), 409)
-        emaid = "CN-CMH-C12345678-J"
+        emaid = "CN-CMH-C12345678-T"
         mine = {"vin": vin, "model": "m", "emaid": emaid}
-        ok = http.post("/api/v1/vehicles", json={**mine, "vin": "LDC6144E4K0000027"})
+        ok = http.post("/api/v1/vehicles", json={**mine, "vin": "LDC6144E3K0000027"})
         assert ok.status_code == 201, ok.text
-        other = {**mine, "vin": "LDC6144E4K0000035"}
+        other = {**mine, "vin": "LDC6144E2K0000035"}
         taken = _detail(
-            http.post("/api/v1/vehicles", json=other, headers={"X-Account-ID": "b"}), 409
+            http.post("/api/v1/vehicles", json=other, headers=bearer(platform, "b")), 409
         )  # the EMAID is another account's car: a conflict, not a 500
+        anonymous = _detail(http.get("/api/v1/sessions", headers={"Authorization": ""}), 401)
         # a protocol endpoint keeps its protocol: T/CEC answers with its own envelope
         tcec = http.post("/tcec/v1/notification_stationStatus", content=b"{}")
     assert missing["code"] == "not_found"
@@ -73,5 +76,6 @@ def test_every_4xx_of_the_api_has_one_shape(store: Store) -> None:
     assert again["code"] == "conflict"
     assert "already registered" in again["reason"]
     assert taken["code"] == "conflict"
-    assert store.vehicle_by_vin("LDC6144E4K0000035") is None  # nothing was written
+    assert store.vehicle_by_vin("LDC6144E2K0000035") is None  # nothing was written
+    assert anonymous["code"] == "not_signed_in"
     assert "detail" not in tcec.json()

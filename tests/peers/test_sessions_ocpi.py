@@ -20,6 +20,7 @@ from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.models import Tariff
 from chargemesh.services.charging.sessions import MONEY_TOLERANCE, MONEY_TOLERANCE_SHARE
 from chargemesh.store import Store
+from tests.drivers import bearer
 from tests.helpers import shown_price
 from tests.peers.ocpi_samples import CPO_PARTY
 from tests.peers.test_ocpi_cpo_sessions import (  # the CPO + platform fixture, shared
@@ -42,7 +43,7 @@ EVSE_CODE = "CN*LTC*E00021"  # the DC EVSE of location 2, as printed on it
 
 
 def api(p: Peers, method: str, path: str, account: str = "alice", **kw: Any) -> httpx.Response:
-    headers = {"X-Account-ID": account, **kw.pop("headers", {})}
+    headers = {**bearer(p.platform, account), **kw.pop("headers", {})}
     return httpx.request(method, f"{p.emsp.url}{path}", headers=headers, timeout=10, **kw)
 
 
@@ -174,7 +175,9 @@ def test_the_price_shown_before_a_charge_is_the_price_billed(both: Peers) -> Non
 def _read_session_events(p: Peers, sid: str, into: list[dict[str, Any]]) -> None:
     try:
         with httpx.stream("GET", f"{p.emsp.url}/api/v1/events?session={sid}",
+                          headers=bearer(p.platform),
                           timeout=httpx.Timeout(10, read=30)) as response:  # fmt: skip
+            assert response.status_code == 200
             kind = None
             for line in response.iter_lines():
                 if line.startswith("event: "):
@@ -187,7 +190,7 @@ def _read_session_events(p: Peers, sid: str, into: list[dict[str, Any]]) -> None
 
 def test_plug_and_charge_starts_with_no_app_action(p: Peers) -> None:
     sync(p)
-    vehicle = {"vin": "LSJA24U62MG123456", "model": "yc-aster", "emaid": "CNCMSC000000427"}
+    vehicle = {"vin": "LSJA24U69MG123456", "model": "yc-aster", "emaid": "CNCMSC000000421"}
     car = api(p, "POST", "/api/v1/vehicles", json=vehicle)
     assert car.status_code == 201, car.text
     vid = car.json()["id"]
@@ -195,7 +198,7 @@ def test_plug_and_charge_starts_with_no_app_action(p: Peers) -> None:
     assert enabled.status_code == 200, enabled.text
     assert enabled.json()["plug_and_charge_networks"] == [PARTY]
     p.cpo.charging.plug_and_charge = True
-    pnc_car = sim_car(7, "yc-aster", soc=30, target_soc=90, emaid="CNCMSC000000427")
+    pnc_car = sim_car(7, "yc-aster", soc=30, target_soc=90, emaid="CNCMSC000000421")
     p.plug_in(pnc_car)  # the car plugs in; nobody touches the app
     mine = wait_for(lambda: [s for s in api(p, "GET", "/api/v1/sessions").json()
                              if s["state"] == "charging" and s["kwh"] > 0])  # fmt: skip

@@ -34,6 +34,7 @@ from chargemesh.sim.peers.tcec.charging import TcecOperatorCharging
 from chargemesh.sim.peers.tcec.network import OperatorNetwork
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from chargemesh.store import Store
+from tests.drivers import bearer
 from tests.helpers import free_port, shown_price
 from tests.helpers import wait_for as _wait_for
 from tests.peers.tcec_samples import (
@@ -79,7 +80,7 @@ class World:
         return f"http://127.0.0.1:{self.port}"
 
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        headers = {"X-Account-ID": "alice", **kw.pop("headers", {})}
+        headers = {**bearer(self.platform), **kw.pop("headers", {})}
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kw)
 
     def session(self, sid: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from chargemesh.services.feeds.ingest import OcpiSide, sync_all
 from chargemesh.sim.charging import CompatibilityMatrix, make_vehicle
 from chargemesh.sim.country import Country
 from tests.helpers import wait_for
+from tests.drivers import bearer
 from tests.sim.conftest import SEED, World, running_world
 
 OCPI_OP = "CN-TLN"
@@ -31,7 +32,10 @@ def world_on(country: Country, tmp_path: Path, store_url: str) -> Iterator[World
 
 
 def call(world: World, method: str, path: str, **kw: Any) -> Any:
-    answer = httpx.request(method, f"{world.config.server.base_url}{path}", timeout=10, **kw)
+    answer = httpx.request(
+        method, f"{world.config.server.base_url}{path}", timeout=10,
+        headers=bearer(world.platform), **kw,
+    )  # fmt: skip
     assert answer.status_code < 300, answer.text
     return answer.json()
 

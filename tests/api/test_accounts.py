@@ -45,7 +45,9 @@ def _code(answer: httpx.Response, status: int) -> str:
 
 
 def test_sign_up_then_sign_in_gives_a_bearer_token_that_me_accepts(http: httpx.Client) -> None:
-    made = http.post("/api/v1/accounts", json={"email": " Li.Wei@Example.com ", "password": PASSWORD})
+    made = http.post(
+        "/api/v1/accounts", json={"email": " Li.Wei@Example.com ", "password": PASSWORD}
+    )
     assert made.status_code == 201, made.text
     assert made.json()["email"] == "li.wei@example.com"
     assert "password" not in made.text
@@ -153,9 +155,7 @@ def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def test_no_expired_forged_or_foreign_token_gets_in(
-    http: httpx.Client, platform: Platform
-) -> None:
+def test_no_expired_forged_or_foreign_token_gets_in(http: httpx.Client, platform: Platform) -> None:
     a, b = signed_up(http), signed_up(http)
     tokens = platform.guards.tokens
     expired = AccessTokens(tokens.key, timedelta(minutes=15)).issue(

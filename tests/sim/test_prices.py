@@ -17,8 +17,8 @@ from chargemesh.protocols.ocpi import mapping
 from chargemesh.services.feeds.ingest import OcpiSide, sync_all
 from chargemesh.sim.charging import CompatibilityMatrix, make_vehicle
 from chargemesh.sim.country import Country
-from tests.helpers import wait_for
 from tests.drivers import bearer
+from tests.helpers import wait_for
 from tests.sim.conftest import SEED, World, running_world
 
 OCPI_OP = "CN-TLN"

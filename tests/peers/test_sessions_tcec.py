@@ -264,7 +264,9 @@ def test_plug_and_charge_by_vin_starts_with_no_app_action(w: World) -> None:
     vehicle = car(2)
     made = w.api("POST", "/api/v1/vehicles", json={"vin": vehicle.vin, "model": "lt-m3"})
     vid = made.json()["id"]
-    assert w.api("PUT", f"/api/v1/vehicles/{vid}/plug-and-charge/{OPERATOR_ID}").status_code == 200
+    switched = w.api("PUT", f"/api/v1/vehicles/{vid}/plug-and-charge")  # on for the car
+    assert switched.status_code == 200, switched.text
+    assert switched.json()["plug_and_charge_networks"] == [OPERATOR_ID]
     w.network.plug_and_charge = True  # its piles read the VIN…
     w.charging.plug_and_charge = True  # …and the operator asks the platform
     answer = w.charging.plug_in(DC, vehicle).result(10)
@@ -280,6 +282,13 @@ def test_plug_and_charge_by_vin_starts_with_no_app_action(w: World) -> None:
     stranger = w.charging.plug_in(connector_id(1, 1, 1), car(3)).result(10)
     assert stranger is not None
     assert (stranger.succ_stat, stranger.fail_reason) == (1, 1)
+    # switched off, the car's own VIN is refused too
+    off = w.api("DELETE", f"/api/v1/vehicles/{vid}/plug-and-charge")
+    assert off.json()["plug_and_charge_networks"] == []
+    w.charging.unplug(connector_id(1, 1, 1)).result(10)
+    refused = w.charging.plug_in(connector_id(1, 1, 1), vehicle).result(10)
+    assert refused is not None
+    assert refused.succ_stat == 1
 
 
 def test_a_start_failing_at_the_pile_is_recorded_with_its_reason(w: World) -> None:

@@ -164,6 +164,7 @@ class Platform:
     singletons: tuple[Singleton, ...]
     owns_store: bool = False
     search: bool = True  # False: the index is never built nor kept (see build_platform)
+    feed_urls: Mapping[str, str] = field(default_factory=dict)  # configured feeds, for ops
     _node: _Node = field(default_factory=_Node)
 
     def app(self) -> FastAPI:
@@ -173,7 +174,8 @@ class Platform:
             store=self.store, index=self.index, streams=self.streams, sessions=self.sessions,
             prices=self.prices, refresher=self.refresher, tcec=self.tcec, ocpi=self.ocpi,
             accounts=self.accounts, guards=self.guards, lifespan=self.lifespan,
-            readiness=self.readiness,
+            readiness=self.readiness, ocpi_connections=self.ocpi_connections,
+            feed_urls=self.feed_urls,
         )  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -409,4 +411,5 @@ def assemble(
         sessions=sessions, accounts=accounts, ops_keys=ops_keys, guards=guards,
         refresher=refresher, leader=leader if leader is not None else leader_for(store.url),
         singletons=tuple(singletons), owns_store=owns_store, search=search,
+        feed_urls={op.id: op.url for op in feeds.operators} if feeds is not None else {},
     )  # fmt: skip

@@ -5,7 +5,7 @@ OCPI feed whose operators push nothing (churn 0), as a quiet real network would.
 With the refresher the map after several freshness periods shows what it showed after the sync,
 because the T/CEC operator is polled (query_station_status) and the OCPI CPO pulled (date_from)
 between pushes; without it the same map goes grey. A feed whose operator stops answering polls is
-reported degraded by /api/v1/operators.
+reported degraded by /api/v1/operators (the error's text by /api/v1/ops/feeds).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chargemesh.api.operators import STATUSES_STALE
 from chargemesh.bootstrap import OcpiSettings, Platform, assemble, tcec_peers
 from chargemesh.config import Config, StatusConfig, load_config
 from chargemesh.protocols.http_server import LoopbackServer
@@ -71,6 +72,16 @@ class Running:
 
     def feeds(self) -> dict[str, dict[str, Any]]:
         answer = httpx.get(f"{self.server.url}/api/v1/operators", timeout=10)
+        answer.raise_for_status()
+        return {o["id"]: o["feed"] for o in answer.json()}
+
+    def ops_feeds(self) -> dict[str, dict[str, Any]]:
+        """The feeds as the operations team sees them (the full reasons, the errors)."""
+        _, key = self.platform.ops_keys.create("freshness test")
+        answer = httpx.get(
+            f"{self.server.url}/api/v1/ops/feeds", headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )  # fmt: skip
         answer.raise_for_status()
         return {o["id"]: o["feed"] for o in answer.json()}
 
@@ -178,11 +189,12 @@ def test_without_polling_the_same_map_goes_grey(country: Country, tmp_path: Path
         )  # fmt: skip
         assert grey
         assert run.status_polls() == polls_before  # nobody polled
-        feeds = run.feeds()
-        for op in FEEDS:  # every connector stale: the feed says so
+        feeds, full = run.feeds(), run.ops_feeds()
+        for op in FEEDS:  # every connector stale: the feed says so (the counts: to ops)
             assert feeds[op]["state"] == "degraded", feeds[op]
-            assert "have no status newer than the freshness limit (4 s)" in feeds[op]["reason"]
+            assert feeds[op]["reason"] == STATUSES_STALE
             assert feeds[op]["stale_connectors"] > 0
+            assert "have no status newer than the freshness limit (4 s)" in full[op]["reason"]
 
 
 def test_a_feed_whose_operator_stops_answering_polls_is_degraded(
@@ -204,6 +216,10 @@ def test_a_feed_whose_operator_stops_answering_polls_is_degraded(
             return feeds if failing else None
 
         feeds = wait_for(polls_failing, timeout_s=30, poll_s=0.5)
+        full = run.ops_feeds()
         for op in FEEDS:
             assert feeds[op]["poll_errors"] >= 1
             assert feeds[op]["errors"] == 0  # the last sync itself succeeded
+            assert "poll_last_error" not in feeds[op]  # the error's text is for ops only
+            assert full[op]["reason"].startswith("status polls failing (")
+            assert full[op]["poll_last_error"]

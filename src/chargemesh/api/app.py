@@ -3,7 +3,7 @@ driver API, the map, the OCPI and T/CEC endpoints, the health checks."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from chargemesh.api.auth import Guards
 from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
+from chargemesh.api.ops import ops_router
 from chargemesh.api.search import search_router
 from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
@@ -30,6 +31,7 @@ from chargemesh.services.accounts.service import Accounts
 from chargemesh.services.charging.prices import Prices
 from chargemesh.services.charging.sessions import SessionService
 from chargemesh.services.feeds.freshness import StatusRefresher
+from chargemesh.services.feeds.ocpi_connections import OcpiConnections
 from chargemesh.store import Store
 
 WEB = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -65,8 +67,11 @@ def create_app(
     guards: Guards,
     lifespan: Lifespan[FastAPI],
     readiness: Callable[[], Awaitable[Readiness]],
+    ocpi_connections: OcpiConnections,
+    feed_urls: Mapping[str, str] | None = None,
 ) -> FastAPI:
-    """The ASGI app over built parts; ``lifespan`` starts and stops what runs beside it."""
+    """The ASGI app over built parts; ``lifespan`` starts and stops what runs beside it;
+    ``feed_urls``: each configured operator's feed URL, for the operations team's feed list."""
 
     app = FastAPI(
         title="chargemesh", version=__version__, lifespan=lifespan, docs_url=None,
@@ -81,6 +86,7 @@ def create_app(
         accounts_router(accounts, guards, store),
         sessions_router(sessions, guards),
         analytics_router(store),
+        ops_router(guards, store, refresher, ocpi_connections, feed_urls or {}),
     ):
         app.include_router(router, responses=errors.RESPONSES)
     app.router.routes.extend(tcec.routes())

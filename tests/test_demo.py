@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from chargemesh.cli.demo import DEMO_EMAIL, DEMO_PASSWORD
+from chargemesh.services.accounts.tokens import digest
 from chargemesh.store import open_store
 from tests.helpers import free_port
 
@@ -70,6 +72,9 @@ def check_synced_and_served(run: DemoRun, port: int, workdir: Path) -> list[dict
     assert "FAILED" not in run.out
     assert f"http://127.0.0.1:{port}" in run.out
     assert "demo stopped" in run.out
+    assert f"{DEMO_EMAIL} / {DEMO_PASSWORD}" in run.out
+    key = re.search(r"ops key \(.*\): (cm_\S+)", run.out)
+    assert key is not None, run.out
     assert len(run.while_ready) == 1, run.out
     operators: list[dict[str, Any]] = run.while_ready[0]["operators"]
     assert len(operators) == 26
@@ -81,6 +86,9 @@ def check_synced_and_served(run: DemoRun, port: int, workdir: Path) -> list[dict
         assert counts.stations == sum(o["stations"] for o in operators)
         assert f"{counts.stations:,} stations" in run.out
         assert counts.listings == sum(o["listings"]["stations"] for o in operators)
+        # the key printed is the one live demo key (an earlier run's is revoked)
+        live = [k for k in store.ops_keys() if k.revoked_at is None]
+        assert [k.key_hash for k in live] == [digest(key.group(1))]
     return operators
 
 
@@ -142,14 +150,23 @@ def charge_once(port: int, workdir: Path, operator_id: str) -> dict[str, Any]:
                 break
     assert free is not None, f"no free connector of {operator_id}"
     base = f"http://127.0.0.1:{port}/api/v1"
-    started = httpx.post(f"{base}/sessions", json={"connector_id": free}, timeout=10)
+    # the demo driver the demo printed
+    form = {"username": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    grant = httpx.post(f"{base}/auth/token", data=form, timeout=10)
+    assert grant.status_code == 200, grant.text
+    auth = {"Authorization": f"Bearer {grant.json()['access_token']}"}
+    cars = httpx.get(f"{base}/vehicles", headers=auth, timeout=10).json()
+    assert len(cars) == 1
+    assert cars[0]["plug_and_charge_networks"]  # the sim's country has networks offering it
+    started = httpx.post(f"{base}/sessions", json={"connector_id": free}, headers=auth,
+                         timeout=10)  # fmt: skip
     assert started.status_code == 201, started.text
     sid = started.json()["id"]
     deadline = time.monotonic() + 15
     body: dict[str, Any] = started.json()
     while time.monotonic() < deadline and body["state"] in ("requested", "starting"):
         time.sleep(0.2)
-        body = httpx.get(f"{base}/sessions/{sid}", timeout=10).json()
+        body = httpx.get(f"{base}/sessions/{sid}", headers=auth, timeout=10).json()
     if body["state"] == "charging":
-        body = httpx.post(f"{base}/sessions/{sid}/stop", timeout=10).json()
+        body = httpx.post(f"{base}/sessions/{sid}/stop", headers=auth, timeout=10).json()
     return body

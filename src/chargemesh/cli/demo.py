@@ -13,12 +13,56 @@ from chargemesh.cli.common import EXIT_RUNTIME, err, fail, one_line_errors, out
 from chargemesh.config import load_config
 
 if TYPE_CHECKING:
+    from chargemesh.bootstrap import Platform
     from chargemesh.services.feeds.ingest import FeedResult
     from chargemesh.store.repository import RegistryCounts
 
+#: the demo's driver (made on the first run in a folder, kept after) and the car it drives
+DEMO_EMAIL = "driver@demo.example"
+DEMO_PASSWORD = "demo-charge-2026"  # noqa: S105 - a local demo's, printed for the user
+DEMO_VIN_BODY = "LYCAS7E10RD000001"  # 曜川 Aster; its 9th character is made the check digit
+DEMO_EMAID_BODY = "CNCMHD00000001"  # ISO 15118 contract id, before its check character
+DEMO_KEY_NAME = "demo"
+
+
+def demo_sign_ins(platform: Platform) -> str:
+    """The demo driver (with a car, plug-and-charge on where a network offers it) and a new
+    ops key; the key's previous demo keys are revoked. Returns the new key (shown once)."""
+    import contextlib
+    from datetime import UTC, datetime
+
+    from chargemesh.domain.vehicle_ids import emaid_with_check_character, vin_with_check_digit
+    from chargemesh.services.charging.vehicles import (
+        Refused,
+        register_vehicle,
+        switch_plug_and_charge,
+    )
+
+    store = platform.store
+    account = store.account_by_email(DEMO_EMAIL)
+    if account is None:
+        account = platform.accounts.register(DEMO_EMAIL, DEMO_PASSWORD)
+    vin = vin_with_check_digit(DEMO_VIN_BODY)
+    car = store.vehicle_by_vin(vin)
+    if car is None:
+        emaid = emaid_with_check_character(DEMO_EMAID_BODY)
+        car = register_vehicle(store, account.id, vin, "yc-aster", emaid)
+    with contextlib.suppress(Refused):  # no network of this country offers plug-and-charge
+        switch_plug_and_charge(
+            store.unit_of_work(), store.list_operators(), account.id, car.id, True,
+            datetime.now(UTC),
+        )  # fmt: skip
+    platform.ops_keys.revoke(DEMO_KEY_NAME)
+    _kept, key = platform.ops_keys.create(DEMO_KEY_NAME)
+    return key
+
 
 def report_demo_sync(
-    results: Sequence[FeedResult], counts: RegistryCounts, url: str, seconds: float
+    results: Sequence[FeedResult],
+    counts: RegistryCounts,
+    url: str,
+    seconds: float,
+    ops_key: str | None = None,
 ) -> None:
     """What the demo synced; failed feeds named with their errors, and then not "ready": a demo
     missing networks says so plainly."""
@@ -29,6 +73,14 @@ def report_demo_sync(
         f"{counts.connectors:,} connectors ({counts.listings:,} listings across feeds, "
         f"duplicates merged) in {seconds:.0f} s"
     )
+    if ops_key is not None:
+        out.print(
+            f"driver sign-in (the app at {url}, or POST {url}/api/v1/auth/token): "
+            f"{DEMO_EMAIL} / {DEMO_PASSWORD}",
+            highlight=False,
+        )
+        out.print(f"ops key (Authorization: Bearer, {url}/api/v1/ops/...): {ops_key}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
     if not failed:
         out.print(f"chargemesh demo ready: {url}  (API docs {url}/docs; Ctrl-C stops)")
         return
@@ -126,7 +178,10 @@ def demo(
                         ),
                         timeout_s=24 * 3600,
                     )
-                report_demo_sync(results, store.counts(), url, time.perf_counter() - started)
+                key = demo_sign_ins(platform)
+                report_demo_sync(
+                    results, store.counts(), url, time.perf_counter() - started, ops_key=key
+                )
                 deadline = None if run_for is None else time.monotonic() + run_for
                 while deadline is None or time.monotonic() < deadline:
                     if sim.poll() is not None:

@@ -253,8 +253,7 @@ class SessionTables(SqlHooks):
             for vehicle_id, operator_id in cur.fetchall():
                 networks.setdefault(vehicle_id, set()).add(operator_id)
         return [
-            Vehicle(r[0], r[1], r[2], r[3], r[4], frozenset(networks.get(r[0], ())))
-            for r in rows
+            Vehicle(r[0], r[1], r[2], r[3], r[4], frozenset(networks.get(r[0], ()))) for r in rows
         ]
 
     def vehicle_by_vin(self, vin: str) -> Vehicle | None:

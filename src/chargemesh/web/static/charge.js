@@ -76,8 +76,9 @@ const sleep = (ms, signal) => new Promise((resolve) => {
 });
 
 // The server-sent events of a response body: calls onEvent(type, data) for each one.
-async function readEvents(res, onEvent, signal) {
+async function readEvents(res, onEvent, signal, f) {
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  f.reader = reader;
   signal.addEventListener('abort', () => reader.cancel().catch(() => {}), {once: true});
   let buffer = '';
   for (;;) {
@@ -123,7 +124,7 @@ async function run(f) {
       await poll(f); // what changed before the stream was open
       await readEvents(res, (type, data) => {
         if (type === 'session') apply(JSON.parse(data), f);
-      }, signal);
+      }, signal, f);
     } catch (err) {
       if (signal.aborted) return;
       if (err.status === 404 || err.status === 401) { // not ours (any more), or signed out
@@ -134,6 +135,7 @@ async function run(f) {
       }
       console.warn('session stream', err);
     }
+    f.reader = null;
     if (signal.aborted) return;
     live.mode = 'polling';
     live.drops += 1;
@@ -156,9 +158,14 @@ export function follow(session) {
   live.mode = 'idle';
   notify();
   if (!running(session)) return;
-  follower = {id: session.id, controller: new AbortController()};
+  follower = {id: session.id, controller: new AbortController(), reader: null};
   live.updates += 1;
   run(follower);
+}
+
+// The stream ends as if the network dropped it (for tests and debugging): polling takes over.
+export function dropStream() {
+  if (follower && follower.reader) follower.reader.cancel().catch(() => {});
 }
 
 export function stopFollowing() {

@@ -33,6 +33,7 @@ const state = {
 export const driver = {
   state,
   charge: charge.live,
+  dropStream: charge.dropStream,
   scan: scan.stats,
   open: openView,
   close: closeSheet,
@@ -47,10 +48,17 @@ function closeSheet() {
   stopScanner();
   state.view = null;
   $('driver').hidden = true;
+  $('driver-body').replaceChildren();
   for (const b of document.querySelectorAll('#driver-tabs button')) b.removeAttribute('aria-current');
 }
 
-function openView(view, {message = null} = {}) {
+// Opens the sheet on a view. A view that needs a driver asks to sign in first, then opens;
+// `after: 'map'` closes the sheet once signed in (back to the station the driver was on).
+function openView(view, {message = null, after = null} = {}) {
+  if (view === 'account' && !api.signedIn()) {
+    if (message) state.notice = message;
+    if (after) state.pending = after;
+  }
   if (SIGNED_IN_VIEWS.has(view) && !api.signedIn()) {
     state.pending = view;
     state.notice = message || (view === 'scan' ? 'Sign in to scan a charger and start charging.' : 'Sign in first.');
@@ -189,7 +197,8 @@ function onAuth(account, reason) {
     const next = state.pending;
     state.pending = null;
     findRunningCharge();
-    if (next) openView(next);
+    if (next === 'map') closeSheet();
+    else if (next) openView(next);
     else if (state.view) render();
   }
   if (state.station) decorateStation(state.station);
@@ -330,7 +339,7 @@ function scanView() {
 
   const input = h('input', {type: 'text', id: 'scan-code', name: 'code', autocomplete: 'off', autocapitalize: 'off', spellcheck: false, required: true, placeholder: 'e.g. hlht://… or CN*ABC*E1*1'});
   const submit = h('button', {type: 'submit', class: 'primary'}, 'Start with this code');
-  const form = h('form', {id: 'code-form', 'aria-label': 'Type the charger code', noValidate: true},
+  const form = h('form', {id: 'code-form', 'aria-label': 'Start with a typed code', noValidate: true},
     h('label', {for: 'scan-code'}, 'Charger code'), input, submit);
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -571,7 +580,7 @@ export async function decorateStation(station) {
       const slot = startSlot(c.id);
       if (!slot) continue;
       const button = h('button', {type: 'button', class: 'sign-in-to-charge'}, 'Sign in to charge');
-      button.addEventListener('click', () => openView('account', {message: 'Sign in to start a charge here.'}));
+      button.addEventListener('click', () => openView('account', {message: 'Sign in to start a charge here.', after: 'map'}));
       slot.dataset.startable = 'signed-out';
       slot.replaceChildren(button);
     }

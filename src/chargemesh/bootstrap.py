@@ -31,7 +31,12 @@ from chargemesh.api.events import EventStreams
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
-from chargemesh.config import AuthConfig, Config
+from chargemesh.config import AuthConfig, Config, CsmsConfig
+from chargemesh.csms.chargers import Chargers
+from chargemesh.csms.links import Links
+from chargemesh.csms.network import OwnNetwork
+from chargemesh.csms.remote import OcppCharging
+from chargemesh.csms.service import Csms
 from chargemesh.domain import Operator
 from chargemesh.domain.events import (
     OcpiCdrReceived,
@@ -57,7 +62,7 @@ from chargemesh.services.charging.ocpi import OcpiCharging, OcpiSessionMessages
 from chargemesh.services.charging.ocpi_commands import CommandSender
 from chargemesh.services.charging.ocpi_tokens import TokenAuthority
 from chargemesh.services.charging.prices import Prices
-from chargemesh.services.charging.sessions import SessionService
+from chargemesh.services.charging.sessions import ChargingAdapter, SessionService
 from chargemesh.services.charging.tcec import TcecCharging, TcecSessionMessages, new_seq
 from chargemesh.services.feeds.freshness import StatusRefresher
 from chargemesh.services.feeds.ingest import OcpiSide, sync_all
@@ -165,6 +170,7 @@ class Platform:
     owns_store: bool = False
     search: bool = True  # False: the index is never built nor kept (see build_platform)
     feed_urls: Mapping[str, str] = field(default_factory=dict)  # configured feeds, for ops
+    csms: Csms | None = None  # the own chargers' CSMS, when [csms] is configured
     _node: _Node = field(default_factory=_Node)
 
     def app(self) -> FastAPI:
@@ -175,7 +181,7 @@ class Platform:
             prices=self.prices, refresher=self.refresher, tcec=self.tcec, ocpi=self.ocpi,
             accounts=self.accounts, guards=self.guards, lifespan=self.lifespan,
             readiness=self.readiness, ocpi_connections=self.ocpi_connections,
-            feed_urls=self.feed_urls,
+            feed_urls=self.feed_urls, csms=self.csms, relay=self.relay,
         )  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -189,6 +195,8 @@ class Platform:
             await asyncio.to_thread(self.refresh_compatibility)
             self._node.index_built = True
         await self.writer.start()
+        if self.csms is not None:  # after the writer: chargers' statuses go through it
+            await self.csms.start()
         tasks = [asyncio.create_task(self.leader.run(self.singletons), name="leader")]
         if self.search:
             tasks.append(
@@ -202,6 +210,8 @@ class Platform:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.csms is not None:
+                await self.csms.stop()
             await self.writer.stop()
             await self.relay.stop()
             await self.handlers.stop()
@@ -258,6 +268,7 @@ def build_platform(
     status_polls: bool = True,
     singletons: bool = True,
     search: bool = True,
+    csms: bool = True,
 ) -> Platform:
     """The platform a configuration describes, over its store (opened and migrated here unless
     given; then closed with the platform). ``scheduled_syncs``: every feed synced at start and
@@ -282,6 +293,7 @@ def build_platform(
             owns_store=owned,
             search=search,
             auth=config.auth,
+            csms=config.csms if csms else None,
         )
     except BaseException:
         if owned:
@@ -302,6 +314,7 @@ def assemble(
     owns_store: bool = False,
     search: bool = True,
     auth: AuthConfig | None = None,
+    csms: CsmsConfig | None = None,
 ) -> Platform:
     """Build and wire every part over ``store``. ``schedule``: the config whose feeds are synced
     at start and on its ``sync.interval_s``; ``feeds``: the config whose statuses are polled
@@ -341,11 +354,20 @@ def assemble(
     prices = Prices(store, tcec_client, tcec_seq)
     tcec_charging = TcecCharging(tcec_client, settings.tcec_operator_id, prices)
     ocpi_charging = OcpiCharging(store, commands, own, prices)
+    adapters: dict[str, ChargingAdapter] = {"tcec": tcec_charging, "ocpi": ocpi_charging}
+    own_csms: Csms | None = None
+    if csms is not None:  # the own chargers: their adapter first, the CSMS over the sessions
+        network = OwnNetwork.from_config(csms)
+        links = Links()
+        adapters["ocpp"] = OcppCharging(store, network, links)
     sessions = SessionService(
-        store, relay, {"tcec": tcec_charging, "ocpi": ocpi_charging},
+        store, relay, adapters,
         start_timeout_s=settings.session_start_timeout_s,
         stop_timeout_s=settings.session_stop_timeout_s,
     )  # fmt: skip
+    if csms is not None:
+        own_csms = Csms(csms, store, writer, network, links, Chargers(store))
+        own_csms.serve_sessions(sessions)
     # what operators tell us about sessions, received by the protocol endpoints
     tcec_said = TcecSessionMessages(sessions, tcec_charging.new_ref)
     ocpi_said = OcpiSessionMessages(sessions, store)
@@ -412,4 +434,5 @@ def assemble(
         refresher=refresher, leader=leader if leader is not None else leader_for(store.url),
         singletons=tuple(singletons), owns_store=owns_store, search=search,
         feed_urls={op.id: op.url for op in feeds.operators} if feeds is not None else {},
+        csms=own_csms,
     )  # fmt: skip

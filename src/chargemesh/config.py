@@ -216,6 +216,60 @@ class CoverageConfig(_Section):
     rapid_kw: Annotated[float, Field(gt=0, le=2000)] = 50.0
 
 
+class OwnTariffPeriod(_Section):
+    """One time-of-use period of the own network's price (China time), like a T/CEC business
+    policy: from ``start`` until the next period's start."""
+
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    electricity_fee: Annotated[float, Field(ge=0, le=100)]  # per kWh
+    service_fee: Annotated[float, Field(ge=0, le=100)] = 0.0  # per kWh
+
+
+def _default_own_tariff() -> list[OwnTariffPeriod]:
+    return [
+        OwnTariffPeriod(start="00:00", electricity_fee=0.35, service_fee=0.40),
+        OwnTariffPeriod(start="08:00", electricity_fee=1.05, service_fee=0.80),
+        OwnTariffPeriod(start="22:00", electricity_fee=0.35, service_fee=0.40),
+    ]
+
+
+class CsmsConfig(_Section):
+    """The own chargers' CSMS (docs/csms.md); absent: no CSMS."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9000
+    public_url: str | None = None  # what chargers are configured with; default ws(s)://host:port/ocpp
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    allow_insecure: bool = False
+    """Plain ws (security profile 1) on a non-loopback address: refused unless this is true."""
+    network_name: str = "chargemesh Supercharge"
+    operator_id: Annotated[str, Field(min_length=2, max_length=20)] = "CN-CMX"
+    heartbeat_s: Annotated[int, Field(ge=5, le=86_400)] = 300
+    boots_per_s: Annotated[float, Field(gt=0)] = 200.0
+    """Boots accepted per second; beyond, chargers are told ``Pending`` and to come back."""
+    lenient_models: list[str] = Field(default_factory=list)
+    """``vendor/model`` of known non-compliant firmware whose messages skip schema validation."""
+    tariff: list[OwnTariffPeriod] = Field(default_factory=_default_own_tariff)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> CsmsConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if not self.tariff:
+            raise ValueError("the own network needs at least one tariff period")
+        return self
+
+    @property
+    def secure(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def url(self) -> str:
+        scheme = "wss" if self.secure else "ws"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}/ocpp").rstrip("/")
+
+
 class AuthConfig(_Section):
     """Drivers' sign-in (docs/accounts.md)."""
 
@@ -251,6 +305,7 @@ class Config(_Section):
     tcec: TcecConfig = Field(default_factory=TcecConfig)
     ocpi: OcpiConfig = Field(default_factory=OcpiConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    csms: CsmsConfig | None = None
     source: Path | None = Field(default=None, exclude=True)
     """The file it came from: relative SQLite paths are relative to the current directory."""
 

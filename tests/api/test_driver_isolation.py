@@ -163,6 +163,7 @@ def test_b_cannot_see_or_change_a_car(two: Two) -> None:
 
 DRIVER_ROUTES = [
     ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/me/chargers"),
     ("GET", "/api/v1/sessions"),
     ("POST", "/api/v1/sessions"),
     ("POST", "/api/v1/sessions/preview"),

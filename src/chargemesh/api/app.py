@@ -22,10 +22,14 @@ from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
 from chargemesh.api.ops import ops_router
+from chargemesh.api.own_chargers import my_chargers_router, ops_chargers_router
 from chargemesh.api.search import search_router
 from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
 from chargemesh.api.tcec import TcecPlatformEndpoints
+from chargemesh.bus import EventBus
+from chargemesh.csms.service import Csms
+from chargemesh.events.relay import OutboxRelay
 from chargemesh.search.index import StationIndex
 from chargemesh.services.accounts.service import Accounts
 from chargemesh.services.charging.prices import Prices
@@ -69,6 +73,8 @@ def create_app(
     readiness: Callable[[], Awaitable[Readiness]],
     ocpi_connections: OcpiConnections,
     feed_urls: Mapping[str, str] | None = None,
+    csms: Csms | None = None,
+    relay: OutboxRelay | None = None,
 ) -> FastAPI:
     """The ASGI app over built parts; ``lifespan`` starts and stops what runs beside it;
     ``feed_urls``: each configured operator's feed URL, for the operations team's feed list."""
@@ -81,12 +87,14 @@ def create_app(
     for router in (
         operators_router(store, refresher),
         search_router(index),  # before stations/{id}: "nearby"
-        stations_router(store, prices),
+        stations_router(store, prices, guards),
         events_router(streams, guards, sessions),
         accounts_router(accounts, guards, store),
         sessions_router(sessions, guards),
         analytics_router(store),
         ops_router(guards, store, refresher, ocpi_connections, feed_urls or {}),
+        ops_chargers_router(guards, store, relay or OutboxRelay(store, EventBus()), csms),
+        my_chargers_router(guards, store, csms),
     ):
         app.include_router(router, responses=errors.RESPONSES)
     app.router.routes.extend(tcec.routes())

@@ -72,8 +72,8 @@ class EventStreams:
                 stream.loop.call_soon_threadsafe(stream.put, message)
 
     def _on_status(self, event: StatusChanged, station_available: int | None) -> None:
-        if not self.streams:
-            return
+        if not self.streams or event.station_id in self.index.private:
+            return  # a home charger's status is its owner's business only
         found = self.index.locate(event.station_id)
         lon = lat = None
         if found is not None:

@@ -175,12 +175,15 @@ def sessions_router(service: SessionService, guards: Guards) -> APIRouter:
         return HTTPException(404, f"no session {session_id!r} in this account")
 
     @router.post("/sessions/preview", response_model=PreviewOut)
-    async def preview(body: StartIn, _account: Driver) -> PreviewOut:
+    async def preview(body: StartIn, account: Driver) -> PreviewOut:
         """What starting here would mean: the network and its capabilities, the connector's
         live status, and whether the app can start it (if not, why and what to do instead)."""
         try:
             p = await service.preview(
-                qr=body.qr, connector_id=body.connector_id, by_scan=body.qr is not None
+                qr=body.qr,
+                connector_id=body.connector_id,
+                by_scan=body.qr is not None,
+                account_id=account,
             )
         except StartRefused as exc:
             raise _refused(exc) from None

@@ -13,9 +13,18 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
-from chargemesh.domain import ConnectorStatus, Operator, Station, Tariff, effective_status
+from chargemesh.api.auth import Credentials, Guards
+from chargemesh.domain import (
+    ConnectorStatus,
+    Operator,
+    Station,
+    StationType,
+    Tariff,
+    effective_status,
+)
 from chargemesh.geo.coords import gcj02_to_wgs84
 from chargemesh.services.charging.prices import Prices
 from chargemesh.services.charging.qr import printed_code
@@ -192,20 +201,40 @@ def station_out(
     )
 
 
-def stations_router(store: Store, prices: Prices | None = None) -> APIRouter:
+def stations_router(
+    store: Store, prices: Prices | None = None, guards: Guards | None = None
+) -> APIRouter:
     """``prices`` finds the price a station shows (T/CEC: asked from the operator when first
-    needed); without it, only the stored tariff is shown."""
+    needed); without it, only the stored tariff is shown. ``guards``: who is asking, for the
+    own network's home chargers (their owner only; without guards, nobody)."""
     router = APIRouter(prefix="/api/v1", tags=["stations"])
+
+    async def owner_may_see(
+        station: Station, credentials: HTTPAuthorizationCredentials | None
+    ) -> bool:
+        if station.station_type is not StationType.PRIVATE:
+            return True
+        own = await asyncio.to_thread(store.own_charger_at_station, station.id)
+        if own is None or own.owner_account_id is None:
+            return True  # a partner's private station: listed by its operator
+        if guards is None or credentials is None:
+            return False
+        try:
+            return await guards.driver(credentials) == own.owner_account_id
+        except HTTPException:
+            return False
 
     @router.get("/stations/{station_id}", response_model=StationOut)
     async def station(
         station_id: str,
+        credentials: Credentials,
         coords: Literal["gcj02", "wgs84"] = Query("gcj02", description="coordinate system"),
     ) -> StationOut:
         """A station with every EVSE and connector, live status (unknown once older than its
-        feed's freshness limit), and every feed listing it (merged across feeds)."""
+        feed's freshness limit), and every feed listing it (merged across feeds). A home
+        charger of the own network is shown to its owner only (404 for anyone else)."""
         found = await asyncio.to_thread(store.get_station, station_id)
-        if found is None:
+        if found is None or not await owner_may_see(found, credentials):
             raise HTTPException(status_code=404, detail=f"no station {station_id!r}")
         operator, group, tariff = await asyncio.gather(
             asyncio.to_thread(store.get_operator, found.operator_id),

@@ -92,6 +92,8 @@ class StationIndex:
         self.rebuild_above = REBUILD_ABOVE
         self.last_build: BuildReport | None = None  # what the latest (re)build took
         self.listeners: list[Callable[[StatusChanged, int | None], None]] = []
+        #: stations never shown to the public (the own network's home chargers)
+        self.private: set[str] = set()
 
     def failing_chargers(self, vehicle_model: str) -> dict[int, str]:
         """Charger codes known to fail with this vehicle model, and why. A pile whose firmware
@@ -139,6 +141,7 @@ class StationIndex:
             self._journal = []
         try:
             self._load_operators()
+            self.private = set(self.store.private_station_owners())
             stations: list[IndexStationRow] = []
             after = ""
             while page := self.store.index_stations(after, STATION_PAGE):
@@ -268,10 +271,14 @@ class StationIndex:
             self.build()
             return len(pending)
         canonical = self.store.canonical_of(pending)
+        private = self.store.private_station_owners()
+        self.private = set(private)
         stations = [
             s
             for sid in pending
-            if canonical.get(sid, sid) == sid and (s := self.store.get_station(sid)) is not None
+            if canonical.get(sid, sid) == sid
+            and sid not in private
+            and (s := self.store.get_station(sid)) is not None
         ]
         for s in stations:
             self._operator(s.operator_id)

@@ -24,6 +24,7 @@ from chargemesh.domain import (
 )
 from chargemesh.domain.accounts import Account, LoginFailures, OpsKey, RefreshGrant
 from chargemesh.domain.events import Event
+from chargemesh.domain.own import OcppTransaction, OwnCharger
 from chargemesh.domain.session import ChargeAttempt, ChargeSession, Vehicle
 
 if TYPE_CHECKING:
@@ -550,6 +551,48 @@ class Store(ABC):
 
     @abstractmethod
     def platform_secret(self, name: str, fresh: str, *, at: datetime) -> str: ...
+
+    # the own chargers and their OCPP transactions (csms_sql.py)
+    @abstractmethod
+    def add_own_charger(self, charger: OwnCharger) -> None: ...
+
+    @abstractmethod
+    def own_charger(self, charger_id: str) -> OwnCharger | None: ...
+
+    @abstractmethod
+    def own_chargers(self, owner_account_id: str | None = None) -> list[OwnCharger]: ...
+
+    @abstractmethod
+    def own_charger_at_station(self, station_id: str) -> OwnCharger | None: ...
+
+    @abstractmethod
+    def private_station_owners(self) -> dict[str, str]: ...
+
+    @abstractmethod
+    def charger_booted(
+        self, charger_id: str, *, at: datetime, vendor: str | None, model: str | None,
+        serial: str | None, firmware: str | None, ocpp_version: str,
+    ) -> None: ...  # fmt: skip
+
+    @abstractmethod
+    def new_ocpp_transaction_id(self, charger_id: str, *, at: datetime) -> int: ...
+
+    @abstractmethod
+    def ocpp_transaction(self, charger_id: str, transaction_id: str) -> OcppTransaction | None: ...
+
+    @abstractmethod
+    def ocpp_transaction_started(
+        self, charger_id: str, connector: int, started_at: datetime
+    ) -> OcppTransaction | None: ...
+
+    @abstractmethod
+    def ocpp_transaction_of_session(self, session_ref: str) -> OcppTransaction | None: ...
+
+    @abstractmethod
+    def save_ocpp_transaction(self, t: OcppTransaction) -> None: ...
+
+    @abstractmethod
+    def remember_ocpp_event(self, charger_id: str, transaction_id: str, seq_no: int) -> bool: ...
 
     # charging sessions, vehicles, attempts (sessions_sql.py)
     @abstractmethod

@@ -17,15 +17,22 @@ PHYSICAL_STATION = (
     "WHERE m.station_id = s.id AND m.canonical_id <> s.id)"
 )
 
+#: Not a home charger of the own network (those are private to their owner: never searched).
+PUBLIC = (
+    "NOT EXISTS (SELECT 1 FROM own_chargers o WHERE o.station_id = s.id AND o.kind = 'home')"
+)
+
 
 class SearchTables(SqlHooks):
     def index_stations(self, after: str, limit: int) -> list[IndexStationRow]:
-        """Live canonical stations with ids after ``after``, in id order."""
+        """Live canonical public stations with ids after ``after``, in id order (not the own
+        network's home chargers)."""
         with self._lock, self._transaction() as cur:
             cur.execute(
                 self._sql(
                     "SELECT s.id, s.operator_id, s.name, s.lon, s.lat, s.highway_service_area, "
-                    f"s.tariff_id FROM stations s WHERE {PHYSICAL_STATION} AND s.id > ? "
+                    f"s.tariff_id FROM stations s WHERE {PHYSICAL_STATION} AND {PUBLIC} "
+                    "AND s.id > ? "
                     "ORDER BY s.id LIMIT ?"
                 ),
                 (after, limit),

@@ -30,6 +30,7 @@ from chargemesh.domain import (
 from chargemesh.store import codec
 from chargemesh.store.accounts_sql import AccountTables
 from chargemesh.store.coverage_sql import CoverageTables
+from chargemesh.store.csms_sql import CsmsTables
 from chargemesh.store.health_sql import HealthTables
 from chargemesh.store.ingest_sql import IngestTables
 from chargemesh.store.ocpi_sql import OcpiTables
@@ -135,6 +136,7 @@ class _Rows:
 
 class SqlStore(
     AccountTables,
+    CsmsTables,
     HealthTables,
     IngestTables,
     OcpiTables,

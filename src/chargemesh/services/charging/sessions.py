@@ -27,7 +27,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from chargemesh.domain import AccessMethod, Capability, ConnectorStatus, Tariff, effective_status
+from chargemesh.domain import (
+    AccessMethod,
+    Capability,
+    ConnectorStatus,
+    OperatorProtocol,
+    Tariff,
+    effective_status,
+)
 from chargemesh.domain.events import SessionUpdated
 from chargemesh.domain.session import (
     Bill,
@@ -186,9 +193,22 @@ class SessionService:
         connector_id: str | None = None,
         by_scan: bool = True,
         ask_operator: bool = True,
+        account_id: str | None = None,
     ) -> Preview:
+        """What starting at the code or connector would mean for ``account_id``. A home
+        charger of the own network exists only for its owner: anyone else is told, as for a
+        code that names nothing, that there is no such charger."""
         target, fmt = await self.target_of(qr, connector_id)
         operator = await asyncio.to_thread(self.store.get_operator, target.operator_id)
+        if operator is not None and operator.protocol is OperatorProtocol.OCPP:
+            own = await asyncio.to_thread(self.store.own_charger_at_station, target.station_id)
+            if own is not None and own.owner_account_id not in (None, account_id):
+                if qr is not None:
+                    raise StartRefused("no charger we know has this code",
+                                       "check the code, or pick the charger on the map",
+                                       "unknown_code")  # fmt: skip
+                raise StartRefused(f"no connector {connector_id!r}", "pick the charger on the map",
+                                   "unknown_connector")  # fmt: skip
         caps = operator.capabilities if operator else frozenset()
         status = (
             effective_status(target.status, target.status_at, self.clock(),
@@ -236,7 +256,11 @@ class SessionService:
             if held is not None:
                 return held, False
         preview = await self.preview(
-            qr=qr, connector_id=connector_id, by_scan=qr is not None, ask_operator=False
+            qr=qr,
+            connector_id=connector_id,
+            by_scan=qr is not None,
+            ask_operator=False,
+            account_id=account_id,
         )  # the start itself asks the operator (T/CEC: equipment auth first)
         if not preview.startable:
             raise StartRefused(preview.reason or "", preview.advice or "", preview.code or "")

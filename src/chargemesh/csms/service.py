@@ -1,0 +1,110 @@
+"""The CSMS assembled: the gateway, the functional blocks answering chargers (this class is the
+protocol layer's :class:`ChargerSide`), and the silence watchdog. Started and stopped by the
+platform's lifespan (``bootstrap.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from chargemesh.config import CsmsConfig
+from chargemesh.csms.authorization import Authorization
+from chargemesh.csms.availability import Availability
+from chargemesh.csms.chargers import Chargers
+from chargemesh.csms.gateway import Gateway
+from chargemesh.csms.links import Links
+from chargemesh.csms.network import OwnNetwork
+from chargemesh.csms.provisioning import Provisioning
+from chargemesh.csms.remote import Commands, OcppCharging
+from chargemesh.csms.transactions import Transactions
+from chargemesh.protocols.ocpp.messages import (
+    Boot,
+    BootAnswer,
+    FirmwareReport,
+    StatusReport,
+    TokenCheck,
+    TransactionAnswer,
+    TransactionMessage,
+)
+from chargemesh.services.charging.sessions import SessionService
+from chargemesh.services.feeds.status import StatusWriter
+from chargemesh.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Csms:
+    def __init__(
+        self,
+        config: CsmsConfig,
+        store: Store,
+        writer: StatusWriter,
+        network: OwnNetwork,
+        links: Links,
+        chargers: Chargers,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.network = network
+        self.links = links
+        self.chargers = chargers
+        self.availability = Availability(network, chargers, writer)
+        self.provisioning = Provisioning(
+            chargers, heartbeat_s=config.heartbeat_s, boots_per_s=config.boots_per_s,
+            on_silent=self.availability.offline,
+        )  # fmt: skip
+        self.authorization = Authorization(store, network.operator_id)
+        self.commands = Commands(links)
+        self.transactions: Transactions | None = None
+        self.gateway = Gateway(config, chargers, links, self,
+                               on_message=self.provisioning.seen)  # fmt: skip
+        self._watchdog: asyncio.Task[None] | None = None
+
+    def serve_sessions(self, sessions: SessionService) -> None:
+        """The sessions this CSMS's transactions belong to (made after the adapter, which the
+        sessions need: see bootstrap)."""
+        self.transactions = Transactions(
+            self.store, self.network, self.chargers, self.authorization, sessions
+        )
+
+    # --- life ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        registered = await asyncio.to_thread(self.store.own_chargers)
+        self.provisioning.watch([c.id for c in registered])
+        await self.gateway.start()
+        self._watchdog = asyncio.create_task(self.provisioning.run(), name="csms watchdog")
+
+    async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        await self.gateway.stop()
+
+    # --- ChargerSide -----------------------------------------------------------------------------
+    async def boot(self, charger_id: str, version: str, boot: Boot) -> BootAnswer:
+        return await self.provisioning.boot(charger_id, version, boot)
+
+    async def heartbeat(self, charger_id: str) -> None:
+        await self.provisioning.heartbeat(charger_id)
+
+    async def status(self, charger_id: str, report: StatusReport) -> None:
+        await self.availability.status(charger_id, report)
+
+    async def authorize(self, charger_id: str, check: TokenCheck) -> str:
+        charger = await self.chargers.get(charger_id)
+        if charger is None:
+            return "Invalid"
+        return (await self.authorization.check(charger, check)).status
+
+    async def transaction(self, charger_id: str, message: TransactionMessage) -> TransactionAnswer:
+        assert self.transactions is not None, "serve_sessions first"
+        return await self.transactions.handle(charger_id, message)
+
+    async def firmware(self, charger_id: str, report: FirmwareReport) -> None:
+        log.info("charger %s firmware: %s", charger_id, report.status)
+
+
+def adapter(store: Store, network: OwnNetwork, links: Links) -> OcppCharging:
+    return OcppCharging(store, network, links)

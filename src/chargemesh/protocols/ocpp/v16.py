@@ -1,0 +1,163 @@
+"""OCPP 1.6J: the CSMS side of one charger's connection (``ocpp.v16.ChargePoint``).
+
+Handlers map the wire to :mod:`.messages` and answer from the CSMS's :class:`ChargerSide`;
+they never ``await self.call`` (the library would deadlock: its receive loop waits for the
+handler). Commands to the charger are methods awaited from other tasks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call
+from ocpp.v16 import call_result as result
+from ocpp.v16.enums import (
+    Action,
+    AvailabilityType,
+    RegistrationStatus,
+    ResetType,
+)
+
+from chargemesh.protocols.ocpp.common import number, parse_time, scaled, wire_time
+from chargemesh.protocols.ocpp.messages import (
+    Boot,
+    ChargerSide,
+    FirmwareReport,
+    Reading,
+    StatusReport,
+    TokenCheck,
+    TransactionMessage,
+)
+
+VERSION = "1.6"
+
+
+def readings(meter_value: list[dict[str, Any]] | None) -> tuple[Reading, ...]:
+    out = []
+    for mv in meter_value or ():
+        wh = w = soc = None
+        for sv in mv.get("sampled_value", ()):
+            measurand = sv.get("measurand", "Energy.Active.Import.Register")
+            value = scaled(number(sv.get("value")), sv.get("unit"))
+            if measurand == "Energy.Active.Import.Register":
+                wh = value
+            elif measurand == "Power.Active.Import":
+                w = value
+            elif measurand == "SoC":
+                soc = number(sv.get("value"))
+        out.append(Reading(parse_time(mv.get("timestamp")), wh, w, soc))
+    return tuple(out)
+
+
+class Charger16(ChargePoint):  # type: ignore[misc]
+    """One 1.6J charger's connection, answered by ``side``."""
+
+    def __init__(self, charger_id: str, connection: Any, side: ChargerSide) -> None:
+        super().__init__(charger_id, connection, response_timeout=30)
+        self.side = side
+        self.version = VERSION
+
+    @staticmethod
+    def _now() -> str:
+        return wire_time(datetime.now(UTC))
+
+    # --- what the charger tells us -------------------------------------------------------
+    @on(Action.boot_notification)
+    async def on_boot(self, charge_point_vendor: str, charge_point_model: str,
+                      **kw: Any) -> result.BootNotification:  # fmt: skip
+        answer = await self.side.boot(self.id, VERSION, Boot(
+            charge_point_vendor, charge_point_model,
+            kw.get("charge_point_serial_number") or kw.get("charge_box_serial_number"),
+            kw.get("firmware_version"),
+        ))  # fmt: skip
+        status = RegistrationStatus.accepted if answer.accepted else RegistrationStatus.pending
+        return result.BootNotification(self._now(), answer.interval_s, status)
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self) -> result.Heartbeat:
+        await self.side.heartbeat(self.id)
+        return result.Heartbeat(self._now())
+
+    @on(Action.status_notification)
+    async def on_status(self, connector_id: int, error_code: str, status: str,
+                        **kw: Any) -> result.StatusNotification:  # fmt: skip
+        at = parse_time(kw.get("timestamp"))
+        await self.side.status(self.id, StatusReport(connector_id, status, at, error_code))
+        return result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str) -> result.Authorize:
+        status = await self.side.authorize(self.id, TokenCheck(id_tag, "idTag"))
+        return result.Authorize(id_tag_info={"status": status})
+
+    @on(Action.start_transaction)
+    async def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
+                       **kw: Any) -> result.StartTransaction:  # fmt: skip
+        answer = await self.side.transaction(self.id, TransactionMessage(
+            "Started", None, connector_id, parse_time(timestamp), TokenCheck(id_tag, "idTag"),
+            meter_wh=float(meter_start),
+        ))  # fmt: skip
+        return result.StartTransaction(
+            transaction_id=int(answer.transaction_id or 0),
+            id_tag_info={"status": answer.authorized},
+        )
+
+    @on(Action.meter_values)
+    async def on_meter(self, connector_id: int, meter_value: list[dict[str, Any]],
+                       **kw: Any) -> result.MeterValues:  # fmt: skip
+        transaction = kw.get("transaction_id")
+        samples = readings(meter_value)
+        if transaction is not None and samples:
+            await self.side.transaction(self.id, TransactionMessage(
+                "Updated", str(transaction), connector_id, samples[-1].at, readings=samples,
+            ))  # fmt: skip
+        return result.MeterValues()
+
+    @on(Action.stop_transaction)
+    async def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int,
+                      **kw: Any) -> result.StopTransaction:  # fmt: skip
+        token = TokenCheck(kw["id_tag"], "idTag") if kw.get("id_tag") else None
+        answer = await self.side.transaction(self.id, TransactionMessage(
+            "Ended", str(transaction_id), None, parse_time(timestamp), token,
+            readings=readings(kw.get("transaction_data")), meter_wh=float(meter_stop),
+            stopped_reason=kw.get("reason") or "Local",
+        ))  # fmt: skip
+        info = {"status": answer.authorized} if token else None
+        return result.StopTransaction(id_tag_info=info)
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware(self, status: str) -> result.FirmwareStatusNotification:
+        await self.side.firmware(self.id, FirmwareReport(status))
+        return result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics(self, status: str) -> result.DiagnosticsStatusNotification:
+        return result.DiagnosticsStatusNotification()
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **kw: Any) -> result.DataTransfer:
+        return result.DataTransfer(status="UnknownVendorId")
+
+    # --- what we ask the charger (from other tasks, never from a handler) ----------------
+    async def remote_start(self, connector: int, token: str, remote_start_id: int) -> bool:
+        answer = await self.call(call.RemoteStartTransaction(id_tag=token, connector_id=connector))
+        return answer is not None and answer.status == "Accepted"
+
+    async def remote_stop(self, transaction_id: str) -> bool:
+        answer = await self.call(call.RemoteStopTransaction(transaction_id=int(transaction_id)))
+        return answer is not None and answer.status == "Accepted"
+
+    async def change_availability(self, connector: int, operative: bool) -> str | None:
+        kind = AvailabilityType.operative if operative else AvailabilityType.inoperative
+        answer = await self.call(call.ChangeAvailability(connector_id=connector, type=kind))
+        return None if answer is None else str(answer.status)
+
+    async def reset(self, hard: bool) -> str | None:
+        kind = ResetType.hard if hard else ResetType.soft
+        answer = await self.call(call.Reset(type=kind))
+        return None if answer is None else str(answer.status)
+
+    async def unlock(self, connector: int) -> str | None:
+        answer = await self.call(call.UnlockConnector(connector_id=connector))
+        return None if answer is None else str(answer.status)

@@ -3,7 +3,8 @@ driver's session — live kWh, kW, SoC and cost, then the bill at the own networ
 
 Every message counts once, however often a charger replays it after a reconnect: 2.0.1 by
 (charger, transactionId, seqNo); 1.6 a start by (charger, connector, its timestamp), readings
-by their time (one older than the meter's last is not counted again), a stop once. Each
+by the energy register (which only grows: a reading not above the meter's last is not counted
+again), a stop once. Each
 reading's energy is priced at the tariff period its interval began in (China time), so the
 cost a driver watches grows into exactly the bill."""
 
@@ -139,14 +140,15 @@ class Transactions:
     # --- readings --------------------------------------------------------------------------------
     def _priced(self, t: OcppTransaction, readings: tuple[Reading, ...]) -> OcppTransaction:
         """The transaction with the readings newer than its meter counted and priced."""
-        for r in sorted(readings, key=lambda r: r.at):
-            if r.wh is None or r.at <= t.meter_at or r.wh < t.meter_wh:
+        for r in sorted(readings, key=lambda r: (r.at, r.wh or 0.0)):
+            if r.wh is None or r.wh <= t.meter_wh:  # the register only grows: a replay is not
                 continue
             kwh = Decimal(str(r.wh - t.meter_wh)) / 1000
             period = self.network.tariff.period_at(t.meter_at.astimezone(CHINA_TZ).time())
             energy = kwh * period.energy_price if period else Decimal(0)
             service = kwh * period.service_price if period else Decimal(0)
-            t = replace(t, meter_wh=r.wh, meter_at=r.at, energy_cost=t.energy_cost + energy,
+            t = replace(t, meter_wh=r.wh, meter_at=max(r.at, t.meter_at),
+                        energy_cost=t.energy_cost + energy,
                         service_cost=t.service_cost + service)  # fmt: skip
         return t
 
@@ -181,4 +183,8 @@ class Transactions:
             detail=None if reason in STOP_CODES else reason, ended_at=m.at,
             charged_s=(t.meter_at - t.started_at).total_seconds(),
         )  # fmt: skip
+        # the last reading the session shows is the meter the bill is made of
+        await self.sessions.progress(self.network.operator_id, t.session_ref, Progress(
+            kwh=t.kwh, cost=bill.total, charged_s=ending.charged_s,
+        ))  # fmt: skip
         await self.sessions.billed(self.network.operator_id, t.session_ref, bill, ending)

@@ -78,6 +78,16 @@ def sim(
             "a minute); 60 makes a minute an hour. Operators report times on that clock.",
         ),
     ] = 1.0,
+    csms_port: Annotated[
+        int,
+        typer.Option(
+            "--csms-port",
+            min=0,
+            max=65535,
+            help="Port of the platform's CSMS ([csms] in the manifest) that the simulated own "
+            "chargers (OCPP 1.6J / 2.0.1) keep trying to reach; 0 leaves them out.",
+        ),
+    ] = 9000,
     run_for: Annotated[
         float | None, typer.Option("--run-for", hidden=True, min=0.0, help="Stop after seconds.")
     ] = None,
@@ -90,6 +100,7 @@ def sim(
     import signal
     import threading
     import time
+    from collections import Counter
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -122,6 +133,7 @@ def sim(
         host=host,
         arriving_cars=True,  # a driver who starts from the app has plugged a car in
         time_scale=time_scale,
+        csms_port=csms_port or None,
     )
     columns = (
         TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
@@ -150,6 +162,13 @@ def sim(
 
                 rows = lab_campaign(simulator.compatibility, tests=campaign_tests, seed=seed)
                 out.print(f"test campaign: {write_campaign(rows, campaign)} ({len(rows):,} rows)")
+            if simulator.own is not None and simulator.fleet is not None:
+                own_kinds = Counter(c.kind for c in simulator.own)
+                out.print(
+                    f"own network: {len(simulator.own):,} chargers ({own_kinds['supercharger']:,} "
+                    f"superchargers, {own_kinds['home']:,} home) connecting to "
+                    f"{simulator.fleet.url} (refused until registered)"
+                )
             out.print(
                 f"churn {simulator.churn.rate:.1f} changes/s (realtime ones pushed to "
                 f"{simulator.platform_url}), "
@@ -173,3 +192,9 @@ def sim(
         f"stopped: {stats['changes']:,} status changes, {stats['pushed']:,} pushed, "
         f"faults: {kinds or 'none'}"
     )
+    if simulator.fleet is not None:
+        own = simulator.fleet.stats()
+        out.print(
+            f"own chargers: {own['boots']:,} boots, {own['refused_401']:,} refused (401), "
+            f"{own['charges']:,} charges, {own['drops']:,} dropped connections"
+        )

@@ -12,6 +12,10 @@ both directions of a T/CEC link as the platform sees them —
 
 — and :func:`token_a` the OCPI registration token a simulated CPO hands out.
 
+With ``csms_port`` the manifest also has a ``[csms]`` section: the platform's own chargers (the
+simulator's :mod:`~.peers.ocpp` fleet, listed in the truth as ``own_chargers``) connect to
+``ws://127.0.0.1:<port>/ocpp/<id>``, where ``serve`` runs the CSMS.
+
 The ground truth is :func:`~.country.ground_truth` plus ``compatibility``: the vehicle × charger
 compatibility matrix the simulated operators start cars with (``target`` success rate,
 ``bad_slices`` …, :meth:`~.charging.CompatibilityMatrix.truth`).
@@ -28,12 +32,14 @@ from urllib.parse import urlsplit
 
 from chargemesh.sim.charging import CompatibilityMatrix
 from chargemesh.sim.country import Country, ground_truth
+from chargemesh.sim.country.own import NETWORK_NAME, OPERATOR_ID
 from chargemesh.sim.operators import SimOperator
 
 __all__ = [
     "PLATFORM_OPERATOR_ID",
     "PLATFORM_PARTY",
     "SECRET_FIELDS",
+    "csms_url",
     "manifest_text",
     "manifest_truth",
     "operator_secrets",
@@ -101,6 +107,23 @@ def operator_url(operator: SimOperator, endpoint: int | str) -> str:
     return f"{origin}/evcs/v1/"
 
 
+def csms_url(port: int, host: str = "127.0.0.1") -> str:
+    """The ``[csms] public_url`` own chargers are configured with (``{url}/{charger id}``)."""
+    return f"ws://{host}:{port}/ocpp"
+
+
+def _csms_lines(port: int) -> list[str]:
+    return [
+        "",
+        "[csms]  # the platform's own chargers (OCPP 1.6J / 2.0.1) connect here",
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        f"public_url = {_s(csms_url(port))}",
+        f"network_name = {_s(NETWORK_NAME)}",
+        f"operator_id = {_s(OPERATOR_ID)}",
+    ]
+
+
 def truth_path(path: Path) -> Path:
     """Where the ground truth goes for the manifest at ``path``: ``<stem>.truth.json`` beside it."""
     return path.with_name(f"{path.stem}.truth.json")
@@ -119,9 +142,10 @@ def manifest_text(
     store_url: str = "sqlite:///chargemesh.db",
     platform_operator_id: str = PLATFORM_OPERATOR_ID,
     platform_party: tuple[str, str] = PLATFORM_PARTY,
+    csms_port: int | None = None,
 ) -> str:
     """The config TOML for ``country``'s operators served at ``ports`` (operator id → port,
-    origin or URL; every operator needs one)."""
+    origin or URL; every operator needs one), and the ``[csms]`` on ``csms_port`` if given."""
     missing = [op.id for op in country.operators if op.id not in ports]
     if missing:
         raise KeyError(f"no port or URL for operator(s) {', '.join(missing)}")
@@ -155,6 +179,8 @@ def manifest_text(
         + ", ".join(_s(o.id) for o in country.operators if o.kind == "aggregator")
         + "]",
     ]
+    if csms_port is not None:
+        lines += _csms_lines(csms_port)
     for op in country.operators:
         lines += [
             "",
@@ -196,6 +222,7 @@ def write_manifest(
     platform_operator_id: str = PLATFORM_OPERATOR_ID,
     platform_party: tuple[str, str] = PLATFORM_PARTY,
     compatibility: CompatibilityMatrix | None = None,
+    csms_port: int | None = None,
 ) -> None:
     """Write the config file at ``path`` and :func:`manifest_truth` at :func:`truth_path`."""
     text = manifest_text(
@@ -205,6 +232,7 @@ def write_manifest(
         store_url=store_url,
         platform_operator_id=platform_operator_id,
         platform_party=platform_party,
+        csms_port=csms_port,
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

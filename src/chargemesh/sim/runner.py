@@ -40,6 +40,12 @@ cars, power curve, ``time_scale`` and ``compatibility``. Cars are plugged into a
 :meth:`Simulator.plug_in_evse` (free ones: :meth:`Simulator.idle_evses`) and taken away with
 :meth:`Simulator.unplug_evse`.
 
+The platform's own chargers (:mod:`.own_chargers`): with ``csms_port`` the manifest gets a
+``[csms]`` section and, once it is written, every own charger runs as a real OCPP 1.6J or 2.0.1
+charge point trying to reach that CSMS (:attr:`Simulator.fleet`, :meth:`Simulator.plug_in_own`,
+:meth:`Simulator.idle_own_connectors`); ``own_activity`` (default: on unless ``churn_rate`` is 0)
+brings cars, status churn and dropped connections to them.
+
 The platform talks to the simulator only through the protocols: nothing here is imported by the
 platform's code.
 """
@@ -85,7 +91,9 @@ from chargemesh.sim.manifest import (
 )
 from chargemesh.sim.ocpi_charging import OcpiChargingSetup, OcpiPile
 from chargemesh.sim.operators import SimOperator
+from chargemesh.sim.own_chargers import OwnChargers
 from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
+from chargemesh.sim.peers.ocpp.charge_point import DEFAULT_METER_INTERVAL_S
 from chargemesh.sim.peers.tcec.charging import DEFAULT_STATUS_INTERVAL_S, TcecOperatorCharging
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 
@@ -119,7 +127,7 @@ def _platform_tcec_base(platform_url: str) -> str:
     return f"{platform_url.rstrip('/')}/tcec/v1/"
 
 
-class Simulator:
+class Simulator(OwnChargers):
     """The simulated operators of ``country`` as servers on ``host`` (see the module docstring).
 
     ``ports`` fixes ports per operator id (default: any free port). ``seed`` seeds statuses,
@@ -144,8 +152,19 @@ class Simulator:
         time_scale: float = DEFAULT_TIME_SCALE,
         status_interval_s: float = DEFAULT_STATUS_INTERVAL_S,
         arriving_cars: bool = False,
+        csms_port: int | None = None,
+        own_activity: bool | None = None,
+        meter_interval_s: float = DEFAULT_METER_INTERVAL_S,
     ) -> None:
         self.country = country
+        self._init_own(
+            country,
+            csms_port,
+            time_scale=time_scale,
+            activity=churn_rate != 0 if own_activity is None else own_activity,
+            arriving_cars=arriving_cars,
+            meter_interval_s=meter_interval_s,
+        )
         self.platform_url = platform_url.rstrip("/") if platform_url else None
         self.seed = country.seed if seed is None else seed
         self.host = host
@@ -299,6 +318,7 @@ class Simulator:
     def stop(self) -> None:
         """Stop the churn and the charging sessions, release late answers and stop every server
         (idempotent)."""
+        self._stop_fleet()
         self.churn.stop()
         self.charging_loop.stop()
         for injector in self.injectors.values():
@@ -362,7 +382,8 @@ class Simulator:
 
     def write_manifest(self, path: Path, *, store_url: str = "sqlite:///chargemesh.db") -> Path:
         """Write the config for the running servers at ``path`` and the ground truth beside it
-        (``<stem>.truth.json``, :func:`~.manifest.truth_path`); returns ``path``."""
+        (``<stem>.truth.json``, :func:`~.manifest.truth_path`); returns ``path``. With a
+        ``csms_port``, the own chargers start connecting to it then."""
         if not self._servers or not all(s.running for s in self._servers.values()):
             raise RuntimeError("start the simulator before writing its manifest")
         write_manifest(
@@ -373,7 +394,10 @@ class Simulator:
             store_url=store_url,
             platform_operator_id=self.platform_operator_id,
             compatibility=self.compatibility,
+            csms_port=self.csms_port,
         )
+        if self.own is not None:
+            self.start_fleet()
         return path
 
     @staticmethod

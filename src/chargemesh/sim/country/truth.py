@@ -13,6 +13,7 @@ from chargemesh.sim.country.arrays import F32, B
 from chargemesh.sim.country.chargers import MODELS, STANDARDS, SUPERCHARGER_KW
 from chargemesh.sim.country.columns import Country
 from chargemesh.sim.country.ids import station_id
+from chargemesh.sim.country.own import own_network
 from chargemesh.sim.country.placement import close_pairs
 
 
@@ -30,7 +31,8 @@ def ground_truth(country: Country) -> dict[str, Any]:
     ``standards``, ``models`` and the totals count distinct physical stations/EVSEs (an
     aggregator's copies left out). Power classes: ``supercharger`` ≥ 250 kW, ``dc_fast`` other
     DC, ``ac``. ``duplicates``: [partner operator id, partner station id, aggregator operator id,
-    aggregator station id].
+    aggregator station id]. ``own_chargers`` and ``own_drivers``: the platform's own network
+    (:func:`~.own.own_network`), what its operations team registers.
     """
     ops = country.operators
     copy = country.station_is_copy
@@ -150,4 +152,5 @@ def ground_truth(country: Country) -> dict[str, Any]:
         "standards": standards,
         "models": models,
         "duplicates": dups,
+        **own_network(country.scale, country.seed).truth(),
     }

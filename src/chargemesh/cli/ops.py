@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,9 +22,12 @@ from chargemesh.cli.common import (
 )
 from chargemesh.store import open_store
 
-app = typer.Typer(help="Operations: keys for the /api/v1/ops/ routes.", no_args_is_help=True)
+app = typer.Typer(help="Operations: keys for the /api/v1/ops/ routes, own chargers.",
+                  no_args_is_help=True)  # fmt: skip
 key_app = typer.Typer(help="Operations keys (shown once, kept as their SHA-256).")
 app.add_typer(key_app, name="key", no_args_is_help=True)
+chargers_app = typer.Typer(help="The own network's chargers (through the ops API).")
+app.add_typer(chargers_app, name="chargers", no_args_is_help=True)
 
 
 def _when(at: datetime | None) -> str:
@@ -95,3 +99,48 @@ def key_revoke(
         )
     out.print(f"revoked {n} ops key{'s' if n != 1 else ''} matching {prefix_or_name!r}",
               markup=False, highlight=False)  # fmt: skip
+
+
+@chargers_app.command("import")
+@one_line_errors
+def chargers_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSON: a list of chargers as POST "
+            "/api/v1/ops/chargers takes them, or a simulator's "
+            "truth file (its own_chargers)."
+        ),
+    ],
+    api: Annotated[str, typer.Option(help="The platform's URL.")] = "http://127.0.0.1:8000",
+    key: Annotated[
+        str | None,
+        typer.Option(help="An ops key (default: $CHARGEMESH_OPS_KEY).", show_default=False),
+    ] = None,
+    owners: Annotated[
+        bool,
+        typer.Option(
+            help="Sign up the truth file's own_drivers first (the home chargers' owners)."
+        ),
+    ] = False,
+) -> None:
+    """Register own chargers through the operations API, as an operations team does; chargers
+    registered already are left as they are."""
+    import asyncio
+
+    from chargemesh.cli.chargers import import_chargers, ops_key_from_env, read_chargers
+
+    ops_key = ops_key_from_env(key)
+    if not ops_key:
+        raise fail("give an ops key: --key or CHARGEMESH_OPS_KEY", EXIT_USAGE)
+    try:
+        chargers, drivers = read_chargers(file)
+    except (OSError, ValueError) as exc:
+        raise fail(f"{file}: {exc}", EXIT_USAGE) from None
+    result = asyncio.run(import_chargers(api, ops_key, chargers, drivers if owners else ()))
+    out.print(f"registered {result.registered} chargers ({result.existing} already were)"
+              + (f", {result.owners} owners signed up or known" if owners else ""))  # fmt: skip
+    for line in result.refused[:20]:
+        out.print(f"  refused {line}", highlight=False)
+    if result.refused:
+        raise fail(f"{len(result.refused)} refused", EXIT_RUNTIME)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import segno
@@ -32,6 +33,13 @@ GROWTH_TIMEOUT_MS = 45_000
 #: 0.5 %, keyed by the random StartChargeSeq): the app then says so, and the driver tries another
 #: connector, as the tests do, up to this many times.
 STARTS = 3
+#: what the API answers a driver call without a valid access token (docs/accounts.md)
+EXPIRED = {
+    "detail": {"code": "not_signed_in", "reason": "sign in first", "advice": None, "errors": []}
+}
+REFRESH = re.compile(r"/api/v1/auth/refresh$")
+VEHICLES = re.compile(r"/api/v1/vehicles$")
+SESSIONS = re.compile(r"/api/v1/sessions$")
 
 
 @dataclass(frozen=True)
@@ -217,10 +225,17 @@ def test_sign_up_add_a_car_start_watch_stop_and_see_the_bill(
         fits(page, "signed in")
         shot(page, "2-signed-up")
 
-        # my cars: a VIN with a wrong check digit is refused with the reason, a right one added
+        # my cars (the access token found expired on the way: refreshed once, then the call
+        # again): a VIN with a wrong check digit is refused with the reason, a right one added
+        calls: list[str] = []
+        page.on("request", lambda r: calls.append(urlsplit(r.url).path))
+        page.route(VEHICLES, lambda route: route.fulfill(status=401, json=EXPIRED), times=1)
         vin = valid_vin(424242)
         wrong = vin[:8] + ("0" if vin[8] != "0" else "1") + vin[9:]
         page.locator("#driver-tabs").get_by_role("button", name="My cars").click()
+        expect(page.locator("#cars")).to_contain_text("No car yet")
+        said = [c for c in calls if c in ("/api/v1/vehicles", "/api/v1/auth/refresh")]
+        assert said == ["/api/v1/vehicles", "/api/v1/auth/refresh", "/api/v1/vehicles"]
         page.get_by_label("Car model").fill("yc-aster")
         page.get_by_label("VIN", exact=True).fill(wrong)
         page.get_by_role("button", name="Add car").click()
@@ -340,6 +355,14 @@ def test_sign_up_add_a_car_start_watch_stop_and_see_the_bill(
             expect(item).to_contain_text(billed["reference"])
         fits(page, "history")
         shot(page, "8-history")
+
+        # the sign-in ends (the access token refused, and the refresh token too): sign in again
+        page.route(REFRESH, lambda route: route.fulfill(status=401, json=EXPIRED))
+        page.route(SESSIONS, lambda route: route.fulfill(status=401, json=EXPIRED), times=1)
+        page.locator("#driver-tabs").get_by_role("button", name="History").click()
+        expect(page.locator("#signin-form")).to_be_visible()
+        expect(page.locator("#driver .notice")).to_contain_text("expired")
+        assert page.evaluate(f"localStorage.getItem({REFRESH_KEY!r})") is None
 
 
 def qr_video(path: Path, text: str, width: int = 640, height: int = 480, frames: int = 5) -> None:

@@ -194,6 +194,7 @@ function onAuth(account, reason) {
     }
   } else {
     state.notice = null;
+    state.signupMode = false; // next time, the account signs in
     const next = state.pending;
     state.pending = null;
     findRunningCharge();
@@ -287,10 +288,17 @@ function scanView() {
   const error = h('p', {class: 'form-error', id: 'scan-error', role: 'alert'});
   const status = h('p', {class: 'muted', id: 'scan-status', role: 'status'}, 'Starting the camera…');
   const video = h('video', {id: 'scan-video', 'aria-label': 'Camera view', playsInline: true, muted: true});
-  const frame = h('div', {class: 'scan-frame'}, video, h('div', {class: 'scan-target', 'aria-hidden': 'true'}));
+  // shown while the camera runs
+  const frame = h('div', {class: 'scan-frame', hidden: true}, video, h('div', {class: 'scan-target', 'aria-hidden': 'true'}));
   let key = randomKey(); // one intent: the same key for this view's start, however it is tried
   let starting = false;
   const cameraHint = 'Point the camera at the charger\'s QR code.';
+  let cameraText = 'Starting the camera…'; // what the camera is doing, or why it cannot
+  const camera = (text, on) => {
+    cameraText = text;
+    status.textContent = text;
+    frame.hidden = !on;
+  };
 
   const begin = async (code, how) => {
     if (starting) return;
@@ -306,8 +314,8 @@ function scanView() {
         ? `Unknown code. ${api.plain(err)} Scan the code on the charger itself, or type the one printed beside it.`
         : api.plain(err);
       // the camera stays off until asked: it would read the same refused code again at once
-      if (how === 'scan') status.textContent = 'Refused: point the camera at another charger\'s code, then scan again.';
-      else status.textContent = state.scanner ? cameraHint : '';
+      if (how === 'scan') camera('Refused: point the camera at another charger\'s code, then scan again.', false);
+      else status.textContent = cameraText;
       again.hidden = how !== 'scan';
     }
   };
@@ -321,19 +329,20 @@ function scanView() {
   const openCamera = async () => {
     stopScanner();
     if (!scan.cameraAvailable()) {
-      status.textContent = scan.cameraProblem(null);
+      camera(scan.cameraProblem(null), false);
       return;
     }
+    camera('Starting the camera…', true);
     try {
       state.scanner = await scan.startScanner(video, (code) => {
         state.scanner = null;
         begin(code, 'scan');
       });
       if (state.view !== 'scan') stopScanner();
-      else status.textContent = cameraHint;
+      else camera(cameraHint, true);
     } catch (err) {
       state.scanner = null;
-      status.textContent = scan.cameraProblem(err);
+      camera(scan.cameraProblem(err), false);
     }
   };
 
@@ -396,7 +405,7 @@ function carItem(v) {
       await loadVehicles();
       render();
     } catch (err) {
-      error.textContent = api.plain(err);
+      error.textContent = err.status === 405 ? 'Cars cannot be removed on this platform yet.' : api.plain(err);
     }
   });
   const use = h('input', {type: 'radio', name: 'charge-with', value: v.id, checked: chosenVehicle() === v.id, 'aria-label': `Charge with ${v.model} ${v.vin}`});

@@ -34,7 +34,7 @@ GROWTH_TIMEOUT_MS = 45_000
 #: connector, as the tests do, up to this many times.
 STARTS = 3
 #: what the API answers a driver call without a valid access token (docs/accounts.md)
-EXPIRED = {
+EXPIRED: dict[str, Any] = {
     "detail": {"code": "not_signed_in", "reason": "sign in first", "advice": None, "errors": []}
 }
 REFRESH = re.compile(r"/api/v1/auth/refresh$")
@@ -234,8 +234,8 @@ def test_sign_up_add_a_car_start_watch_stop_and_see_the_bill(
         wrong = vin[:8] + ("0" if vin[8] != "0" else "1") + vin[9:]
         page.locator("#driver-tabs").get_by_role("button", name="My cars").click()
         expect(page.locator("#cars")).to_contain_text("No car yet")
-        said = [c for c in calls if c in ("/api/v1/vehicles", "/api/v1/auth/refresh")]
-        assert said == ["/api/v1/vehicles", "/api/v1/auth/refresh", "/api/v1/vehicles"]
+        asked = [c for c in calls if c in ("/api/v1/vehicles", "/api/v1/auth/refresh")]
+        assert asked == ["/api/v1/vehicles", "/api/v1/auth/refresh", "/api/v1/vehicles"]
         page.get_by_label("Car model").fill("yc-aster")
         page.get_by_label("VIN", exact=True).fill(wrong)
         page.get_by_role("button", name="Add car").click()

@@ -88,30 +88,36 @@ async function loadMe() {
   return auth.account;
 }
 
+// Tabs of one browser share the refresh token: they refresh one at a time (Web Locks), each
+// reading the token inside the lock, so none presents a token another tab has just spent
+// (which would end the sign-in everywhere).
+function oneTabAtATime(fn) {
+  return navigator.locks ? navigator.locks.request('chargemesh-refresh', fn) : fn();
+}
+
 // A new access token from the refresh token (which is spent: the answer carries the next).
 // Resolves true if the driver is signed in again, false if the refresh token was refused.
 function refresh() {
   if (auth.refreshing) return auth.refreshing;
-  const token = localStorage.getItem(REFRESH_KEY);
-  if (!token) return Promise.resolve(false);
-  auth.refreshing = (async () => {
-    try {
-      const res = await fetch(`${API}/auth/refresh`, {
-        method: 'POST',
-        headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify({refresh_token: token}),
-      });
-      if (res.status === 401 || res.status === 400 || res.status === 422) {
-        forget();
-        return false;
-      }
-      if (!res.ok) throw await errorOf(res);
-      keep(await res.json());
-      return true;
-    } finally {
-      auth.refreshing = null;
+  if (!hasRefreshToken()) return Promise.resolve(false);
+  auth.refreshing = oneTabAtATime(async () => {
+    const token = localStorage.getItem(REFRESH_KEY);
+    if (!token) return false;
+    const res = await fetch(`${API}/auth/refresh`, {
+      method: 'POST',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({refresh_token: token}),
+    });
+    if (res.status === 401 || res.status === 400 || res.status === 422) {
+      forget();
+      return false;
     }
-  })();
+    if (!res.ok) throw await errorOf(res);
+    keep(await res.json());
+    return true;
+  }).finally(() => {
+    auth.refreshing = null;
+  });
   return auth.refreshing;
 }
 

@@ -144,6 +144,7 @@ def test_b_cannot_see_or_change_a_car(two: Two) -> None:
     assert [v["id"] for v in http.get("/api/v1/vehicles", headers=a.auth).json()] == [vid]
     assert http.get(f"/api/v1/vehicles/{vid}", headers=b.auth).status_code == 404
     for method, path in [
+        ("DELETE", f"/api/v1/vehicles/{vid}"),
         ("PUT", f"/api/v1/vehicles/{vid}/plug-and-charge"),
         ("DELETE", f"/api/v1/vehicles/{vid}/plug-and-charge"),
         ("PUT", f"/api/v1/vehicles/{vid}/plug-and-charge/{PNC_OPERATOR}"),
@@ -159,6 +160,10 @@ def test_b_cannot_see_or_change_a_car(two: Two) -> None:
                       json={"vin": valid_vin(1), "model": "other"})  # fmt: skip
     assert taken.status_code == 409
     assert two.store.vehicle_by_vin(valid_vin(1)) == two.store.get_vehicle(vid)
+    # the owner removes it: gone, and its plug-and-charge with it
+    assert http.delete(f"/api/v1/vehicles/{vid}", headers=a.auth).status_code == 204
+    assert two.store.get_vehicle(vid) is None
+    assert http.get("/api/v1/vehicles", headers=a.auth).json() == []
 
 
 DRIVER_ROUTES = [
@@ -172,6 +177,7 @@ DRIVER_ROUTES = [
     ("GET", "/api/v1/vehicles"),
     ("POST", "/api/v1/vehicles"),
     ("GET", "/api/v1/vehicles/x"),
+    ("DELETE", "/api/v1/vehicles/x"),
     ("PUT", "/api/v1/vehicles/x/plug-and-charge"),
     ("DELETE", "/api/v1/vehicles/x/plug-and-charge"),
     ("PUT", f"/api/v1/vehicles/x/plug-and-charge/{PNC_OPERATOR}"),

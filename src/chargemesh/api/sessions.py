@@ -272,6 +272,18 @@ def sessions_router(service: SessionService, guards: Guards) -> APIRouter:
             raise HTTPException(404, f"no vehicle {vehicle_id!r} in this account")
         return _vehicle_out(found)
 
+    @router.delete("/vehicles/{vehicle_id}", status_code=204)
+    async def remove_vehicle(vehicle_id: str, account: Driver) -> Response:
+        """Remove a car: plug-and-charge ends with it everywhere (its EMAID is no longer
+        authorized); its past charges stay in the history."""
+        found = await asyncio.to_thread(store.get_vehicle, vehicle_id)
+        if found is None or found.account_id != account:
+            raise HTTPException(404, f"no vehicle {vehicle_id!r} in this account")
+        if found.networks or found.emaid:
+            await _switch(vehicle_id, account, False)
+        await asyncio.to_thread(store.delete_vehicle, vehicle_id)
+        return Response(status_code=204)
+
     @router.post("/vehicles", response_model=VehicleOut, status_code=201)
     async def add_vehicle(body: VehicleIn, account: Driver) -> VehicleOut:
         """Register a car by its VIN (and its EMAID, for ISO 15118 plug-and-charge); 422 with

@@ -633,6 +633,9 @@ class Store(ABC):
     def account_vehicles(self, account_id: str) -> list[Vehicle]: ...
 
     @abstractmethod
+    def delete_vehicle(self, vehicle_id: str) -> bool: ...
+
+    @abstractmethod
     def vehicle_by_emaid(self, emaid: str) -> Vehicle | None: ...
 
     @abstractmethod

@@ -231,6 +231,15 @@ class SessionTables(SqlHooks):
     def get_vehicle(self, vehicle_id: str) -> Vehicle | None:
         return self._vehicle_where("id = ?", vehicle_id)
 
+    def delete_vehicle(self, vehicle_id: str) -> bool:
+        """Forget a vehicle (its sessions keep its id in their history); whether it existed."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql("DELETE FROM vehicle_networks WHERE vehicle_id = ?"), (vehicle_id,)
+            )
+            cur.execute(self._sql("DELETE FROM vehicles WHERE id = ?"), (vehicle_id,))
+            return bool(cur.rowcount)
+
     def account_vehicles(self, account_id: str) -> list[Vehicle]:
         """An account's vehicles, in the order they were registered (by id within a batch)."""
         with self._lock, self._transaction() as cur:

@@ -88,6 +88,17 @@ def extract(
     return meta, written
 
 
+REGENERATE = """## Regenerate
+
+Edit `VERSION` in `scripts/vendor_maplibre.py`, then from the repository root (Node.js and the
+npm registry needed):
+
+```bash
+python scripts/vendor_maplibre.py
+```
+"""
+
+
 def main() -> None:
     if version_tuple(VERSION) < MINIMUM:
         sys.exit(f"{PACKAGE} {VERSION} is older than {'.'.join(map(str, MINIMUM))}")
@@ -96,7 +107,13 @@ def main() -> None:
         digest = hashlib.sha512(tarball.read_bytes()).hexdigest()
         meta, written = extract(tarball, FILES, VENDOR, VERSION)
     rows = "\n".join(f"| `{name}` | {size:,} | `{sha}` |" for name, size, sha in written)
-    (VENDOR / "SOURCE.md").write_text(
+    path = VENDOR / "SOURCE.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    # MapLibre's part is the head of the file, up to its first "## " section: the sections
+    # after it (fonts, other vendored packages) are left as they are
+    cut = old.find("\n## ")
+    rest = old[cut + 1 :] if cut >= 0 else REGENERATE
+    path.write_text(
         f"""# Vendored: MapLibre GL JS
 
 - Package: npm `{PACKAGE}` {VERSION} (https://www.npmjs.com/package/{PACKAGE},
@@ -114,15 +131,8 @@ def main() -> None:
 | --- | --- | --- |
 {rows}
 
-## Regenerate
-
-Edit `VERSION` in `scripts/vendor_maplibre.py`, then from the repository root (Node.js and the
-npm registry needed):
-
-```bash
-python scripts/vendor_maplibre.py
-```
-""",
+"""
+        + rest,
         encoding="utf-8",
     )
     print(f"vendored {PACKAGE} {VERSION} into {VENDOR.relative_to(ROOT)}")

@@ -45,7 +45,11 @@ def sync(
     # one sync and out: no schedule, no polls, never the leader of a serving platform, and no
     # search index (its memory would grow with everything synced)
     with build_platform(
-        cfg, scheduled_syncs=False, status_polls=False, singletons=False, search=False,
+        cfg,
+        scheduled_syncs=False,
+        status_polls=False,
+        singletons=False,
+        search=False,
         csms=False,
     ) as platform:
         server = LoopbackServer(platform.app(), host=cfg.server.host, port=cfg.server.port)

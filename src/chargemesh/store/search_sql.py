@@ -18,9 +18,7 @@ PHYSICAL_STATION = (
 )
 
 #: Not a home charger of the own network (those are private to their owner: never searched).
-PUBLIC = (
-    "NOT EXISTS (SELECT 1 FROM own_chargers o WHERE o.station_id = s.id AND o.kind = 'home')"
-)
+PUBLIC = "NOT EXISTS (SELECT 1 FROM own_chargers o WHERE o.station_id = s.id AND o.kind = 'home')"
 
 
 class SearchTables(SqlHooks):

@@ -238,9 +238,8 @@ class CsmsConfig(_Section):
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 9000
-    public_url: str | None = (
-        None  # what chargers are configured with; default ws(s)://host:port/ocpp
-    )
+    public_url: str | None = None
+    """What chargers are configured with; default ``ws(s)://host:port/ocpp``."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     allow_insecure: bool = False

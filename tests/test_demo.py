@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from chargemesh.cli.demo import DEMO_EMAIL, DEMO_PASSWORD
+from chargemesh.services.accounts.ops_keys import OpsKeys
 from chargemesh.services.accounts.tokens import digest
 from chargemesh.store import open_store
 from tests.helpers import free_port
@@ -77,17 +78,23 @@ def check_synced_and_served(run: DemoRun, port: int, workdir: Path) -> list[dict
     assert key is not None, run.out
     assert len(run.while_ready) == 1, run.out
     operators: list[dict[str, Any]] = run.while_ready[0]["operators"]
-    assert len(operators) == 26
-    assert all(o["feed"]["state"] == "ok" and o["stations"] > 0 for o in operators), operators
+    assert len(operators) == 27  # 26 partner networks and the own network
+    unwell = [(o["id"], o["stations"], o["feed"]) for o in operators
+              if o["feed"]["state"] != "ok" or o["stations"] == 0]  # fmt: skip
+    assert unwell == []
+    own = [o for o in operators if o["protocol"] == "ocpp"]
+    assert [o["name"] for o in own] == ["chargemesh Supercharge"]
+    assert re.search(r"own network: \d+ superchargers and \d+ home chargers registered", run.out)
+    assert run.while_ready[0]["connected"] > 0, run.out  # own chargers came online over OCPP
     with open_store(f"sqlite:///{workdir / 'chargemesh.db'}") as store:
         counts = store.counts()
-        assert counts.operators == 26
+        assert counts.operators == 27
         # one count of stations everywhere: the banner, the operators' sum, the store
         assert counts.stations == sum(o["stations"] for o in operators)
         assert f"{counts.stations:,} stations" in run.out
         assert counts.listings == sum(o["listings"]["stations"] for o in operators)
         # the key printed is the one live demo key (an earlier run's is revoked)
-        live = [k for k in store.ops_keys() if k.revoked_at is None]
+        live = [k for k in store.ops_keys() if k.revoked_at is None and k.name == "demo"]
         assert [k.key_hash for k in live] == [digest(key.group(1))]
     return operators
 
@@ -98,7 +105,7 @@ def test_demo_runs_twice_in_one_folder_and_charges_on_an_ocpi_network(tmp_path: 
 
     def operators() -> dict[str, Any]:
         answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/operators", timeout=10)
-        return {"operators": answer.json()}
+        return {"operators": answer.json(), "connected": own_connected(port, workdir)}
 
     first = run_demo(tmp_path, workdir, port, 4, operators)
     check_synced_and_served(first, port, workdir)
@@ -131,6 +138,20 @@ def test_demo_runs_twice_in_one_folder_and_charges_on_an_ocpi_network(tmp_path: 
     session = second.while_ready[0]["session"]
     assert session["state"] in ("charging", "stopping", "completed"), session
     assert session["failure_reason"] is None
+
+
+def own_connected(port: int, workdir: Path) -> int:
+    """How many own chargers hold a connection to the CSMS (waiting up to 20 s for one)."""
+    with open_store(f"sqlite:///{workdir / 'chargemesh.db'}") as store:
+        _, key = OpsKeys(store).create("test")
+    deadline = time.monotonic() + 20
+    while True:
+        listed = httpx.get(f"http://127.0.0.1:{port}/api/v1/ops/chargers", timeout=10,
+                           headers={"Authorization": f"Bearer {key}"}).json()  # fmt: skip
+        connected = sum(1 for c in listed if c["connected"])
+        if connected or time.monotonic() > deadline:
+            return connected
+        time.sleep(0.5)
 
 
 def charge_once(port: int, workdir: Path, operator_id: str) -> dict[str, Any]:

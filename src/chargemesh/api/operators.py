@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from chargemesh.config import StatusConfig
-from chargemesh.domain import Operator
+from chargemesh.domain import Operator, OperatorProtocol
 from chargemesh.services.feeds.freshness import (
     PollHealth,
     StatusRefresher,
@@ -130,7 +130,13 @@ def _view(
     now: datetime,
 ) -> FeedView:
     h = health or FeedHealth(op.id)
+    if health is None and op.protocol is OperatorProtocol.OCPP:
+        # the own network is no feed to sync: its chargers tell the CSMS themselves, and a
+        # silent one is shown offline; its state is its statuses' freshness alone
+        h = FeedHealth(op.id, state="ok")
     poll = refresher.health.get(op.id) if refresher is not None else None
+    if poll is not None and poll.outdated_by(h.last_success):
+        poll = None  # the sync after those failed polls brought every status anew
     settings = refresher.config.status if refresher is not None else StatusConfig()
     share = settings.degraded_stale_share
 

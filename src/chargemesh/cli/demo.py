@@ -57,6 +57,52 @@ def demo_sign_ins(platform: Platform) -> str:
     return key
 
 
+def register_own_network(url: str, key: str, truth: Path) -> str:
+    """The simulated own chargers registered through the ops API (their home owners signed up
+    first), as an operations team would; a line saying what was registered."""
+    import asyncio
+    import json
+
+    from chargemesh.cli.chargers import import_chargers
+
+    data = json.loads(truth.read_text(encoding="utf-8"))
+    chargers, owners = data.get("own_chargers") or [], data.get("own_drivers") or []
+    if not chargers:
+        return "own network: none in this country"
+    result = asyncio.run(import_chargers(url, key, chargers, owners))
+    supers = sum(1 for c in chargers if c.get("kind") == "supercharger")
+    line = (
+        f"own network: {supers} superchargers and {len(chargers) - supers} home chargers "
+        f"registered ({result.existing} already were), connecting over OCPP"
+    )
+    if result.refused:
+        line += f"; {len(result.refused)} refused: {result.refused[0]}"
+    return line
+
+
+def own_online(platform: Platform, timeout_s: float = 60.0) -> tuple[int, int] | None:
+    """Wait until (nearly) every registered own charger holds its connection — they retry
+    with a back-off after the 401s they met before their registration — then (online, all)."""
+    import time
+
+    if platform.csms is None:
+        return None
+    expected = len(platform.store.own_chargers())
+    deadline = time.monotonic() + timeout_s
+    with err.status("own chargers connecting over OCPP…"):
+        while len(platform.csms.links) < expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+    return len(platform.csms.links), expected
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def report_demo_sync(
     results: Sequence[FeedResult],
     counts: RegistryCounts,
@@ -100,6 +146,12 @@ def demo(
         float, typer.Option(min=0.0001, max=2.0, help="1 is the national 1.4 M EVSEs.")
     ] = 0.01,
     port: Annotated[int, typer.Option(min=1, max=65535, help="The platform's port.")] = 8000,
+    csms_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="The CSMS's port (default: a free one).", show_default=False
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated country.")] = 7,
     workdir: Annotated[
         Path, typer.Option(help="Where the manifest and the SQLite store go.")
@@ -127,6 +179,7 @@ def demo(
     from chargemesh.protocols.http_server import LoopbackServer
     from chargemesh.services.feeds.ingest import sync_all
 
+    csms_port = free_port() if csms_port is None else csms_port
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     manifest = workdir / "chargemesh.toml"
@@ -137,7 +190,7 @@ def demo(
     command = [
         sys.executable, "-m", "chargemesh", "sim", "--scale", str(scale), "--seed", str(seed),
         "--manifest", str(manifest), "--platform-url", url, "--faults", "0",
-        "--store", f"sqlite:///{workdir / 'chargemesh.db'}",
+        "--store", f"sqlite:///{workdir / 'chargemesh.db'}", "--csms-port", str(csms_port),
     ]  # fmt: skip
     started = time.perf_counter()
     log_path = workdir / "sim.log"
@@ -179,6 +232,10 @@ def demo(
                         timeout_s=24 * 3600,
                     )
                 key = demo_sign_ins(platform)
+                out.print(register_own_network(url, key, truth), highlight=False)
+                connected = own_online(platform)
+                if connected is not None:
+                    out.print(f"own chargers online: {connected[0]} of {connected[1]}")
                 report_demo_sync(
                     results, store.counts(), url, time.perf_counter() - started, ops_key=key
                 )

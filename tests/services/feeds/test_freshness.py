@@ -109,3 +109,16 @@ def test_the_status_section_has_sane_defaults_and_is_checked() -> None:
         parse_config("[status]\ndegraded_stale_share = 2\n")
     with pytest.raises(ConfigError, match=r"status\.poll_interval_s"):
         parse_config("[status]\npoll_interval_s = -1\n")
+
+
+def test_polls_that_failed_before_a_successful_sync_no_longer_degrade_the_feed() -> None:
+    """A demo run again in the same folder polls its OCPI peers at their old addresses while
+    the sync re-registers with them: the sync that then succeeds brings every status anew."""
+    t0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    poll = PollHealth()
+    poll.failed(ConnectionError("refused"), at=t0)
+    assert poll.outdated_by(t0 + timedelta(seconds=2))
+    assert not poll.outdated_by(t0 - timedelta(seconds=2))  # failing since the last sync
+    assert not poll.outdated_by(None)
+    poll.succeeded(t0 + timedelta(seconds=5), 3)
+    assert not poll.outdated_by(t0 + timedelta(seconds=9))  # nothing failing to forget

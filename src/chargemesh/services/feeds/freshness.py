@@ -77,13 +77,22 @@ class PollHealth:
     last_error: str | None = None
     polls: int = 0  # polls that succeeded
     observations: int = 0  # statuses they observed or confirmed
+    failed_at: datetime | None = None  # when the last poll that failed was sent (not when
+    # it gave up: a sync that finished meanwhile re-registered and read everything after it)
+
+    def outdated_by(self, synced: datetime | None) -> bool:
+        """Whether a full sync that succeeded since the last failed poll has brought every
+        status anew, so the failures say nothing about the feed now (e.g. a poll of a peer's
+        old address while the sync re-registers with it)."""
+        return bool(self.errors and synced and self.failed_at and self.failed_at < synced)
 
     def succeeded(self, at: datetime, observations: int) -> None:
         self.last_poll, self.errors, self.last_error = at, 0, None
         self.polls += 1
         self.observations += observations
 
-    def failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException, at: datetime | None = None) -> None:
+        self.failed_at = at or datetime.now(UTC)
         self.errors += 1
         self.last_error = one_line(exc)
 
@@ -211,7 +220,7 @@ class StatusRefresher:
                 client, operator, self._store, self._writer.relay, chunk, apply=self._writer.apply
             )
         except Exception as exc:  # the operator is down or refuses: the feed is degraded
-            self.health[op_id].failed(exc)
+            self.health[op_id].failed(exc, at=sent)
             log.warning("status poll of %s failed: %s", op_id, one_line(exc))
             return
         self.health[op_id].succeeded(sent, report.statuses)
@@ -249,7 +258,7 @@ class StatusRefresher:
             for i in range(0, len(confirmations), CONFIRM_CHUNK):
                 await self._writer.apply(confirmations[i : i + CONFIRM_CHUNK])
         except Exception as exc:  # the CPO is down or refuses: the feed is degraded
-            self.health[op.id].failed(exc)
+            self.health[op.id].failed(exc, at=began)
             log.warning("status pull of %s failed: %s", op.id, one_line(exc))
             return 0
         self.health[op.id].succeeded(began, report.evses + len(confirmations))

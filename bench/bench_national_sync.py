@@ -51,6 +51,7 @@ def simulator(scale: float, seed: int, tmp: Path, port: int, url: str) -> Iterat
         sys.executable, "-m", "chargemesh", "sim", "--scale", str(scale), "--seed", str(seed),
         "--faults", "0", "--churn", "0", "--manifest", str(manifest),
         "--platform-url", f"http://127.0.0.1:{port}", "--store", url,
+        "--csms-port", "0",  # the partner networks' sync alone: no own chargers dialling in
     ]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)

@@ -94,7 +94,8 @@ def running_country(tmp: Path) -> Iterator[Country]:
     sim = subprocess.Popen(
         [sys.executable, "-m", "chargemesh", "sim", "--scale", SCALE, "--manifest", str(manifest),
          "--churn", "0", "--faults", "0", "--seed", "7", "--platform-url", base_url,
-         "--time-scale", TIME_SCALE, "--store", f"sqlite:///{tmp / 'chargemesh.db'}"],
+         "--time-scale", TIME_SCALE, "--store", f"sqlite:///{tmp / 'chargemesh.db'}",
+         "--csms-port", str(free_port())],
         stdout=subprocess.DEVNULL, stderr=logs.enter_context(sim_log.open("wb")), env=env,
     )  # fmt: skip
     serve: subprocess.Popen[bytes] | None = None

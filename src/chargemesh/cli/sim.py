@@ -84,7 +84,7 @@ def sim(
             "--csms-port",
             min=0,
             max=65535,
-            help="Port of the platform's CSMS ([csms] in the manifest) that the simulated own "
+            help="Port of the platform's CSMS (\\[csms] in the manifest) that the simulated own "
             "chargers (OCPP 1.6J / 2.0.1) keep trying to reach; 0 leaves them out.",
         ),
     ] = 9000,

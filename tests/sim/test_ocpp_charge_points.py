@@ -232,7 +232,7 @@ def test_a_full_car_ends_its_charge_by_itself(version: str) -> None:
         assert stub.of(c.id, "StopTransaction")[0]["reason"] == "Local"
     else:
         ended = stub.of(c.id, "TransactionEvent")[-1]
-        assert ended["transaction_info"]["stopped_reason"] == "StoppedByEV"
+        assert ended["transaction_info"]["stopped_reason"] == "SOCLimitReached"
 
 
 # ----------------------------------------------------------------------------- plug-and-charge

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import uuid
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -44,6 +46,8 @@ __all__ = ["DEFAULT_METER_INTERVAL_S", "ConnectorState", "SimChargePoint"]
 
 #: Meter values every this many simulated seconds.
 DEFAULT_METER_INTERVAL_S: Final = 60.0
+#: Charges a charger without ``keep_history`` remembers (the running ones and the last few).
+KEPT_WITHOUT_HISTORY: Final = 4
 _OUT_OF_ORDER: Final = ("Unavailable", "Faulted")
 
 
@@ -91,7 +95,8 @@ class SimChargePoint(Connection):
         response_timeout_s: float = 30.0,
         reboot_s: float = 1.0,
         local_addr: tuple[str, int] | None = None,
-        seed: int = 0,
+        rng: random.Random | None = None,
+        keep_history: bool = True,
     ) -> None:
         super().__init__(
             charger,
@@ -100,7 +105,7 @@ class SimChargePoint(Connection):
             response_timeout_s=response_timeout_s,
             reboot_s=reboot_s,
             local_addr=local_addr,
-            seed=seed,
+            rng=rng,
         )
         if time_scale <= 0 or meter_interval_s <= 0:
             raise ValueError("time_scale and meter_interval_s must be positive")
@@ -113,7 +118,13 @@ class SimChargePoint(Connection):
             n: ConnectorState(n, c.max_power_kw, c.standard == "gbt_dc")
             for n, c in enumerate(charger.connectors, start=1)
         }
-        self.transactions: list[Transaction] = []
+        #: every charge and its acknowledged messages (tests); without ``keep_history`` (a large
+        #: fleet) the last :data:`KEPT_WITHOUT_HISTORY`, no messages, curves released at the end
+        self.keep_history = keep_history
+        self.transactions: deque[Transaction] = deque(
+            maxlen=None if keep_history else KEPT_WITHOUT_HISTORY
+        )
+        self.charges = 0  # charges started, ever
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def connector_states(self) -> dict[int, str]:
@@ -132,6 +143,14 @@ class SimChargePoint(Connection):
         for c in self.connectors.values():
             if c.meter_task is not None:
                 c.meter_task.cancel()
+
+    async def aclose(self) -> None:
+        """:meth:`close` and wait for the connection and meter loops to end (call it before
+        closing the event loop the charger runs on)."""
+        self.close()
+        await super().aclose()
+        meters = [c.meter_task for c in self.connectors.values() if c.meter_task is not None]
+        await asyncio.gather(*self._tasks, *meters, return_exceptions=True)
 
     def _set(self, c: ConnectorState, state: str) -> None:
         c.state = state
@@ -204,9 +223,12 @@ class SimChargePoint(Connection):
         )
         if self.dialect.version != "1.6":
             tx.transaction_id = str(uuid.uuid4())
+        tx.record = self.keep_history
         c.tx = tx
         self.transactions.append(tx)
+        self.charges += 1
         # the start's meter is the register as the charge begins (nothing delivered yet)
+        assert tx.run is not None
         self._emit(tx, "start", trigger, reading=tx.reading(tx.run.started_at))
         self._set(c, "Charging")
         c.meter_task = asyncio.get_running_loop().create_task(self._meter(c, tx))
@@ -224,6 +246,7 @@ class SimChargePoint(Connection):
         step_s = self.meter_interval_s / self.time_scale
         loop = asyncio.get_running_loop()
         next_at = loop.time() + step_s
+        assert tx.run is not None
         finish = tx.run.finish_elapsed_s
         full_at = None if finish is None else loop.time() + tx.run.real_seconds(finish)
         while c.tx is tx:
@@ -255,6 +278,8 @@ class SimChargePoint(Connection):
         if c.going_inoperative:
             c.operative, c.going_inoperative = False, False
         self._set(c, "Finishing" if c.vehicle is not None and c.operative else self._idle_state(c))
+        if not self.keep_history:
+            tx.release()
         if self.on_charge_end is not None:
             self.on_charge_end(self, c.number, tx)
 

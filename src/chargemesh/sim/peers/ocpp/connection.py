@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 #: First and longest wait between connection attempts (seconds).
 DEFAULT_BACKOFF_S: Final = (1.0, 30.0)
 DEFAULT_HEARTBEAT_S: Final = 300
+_JITTER: Final = random.Random()
 _ERRORS: Final = (OSError, TimeoutError, WebSocketException, OCPPError)
 
 
@@ -68,7 +69,7 @@ class Connection:
         response_timeout_s: float = 30.0,
         reboot_s: float = 1.0,
         local_addr: tuple[str, int] | None = None,
-        seed: int = 0,
+        rng: random.Random | None = None,
     ) -> None:
         self.charger = charger
         self.id = charger.id
@@ -88,7 +89,7 @@ class Connection:
         self.replays: list[TxMessage] = []  # acknowledged messages sent once more
         self.last_error: str | None = None
         self.waits: list[float] = []  # the back-off waits so far (the last 50)
-        self._rng = random.Random(f"chargemesh-sim/ocpp/{seed}/{charger.id}")
+        self._rng = rng or _JITTER  # for jitter only: nothing to reproduce
         self._auth = base64.b64encode(f"{charger.id}:{charger.password}".encode()).decode()
         self._ws: ClientConnection | None = None
         self._link: Link | None = None
@@ -99,6 +100,7 @@ class Connection:
         self._stopping = False
         self._announced: dict[int, str] = {}
         self._session_tasks: set[asyncio.Task[Any]] = set()
+        self._run_task: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------ for subclasses
 
@@ -119,7 +121,9 @@ class Connection:
     # ------------------------------------------------------------------ life cycle
 
     async def run(self) -> None:
-        """Connect, serve, reconnect, until :meth:`stop` (run as a task)."""
+        """Connect, serve, reconnect, until :meth:`stop` (run as a task; :meth:`aclose` ends
+        it and waits)."""
+        self._run_task = asyncio.current_task()
         failures = 0
         loop = asyncio.get_running_loop()
         while not self._stopping:
@@ -140,9 +144,18 @@ class Connection:
                 await self._back_off(failures)
 
     def stop(self) -> None:
+        """Stop reconnecting and cut the connection (:meth:`run` ends soon after)."""
         self._stopping = True
         if self._ws is not None:
             self._abort(self._ws)
+
+    async def aclose(self) -> None:
+        """Stop and wait until :meth:`run` has ended (before closing the event loop)."""
+        self.stop()
+        task = self._run_task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _back_off(self, failures: int) -> None:
         first, most = self.backoff_s
@@ -159,7 +172,8 @@ class Connection:
                 subprotocols=[Subprotocol(self.dialect.subprotocol)],
                 additional_headers={"Authorization": f"Basic {self._auth}"},
                 open_timeout=10,
-                ping_interval=None,
+                ping_interval=None,  # heartbeats say it is alive
+                compression=None,  # small messages; a deflate context costs ~50 KB a link
                 close_timeout=2,
                 **extra,
             )
@@ -186,19 +200,31 @@ class Connection:
         booted_before = self.boots
         try:
             await asyncio.wait({receiver, serving}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._online = False
-            self._booted.clear()
-            self._ws = self._link = None
-            for task in (receiver, serving, *self._session_tasks):
-                task.cancel()
-            await asyncio.gather(receiver, serving, *self._session_tasks, return_exceptions=True)
-            self._session_tasks.clear()
-            with contextlib.suppress(*_ERRORS):
-                await ws.close()
+        except GeneratorExit:  # closed with its event loop gone: nothing left to clean up on it
+            self._offline()
+            raise
+        except BaseException:
+            await self._end_session(ws, receiver, serving)
+            raise
+        await self._end_session(ws, receiver, serving)
         if serving.done() and not serving.cancelled() and serving.exception() is not None:
             self.last_error = f"{type(serving.exception()).__name__}: {serving.exception()}"
         return self.boots > booted_before
+
+    def _offline(self) -> None:
+        self._online = False
+        self._booted.clear()
+        self._ws = self._link = None
+
+    async def _end_session(self, ws: ClientConnection, *tasks: asyncio.Task[Any]) -> None:
+        self._offline()
+        every = (*tasks, *self._session_tasks)
+        for task in every:
+            task.cancel()
+        await asyncio.gather(*every, return_exceptions=True)
+        self._session_tasks.clear()
+        with contextlib.suppress(*_ERRORS):
+            await ws.close()
 
     async def _serve(self, link: Link) -> None:
         while True:
@@ -279,7 +305,7 @@ class Connection:
                 except OCPPError as e:  # the CSMS refused it: it will not take it later either
                     log.warning("%s: the CSMS refused %s: %s", self.id, type(payload).__name__, e)
             self.outbox.acknowledge(message, result)
-            message.tx.sent.append(message)
+            message.tx.note(message)
             self.dialect.on_result(message, result)
             self.acknowledged(message)
 

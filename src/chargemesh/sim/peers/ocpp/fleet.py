@@ -95,7 +95,8 @@ class Fleet:
                 on_charge_end=self._charge_ended if activity else None,
                 backoff_s=backoff_s,
                 local_addr=(f"127.0.{1 + k // 250}.{1 + k % 250}", 0) if spread_sources else None,
-                seed=self.seed,
+                rng=self._rng,
+                keep_history=False,
             )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_use: set[str] = set()  # VINs plugged in somewhere
@@ -133,8 +134,7 @@ class Fleet:
         self.loop.stop()
 
     async def _close(self) -> None:
-        for cp in self.points.values():
-            cp.close()
+        await asyncio.gather(*(cp.aclose() for cp in self.points.values()))
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -181,7 +181,7 @@ class Fleet:
             "online": sum(cp.online for cp in points),
             "boots": sum(cp.boots for cp in points),
             "refused_401": sum(cp.refusals.get(401, 0) for cp in points),
-            "charges": sum(len(cp.transactions) for cp in points),
+            "charges": sum(cp.charges for cp in points),
             "queued": sum(len(cp.outbox) for cp in points),
             "drops": self.drops,
             "visits": self.visits,

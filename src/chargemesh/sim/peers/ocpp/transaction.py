@@ -72,7 +72,7 @@ class Transaction:
     connector: int
     token: Token
     vehicle: SimVehicle
-    run: ChargeRun
+    run: ChargeRun | None  # None once released (a large fleet keeps no finished curves)
     meter_start_wh: int
     remote_start_id: int | None = None
     transaction_id: int | str | None = None
@@ -81,6 +81,10 @@ class Transaction:
     stop_reason: str | None = None
     deauthorized: bool = False
     sent: list[TxMessage] = field(default_factory=list)
+    #: keep every acknowledged message in ``sent`` (tests look at them; a large fleet does not)
+    record: bool = True
+    acknowledged: int = 0
+    offline_acknowledged: int = 0
 
     @classmethod
     def begin(
@@ -110,9 +114,25 @@ class Transaction:
     def ended(self) -> bool:
         return self.stop_reason is not None
 
+    def _run(self) -> ChargeRun:
+        if self.run is None:
+            raise RuntimeError("the charge is over and its curve released")
+        return self.run
+
+    def release(self) -> None:
+        """Forget the charge curve (the charge is over; nothing reads the meter any more)."""
+        self.run = None
+
+    def note(self, message: TxMessage) -> None:
+        """A message of this charge was acknowledged by the CSMS."""
+        self.acknowledged += 1
+        self.offline_acknowledged += message.offline
+        if self.record:
+            self.sent.append(message)
+
     def reading(self, now: datetime | None = None) -> Reading:
         """The meter now (real time ``now``), on the simulated clock."""
-        snap = self.run.snapshot(now or datetime.now(UTC))
+        snap = self._run().snapshot(now or datetime.now(UTC))
         return Reading(
             at=snap.at,
             energy_wh=self.meter_start_wh + round(snap.energy_kwh * 1000),
@@ -122,8 +142,9 @@ class Transaction:
 
     def full(self, now: datetime | None = None) -> bool:
         """Whether the car reached the SoC at which its BMS ends the charge."""
-        elapsed = self.run.elapsed_at(now or datetime.now(UTC))
-        done = self.run.finish_elapsed_s
+        run = self._run()
+        elapsed = run.elapsed_at(now or datetime.now(UTC))
+        done = run.finish_elapsed_s
         return done is not None and elapsed >= done
 
     def next_seq(self) -> int:

@@ -27,7 +27,7 @@ __all__ = ["Dialect201", "Link201"]
 #: Neutral stop cause → (stoppedReason, triggerReason).
 _ENDED: Final = {
     "remote": ("Remote", "RemoteStop"),
-    "full": ("StoppedByEV", "ChargingStateChanged"),
+    "full": ("SOCLimitReached", "ChargingStateChanged"),  # the car reached its target SoC
     "unplugged": ("EVDisconnected", "EVCommunicationLost"),
     "reset_soft": ("ImmediateReset", "ResetCommand"),
     "reset_hard": ("ImmediateReset", "ResetCommand"),

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from chargemesh.sim.country.own import (
     charger_password,
     own_network,
 )
-from chargemesh.sim.peers.ocpp import SimChargePoint
+from chargemesh.sim.peers.ocpp import Fleet, SimChargePoint
 from chargemesh.sim.peers.ocpp.transaction import ocpp_time
 from chargemesh.sim.runner import Simulator
 from tests.helpers import free_port, wait_for
@@ -472,44 +473,83 @@ def test_the_ground_truth_lists_every_own_charger_and_owner(country: Country) ->
     assert set(vehicle) == {"vin", "model", "emaid"}
 
 
+@contextmanager
+def serving(stub: CsmsStub, port: int) -> Iterator[CsmsStub]:
+    """The stand-in on its own event loop thread (for chargers living on another loop)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(stub.start(port), loop).result(10)
+        yield stub
+    finally:
+        asyncio.run_coroutine_threadsafe(stub.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
 def test_the_simulator_runs_its_own_chargers_against_the_manifests_csms(
     country: Country, tmp_path: Path
 ) -> None:
     port = free_port()
     network = own_network(country.scale, country.seed)
     stub = CsmsStub({c.id: c.password for c in network})
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(stub.start(port), loop).result(10)
-        with Simulator(country, churn_rate=0, csms_port=port, time_scale=SCALE,
-                       meter_interval_s=METER_S) as sim:  # fmt: skip
-            path = sim.write_manifest(tmp_path / "sim.toml")
-            text = path.read_text()
-            assert "[csms]" in text
-            assert f'public_url = "ws://127.0.0.1:{port}/ocpp"' in text
-            assert sim.fleet is not None
-            fleet = sim.fleet
-            wait_for(lambda: fleet.stats()["online"] == len(network), 30)
-            home = next(c for c in network if c.kind == "home" and c.ocpp == "1.6")
-            owner = network.driver(str(home.owner)).vehicles[0]
-            stub.accepted.add(owner.vin)
-            idle = sim.idle_own_connectors(kind="home", ocpp="1.6", count=100)
-            assert (home.id, 1) in idle
-            tx = sim.plug_in_own(home.id, 1, owner).result(10)
-            assert tx is not None
-            assert tx.token.value == owner.vin
-            assert (home.id, 1) not in sim.idle_own_connectors(kind="home", count=100)
-            wait_for(lambda: stub.of(home.id, "MeterValues"), 10)
-            sim.unplug_own(home.id, 1)
-            wait_for(lambda: stub.of(home.id, "StopTransaction"), 10)
-            assert sim.charge_point(home.id).connectors[1].state == "Available"
-        assert not fleet.loop.running
-    finally:
-        asyncio.run_coroutine_threadsafe(stub.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+    home = next(c for c in network if c.kind == "home" and c.ocpp == "1.6")
+    owner = network.driver(str(home.owner)).vehicles[0]
+    stub.accepted.add(owner.vin)
+    with serving(stub, port), Simulator(country, churn_rate=0, csms_port=port, time_scale=SCALE,
+                                        meter_interval_s=METER_S) as sim:  # fmt: skip
+        assert sim.fleet is None  # nothing connects before the manifest says where
+        text = sim.write_manifest(tmp_path / "sim.toml").read_text()
+        assert "[csms]" in text
+        assert f'public_url = "ws://127.0.0.1:{port}/ocpp"' in text
+        fleet = sim.fleet
+        assert fleet is not None
+        wait_for(lambda: fleet.stats()["online"] == len(network), 30)
+        assert (home.id, 1) in sim.idle_own_connectors(kind="home", ocpp="1.6", count=100)
+        tx = sim.plug_in_own(home.id, 1, owner).result(10)
+        assert tx is not None
+        assert tx.token.value == owner.vin
+        assert (home.id, 1) not in sim.idle_own_connectors(kind="home", count=100)
+        wait_for(lambda: stub.of(home.id, "MeterValues"), 10)
+        sim.unplug_own(home.id, 1)
+        wait_for(lambda: stub.of(home.id, "StopTransaction"), 10)
+        assert sim.charge_point(home.id).connectors[1].state == "Available"
+        # a large fleet keeps counts, not every message, and lets finished curves go
+        assert tx.sent == []
+        assert tx.acknowledged >= 3
+        assert tx.run is None
+    assert not fleet.loop.running
     assert stub.of(home.id, "StopTransaction")[0]["reason"] == "EVDisconnected"
     assert {i for i, a, _ in stub.messages if a == "BootNotification"} == {c.id for c in network}
+
+
+def test_the_living_fleet_brings_cars_faults_and_dropped_links(country: Country) -> None:
+    port = free_port()
+    network = own_network(country.scale, country.seed)
+    stub = CsmsStub({c.id: c.password for c in network})
+    stub.accepted = {t for d in network.drivers for v in d.vehicles for t in (v.vin, v.emaid) if t}
+    fleet = Fleet(network, f"ws://127.0.0.1:{port}/ocpp", time_scale=6000, meter_interval_s=1200,
+                  activity=True)  # fmt: skip
+    with serving(stub, port):
+        fleet.start()
+        try:
+            wait_for(lambda: fleet.stats()["online"] >= len(network) - 2, 30)
+            wait_for(lambda: fleet.drops >= 2 and fleet.stats()["charges"] >= 6, 30)
+            wait_for(lambda: any(s == "Faulted" for c in network for _, s in stub.statuses(c.id)))
+            wait_for(lambda: fleet.stats()["boots"] > len(network), 10)  # back after a drop
+        finally:
+            fleet.stop()
+    stats = fleet.stats()
+    assert stats["visits"] >= stats["charges"]
+    authorized = {a.get("id_tag") or a["id_token"]["id_token"] for _, k, a in stub.messages
+                  if k == "Authorize"}  # fmt: skip
+    assert authorized <= stub.accepted  # only the owners' cars (at home and at superchargers)
+    started = [p for _, k, p in stub.messages if k == "StartTransaction"] + [
+        p for _, k, p in stub.messages if k == "TransactionEvent" and p["event_type"] == "Started"
+    ]
+    assert len(started) >= 6
+    homes = {c.id for c in network if c.kind == "home"}
+    assert any(i in homes for i, k, _ in stub.messages if k in ("StartTransaction",
+                                                                 "TransactionEvent"))  # fmt: skip

@@ -15,7 +15,7 @@ the simulator):
   refused, and leave some minutes after their charge ends;
 * **status churn** — an idle connector faults now and then and comes back;
 * **dropped connections** — a charger (often one that is charging) loses its link for a few
-  seconds and queues its transaction messages meanwhile.
+  simulated minutes (1–60 s of real time) and queues its transaction messages meanwhile.
 
 App starts need nothing from the activity: with ``arriving_cars`` a car is there when the
 driver starts from the app (the owner's car at home, a passing car at a supercharger).
@@ -312,7 +312,8 @@ class Fleet:
         cp = self._rng.choice(pool)
         if cp.online:
             self.drops += 1
-            cp.drop(self._rng.uniform(5.0, 60.0))
+            # a few simulated minutes without a link, between 1 s and a minute of real time
+            cp.drop(min(60.0, max(1.0, self._sim_s(self._rng.uniform(60, 900)))))
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

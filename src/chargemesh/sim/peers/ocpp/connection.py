@@ -318,6 +318,7 @@ class Connection:
         """Lose the connection now (no close handshake) and stay offline ``offline_s`` seconds."""
         self._hold_until = asyncio.get_running_loop().time() + offline_s
         self._online = False
+        self._booted.clear()
         if self._ws is not None:
             self._abort(self._ws)
 

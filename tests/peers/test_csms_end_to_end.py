@@ -149,7 +149,7 @@ def w(store: Store) -> Iterator[World]:
         yield world
     finally:
         for point in world.points:
-            loop.call(point.stop)
+            loop.run(point.aclose())
         loop.close()
         world.http.close()
         world.server.stop()
@@ -373,3 +373,19 @@ def test_a_home_charger_is_its_owners_alone(w: World) -> None:
     allowed = w.http.post("/api/v1/sessions/preview", json={"connector_id": connector},
                           headers=owner.auth)  # fmt: skip
     assert allowed.status_code == 200, allowed.text
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_car_that_fills_up_ends_its_charge_battery_full(w: World, version: str) -> None:
+    cid = f"SC-FULL-{version.replace('.', '')}"
+    w.register(supercharger(cid, version, connectors=1))
+    point = w.connect(supercharger(cid, version, connectors=1))
+    driver = signed_up(w.http)
+    nearly_full = make_vehicle(16, 5, model="yc-aster", soc=93, target_soc=96)
+    plug(w, point, 1, nearly_full)
+    sid = w.http.post("/api/v1/sessions", json={"connector_id": f"{OPERATOR}:{cid}:1:1"},
+                      headers=driver.auth).json()["id"]  # fmt: skip
+    done = wait_for(lambda: (s := w.session(driver, sid))["state"] == "completed" and s,
+                    timeout_s=40)  # nobody stops it: the car does  # fmt: skip
+    assert (done["stop_code"], done["stop_reason"]) == ("battery_full", "battery full")
+    assert done["bill"]["kwh"] == pytest.approx(charged_kwh(point, 1), abs=0.001)

@@ -54,7 +54,7 @@ def w(store: Store) -> Iterator[World]:
         yield world
     finally:
         for point in world.points:
-            loop.call(point.stop)
+            loop.run(point.aclose())
         loop.close()
         world.http.close()
         world.server.stop()

@@ -30,10 +30,13 @@ log = logging.getLogger(__name__)
 
 PROTOCOL: Final = "ocpp"
 CENT: Final = Decimal("0.01")
+#: a 1.6 charge ended "Local" at this state of charge or above: the car ended it, full
+FULL_SOC: Final = 95.0
 #: the driver's words for why a charger ended a transaction (1.6 Reason, 2.0.1 stoppedReason)
 STOP_CODES: Final = {
     "Remote": StopCode.DRIVER, "Local": StopCode.DRIVER, "StopAuthorized": StopCode.DRIVER,
     "EVDisconnected": StopCode.UNPLUGGED, "SOCLimitReached": StopCode.BATTERY_FULL,
+    "StoppedByEV": StopCode.BATTERY_FULL,
     "EnergyLimitReached": StopCode.BATTERY_FULL, "EmergencyStop": StopCode.FAULT,
     "PowerLoss": StopCode.FAULT, "GroundFault": StopCode.FAULT, "OvercurrentFault": StopCode.FAULT,
     "HardReset": StopCode.OPERATOR, "SoftReset": StopCode.OPERATOR, "Reboot": StopCode.OPERATOR,
@@ -178,8 +181,12 @@ class Transactions:
                     energy_cost=energy, service_cost=service,
                     reference=f"{t.charger_id}/{t.transaction_id}")  # fmt: skip
         reason = m.stopped_reason
+        code = STOP_CODES.get(reason) if reason else None
+        soc = next((r.soc for r in reversed(readings) if r.soc is not None), None)
+        if reason == "Local" and soc is not None and soc >= FULL_SOC:
+            code = StopCode.BATTERY_FULL  # 1.6 has no reason for a car that ended it full
         ending = Ending(
-            code=STOP_CODES.get(reason) if reason else None,
+            code=code,
             detail=None if reason in STOP_CODES else reason, ended_at=m.at,
             charged_s=(t.meter_at - t.started_at).total_seconds(),
         )  # fmt: skip

@@ -21,6 +21,8 @@ import httpx
 import segno
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect
 
+from chargemesh.services.accounts.ops_keys import OpsKeys
+from chargemesh.store import open_store
 from tests.drivers import PASSWORD, Driver, sign_in, signed_up
 from tests.factories import valid_vin
 from tests.web.servers import ARTIFACTS, CHROMIUM_ARGS, Country, need_chromium
@@ -249,6 +251,22 @@ def test_sign_up_add_a_car_start_watch_stop_and_see_the_bill(
         expect(car.locator(".pnc.on")).to_be_visible()
         fits(page, "my cars")
         shot(page, "3-my-car")
+
+        # a home charger of the own network, registered by operations for this driver: under
+        # My chargers, for them alone
+        home = next(c for c in country.truth["own_chargers"] if c["kind"] == "home")
+        body = {k: home[k] for k in ("id", "password", "name", "lat", "lon", "connectors")}
+        with open_store(country.config.store.url) as store:
+            _, key = OpsKeys(store).create("web test")
+        with api(country) as http:
+            made = http.post("/api/v1/ops/chargers", headers={"Authorization": f"Bearer {key}"},
+                             json={**body, "kind": "home", "owner": email})  # fmt: skip
+        assert made.status_code == 201, made.text
+        page.locator("#driver-tabs").get_by_role("button", name="History").click()
+        page.locator("#driver-tabs").get_by_role("button", name="My cars").click()
+        expect(page.locator("#my-chargers")).to_contain_text(home["name"])
+        expect(page.locator("#my-chargers .my-connector")).to_have_count(len(home["connectors"]))
+        shot(page, "3b-my-home-charger")
 
         # no camera in this browser: the scan view says so, and a typed unknown code is refused
         # in plain words

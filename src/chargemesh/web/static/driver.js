@@ -462,7 +462,53 @@ function carsView() {
   const list = state.vehicles.length
     ? h('ul', {class: 'cars', id: 'cars'}, state.vehicles.map(carItem))
     : h('p', {class: 'muted', id: 'cars'}, 'No car yet. Add yours to charge with it and to switch on plug & charge.');
-  return h('section', {class: 'cars-view', 'aria-label': 'My cars'}, h('h2', {}, 'My cars'), list, addCarForm());
+  return h('section', {class: 'cars-view', 'aria-label': 'My cars'}, h('h2', {}, 'My cars'), list, addCarForm(),
+    myChargersView());
+}
+
+// ------------------------------------------------------------------ my home chargers
+
+const STATUS_WORDS = {available: 'Free', charging: 'Charging', occupied: 'Car plugged in', offline: 'Offline',
+  faulted: 'Fault', reserved: 'Reserved', unknown: 'Status unknown'};
+
+function myChargerItem(c) {
+  const error = formError();
+  const rows = c.connectors.map((k, i) => {
+    const slot = h('span', {class: 'start'});
+    if (c.connected && ['available', 'occupied'].includes(k.status)) {
+      const key = randomKey(); // one intent per button: a double tap sends the same key
+      const button = h('button', {type: 'button', class: 'primary start-button',
+        'aria-label': `Start charging on ${c.name} connector ${i + 1}`}, 'Start');
+      button.addEventListener('click', async () => {
+        button.disabled = true;
+        error.textContent = '';
+        try {
+          await startCharge({connector_id: k.id}, key);
+        } catch (err) {
+          error.textContent = api.plain(err);
+          button.disabled = false;
+        }
+      });
+      slot.append(button);
+    }
+    return h('li', {class: 'my-connector', 'data-connector-id': k.id, 'data-status': k.status},
+      `${k.max_power_kw} kW · ${STATUS_WORDS[k.status] || k.status} `, slot);
+  });
+  return h('li', {class: 'my-charger', 'data-charger-id': c.id},
+    h('strong', {}, c.name), ' ',
+    h('span', {class: c.connected ? 'online' : 'muted'}, c.connected ? 'online' : 'offline: check its power and network'),
+    h('ul', {}, rows), error);
+}
+
+function myChargersView() {
+  const section = h('section', {class: 'my-chargers', 'aria-label': 'My chargers'});
+  api.call('GET', '/me/chargers').then((mine) => {
+    if (!mine.length) return; // most drivers own none: nothing to say
+    section.replaceChildren(h('h2', {}, 'My chargers'),
+      h('p', {class: 'muted'}, 'Your home chargers: only you see and start them.'),
+      h('ul', {id: 'my-chargers'}, mine.map(myChargerItem)));
+  }, () => {});
+  return section;
 }
 
 // ------------------------------------------------------------------ history

@@ -915,7 +915,9 @@ class CpoCharging:
                 state = self._advance(run)
                 target = run.plug.vehicle.target_soc
                 finish = run.charge.finish_elapsed_s
-                full = state.soc >= target - 1e-6 or (finish is not None and run.sim_s >= finish)
+                # the car's own finish time decides: the SoC shown is rounded to 0.1 %, and
+                # reading "80.0" a few Wh early stopped the charge short of its energy
+                full = (run.sim_s >= finish) if finish is not None else state.soc >= target - 1e-6
                 if not run.stop.is_set() and (full or state.kw <= 0):
                     run.reason = run.reason or "the vehicle reached its target state of charge"
                     run.stop.set()

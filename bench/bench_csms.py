@@ -2,7 +2,7 @@
 per second with schema validation on, and a reconnect storm — against the same load on a bare
 ``ocpp``-library server, with our figures as a ratio to it.
 
-    python bench/bench_csms.py [--connections 20000] [--quick] [--seconds 10] [--active 1000]
+    python bench/bench_csms.py [--connections 20000] [--quick] [--seconds 8] [--active 1000]
 
 The CSMS under test is ``chargemesh serve`` in its own process (uvicorn on uvloop; the CSMS
 runs on the same loop) with a config written here: a SQLite store in a temporary directory,
@@ -22,14 +22,18 @@ Figures, per server and transport:
    connected: MeterValues with a Heartbeat every fourth (validated against the 1.6 schemas, no
    store), then StatusNotification (each a change: our CSMS commits it through the status
    writer into the registry; the bare server drops it), with the server's CPU share;
-3. a reconnect storm: every connection cut at once (no close handshake) and every charger
-   reconnecting and booting at once; the time until all are back and the rate, how many were
-   told Pending (``[csms] boots_per_s``, ``--boots-per-s``) and, for our CSMS, the time until
-   all are Accepted (Pending chargers come back after the interval they were told).
+3. a reconnect storm (``--storms``: over wss, the production profile, by default; both with
+   ``--quick``): every connection cut at once (no close handshake) and every charger
+   reconnecting and booting at once; the time until all are back and the rate, the SYNs the
+   kernel dropped for a full listen queue, the handshakes retried, how many were told Pending
+   (``[csms] boots_per_s``, ``--boots-per-s``), with ``--wait-accepted`` the time until all
+   are Accepted (Pending chargers come back after the 10-60 s they were told), and the RSS
+   the storm left.
 
 Targets (issue 16): 20,000 connections with TLS in <= 2 GB RSS; >= 3,000 messages/s. The open
 file limit caps what one process can hold (its hard limit is used; the figures say so when it
-is below the target). Benchmarks print; they assert nothing.
+is below the target). A full run takes about 10-12 minutes on 2 cores, ``--quick`` about 2.
+Benchmarks print; they assert nothing.
 """
 
 from __future__ import annotations
@@ -409,6 +413,7 @@ def ratio(ours: float, bare: float) -> str:
 
 def table(cases: list[tuple[Figures, Figures | None]]) -> None:
     rows: list[tuple[str, Any]] = [
+        ("event loop", lambda f: ("uvloop" if f.uvloop else "asyncio", None)),
         ("connections held", lambda f: (f"{f.held:,}", f.held)),
         ("  sockets the server holds", lambda f: (f"{f.sockets:,}", f.sockets)),
         ("  connect+boot /s (fill)", lambda f: (f"{f.fill['rate']:,.0f}", f.fill["rate"])),
@@ -440,7 +445,7 @@ def table(cases: list[tuple[Figures, Figures | None]]) -> None:
         ("  told Pending", lambda f: (f"{f.storm['pending']:,}", None)),
         ("  all Accepted after, s", lambda f: (
             f"{f.storm['accepted_s']:.1f}" if "accepted_s" in f.storm else "-", None)),
-        ("RSS after the storm, MB", lambda f: (f"{f.rss_after:,.0f}", f.rss_after)),
+        ("RSS at the end (after any storm), MB", lambda f: (f"{f.rss_after:,.0f}", f.rss_after)),
         ("peak RSS (VmHWM), MB", lambda f: (f"{f.rss_peak:,.0f}", f.rss_peak)),
         ("load generator RSS, MB", lambda f: (f"{f.loadgen_rss:,.0f}", None)),
     ]  # fmt: skip

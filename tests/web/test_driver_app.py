@@ -150,17 +150,30 @@ def clock(seconds: float) -> str:
 
 def shown_agrees(page: Page) -> dict[str, Any]:
     """The live charge on screen is the last session the page was given, number for number:
-    kWh, kW, state of charge, elapsed time (the session's elapsed_s) and cost with currency."""
-    session: dict[str, Any] = page.evaluate("window.chargemesh.driver.charge.session")
-    text = {
-        k: page.locator(f"#charge-{k}").inner_text()
-        for k in ("kwh", "kw", "soc", "elapsed", "cost")
-    }
-    assert text["kwh"] == f"{session['kwh']:.2f} kWh"
+    kWh, kW, state of charge, elapsed time (the session's elapsed_s) and cost with currency.
+    Both are read in one go (an update arriving between two reads would differ), and a number
+    agrees when it is the session's rounded to what the screen shows (JavaScript rounds 30.125
+    up to 30.13 where Python's format gives 30.12)."""
+    both: dict[str, Any] = page.evaluate(
+        """() => ({session: window.chargemesh.driver.charge.session,
+                   text: Object.fromEntries(['kwh', 'kw', 'soc', 'elapsed', 'cost'].map(
+                     (k) => [k, document.getElementById(`charge-${k}`).innerText]))})"""
+    )
+    session: dict[str, Any] = both["session"]
+    text: dict[str, str] = both["text"]
+
+    def near(shown: str, unit: str, value: float, step: float) -> None:
+        assert shown.endswith(unit), (shown, unit)
+        assert abs(float(shown.removesuffix(unit).strip()) - value) <= step / 2 + 1e-9, (
+            shown,
+            value,
+        )
+
+    near(text["kwh"], "kWh", float(session["kwh"]), 0.01)
     if session["state"] == "charging" and session["kw"] is not None:
-        assert text["kw"] == f"{session['kw']:.1f} kW"
+        near(text["kw"], "kW", float(session["kw"]), 0.1)
     if session["soc"] is not None:
-        assert text["soc"] == f"{round(session['soc'])} %"
+        near(text["soc"], "%", float(session["soc"]), 1.0)
     if session["elapsed_s"] is not None:
         assert text["elapsed"] == clock(session["elapsed_s"])
     if session["cost"] is not None:

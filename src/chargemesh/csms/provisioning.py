@@ -100,8 +100,3 @@ class Provisioning:
                 continue
             self._silent.add(cid)
         return silent
-
-    async def run(self, every_s: float = 5.0) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            await self.sweep()

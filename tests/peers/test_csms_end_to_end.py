@@ -135,8 +135,8 @@ def start_platform(store: Store, port: int, csms_port: int) -> tuple[Platform, L
     return platform, server
 
 
-@pytest.fixture
-def w(store: Store) -> Iterator[World]:
+def own_world(store: Store) -> Iterator[World]:
+    """The platform with its CSMS and an ops key, and a loop for simulated chargers."""
     port, csms_port = free_port(), free_port()
     platform, server = start_platform(store, port, csms_port)
     _, key = platform.ops_keys.create("test ops")
@@ -153,6 +153,11 @@ def w(store: Store) -> Iterator[World]:
         loop.close()
         world.http.close()
         world.server.stop()
+
+
+@pytest.fixture
+def w(store: Store) -> Iterator[World]:
+    yield from own_world(store)
 
 
 def car(n: int, *, emaid: bool = False) -> SimVehicle:

@@ -33,31 +33,20 @@ from chargemesh.protocols.ocpp.messages import Boot
 from chargemesh.store import Store
 from tests.drivers import signed_up
 from tests.helpers import free_port, wait_for
-from tests.peers.test_csms_end_to_end import PASSWORD, Loop, World, supercharger
+from tests.peers.test_csms_end_to_end import (  # the world of own chargers, shared
+    PASSWORD,
+    Loop,
+    World,
+    own_world,
+    supercharger,
+)
 
 BOOT16 = {"chargePointVendor": "Ymir", "chargePointModel": "LC-600"}
 
 
 @pytest.fixture
 def w(store: Store) -> Iterator[World]:
-    from tests.peers.test_csms_end_to_end import start_platform
-
-    port, csms_port = free_port(), free_port()
-    platform, server = start_platform(store, port, csms_port)
-    _, key = platform.ops_keys.create("test ops")
-    loop = Loop()
-    world = World(
-        store, httpx.Client(base_url=server.url, timeout=20), {"Authorization": f"Bearer {key}"},
-        platform, server, f"ws://127.0.0.1:{csms_port}/ocpp", loop, [],
-    )  # fmt: skip
-    try:
-        yield world
-    finally:
-        for point in world.points:
-            loop.run(point.aclose())
-        loop.close()
-        world.http.close()
-        world.server.stop()
+    yield from own_world(store)
 
 
 def _auth(cid: str, password: str = PASSWORD) -> dict[str, str]:

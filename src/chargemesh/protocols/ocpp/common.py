@@ -3,10 +3,13 @@ escape hatch, and the connection they keep."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import ocpp.messages
+
+from chargemesh.protocols.ocpp.messages import Reading
 
 # The library validates each message in a thread of the default executor unless told not to;
 # on a small machine that halves the throughput (reference: ocpp.md §6). Validators are cached:
@@ -47,3 +50,23 @@ def scaled(value: float | None, unit: str | None) -> float | None:
     if value is None:
         return None
     return value * 1000 if unit in ("kWh", "kW") else value
+
+
+def readings(
+    meter_value: list[dict[str, Any]] | None, value_of: Callable[[dict[str, Any]], float | None]
+) -> tuple[Reading, ...]:
+    """A transaction's meter samples, whatever the version: ``value_of`` reads one sampled
+    value in Wh or W (each version writes units its own way); SoC is the number as sent."""
+    out = []
+    for mv in meter_value or ():
+        wh = w = soc = None
+        for sv in mv.get("sampled_value", ()):
+            measurand = sv.get("measurand", "Energy.Active.Import.Register")
+            if measurand == "Energy.Active.Import.Register":
+                wh = value_of(sv)
+            elif measurand == "Power.Active.Import":
+                w = value_of(sv)
+            elif measurand == "SoC":
+                soc = number(sv.get("value"))
+        out.append(Reading(parse_time(mv.get("timestamp")), wh, w, soc))
+    return tuple(out)

@@ -20,6 +20,7 @@ from ocpp.v16.enums import (
 )
 
 from chargemesh.protocols.ocpp.common import number, parse_time, scaled, wire_time
+from chargemesh.protocols.ocpp.common import readings as meter_readings
 from chargemesh.protocols.ocpp.messages import (
     Boot,
     ChargerSide,
@@ -33,21 +34,12 @@ from chargemesh.protocols.ocpp.messages import (
 VERSION = "1.6"
 
 
+def _value(sv: dict[str, Any]) -> float | None:
+    return scaled(number(sv.get("value")), sv.get("unit"))
+
+
 def readings(meter_value: list[dict[str, Any]] | None) -> tuple[Reading, ...]:
-    out = []
-    for mv in meter_value or ():
-        wh = w = soc = None
-        for sv in mv.get("sampled_value", ()):
-            measurand = sv.get("measurand", "Energy.Active.Import.Register")
-            value = scaled(number(sv.get("value")), sv.get("unit"))
-            if measurand == "Energy.Active.Import.Register":
-                wh = value
-            elif measurand == "Power.Active.Import":
-                w = value
-            elif measurand == "SoC":
-                soc = number(sv.get("value"))
-        out.append(Reading(parse_time(mv.get("timestamp")), wh, w, soc))
-    return tuple(out)
+    return meter_readings(meter_value, _value)
 
 
 class Charger16(ChargePoint):  # type: ignore[misc]

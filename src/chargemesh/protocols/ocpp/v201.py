@@ -20,6 +20,7 @@ from ocpp.v201.enums import (
 )
 
 from chargemesh.protocols.ocpp.common import number, parse_time, scaled, wire_time
+from chargemesh.protocols.ocpp.common import readings as meter_readings
 from chargemesh.protocols.ocpp.messages import (
     Boot,
     ChargerSide,
@@ -33,24 +34,14 @@ from chargemesh.protocols.ocpp.messages import (
 VERSION = "2.0.1"
 
 
+def _value(sv: dict[str, Any]) -> float | None:
+    unit = sv.get("unit_of_measure") or {}
+    raw = number(sv.get("value"))
+    return None if raw is None else scaled(raw * 10 ** unit.get("multiplier", 0), unit.get("unit"))
+
+
 def readings(meter_value: list[dict[str, Any]] | None) -> tuple[Reading, ...]:
-    out = []
-    for mv in meter_value or ():
-        wh = w = soc = None
-        for sv in mv.get("sampled_value", ()):
-            measurand = sv.get("measurand", "Energy.Active.Import.Register")
-            unit = (sv.get("unit_of_measure") or {}).get("unit")
-            multiplier = (sv.get("unit_of_measure") or {}).get("multiplier", 0)
-            raw = number(sv.get("value"))
-            value = None if raw is None else scaled(raw * 10**multiplier, unit)
-            if measurand == "Energy.Active.Import.Register":
-                wh = value
-            elif measurand == "Power.Active.Import":
-                w = value
-            elif measurand == "SoC":
-                soc = raw
-        out.append(Reading(parse_time(mv.get("timestamp")), wh, w, soc))
-    return tuple(out)
+    return meter_readings(meter_value, _value)
 
 
 def _token(id_token: dict[str, Any] | None) -> TokenCheck | None:

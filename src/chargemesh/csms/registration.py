@@ -4,6 +4,7 @@ supercharger is on the map (and a home charger in its owner's app) once register
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -70,31 +71,33 @@ async def register(
     store: Store, relay: OutboxRelay, network: OwnNetwork, r: ChargerRegistration
 ) -> OwnCharger:
     kind = _checked(r)
-    owner_id = None
-    if r.owner:
-        account = store.account_by_email(r.owner.strip().lower())
-        if account is None:
-            raise RegistrationRefused(422, f"no account {r.owner!r} to own this charger")
-        owner_id = account.id
     now = datetime.now(UTC)
-    charger = OwnCharger(
-        id=r.id, password_hash=hash_password(r.password), kind=kind, name=r.name.strip()[:200],
-        station_id=network.station_id(r.id), connectors=len(r.connectors), created_at=now,
-        owner_account_id=owner_id,
-    )  # fmt: skip
-    county = county_table().lookup_one(r.lon, r.lat)
-    station = network.station(charger, r.lon, r.lat, list(r.connectors), county, now)
+    county = await asyncio.to_thread(county_table().lookup_one, r.lon, r.lat)
 
-    def work(uow: UnitOfWork) -> None:
-        store.add_own_charger(charger)  # joins the unit's transaction
+    def work(uow: UnitOfWork) -> OwnCharger:
+        """One transaction, off the event loop: the owner, the network, the charger and its
+        station (the store's calls join the unit's transaction)."""
+        owner_id = None
+        if r.owner:
+            account = store.account_by_email(r.owner.strip().lower())
+            if account is None:
+                raise RegistrationRefused(422, f"no account {r.owner!r} to own this charger")
+            owner_id = account.id
+        charger = OwnCharger(
+            id=r.id, password_hash=hash_password(r.password), kind=kind,
+            name=r.name.strip()[:200], station_id=network.station_id(r.id),
+            connectors=len(r.connectors), created_at=now, owner_account_id=owner_id,
+        )  # fmt: skip
+        if uow.registry.get_operator(network.operator_id) is None:
+            store.upsert_operator(network.operator)
+            uow.registry.upsert_tariffs([network.tariff])
+        store.add_own_charger(charger)
+        station = network.station(charger, r.lon, r.lat, list(r.connectors), county, now)
         result = uow.registry.upsert_stations([station], at=now)
         uow.collect([*result.added, *result.changed])
+        return charger
 
-    if store.get_operator(network.operator_id) is None:
-        store.upsert_operator(network.operator)
-        store.upsert_tariffs([network.tariff])
     try:
-        await relay.write(work)
+        return await relay.write(work)
     except StoreIntegrityError:
         raise RegistrationRefused(409, f"a charger {r.id!r} is registered already") from None
-    return charger

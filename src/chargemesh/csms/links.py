@@ -56,6 +56,3 @@ class Links:
             del self._links[link.id]
             return True
         return False
-
-    def ids(self) -> list[str]:
-        return list(self._links)

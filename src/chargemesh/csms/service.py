@@ -17,7 +17,7 @@ from chargemesh.csms.gateway import Gateway
 from chargemesh.csms.links import Links
 from chargemesh.csms.network import OwnNetwork
 from chargemesh.csms.provisioning import Provisioning
-from chargemesh.csms.remote import Commands, OcppCharging
+from chargemesh.csms.remote import Commands
 from chargemesh.csms.transactions import Transactions
 from chargemesh.protocols.ocpp.messages import (
     Boot,
@@ -125,7 +125,3 @@ class Csms:
 
     async def firmware(self, charger_id: str, report: FirmwareReport) -> None:
         log.info("charger %s firmware: %s", charger_id, report.status)
-
-
-def adapter(store: Store, network: OwnNetwork, links: Links) -> OcppCharging:
-    return OcppCharging(store, network, links)

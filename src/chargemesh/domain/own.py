@@ -32,10 +32,6 @@ class OwnCharger:
     ocpp_version: str | None = None  # "1.6" or "2.0.1", as it last connected
     last_boot_at: datetime | None = None
 
-    @property
-    def public(self) -> bool:
-        return self.kind is ChargerKind.SUPERCHARGER
-
 
 @dataclass(frozen=True, slots=True)
 class OcppTransaction:

@@ -177,15 +177,6 @@ class AccountTables(SqlHooks):
             )
             return int(cur.rowcount)
 
-    def forget_refresh_tokens(self, *, before: datetime) -> int:
-        """Drop tokens that expired before ``before`` (they can no longer be shown)."""
-        with self._lock, self._transaction() as cur:
-            cur.execute(
-                self._sql("DELETE FROM refresh_tokens WHERE expires_at < ?"),
-                (self._time_in(before),),
-            )
-            return int(cur.rowcount)
-
     # --- ops keys ------------------------------------------------------------------------------
     def _ops_key(self, row: Any) -> OpsKey:
         created = self._time_out(row[3])

@@ -532,9 +532,6 @@ class Store(ABC):
     def revoke_refresh_family(self, family_id: str, *, at: datetime) -> int: ...
 
     @abstractmethod
-    def forget_refresh_tokens(self, *, before: datetime) -> int: ...
-
-    @abstractmethod
     def create_ops_key(self, key: OpsKey) -> None: ...
 
     @abstractmethod

@@ -63,17 +63,19 @@ class Transactions:
         self.chargers = chargers
         self.authorization = authorization
         self.sessions = sessions
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        #: one per charger (bounded by the chargers, not growing with their transactions): an
+        #: older connection still finishing a message and the newer one never interleave
+        self._locks: dict[str, asyncio.Lock] = {}
 
-    def _lock(self, charger_id: str, key: str) -> asyncio.Lock:
-        return self._locks.setdefault((charger_id, key), asyncio.Lock())
+    def _lock(self, charger_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(charger_id, asyncio.Lock())
 
     async def handle(self, charger_id: str, message: TransactionMessage) -> TransactionAnswer:
         if message.event == "Started":
             return await self._started(charger_id, message)
         if message.transaction_id is None:
             return TransactionAnswer(INVALID)
-        async with self._lock(charger_id, message.transaction_id):
+        async with self._lock(charger_id):
             if message.seq_no is not None and not await asyncio.to_thread(
                 self.store.remember_ocpp_event, charger_id, message.transaction_id,
                 message.seq_no,
@@ -98,8 +100,7 @@ class Transactions:
         connector = m.connector or 1
         if charger is None or m.token is None:
             return TransactionAnswer(INVALID, m.transaction_id or "0")
-        key = m.transaction_id or f"start:{connector}:{m.at.isoformat()}"
-        async with self._lock(charger_id, key):
+        async with self._lock(charger_id):
             if m.transaction_id is None:  # 1.6: a start sent again finds the first one's id
                 again = await asyncio.to_thread(
                     self.store.ocpp_transaction_started, charger_id, connector, m.at

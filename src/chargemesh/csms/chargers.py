@@ -16,7 +16,7 @@ TTL_S: Final = 30.0
 class Chargers:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._held: dict[str, tuple[float, OwnCharger | None]] = {}
+        self._held: dict[str, tuple[float, OwnCharger]] = {}
 
     async def get(self, charger_id: str, *, fresh: bool = False) -> OwnCharger | None:
         held = self._held.get(charger_id)
@@ -24,7 +24,8 @@ class Chargers:
         if held is not None and not fresh and now - held[0] < TTL_S:
             return held[1]
         found = await asyncio.to_thread(self.store.own_charger, charger_id)
-        self._held[charger_id] = (now, found)
+        if found is not None:  # unknown ids are not kept: anyone may knock with any id
+            self._held[charger_id] = (now, found)
         return found
 
     def forget(self, charger_id: str) -> None:

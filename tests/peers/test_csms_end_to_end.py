@@ -149,7 +149,10 @@ def own_world(store: Store) -> Iterator[World]:
         yield world
     finally:
         for point in world.points:
-            loop.run(point.aclose())
+            try:  # a charger's task may still wait on a CSMS answer: not past a few seconds
+                loop.run(asyncio.wait_for(point.aclose(), 5), timeout_s=10)
+            except TimeoutError:
+                loop.call(point.stop)
         loop.close()
         world.http.close()
         world.server.stop()

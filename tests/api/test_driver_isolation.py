@@ -23,6 +23,7 @@ from tests.drivers import Driver, signed_up
 from tests.factories import make_operator, make_station, valid_emaid, valid_vin
 
 PNC_OPERATOR = "MA59PNC01"
+CARD = "04A25B1C9D3E80"
 
 
 @dataclass
@@ -169,6 +170,9 @@ def test_b_cannot_see_or_change_a_car(two: Two) -> None:
 DRIVER_ROUTES = [
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/me/chargers"),
+    ("GET", "/api/v1/me/cards"),
+    ("POST", "/api/v1/me/cards"),
+    ("DELETE", "/api/v1/me/cards/x"),
     ("GET", "/api/v1/sessions"),
     ("POST", "/api/v1/sessions"),
     ("POST", "/api/v1/sessions/preview"),
@@ -187,7 +191,7 @@ DRIVER_ROUTES = [
 
 
 def test_every_driver_route_needs_a_token_and_ignores_x_account_id(two: Two) -> None:
-    body = {"qr": "x", "vin": valid_vin(2), "model": "m", "refresh_token": "r"}
+    body = {"qr": "x", "vin": valid_vin(2), "model": "m", "refresh_token": "r", "uid": CARD}
     for method, path in DRIVER_ROUTES:
         answer = two.http.request(
             method, path, json=body, headers={"X-Account-ID": two.a.account_id}
@@ -195,10 +199,39 @@ def test_every_driver_route_needs_a_token_and_ignores_x_account_id(two: Two) -> 
         assert answer.status_code == 401, (method, path, answer.text)
         assert answer.json()["detail"]["code"] == "not_signed_in"
     assert two.store.vehicle_by_vin(valid_vin(2)) is None
+    assert two.store.card_by_uid(CARD) is None
     paths = {path.split("?")[0] for _, path in DRIVER_ROUTES}
     documented = two.http.get("/openapi.json").json()["paths"]
     for path, operations in documented.items():
         if path.startswith(("/api/v1/sessions", "/api/v1/vehicles", "/api/v1/me")):
             concrete = path.replace("{session_id}", "a-session").replace("{vehicle_id}", "x")
+            concrete = concrete.replace("{uid}", "x")
             concrete = concrete.replace("{operator_id}", PNC_OPERATOR)
             assert concrete in paths, f"{path} ({sorted(operations)}) is not checked here"
+
+
+def test_b_cannot_see_remove_or_take_a_card(two: Two) -> None:
+    http, a, b = two.http, two.a, two.b
+    added = http.post("/api/v1/me/cards", headers=a.auth,
+                      json={"uid": "04:a2:5b:1c:9d:3e:80", "label": "work"})  # fmt: skip
+    assert added.status_code == 201, added.text
+    assert added.json()["uid"] == CARD
+    assert http.get("/api/v1/me/cards", headers=b.auth).json() == []
+    mine = http.get("/api/v1/me/cards", headers=a.auth).json()
+    assert [(c["uid"], c["label"]) for c in mine] == [(CARD, "work")]
+    # B removing A's card is answered as a card that does not exist, and changes nothing
+    theirs = http.delete(f"/api/v1/me/cards/{CARD}", headers=b.auth)
+    missing = http.delete("/api/v1/me/cards/0011223344", headers=b.auth)
+    assert (theirs.status_code, missing.status_code) == (404, 404)
+    # B registering A's card is a conflict that does not say whose it is
+    taken = http.post("/api/v1/me/cards", headers=b.auth, json={"uid": CARD})
+    assert taken.status_code == 409
+    assert a.account_id not in taken.text
+    kept = two.store.card_by_uid(CARD)
+    assert kept is not None
+    assert kept.account_id == a.account_id
+    # the owner removes it
+    assert http.delete("/api/v1/me/cards/04-A2-5B-1C-9D-3E-80", headers=a.auth).status_code == 204
+    assert two.store.card_by_uid(CARD) is None
+    again = http.post("/api/v1/me/cards", headers=b.auth, json={"uid": CARD})
+    assert again.status_code == 201

@@ -18,6 +18,7 @@ from chargemesh.api import errors
 from chargemesh.api.accounts import accounts_router
 from chargemesh.api.analytics import analytics_router
 from chargemesh.api.auth import Guards
+from chargemesh.api.cards import cards_router
 from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
@@ -95,6 +96,7 @@ def create_app(
         ops_router(guards, store, refresher, ocpi_connections, feed_urls or {}),
         ops_chargers_router(guards, store, relay or OutboxRelay(store, EventBus()), csms),
         my_chargers_router(guards, store, csms),
+        cards_router(guards, store),
     ):
         app.include_router(router, responses=errors.RESPONSES)
     app.router.routes.extend(tcec.routes())

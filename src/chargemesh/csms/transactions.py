@@ -119,15 +119,18 @@ class Transactions:
                 return TransactionAnswer(verdict.status, txid)
             if verdict.session is not None:
                 ref = verdict.session.protocol_ref or m.token.token
-            else:
-                assert verdict.vehicle is not None
+            else:  # a card or a car the charger read: the session starts here
                 ref = f"{charger_id}/{txid}"
                 target = await asyncio.to_thread(
                     self.store.connector_ref, self.network.connector_id(charger_id, connector)
                 )
                 if target is None:
                     return TransactionAnswer(INVALID, txid)
-                await self.sessions.plug_and_charge(PROTOCOL, target, verdict.vehicle, ref)
+                if verdict.card is not None:
+                    await self.sessions.card_start(PROTOCOL, target, verdict.card, ref)
+                else:
+                    assert verdict.vehicle is not None
+                    await self.sessions.plug_and_charge(PROTOCOL, target, verdict.vehicle, ref)
             start_wh = m.meter_wh
             if start_wh is None:
                 start_wh = next((r.wh for r in m.readings if r.wh is not None), 0.0)

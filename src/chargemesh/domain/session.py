@@ -51,6 +51,7 @@ class StartMethod(StrEnum):
     QR_SCAN = "qr_scan"
     APP = "app"  # started from the map or the station page, without scanning
     PLUG_AND_CHARGE = "plug_and_charge"
+    RFID = "rfid"  # the driver's charge card held to the charger's reader
 
 
 class InvalidTransition(ValueError):

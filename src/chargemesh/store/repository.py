@@ -23,6 +23,7 @@ from chargemesh.domain import (
     Token,
 )
 from chargemesh.domain.accounts import Account, LoginFailures, OpsKey, RefreshGrant
+from chargemesh.domain.cards import ChargeCard
 from chargemesh.domain.events import Event
 from chargemesh.domain.own import OcppTransaction, OwnCharger
 from chargemesh.domain.session import ChargeAttempt, ChargeSession, Vehicle
@@ -634,6 +635,18 @@ class Store(ABC):
 
     @abstractmethod
     def vehicle_by_emaid(self, emaid: str) -> Vehicle | None: ...
+
+    @abstractmethod
+    def add_card(self, card: ChargeCard) -> bool: ...
+
+    @abstractmethod
+    def card_by_uid(self, uid: str) -> ChargeCard | None: ...
+
+    @abstractmethod
+    def account_cards(self, account_id: str) -> list[ChargeCard]: ...
+
+    @abstractmethod
+    def delete_card(self, account_id: str, uid: str) -> bool: ...
 
     @abstractmethod
     def add_attempts(self, attempts: Sequence[ChargeAttempt]) -> None: ...

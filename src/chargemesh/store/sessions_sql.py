@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from chargemesh.domain import AccessMethod, ConnectorStatus
+from chargemesh.domain.cards import ChargeCard
 from chargemesh.domain.session import (
     Bill,
     ChargeAttempt,
@@ -270,6 +271,53 @@ class SessionTables(SqlHooks):
 
     def vehicle_by_emaid(self, emaid: str) -> Vehicle | None:
         return self._vehicle_where("emaid = ?", emaid)
+
+    # --- charge cards (migration 0013) -------------------------------------------------------
+    def add_card(self, card: ChargeCard) -> bool:
+        """Keep a card; False (nothing changed) if its UID is already someone's card."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO charge_cards (uid, account_id, label, created_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (uid) DO NOTHING"
+                ),
+                (card.uid, card.account_id, card.label, self._time_in(card.created_at)),
+            )
+            return bool(cur.rowcount)
+
+    def card_by_uid(self, uid: str) -> ChargeCard | None:
+        found = self._cards_where("uid = ?", uid)
+        return found[0] if found else None
+
+    def account_cards(self, account_id: str) -> list[ChargeCard]:
+        """An account's cards, oldest first."""
+        return self._cards_where("account_id = ?", account_id)
+
+    def _cards_where(self, where: str, param: str) -> list[ChargeCard]:
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT uid, account_id, label, created_at FROM charge_cards "
+                    f"WHERE {where} ORDER BY created_at, uid"
+                ),
+                (param,),
+            )
+            rows = cur.fetchall()
+        return [self._card(r) for r in rows]
+
+    def _card(self, row: Sequence[Any]) -> ChargeCard:
+        created = self._time_out(row[3])
+        assert created is not None
+        return ChargeCard(str(row[0]), str(row[1]), str(row[2]), created)
+
+    def delete_card(self, account_id: str, uid: str) -> bool:
+        """Forget an account's card (another account's is left alone); whether it was there."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql("DELETE FROM charge_cards WHERE uid = ? AND account_id = ?"),
+                (uid, account_id),
+            )
+            return bool(cur.rowcount)
 
     # --- attempts ----------------------------------------------------------------------------
     def add_attempts(self, attempts: Sequence[ChargeAttempt]) -> None:

@@ -35,6 +35,7 @@ from chargemesh.domain import (
     Tariff,
     effective_status,
 )
+from chargemesh.domain.cards import ChargeCard
 from chargemesh.domain.events import SessionUpdated
 from chargemesh.domain.session import (
     Bill,
@@ -456,13 +457,35 @@ class SessionService:
     ) -> ChargeSession:
         """A car the operator recognised (VIN or EMAID) plugged in: its session, in ``starting``
         until the operator confirms, in the driver's account."""
+        return await self._started_at_charger(
+            protocol, target, ref, vehicle.account_id, StartMethod.PLUG_AND_CHARGE, vehicle.id
+        )
+
+    async def card_start(
+        self, protocol: str, target: ConnectorRef, card: ChargeCard, ref: str
+    ) -> ChargeSession:
+        """A driver held their RFID card to the charger's reader: the session, in ``starting``
+        until the charger confirms, in the card's account."""
+        return await self._started_at_charger(
+            protocol, target, ref, card.account_id, StartMethod.RFID, None
+        )
+
+    async def _started_at_charger(
+        self,
+        protocol: str,
+        target: ConnectorRef,
+        ref: str,
+        account_id: str,
+        method: StartMethod,
+        vehicle_id: str | None,
+    ) -> ChargeSession:
         now = self.clock()
         session = ChargeSession(
-            id=secrets.token_hex(12), account_id=vehicle.account_id,
-            operator_id=target.operator_id, protocol=protocol, connector_id=target.id,
-            station_id=target.station_id, method=StartMethod.PLUG_AND_CHARGE,
-            state=SessionState.STARTING, created_at=now, updated_at=now, vehicle_id=vehicle.id,
-            protocol_ref=ref, deadline=now + timedelta(seconds=self.start_timeout_s),
+            id=secrets.token_hex(12), account_id=account_id, operator_id=target.operator_id,
+            protocol=protocol, connector_id=target.id, station_id=target.station_id,
+            method=method, state=SessionState.STARTING, created_at=now, updated_at=now,
+            vehicle_id=vehicle_id, protocol_ref=ref,
+            deadline=now + timedelta(seconds=self.start_timeout_s),
         )  # fmt: skip
         created, _ = await self._create(session)
         return created

@@ -463,7 +463,63 @@ function carsView() {
     ? h('ul', {class: 'cars', id: 'cars'}, state.vehicles.map(carItem))
     : h('p', {class: 'muted', id: 'cars'}, 'No car yet. Add yours to charge with it and to switch on plug & charge.');
   return h('section', {class: 'cars-view', 'aria-label': 'My cars'}, h('h2', {}, 'My cars'), list, addCarForm(),
-    myChargersView());
+    myCardsView(), myChargersView());
+}
+
+// ------------------------------------------------------------------ my charge cards
+
+function cardItem(card, reload, error) {
+  const remove = h('button', {type: 'button', class: 'link', 'aria-label': `Remove card ${card.label} ${card.uid}`}, 'Remove');
+  remove.addEventListener('click', async () => {
+    if (!window.confirm(`Remove the card ${card.label} (${card.uid})? It will start no charge any more.`)) return;
+    remove.disabled = true;
+    try {
+      await api.call('DELETE', `/me/cards/${encodeURIComponent(card.uid)}`);
+      reload();
+    } catch (err) {
+      error.textContent = api.plain(err);
+      remove.disabled = false;
+    }
+  });
+  return h('li', {class: 'card', 'data-card-uid': card.uid},
+    h('strong', {}, card.label), ' ', h('code', {}, card.uid), ' ', remove);
+}
+
+function myCardsView() {
+  const section = h('section', {class: 'my-cards', 'aria-label': 'My charge cards'});
+  const error = formError();
+  const list = h('ul', {id: 'cards', class: 'cards'});
+  const uid = h('input', {id: 'card-uid', name: 'card-uid', type: 'text', required: true, maxLength: 40,
+    autocapitalize: 'characters', spellcheck: false, autocomplete: 'off', 'aria-describedby': 'card-uid-hint'});
+  const label = h('input', {id: 'card-label', name: 'card-label', type: 'text', maxLength: 60, autocomplete: 'off', placeholder: 'e.g. work card'});
+  const submit = h('button', {type: 'submit', class: 'primary'}, 'Add card');
+  const form = h('form', {id: 'card-form', 'aria-label': 'Add a charge card', noValidate: true},
+    h('label', {for: 'card-uid'}, 'Card UID'), uid,
+    h('p', {class: 'hint', id: 'card-uid-hint'}, '8, 14 or 20 hex digits (4, 7 or 10 bytes), printed on the card or read by your phone, e.g. 04:A2:5B:1C:9D:3E:80.'),
+    h('label', {for: 'card-label'}, 'Name (optional)'), label, submit, error);
+  const reload = () => api.call('GET', '/me/cards').then((cards) => {
+    list.replaceChildren(...cards.map((c) => cardItem(c, reload, error)));
+    if (!cards.length) list.append(h('li', {class: 'muted'}, 'No card yet.'));
+  }, (err) => { error.textContent = api.plain(err); });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    busy(submit, true, 'Adding…');
+    try {
+      await api.call('POST', '/me/cards', {json: {uid: uid.value.trim(), label: label.value.trim()}});
+      uid.value = '';
+      label.value = '';
+      await reload();
+    } catch (err) {
+      error.textContent = api.plain(err);
+    }
+    busy(submit, false, 'Add card');
+  });
+  reload();
+  section.append(h('h2', {}, 'My charge cards'),
+    h('p', {class: 'muted'}, 'Hold a card to the reader of one of our own superchargers, or of your home charger, to charge on this account.'),
+    list, form);
+  return section;
 }
 
 // ------------------------------------------------------------------ my home chargers

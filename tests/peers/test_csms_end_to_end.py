@@ -4,7 +4,8 @@ points (their own event loop, in a thread) connecting with their passwords.
 
 Shown: boot and status on the map; a charge started by ``POST /api/v1/sessions`` reaching the
 charger, meter values growing the session, stop, the bill agreeing with the readings and the
-tariff; plug-and-charge by VIN (1.6) and eMAID (2.0.1); a wrong password refused at the
+tariff; plug-and-charge by VIN (1.6) and eMAID (2.0.1); a driver's RFID card (only once it is
+in their account, home chargers only for their owner's cards); a wrong password refused at the
 handshake; an invalid message answered with a CALLERROR and nothing applied; a charger dropped
 mid-charge replaying its queued messages, counted once; the platform restarted mid-charge and
 the charge finishing with its bill; a home charger invisible to anonymous search and to other
@@ -272,6 +273,68 @@ def test_plug_and_charge_starts_in_the_owners_account(w: World, version: str) ->
     assert mine[0]["vehicle_id"] == made.json()["id"]
     other = signed_up(w.http)
     assert w.http.get("/api/v1/sessions", headers=other.auth).json() == []
+
+
+CARD = "04:5a:c1:22:9b:7e:81"
+
+
+def swipe(w: World, point: SimChargePoint, connector: int, uid: str) -> bool:
+    """Hold a card to the reader; whether the charge started."""
+    return w.chargers.run(point.swipe(connector, uid)) is not None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_charge_card_starts_a_charge_in_its_account(w: World, version: str) -> None:
+    cid = f"RFID-{version.replace('.', '')}"
+    w.register(supercharger(cid, version, connectors=1))
+    point = w.connect(supercharger(cid, version, connectors=1))
+    driver = signed_up(w.http)
+    plug(w, point, 1, car(3))
+    # a card nobody registered: the charger's Authorize is refused and nothing starts
+    assert swipe(w, point, 1, CARD) is False
+    assert w.http.get("/api/v1/sessions", headers=driver.auth).json() == []
+    added = w.http.post("/api/v1/me/cards", json={"uid": CARD, "label": "fob"},
+                        headers=driver.auth)  # fmt: skip
+    assert added.status_code == 201, added.text
+    assert swipe(w, point, 1, CARD) is True
+
+    def charging() -> list[dict[str, Any]]:
+        held = w.http.get("/api/v1/sessions", headers=driver.auth).json()
+        return [s for s in held if s["state"] == "charging" and s["kwh"] > 0]
+
+    mine = wait_for(charging, timeout_s=20)
+    assert (mine[0]["method"], mine[0]["vehicle_id"]) == ("rfid", None)
+    assert mine[0]["connector_id"] == f"{OPERATOR}:{cid}:1:1"
+    # the driver ends it at the charger: the bill comes, agreeing with the charger's register
+    w.chargers.call(lambda: point.stop_charge(1))
+    sid = mine[0]["id"]
+    done = wait_for(lambda: (s := w.session(driver, sid))["state"] == "completed" and s,
+                    timeout_s=20)  # fmt: skip
+    assert done["bill"]["kwh"] == pytest.approx(charged_kwh(point, 1), abs=0.001)
+    assert money(done["bill"]["total"]) > 0
+    # removed from the account, the card starts nothing
+    w.chargers.call(lambda: point.unplug(1))
+    removed = w.http.delete(f"/api/v1/me/cards/{added.json()['uid']}", headers=driver.auth)
+    assert removed.status_code == 204
+    plug(w, point, 1, car(3))
+    assert swipe(w, point, 1, CARD) is False
+    assert len(w.http.get("/api/v1/sessions", headers=driver.auth).json()) == 1
+
+
+def test_a_home_charger_takes_its_owners_cards_only(w: World) -> None:
+    owner, other = signed_up(w.http), signed_up(w.http)
+    w.register(home_charger("HOME-CARD", owner.email))
+    point = w.connect(home_charger("HOME-CARD", owner.email))
+    guest_card, owner_card = "DEADBEEF", "04112233445566778899"
+    for driver, uid in ((other, guest_card), (owner, owner_card)):
+        made = w.http.post("/api/v1/me/cards", json={"uid": uid}, headers=driver.auth)
+        assert made.status_code == 201, made.text
+    plug(w, point, 1, car(4))
+    assert swipe(w, point, 1, guest_card) is False  # a registered card, but not the owner's
+    assert w.http.get("/api/v1/sessions", headers=other.auth).json() == []
+    assert swipe(w, point, 1, owner_card) is True
+    held = wait_for(lambda: w.http.get("/api/v1/sessions", headers=owner.auth).json())
+    assert held[0]["method"] == "rfid"
 
 
 def test_a_wrong_password_or_unknown_charger_is_refused_at_the_handshake(w: World) -> None:

@@ -16,6 +16,7 @@ import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
+from chargemesh.domain.cards import card_uid_problem, normalize_card_uid
 from chargemesh.domain.vehicle_ids import emaid_problem, vin_problem
 from chargemesh.geo.counties import county_table
 from chargemesh.sim.charging import make_vehicle
@@ -471,6 +472,9 @@ def test_the_ground_truth_lists_every_own_charger_and_owner(country: Country) ->
     assert {d["email"] for d in truth["own_drivers"]} == {c["owner"] for c in homes}
     vehicle = truth["own_drivers"][0]["vehicles"][0]
     assert set(vehicle) == {"vin", "model", "emaid"}
+    cards = [d["card"] for d in truth["own_drivers"]]
+    assert len(set(cards)) == len(cards)  # one card each, none shared
+    assert all(card_uid_problem(normalize_card_uid(c)) is None for c in cards)
 
 
 @contextmanager

@@ -265,6 +265,18 @@ def test_sign_up_add_a_car_start_watch_stop_and_see_the_bill(
         fits(page, "my cars")
         shot(page, "3-my-car")
 
+        # a charge card: a UID with a digit lost is refused with the reason, the right one listed
+        page.get_by_label("Card UID").fill("04:A2:5B:1C:9D:3E:8")
+        page.get_by_role("button", name="Register card").click()
+        expect(page.locator("#card-form .form-error")).to_contain_text("13 digits")
+        page.get_by_label("Card UID").fill("04:a2:5b:1c:9d:3e:80")
+        page.get_by_label("Name (optional)").fill("key fob")
+        page.get_by_role("button", name="Register card").click()
+        card = page.locator("#cards li.card")
+        expect(card).to_have_count(1)
+        expect(card).to_contain_text("04A25B1C9D3E80")
+        expect(card).to_contain_text("key fob")
+
         # a home charger of the own network, registered by operations for this driver: under
         # My chargers, for them alone
         home = next(c for c in country.truth["own_chargers"] if c["kind"] == "home")

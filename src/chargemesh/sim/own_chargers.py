@@ -5,7 +5,7 @@ that keeps trying to reach ``ws://127.0.0.1:<port>/ocpp/<id>`` — so ``sim`` + 
 the chargers connect once ``serve`` runs and their ids are registered.
 
 What tests (and the demo) need from it, from any thread: :attr:`OwnChargers.fleet`,
-:meth:`~OwnChargers.charge_point`, :meth:`~OwnChargers.plug_in_own`,
+:meth:`~OwnChargers.charge_point`, :meth:`~OwnChargers.plug_in_own`, :meth:`~OwnChargers.swipe_own`,
 :meth:`~OwnChargers.unplug_own` and :meth:`~OwnChargers.idle_own_connectors`.
 """
 
@@ -85,6 +85,14 @@ class OwnChargers:
         (``ValueError`` inside if the connector is taken)."""
         fleet = self._running_fleet()
         return fleet.submit(fleet.plug_in(charger_id, connector, vehicle))
+
+    def swipe_own(
+        self, charger_id: str, connector: int, card_uid: str
+    ) -> concurrent.futures.Future[Transaction | None]:
+        """Hold an RFID card to an own charger's reader for the car waiting on ``connector``:
+        the future gives the charge it started, or ``None`` when the CSMS refused the card."""
+        fleet = self._running_fleet()
+        return fleet.submit(fleet.swipe(charger_id, connector, card_uid))
 
     def unplug_own(self, charger_id: str, connector: int, *, timeout_s: float = 10.0) -> None:
         """Take the car away from an own charger's connector (a running charge ends first)."""

@@ -7,8 +7,8 @@ home chargers owned by simulated drivers, each charger a real OCPP 1.6J or 2.0.1
   Shanghai and Hangzhou first), public.
 * **Home chargers**: 7 or 11 kW GB/T AC, one connector, private to their owner, a simulated
   driver (:class:`OwnDriver`: an email, a password, one car or two with valid VINs, and an EMAID
-  for ISO 15118 models). Owners of 2.0.1 home chargers drive ISO 15118 cars (plug-and-charge by
-  EMAID); owners of 1.6J ones any car (plug-and-charge by VIN).
+  for ISO 15118 models, and an RFID charge card). Owners of 2.0.1 home chargers drive ISO 15118
+  cars (plug-and-charge by EMAID); owners of 1.6J ones any car (plug-and-charge by VIN).
 
 About a quarter of the chargers are superchargers. Half of each kind speak OCPP 1.6J, half 2.0.1
 (:data:`OWN_MODELS`: several vendors, models and firmware versions). ``round(20_000 × scale)``
@@ -168,11 +168,13 @@ class OwnDriver:
     email: str
     password: str
     vehicles: tuple[SimVehicle, ...]
+    card: str  # their RFID charge card's UID (7 bytes, NXP's 04 first, as a MIFARE card's)
 
     def truth(self) -> dict[str, Any]:
         return {
             "email": self.email,
             "password": self.password,
+            "card": self.card,
             "vehicles": [
                 {"vin": v.vin, "model": v.model.id, "emaid": v.emaid} for v in self.vehicles
             ],
@@ -224,6 +226,10 @@ def charger_password(seed: int, charger_id: str) -> str:
 
 def _driver_password(seed: int, email: str) -> str:
     return "Sim-" + _derive(seed, email, "password")[:16]
+
+
+def _card_uid(seed: int, email: str) -> str:
+    return "04" + _derive(seed, email, "card")[:12].upper()
 
 
 def _pick(rng: np.random.Generator, models: list[OwnModel]) -> OwnModel:
@@ -315,7 +321,9 @@ def own_network(scale: float, seed: int) -> OwnNetwork:
                     break
             seen.update(x for x in (car.vin, car.emaid) if x is not None)
             cars.append(car)
-        drivers.append(OwnDriver(email, _driver_password(seed, email), tuple(cars)))
+        drivers.append(
+            OwnDriver(email, _driver_password(seed, email), tuple(cars), _card_uid(seed, email))
+        )
         i = len(sizes) + n
         chargers.append(
             _charger(seed, f"CMX-H{n + 1:05d}", "home", f"家用充电桩 H{n + 1:05d}",

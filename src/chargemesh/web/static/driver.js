@@ -492,7 +492,7 @@ function myCardsView() {
   const uid = h('input', {id: 'card-uid', name: 'card-uid', type: 'text', required: true, maxLength: 40,
     autocapitalize: 'characters', spellcheck: false, autocomplete: 'off', 'aria-describedby': 'card-uid-hint'});
   const label = h('input', {id: 'card-label', name: 'card-label', type: 'text', maxLength: 60, autocomplete: 'off', placeholder: 'e.g. work card'});
-  const submit = h('button', {type: 'submit', class: 'primary'}, 'Add card');
+  const submit = h('button', {type: 'submit', class: 'primary'}, 'Register card');
   const form = h('form', {id: 'card-form', 'aria-label': 'Add a charge card', noValidate: true},
     h('label', {for: 'card-uid'}, 'Card UID'), uid,
     h('p', {class: 'hint', id: 'card-uid-hint'}, '8, 14 or 20 hex digits (4, 7 or 10 bytes), printed on the card or read by your phone, e.g. 04:A2:5B:1C:9D:3E:80.'),
@@ -513,7 +513,7 @@ function myCardsView() {
     } catch (err) {
       error.textContent = api.plain(err);
     }
-    busy(submit, false, 'Add card');
+    busy(submit, false, 'Register card');
   });
   reload();
   section.append(h('h2', {}, 'My charge cards'),

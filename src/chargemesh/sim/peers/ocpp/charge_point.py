@@ -5,6 +5,9 @@ their charges, over OCPP 1.6J or 2.0.1 (:mod:`.connection` keeps it connected).
   plug-and-charge on the charger (and the charger online) it asks the CSMS — 1.6 ``Authorize``
   with the car's VIN as ``idTag``, 2.0.1 with its EMAID as an ``eMAID`` ``idToken`` — and starts
   the charge only if that is ``Accepted``. Otherwise the car waits for a start from the app.
+* **A card**: :meth:`SimChargePoint.swipe` holds a driver's RFID card to the reader for the car
+  waiting on a connector — ``Authorize`` with its UID (1.6 ``idTag``, 2.0.1 ``ISO14443``) and the
+  charge if ``Accepted``.
 * **App starts** (1.6 ``RemoteStartTransaction``, 2.0.1 ``RequestStartTransaction``) are
   accepted on a free, operative connector with a car plugged in (or, with ``arriving_cars``, one
   that arrives as the driver plugs in), and the charge starts once the answer has gone out.
@@ -173,8 +176,26 @@ class SimChargePoint(Connection):
         c.vehicle = vehicle
         self._set(c, "Preparing")
         token = self.dialect.pnc_token(vehicle) if self.plug_and_charge else None
+        if token is None:
+            return None
+        return await self._authorized_start(c, vehicle, token)
+
+    async def swipe(self, connector: int, card_uid: str) -> Transaction | None:
+        """The driver holds an RFID card to the reader for the car waiting on ``connector``:
+        the charger asks the CSMS (1.6 ``Authorize`` with the UID as ``idTag``, 2.0.1 an
+        ``ISO14443`` ``idToken``) and starts the charge if that is ``Accepted``; the charge, or
+        ``None`` (refused, offline). ``ValueError`` when no car waits there."""
+        c = self.connectors[connector]
+        if c.vehicle is None or not c.free:
+            raise ValueError(f"{self.id} connector {connector} has no car waiting")
+        return await self._authorized_start(c, c.vehicle, self.dialect.card_token(card_uid))
+
+    async def _authorized_start(
+        self, c: ConnectorState, vehicle: SimVehicle, token: Token
+    ) -> Transaction | None:
+        """Ask the CSMS about ``token`` for ``vehicle`` on ``c``; begin the charge if accepted."""
         link = self._link
-        if token is None or link is None or not self.online:
+        if link is None or not self.online:
             return None
         c.starting = True
         try:

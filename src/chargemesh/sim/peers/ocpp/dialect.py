@@ -5,7 +5,7 @@ charger sends (:class:`Dialect`), built from version-neutral facts.
 The neutral vocabulary: connector states are 1.6's ``ChargePointStatus`` names (``Available``,
 ``Preparing``, ``Charging``, ``SuspendedEV``, ``Finishing``, ``Unavailable``, ``Faulted``; 2.0.1
 sends ``Occupied`` for the middle ones); why a charge ended is a :data:`StopCause`; how one
-started is ``"authorized"`` (plug-and-charge) or ``"remote_start"``.
+started is ``"authorized"`` (plug-and-charge or a card) or ``"remote_start"``.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class Dialect(Protocol):
     def status(self, connector: int, state: str, at: str) -> Any: ...
 
     def pnc_token(self, vehicle: SimVehicle) -> Token | None: ...
+
+    def card_token(self, uid: str) -> Token: ...
 
     def authorize(self, token: Token) -> Any: ...
 

@@ -11,8 +11,9 @@ the simulator):
 
 * **cars arrive** — owners' cars at their home chargers (about once a day each), and the home
   owners' cars at superchargers (about :data:`SUPER_VISITS_PER_DAY` a connector): they try
-  plug-and-charge (VIN on 1.6J, EMAID on 2.0.1), wait a while for an app start if that is
-  refused, and leave some minutes after their charge ends;
+  plug-and-charge (VIN on 1.6J, EMAID on 2.0.1); if that is refused, the driver holds their
+  RFID card to the reader (half of the time) or waits a while for an app start; they leave some
+  minutes after their charge ends;
 * **status churn** — an idle connector faults now and then and comes back;
 * **dropped connections** — a charger (often one that is charging) loses its link for a few
   simulated minutes (1–60 s of real time) and queues its transaction messages meanwhile.
@@ -205,6 +206,9 @@ class Fleet:
     ) -> Transaction | None:
         return await self.points[charger_id].plug_in(connector, vehicle)
 
+    async def swipe(self, charger_id: str, connector: int, card_uid: str) -> Transaction | None:
+        return await self.points[charger_id].swipe(connector, card_uid)
+
     def _charge_ended(self, cp: SimChargePoint, connector: int, tx: Transaction) -> None:
         dwell = self._sim_s(self._rng.uniform(120, 900))
         vin = tx.vehicle.vin
@@ -222,11 +226,15 @@ class Fleet:
         """Real seconds for ``sim_seconds`` of simulated time."""
         return sim_seconds / self.time_scale
 
-    async def _visit(self, cp: SimChargePoint, connector: int, car: SimVehicle) -> None:
+    async def _visit(
+        self, cp: SimChargePoint, connector: int, car: SimVehicle, card: str | None
+    ) -> None:
         self._in_use.add(car.vin)
         self.visits += 1
         try:
-            await cp.plug_in(connector, car)
+            started = await cp.plug_in(connector, car)
+            if started is None and card is not None and self._rng.random() < 0.5:
+                await cp.swipe(connector, card)
         except ValueError:
             self._in_use.discard(car.vin)
             return
@@ -273,9 +281,10 @@ class Fleet:
         c = cp.connectors[1]
         if owner is None or not c.free or c.vehicle is not None:
             return
-        cars = [v for v in self.network.driver(owner).vehicles if v.vin not in self._in_use]
+        driver = self.network.driver(owner)
+        cars = [v for v in driver.vehicles if v.vin not in self._in_use]
         if cars:
-            self._spawn(self._visit(cp, 1, self._rng.choice(cars)))
+            self._spawn(self._visit(cp, 1, self._rng.choice(cars), driver.card))
 
     def _super_visit(self, supers: list[SimChargePoint]) -> None:
         if not supers or not self.network.drivers:
@@ -286,7 +295,7 @@ class Fleet:
         cars = [v for v in driver.vehicles if v.vin not in self._in_use]
         if free and cars:
             car = self._rng.choice(cars)
-            self._spawn(self._visit(cp, free[0], car))
+            self._spawn(self._visit(cp, free[0], car, driver.card))
 
     def _fault(self, points: list[SimChargePoint]) -> None:
         cp = self._rng.choice(points)

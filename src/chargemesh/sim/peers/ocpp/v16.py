@@ -151,6 +151,9 @@ class Dialect16:
     def pnc_token(self, vehicle: SimVehicle) -> Token | None:
         return Token(vehicle.vin)  # GB/T: the pile reads the VIN from the BMS
 
+    def card_token(self, uid: str) -> Token:
+        return Token(uid)  # the card's UID as the idTag
+
     def authorize(self, token: Token) -> Any:
         return call.Authorize(id_tag=token.value)
 

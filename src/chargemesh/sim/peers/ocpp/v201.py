@@ -175,6 +175,9 @@ class Dialect201:
     def pnc_token(self, vehicle: SimVehicle) -> Token | None:
         return Token(vehicle.emaid, "eMAID") if vehicle.emaid else None
 
+    def card_token(self, uid: str) -> Token:
+        return Token(uid, "ISO14443")
+
     def authorize(self, token: Token) -> Any:
         return call.Authorize(id_token={"id_token": token.value, "type": token.kind})
 

@@ -11,13 +11,16 @@ home chargers owned by simulated drivers, each charger a real OCPP 1.6J or 2.0.1
   cars (plug-and-charge by EMAID); owners of 1.6J ones any car (plug-and-charge by VIN).
 
 About a quarter of the chargers are superchargers. Half of each kind speak OCPP 1.6J, half 2.0.1
-(:data:`OWN_MODELS`: several vendors, models and firmware versions). ``round(20_000 × scale)``
+(:data:`OWN_MODELS`: several vendors, models and firmware versions; about half the 1.6J models
+with the security extension, which takes signed firmware updates). ``round(20_000 × scale)``
 chargers (one websocket each), at least :data:`MIN_CHARGERS`. Coordinates are GCJ-02, inside the
 county, 60 m apart, like the partner networks' stations (``placement.place``). Passwords derive
 from the seed and the charger's id or driver's email, as the T/CEC secrets of the manifest do.
+:data:`FIRMWARE_FAULTS`: the coming firmware versions that go wrong on a model (what a firmware
+campaign should find).
 
 :func:`own_network` is deterministic for (scale, seed) and cached; ``truth()`` is what the
-manifest's ground truth lists as ``own_chargers`` and ``own_drivers``.
+manifest's ground truth lists as ``own_chargers``, ``own_drivers`` and ``firmware_faults``.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -35,8 +39,10 @@ from chargemesh.geo.counties import county_table
 from chargemesh.sim.charging import VEHICLE_MODELS, SimVehicle, make_vehicle
 from chargemesh.sim.country.geography import county_geography
 from chargemesh.sim.country.placement import place
+from chargemesh.sim.firmware import FirmwareFault
 
 __all__ = [
+    "FIRMWARE_FAULTS",
     "MIN_CHARGERS",
     "NETWORK_NAME",
     "OPERATOR_ID",
@@ -75,7 +81,10 @@ SECOND_CAR_SHARE: Final = 0.2
 @dataclass(frozen=True, slots=True)
 class OwnModel:
     """A charger model of the own network: who makes it, which OCPP it speaks, its power, its
-    connectors (each of ``power_kw``) and firmware versions (newer ones more common)."""
+    connectors (each of ``power_kw``) and firmware versions (newer ones more common).
+    ``security_extension``: a 1.6J model that implements the OCPP 1.6 security extension
+    (whitepaper ed. 2: ``SignedUpdateFirmware``, signatures checked); 2.0.1 has that built in
+    and its models leave the flag off."""
 
     vendor: str
     model: str
@@ -86,25 +95,37 @@ class OwnModel:
     standard: str
     firmwares: tuple[str, ...]
     weight: float = 1.0
+    security_extension: bool = False
 
 
 OWN_MODELS: Final[tuple[OwnModel, ...]] = (
     OwnModel("CMX Power", "CMX-SC600-L1", "supercharger", "1.6", 600, 1, "gbt_dc",
              ("1.4.2", "1.5.0", "1.5.3")),
     OwnModel("CMX Power", "CMX-SC600-L2", "supercharger", "1.6", 600, 2, "gbt_dc",
-             ("1.5.0", "1.5.3")),
+             ("1.5.0", "1.5.3"), security_extension=True),
     OwnModel("CMX Power", "CMX-SC600-X2", "supercharger", "2.0.1", 600, 2, "gbt_dc",
              ("2.0.0", "2.1.1", "2.2.0")),
     OwnModel("Jinheng Electric", "JH-SC600-LC", "supercharger", "2.0.1", 600, 1, "gbt_dc",
              ("3.0.4", "3.1.0")),
     OwnModel("CMX Power", "CMX-HC7", "home", "1.6", 7, 1, "gbt_ac", ("1.2.0", "1.3.2", "1.3.5"),
              2.0),
-    OwnModel("Wochuan Tech", "WC-HOME11", "home", "1.6", 11, 1, "gbt_ac", ("4.0.1", "4.1.0")),
+    OwnModel("Wochuan Tech", "WC-HOME11", "home", "1.6", 11, 1, "gbt_ac", ("4.0.1", "4.1.0"),
+             security_extension=True),
     OwnModel("CMX Power", "CMX-HC11", "home", "2.0.1", 11, 1, "gbt_ac",
              ("2.0.3", "2.1.0", "2.1.4")),
     OwnModel("Wochuan Tech", "WC-HOME7", "home", "2.0.1", 7, 1, "gbt_ac", ("5.0.0", "5.0.2"),
              1.5),
 )  # fmt: skip
+
+#: (model, firmware version) → what goes wrong when a charger of that model installs it: coming
+#: versions of models in :data:`OWN_MODELS` (the others install fine).
+FIRMWARE_FAULTS: Final[Mapping[tuple[str, str], FirmwareFault]] = MappingProxyType({
+    ("CMX-SC600-X2", "2.3.0"): "boot_loop",
+    ("CMX-HC7", "1.4.0"): "silent",
+    ("WC-HOME7", "5.1.0"): "verification_failed",
+    ("WC-HOME11", "4.2.0"): "download_failed",
+    ("CMX-SC600-L2", "1.6.0"): "installation_failed",
+})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +139,8 @@ class OwnConnector:
 @dataclass(frozen=True, slots=True)
 class OwnCharger:
     """One own charger: what it is registered with (id, password, kind, name, place,
-    connectors, owner) and what it says at boot (vendor, model, serial, firmware)."""
+    connectors, owner) and what it says at boot (vendor, model, serial, firmware), and whether
+    it takes 1.6 signed firmware updates (``security_extension``, see :class:`OwnModel`)."""
 
     id: str
     password: str
@@ -134,6 +156,7 @@ class OwnCharger:
     ocpp: OcppVersion
     serial: str
     site: str | None = None
+    security_extension: bool = False
 
     @property
     def dc(self) -> bool:
@@ -157,6 +180,7 @@ class OwnCharger:
             "ocpp": self.ocpp,
             "serial": self.serial,
             "site": self.site,
+            "security_extension": self.security_extension,
         }
 
 
@@ -212,6 +236,10 @@ class OwnNetwork:
         return {
             "own_chargers": [c.truth() for c in self.chargers],
             "own_drivers": [d.truth() for d in self.drivers],
+            "firmware_faults": [
+                {"model": model, "version": version, "fault": fault}
+                for (model, version), fault in FIRMWARE_FAULTS.items()
+            ],
         }
 
 
@@ -362,4 +390,5 @@ def _charger(
         ocpp=model.ocpp,
         serial=serial,
         site=site,
+        security_extension=model.security_extension,
     )

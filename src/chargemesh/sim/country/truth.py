@@ -32,7 +32,8 @@ def ground_truth(country: Country) -> dict[str, Any]:
     aggregator's copies left out). Power classes: ``supercharger`` ≥ 250 kW, ``dc_fast`` other
     DC, ``ac``. ``duplicates``: [partner operator id, partner station id, aggregator operator id,
     aggregator station id]. ``own_chargers`` and ``own_drivers``: the platform's own network
-    (:func:`~.own.own_network`), what its operations team registers.
+    (:func:`~.own.own_network`), what its operations team registers; ``firmware_faults``: which
+    coming firmware versions go wrong on which of its models (:data:`~.own.FIRMWARE_FAULTS`).
     """
     ops = country.operators
     copy = country.station_is_copy

@@ -32,6 +32,7 @@ from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
 from chargemesh.config import AuthConfig, Config, CsmsConfig
+from chargemesh.csms.campaigns import Campaigns
 from chargemesh.csms.chargers import Chargers
 from chargemesh.csms.links import Links
 from chargemesh.csms.network import OwnNetwork
@@ -70,6 +71,8 @@ from chargemesh.services.feeds.ocpi_connections import OcpiConnections
 from chargemesh.services.feeds.ocpi_locations import LocationIngest
 from chargemesh.services.feeds.ocpi_objects import ObjectIngest
 from chargemesh.services.feeds.status import StatusWriter
+from chargemesh.services.firmware.images import LINK_SECRET, DownloadLinks
+from chargemesh.services.firmware.signing import Signer
 from chargemesh.store import Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
@@ -365,9 +368,16 @@ def assemble(
         start_timeout_s=settings.session_start_timeout_s,
         stop_timeout_s=settings.session_stop_timeout_s,
     )  # fmt: skip
+    campaigns: Campaigns | None = None
     if csms is not None:
         own_csms = Csms(csms, store, writer, network, links, Chargers(store))
         own_csms.serve_sessions(sessions)
+        secret = store.platform_secret(LINK_SECRET, new_secret(), at=datetime.now(UTC))
+        campaigns = Campaigns(store, links, DownloadLinks(settings.public_url, secret.encode()))
+        signer = None
+        if csms.firmware_signing_key is not None and csms.firmware_signing_cert is not None:
+            signer = Signer.load(csms.firmware_signing_key, csms.firmware_signing_cert)
+        own_csms.serve_campaigns(campaigns, signer)
     # what operators tell us about sessions, received by the protocol endpoints
     tcec_said = TcecSessionMessages(sessions, tcec_charging.new_ref)
     ocpi_said = OcpiSessionMessages(sessions, store)
@@ -424,6 +434,8 @@ def assemble(
         )
     if refresher is not None:
         singletons.append(Singleton("status refresher", refresher.run))
+    if campaigns is not None:
+        singletons.append(Singleton("firmware campaigns", campaigns.run))
     return Platform(
         store=store, bus=bus, relay=relay, handlers=handlers, http=http, index=index,
         streams=EventStreams(index, bus),

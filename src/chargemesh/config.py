@@ -252,11 +252,19 @@ class CsmsConfig(_Section):
     lenient_models: list[str] = Field(default_factory=list)
     """``vendor/model`` of known non-compliant firmware whose messages skip schema validation."""
     tariff: list[OwnTariffPeriod] = Field(default_factory=_default_own_tariff)
+    firmware_signing_key: Path | None = None
+    """The ECDSA P-256 key firmware images are signed with at upload (docs/firmware.md; made by
+    ``chargemesh ops firmware signing-key``); absent: images are unsigned, and only OCPP 1.6
+    chargers without the security extension can take them."""
+    firmware_signing_cert: Path | None = None
+    """Its certificate, sent to chargers with each signed update."""
 
     @model_validator(mode="after")
     def _tls_pair(self) -> CsmsConfig:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
+        if (self.firmware_signing_key is None) != (self.firmware_signing_cert is None):
+            raise ValueError("firmware_signing_key and firmware_signing_cert go together")
         if not self.tariff:
             raise ValueError("the own network needs at least one tariff period")
         return self

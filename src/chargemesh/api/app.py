@@ -20,6 +20,7 @@ from chargemesh.api.analytics import analytics_router
 from chargemesh.api.auth import Guards
 from chargemesh.api.cards import cards_router
 from chargemesh.api.events import EventStreams, events_router
+from chargemesh.api.firmware import download_router, firmware_router
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
 from chargemesh.api.ops import ops_router
@@ -97,6 +98,8 @@ def create_app(
         ops_chargers_router(guards, store, relay or OutboxRelay(store, EventBus()), csms),
         my_chargers_router(guards, store, csms),
         cards_router(guards, store),
+        firmware_router(guards, store, csms),
+        download_router(store, csms),
     ):
         app.include_router(router, responses=errors.RESPONSES)
     app.router.routes.extend(tcec.routes())

@@ -36,6 +36,11 @@ class ChargerIn(BaseModel):
     lon: float = Field(ge=-180, le=180)
     connectors: list[ConnectorIn] = Field(min_length=1, max_length=12)
     owner: str | None = Field(None, max_length=254, description="home: the owner's email")
+    site: str | None = Field(
+        None, max_length=48,
+        description="superchargers of one site share it: a firmware campaign updates at most "
+        "a few of them at once",
+    )  # fmt: skip
 
 
 class ChargerOut(BaseModel):
@@ -51,6 +56,7 @@ class ChargerOut(BaseModel):
     firmware: str | None
     ocpp_version: str | None
     last_boot_at: datetime | None
+    site: str | None
     connected: bool  # holds a connection to this node now
 
 
@@ -91,7 +97,7 @@ def _out(c: OwnCharger, csms: Csms) -> ChargerOut:
         id=c.id, kind=str(c.kind), name=c.name, station_id=c.station_id,
         connectors=c.connectors, owner_account_id=c.owner_account_id, vendor=c.vendor,
         model=c.model, serial=c.serial, firmware=c.firmware, ocpp_version=c.ocpp_version,
-        last_boot_at=c.last_boot_at, connected=csms.links.get(c.id) is not None,
+        last_boot_at=c.last_boot_at, site=c.site, connected=csms.links.get(c.id) is not None,
     )  # fmt: skip
 
 
@@ -118,7 +124,7 @@ def ops_chargers_router(
         own = running()
         request = ChargerRegistration(
             body.id, body.password, body.kind, body.name, body.lat, body.lon,
-            tuple((c.standard, c.max_power_kw) for c in body.connectors), body.owner,
+            tuple((c.standard, c.max_power_kw) for c in body.connectors), body.owner, body.site,
         )  # fmt: skip
         try:
             made = await register(store, relay, own.network, request)

@@ -16,7 +16,7 @@ from typing import Any, Final
 import httpx
 
 #: the registration fields of POST /api/v1/ops/chargers
-FIELDS: Final = ("id", "password", "kind", "name", "lat", "lon", "connectors", "owner")
+FIELDS: Final = ("id", "password", "kind", "name", "lat", "lon", "connectors", "owner", "site")
 PARALLEL: Final = 8
 
 

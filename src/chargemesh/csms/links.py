@@ -8,6 +8,8 @@ import contextlib
 import logging
 from typing import Any, Protocol
 
+from chargemesh.protocols.ocpp.messages import FirmwareAnswer, FirmwareRequest
+
 log = logging.getLogger(__name__)
 
 
@@ -26,6 +28,8 @@ class ChargerLink(Protocol):
     async def reset(self, hard: bool) -> str | None: ...
 
     async def unlock(self, connector: int) -> str | None: ...
+
+    async def update_firmware(self, request: FirmwareRequest) -> FirmwareAnswer: ...
 
 
 class Links:

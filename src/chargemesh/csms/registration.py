@@ -35,6 +35,7 @@ class ChargerRegistration:
     lon: float
     connectors: tuple[tuple[str, float], ...]  # (standard, max kW) of connector 1, 2, …
     owner: str | None = None  # the owner's account email (home chargers)
+    site: str | None = None  # superchargers of one site share it (firmware campaigns spare it)
 
 
 def _checked(r: ChargerRegistration) -> ChargerKind:
@@ -87,6 +88,7 @@ async def register(
             id=r.id, password_hash=hash_password(r.password), kind=kind,
             name=r.name.strip()[:200], station_id=network.station_id(r.id),
             connectors=len(r.connectors), created_at=now, owner_account_id=owner_id,
+            site=r.site,
         )  # fmt: skip
         if uow.registry.get_operator(network.operator_id) is None:
             store.upsert_operator(network.operator)

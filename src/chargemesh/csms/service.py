@@ -12,6 +12,7 @@ import logging
 from chargemesh.config import CsmsConfig
 from chargemesh.csms.authorization import Authorization
 from chargemesh.csms.availability import Availability
+from chargemesh.csms.campaigns import Campaigns
 from chargemesh.csms.chargers import Chargers
 from chargemesh.csms.gateway import Gateway
 from chargemesh.csms.links import Links
@@ -30,6 +31,7 @@ from chargemesh.protocols.ocpp.messages import (
 )
 from chargemesh.services.charging.sessions import SessionService
 from chargemesh.services.feeds.status import StatusWriter
+from chargemesh.services.firmware.signing import Signer
 from chargemesh.store import Store
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,14 @@ class Csms:
         )  # fmt: skip
         self.closed_since_collect = 0
         self._watchdog: asyncio.Task[None] | None = None
+        self.campaigns: Campaigns | None = None  # firmware campaigns (see serve_campaigns)
+        self.signer: Signer | None = None  # signs uploaded firmware
+        self._reports: set[asyncio.Task[None]] = set()
+
+    def serve_campaigns(self, campaigns: Campaigns, signer: Signer | None) -> None:
+        """The firmware campaigns this CSMS's chargers report to, and the firmware signer."""
+        self.campaigns = campaigns
+        self.signer = signer
 
     def serve_sessions(self, sessions: SessionService) -> None:
         """The sessions this CSMS's transactions belong to (made after the adapter, which the
@@ -78,6 +88,17 @@ class Csms:
     # --- life ----------------------------------------------------------------------------------
     def _closed(self, charger_id: str) -> None:
         self.closed_since_collect += 1
+        if self.campaigns is not None:  # a soak broken by a lost connection
+            task = asyncio.get_running_loop().create_task(self._disconnected(charger_id))
+            self._reports.add(task)
+            task.add_done_callback(self._reports.discard)
+
+    async def _disconnected(self, charger_id: str) -> None:
+        assert self.campaigns is not None
+        try:
+            await self.campaigns.disconnected(charger_id)
+        except Exception:
+            log.exception("campaigns: could not note %s disconnected", charger_id)
 
     async def _upkeep(self) -> None:
         """The watchdog's sweeps, and the garbage of closed connections collected after many
@@ -105,7 +126,10 @@ class Csms:
 
     # --- ChargerSide -----------------------------------------------------------------------------
     async def boot(self, charger_id: str, version: str, boot: Boot) -> BootAnswer:
-        return await self.provisioning.boot(charger_id, version, boot)
+        answer = await self.provisioning.boot(charger_id, version, boot)
+        if answer.accepted and self.campaigns is not None:
+            await self.campaigns.booted(charger_id, boot.firmware)
+        return answer
 
     async def heartbeat(self, charger_id: str) -> None:
         await self.provisioning.heartbeat(charger_id)
@@ -125,3 +149,5 @@ class Csms:
 
     async def firmware(self, charger_id: str, report: FirmwareReport) -> None:
         log.info("charger %s firmware: %s", charger_id, report.status)
+        if self.campaigns is not None:
+            await self.campaigns.reported(charger_id, report)

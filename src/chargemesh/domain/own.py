@@ -31,6 +31,7 @@ class OwnCharger:
     firmware: str | None = None
     ocpp_version: str | None = None  # "1.6" or "2.0.1", as it last connected
     last_boot_at: datetime | None = None
+    site: str | None = None  # a supercharger site's chargers share one: a campaign spares it
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from chargemesh.store.hooks import SqlHooks
 
 _CHARGER = (
     "id, password_hash, kind, name, station_id, connectors, created_at, owner_account_id, "
-    "vendor, model, serial, firmware, ocpp_version, last_boot_at"
+    "vendor, model, serial, firmware, ocpp_version, last_boot_at, site"
 )
 _TRANSACTION = (
     "charger_id, transaction_id, connector, id_token, session_ref, meter_start_wh, meter_wh, "
@@ -29,6 +29,7 @@ class CsmsTables(SqlHooks):
             station_id=row[4], connectors=int(row[5]), created_at=created,
             owner_account_id=row[7], vendor=row[8], model=row[9], serial=row[10],
             firmware=row[11], ocpp_version=row[12], last_boot_at=self._time_out(row[13]),
+            site=row[14],
         )  # fmt: skip
 
     def add_own_charger(self, charger: OwnCharger) -> None:
@@ -36,10 +37,10 @@ class CsmsTables(SqlHooks):
         c = charger
         with self._lock, self._transaction() as cur:
             cur.execute(
-                self._sql(f"INSERT INTO own_chargers ({_CHARGER}) VALUES ({', '.join('?' * 14)})"),
+                self._sql(f"INSERT INTO own_chargers ({_CHARGER}) VALUES ({', '.join('?' * 15)})"),
                 (c.id, c.password_hash, str(c.kind), c.name, c.station_id, c.connectors,
                  self._time_in(c.created_at), c.owner_account_id, c.vendor, c.model, c.serial,
-                 c.firmware, c.ocpp_version, self._time_in(c.last_boot_at)),
+                 c.firmware, c.ocpp_version, self._time_in(c.last_boot_at), c.site),
             )  # fmt: skip
 
     def own_charger(self, charger_id: str) -> OwnCharger | None:
@@ -170,6 +171,17 @@ class CsmsTables(SqlHooks):
                 ),
                 values,
             )
+
+    def chargers_in_transaction(self, since: datetime) -> set[str]:
+        """The chargers with a transaction started after ``since`` and not ended (charging, or
+        a car still plugged in mid-transaction)."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql("SELECT DISTINCT charger_id FROM ocpp_transactions "
+                          "WHERE ended_at IS NULL AND started_at > ?"),
+                (self._time_in(since),),
+            )  # fmt: skip
+            return {str(r[0]) for r in cur.fetchall()}
 
     def remember_ocpp_event(self, charger_id: str, transaction_id: str, seq_no: int) -> bool:
         """True the first time (charger, transaction, seqNo) is seen, False for a replay."""

@@ -25,6 +25,7 @@ from chargemesh.domain import (
 from chargemesh.domain.accounts import Account, LoginFailures, OpsKey, RefreshGrant
 from chargemesh.domain.cards import ChargeCard
 from chargemesh.domain.events import Event
+from chargemesh.domain.firmware import Campaign, CampaignState, FirmwareImage, Update, UpdateState
 from chargemesh.domain.own import OcppTransaction, OwnCharger
 from chargemesh.domain.session import ChargeAttempt, ChargeSession, Vehicle
 
@@ -551,6 +552,56 @@ class Store(ABC):
     def platform_secret(self, name: str, fresh: str, *, at: datetime) -> str: ...
 
     # the own chargers and their OCPP transactions (csms_sql.py)
+    # firmware and campaigns (firmware_sql.py)
+    @abstractmethod
+    def add_firmware(self, image: FirmwareImage, content: bytes) -> bool: ...
+
+    @abstractmethod
+    def firmware(self, firmware_id: str) -> FirmwareImage | None: ...
+
+    @abstractmethod
+    def firmware_by_sha256(self, sha256: str) -> FirmwareImage | None: ...
+
+    @abstractmethod
+    def list_firmware(self) -> list[FirmwareImage]: ...
+
+    @abstractmethod
+    def firmware_content(self, sha256: str) -> bytes | None: ...
+
+    @abstractmethod
+    def create_campaign(self, campaign: Campaign, updates: Sequence[Update]) -> None: ...
+
+    @abstractmethod
+    def campaign(self, campaign_id: str) -> Campaign | None: ...
+
+    @abstractmethod
+    def list_campaigns(self) -> list[Campaign]: ...
+
+    @abstractmethod
+    def live_campaigns(self) -> list[Campaign]: ...
+
+    @abstractmethod
+    def change_campaign(
+        self, campaign: Campaign, expected: CampaignState, event: str | None = None
+    ) -> bool: ...
+
+    @abstractmethod
+    def campaign_updates(self, campaign_id: str) -> list[Update]: ...
+
+    @abstractmethod
+    def updates_of_charger(self, charger_id: str) -> list[tuple[Campaign, Update]]: ...
+
+    @abstractmethod
+    def change_update(self, update: Update, expected: UpdateState, event: str | None) -> bool: ...
+
+    @abstractmethod
+    def campaign_history(
+        self, campaign_id: str, limit: int = 500
+    ) -> list[tuple[datetime, str | None, str]]: ...
+
+    @abstractmethod
+    def chargers_in_transaction(self, since: datetime) -> set[str]: ...
+
     @abstractmethod
     def add_own_charger(self, charger: OwnCharger) -> None: ...
 

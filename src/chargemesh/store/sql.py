@@ -31,6 +31,7 @@ from chargemesh.store import codec
 from chargemesh.store.accounts_sql import AccountTables
 from chargemesh.store.coverage_sql import CoverageTables
 from chargemesh.store.csms_sql import CsmsTables
+from chargemesh.store.firmware_sql import FirmwareTables
 from chargemesh.store.health_sql import HealthTables
 from chargemesh.store.ingest_sql import IngestTables
 from chargemesh.store.ocpi_sql import OcpiTables
@@ -137,6 +138,7 @@ class _Rows:
 class SqlStore(
     AccountTables,
     CsmsTables,
+    FirmwareTables,
     HealthTables,
     IngestTables,
     OcpiTables,

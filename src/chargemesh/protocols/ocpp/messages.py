@@ -103,6 +103,27 @@ class FirmwareReport:
     request_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FirmwareRequest:
+    """An update we ask a charger for: OCPP 2.0.1 ``UpdateFirmware`` and the 1.6 security
+    extension's ``SignedUpdateFirmware`` carry all of it; 1.6 core ``UpdateFirmware`` only the
+    location, the retrieve date and the retries."""
+
+    location: str
+    retrieve_at: datetime
+    request_id: int
+    retries: int
+    retry_interval_s: int
+    signature: str | None = None
+    signing_certificate: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareAnswer:
+    status: str  # Accepted, Rejected, AcceptedCanceled, InvalidCertificate, RevokedCertificate
+    message: str  # what was sent: UpdateFirmware (1.6 core or 2.0.1) or SignedUpdateFirmware
+
+
 class ChargerSide(Protocol):
     """What the CSMS answers a charger (``charger_id``), version-neutral. Each call returns
     only after what it changed is committed: the charger is answered after that."""

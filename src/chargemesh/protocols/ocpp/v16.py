@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ocpp.exceptions import NotImplementedError, NotSupportedError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call
 from ocpp.v16 import call_result as result
@@ -24,7 +25,9 @@ from chargemesh.protocols.ocpp.common import readings as meter_readings
 from chargemesh.protocols.ocpp.messages import (
     Boot,
     ChargerSide,
+    FirmwareAnswer,
     FirmwareReport,
+    FirmwareRequest,
     Reading,
     StatusReport,
     TokenCheck,
@@ -123,6 +126,17 @@ class Charger16(ChargePoint):  # type: ignore[misc]
         await self.side.firmware(self.id, FirmwareReport(status))
         return result.FirmwareStatusNotification()
 
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware(
+        self, status: str, request_id: int | None = None, **_: Any
+    ) -> result.SignedFirmwareStatusNotification:
+        await self.side.firmware(self.id, FirmwareReport(status, request_id))
+        return result.SignedFirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    async def on_security(self, **_: Any) -> result.SecurityEventNotification:
+        return result.SecurityEventNotification()
+
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics(self, status: str) -> result.DiagnosticsStatusNotification:
         return result.DiagnosticsStatusNotification()
@@ -153,3 +167,27 @@ class Charger16(ChargePoint):  # type: ignore[misc]
     async def unlock(self, connector: int) -> str | None:
         answer = await self.call(call.UnlockConnector(connector_id=connector))
         return None if answer is None else str(answer.status)
+
+    async def update_firmware(self, request: FirmwareRequest) -> FirmwareAnswer:
+        """A signed update (the security extension) when there is a signature; a charger that
+        answers it ``NotImplemented``/``NotSupported`` (1.6 core only) gets ``UpdateFirmware``,
+        which has no answer but its acknowledgement. ``OCPPError`` for other refusals."""
+        r = request
+        if r.signature is not None and r.signing_certificate is not None:
+            try:
+                firmware = {
+                    "location": r.location, "retrieve_date_time": wire_time(r.retrieve_at),
+                    "signing_certificate": r.signing_certificate, "signature": r.signature,
+                }  # fmt: skip
+                answer = await self.call(call.SignedUpdateFirmware(
+                    request_id=r.request_id, retries=r.retries, retry_interval=r.retry_interval_s,
+                    firmware=firmware,
+                ), suppress=False)  # fmt: skip
+                return FirmwareAnswer(str(answer.status), "SignedUpdateFirmware")
+            except (NotImplementedError, NotSupportedError):
+                pass  # 1.6 core: the plain update
+        await self.call(call.UpdateFirmware(
+            location=r.location, retrieve_date=wire_time(r.retrieve_at), retries=r.retries,
+            retry_interval=r.retry_interval_s,
+        ), suppress=False)  # fmt: skip
+        return FirmwareAnswer("Accepted", "UpdateFirmware")

@@ -24,7 +24,9 @@ from chargemesh.protocols.ocpp.common import readings as meter_readings
 from chargemesh.protocols.ocpp.messages import (
     Boot,
     ChargerSide,
+    FirmwareAnswer,
     FirmwareReport,
+    FirmwareRequest,
     Reading,
     StatusReport,
     TokenCheck,
@@ -161,3 +163,18 @@ class Charger201(ChargePoint):  # type: ignore[misc]
     async def unlock(self, connector: int) -> str | None:
         answer = await self.call(call.UnlockConnector(evse_id=connector, connector_id=1))
         return None if answer is None else str(answer.status)
+
+    async def update_firmware(self, request: FirmwareRequest) -> FirmwareAnswer:
+        """``UpdateFirmware`` (signed: L01.FR.11 wants the certificate); ``OCPPError`` when the
+        charger refuses it with a CALLERROR."""
+        r = request
+        firmware: dict[str, Any] = {"location": r.location,
+                                    "retrieve_date_time": wire_time(r.retrieve_at)}  # fmt: skip
+        if r.signature is not None:
+            firmware["signature"] = r.signature
+            firmware["signing_certificate"] = r.signing_certificate
+        answer = await self.call(call.UpdateFirmware(
+            request_id=r.request_id, firmware=firmware, retries=r.retries,
+            retry_interval=r.retry_interval_s,
+        ), suppress=False)  # fmt: skip
+        return FirmwareAnswer(str(answer.status), "UpdateFirmware")

@@ -1,4 +1,4 @@
--- Drivers' RFID charge cards (docs/accounts.md): a card's UID starts a charge on an own charger
+-- RFID charge cards of drivers (docs/accounts.md): the UID of a card starts a charge on an own charger
 -- in the account it belongs to. One account per card: the UID is the key.
 CREATE TABLE charge_cards (
     uid TEXT PRIMARY KEY,

@@ -1,0 +1,320 @@
+"""Firmware campaigns run (docs/firmware.md): a singleton of the cluster's leader ticks every
+campaign (:meth:`Campaigns.tick`), and every node's CSMS tells it what its chargers report
+(:meth:`Campaigns.reported`, :meth:`~Campaigns.booted`, :meth:`~Campaigns.disconnected`).
+
+All of a campaign's state is in the store, so a platform restarted mid-campaign goes on where it
+was. Each update changes by compare-and-set on its state: a report and a tick never overwrite
+each other, and an update is sent once however many ticks see it pending.
+
+A tick, per live campaign: start it when its time comes; judge in-flight updates by the time
+(soaked → updated, too long → failed); skip what the deadline passed; halt on a wave whose
+failures cross the error gate (or at once on a failure that says the image is wrong); open the
+next wave when the current one passed its success gate; send pending updates of the open waves
+— only to chargers that are connected, not in a transaction, inside the window, with fewer than
+``max_per_site`` of their site and ``max_in_flight`` in all in flight; complete when all is
+judged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from chargemesh.csms.links import Links
+from chargemesh.domain.firmware import (
+    Campaign,
+    CampaignState,
+    FirmwareImage,
+    Update,
+    UpdateState,
+    booted,
+    count,
+    disconnected,
+    halt_reason,
+    progressed,
+    ripened,
+    wave_passed,
+)
+from chargemesh.protocols.ocpp.messages import FirmwareReport, FirmwareRequest
+from chargemesh.services.firmware.images import DownloadLinks
+from chargemesh.store import Store
+
+log = logging.getLogger(__name__)
+
+TICK_S: Final = 1.0
+SEND_TIMEOUT_S: Final = 30.0
+RETRY_AFTER_S: Final = 5.0  # a download that failed is sent again after this
+TARGETS_TTL_S: Final = 2.0  # how long the set of chargers in live campaigns is trusted
+TRANSACTION_LOOKBACK: Final = timedelta(hours=24)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Campaigns:
+    def __init__(
+        self,
+        store: Store,
+        links: Links,
+        downloads: DownloadLinks,
+        *,
+        clock: Callable[[], datetime] = _now,
+        max_in_flight: int = 200,
+    ) -> None:
+        self.store = store
+        self.links = links
+        self.downloads = downloads
+        self.clock = clock  # tests inject the time (a window, a soak)
+        self.max_in_flight = max_in_flight
+        self._images: dict[str, FirmwareImage] = {}
+        self._targets: tuple[float, set[str]] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    # --- what operations do --------------------------------------------------------------------
+    async def pause(self, campaign_id: str) -> Campaign:
+        return await self._switch(campaign_id, {CampaignState.RUNNING, CampaignState.SCHEDULED},
+                                  CampaignState.PAUSED, "paused by operations")  # fmt: skip
+
+    async def resume(self, campaign_id: str) -> Campaign:
+        return await self._switch(campaign_id, {CampaignState.PAUSED}, CampaignState.RUNNING,
+                                  "resumed by operations")  # fmt: skip
+
+    async def cancel(self, campaign_id: str) -> Campaign:
+        live = {CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.PAUSED,
+                CampaignState.HALTED}  # fmt: skip
+        done = await self._switch(campaign_id, live, CampaignState.CANCELLED,
+                                  "cancelled by operations")  # fmt: skip
+        for u in await asyncio.to_thread(self.store.campaign_updates, campaign_id):
+            if u.state is UpdateState.PENDING:
+                skipped = replace(u, state=UpdateState.SKIPPED, updated_at=self.clock(),
+                                  reason="the campaign was cancelled")  # fmt: skip
+                await self._change(u, skipped, None)
+        self._targets = None
+        return done
+
+    async def _switch(
+        self, campaign_id: str, allowed: set[CampaignState], to: CampaignState, why: str
+    ) -> Campaign:
+        """``LookupError`` for an unknown campaign; ``ValueError`` when its state does not
+        allow the change."""
+        while True:
+            c = await asyncio.to_thread(self.store.campaign, campaign_id)
+            if c is None:
+                raise LookupError(campaign_id)
+            if c.state not in allowed:
+                raise ValueError(f"a {c.state} campaign cannot be {to}")
+            changed = replace(c, state=to, reason=why, updated_at=self.clock())
+            if await asyncio.to_thread(self.store.change_campaign, changed, c.state, why):
+                return changed
+
+    # --- what chargers report (any node) -------------------------------------------------------
+    async def _targeted(self, charger_id: str) -> list[tuple[Campaign, Update]]:
+        held = self._targets
+        if held is None or time.monotonic() - held[0] > TARGETS_TTL_S:
+            live = await asyncio.to_thread(self.store.live_campaigns)
+            ids: set[str] = set()
+            for c in live:
+                ups = await asyncio.to_thread(self.store.campaign_updates, c.id)
+                ids.update(u.charger_id for u in ups if not u.state.final)
+            held = self._targets = (time.monotonic(), ids)
+        if charger_id not in held[1]:
+            return []
+        return await asyncio.to_thread(self.store.updates_of_charger, charger_id)
+
+    async def reported(self, charger_id: str, report: FirmwareReport) -> None:
+        for c, u in await self._targeted(charger_id):
+            if report.request_id is not None and u.request_id not in (None, report.request_id):
+                continue  # another request's status (2.0.1 and the 1.6 extension say which)
+            now = self.clock()
+            after = progressed(u, report.status, now)
+            if after is None:
+                return
+            if report.status == "DownloadFailed" and u.attempts <= c.rules.retries:
+                after = replace(after, state=UpdateState.PENDING, reason="DownloadFailed: "
+                                "sent again shortly")  # fmt: skip
+            await self._change(u, after, f"{report.status}")
+            return
+
+    async def booted(self, charger_id: str, firmware: str | None) -> None:
+        for c, u in await self._targeted(charger_id):
+            image = await self._image(c.firmware_id)
+            after = booted(u, firmware, image.version, self.clock())
+            if after is not None:
+                await self._change(u, after, f"booted with {firmware}")
+
+    async def disconnected(self, charger_id: str) -> None:
+        for _, u in await self._targeted(charger_id):
+            after = disconnected(u, self.clock())
+            if after is not None:
+                await self._change(u, after, "disconnected during the soak")
+
+    # --- the leader's loop ---------------------------------------------------------------------
+    async def run(self, every_s: float = TICK_S) -> None:
+        try:
+            while True:
+                try:
+                    await self.tick()
+                except Exception:  # the next tick tries again
+                    log.exception("firmware campaigns: tick failed")
+                await asyncio.sleep(every_s)
+        finally:
+            for task in list(self._sending):
+                task.cancel()
+
+    async def tick(self) -> None:
+        for c in await asyncio.to_thread(self.store.live_campaigns):
+            await self._tick(c)
+
+    async def _tick(self, c: Campaign) -> None:
+        now = self.clock()
+        if c.state is CampaignState.SCHEDULED:
+            if c.start_at is not None and now < c.start_at:
+                return
+            c = await self._set(c, CampaignState.SCHEDULED, state=CampaignState.RUNNING,
+                                event="started: wave 1 open")  # fmt: skip
+        updates = await asyncio.to_thread(self.store.campaign_updates, c.id)
+        updates = [await self._ripen(c, u, now) for u in updates]
+        if c.state is not CampaignState.RUNNING:
+            return  # paused or halted: what is in flight is still judged, nothing is sent
+        waves = len(c.rules.waves)
+        for wave in range(c.wave + 1):
+            in_wave = [u for u in updates if u.wave == wave]
+            why = halt_reason(wave, count(in_wave, len(in_wave)), c.rules, in_wave)
+            if why is not None:
+                await self._set(c, CampaignState.RUNNING, state=CampaignState.HALTED, reason=why,
+                                event=f"halted: {why}")  # fmt: skip
+                return
+        current = [u for u in updates if u.wave == c.wave]
+        tally = count(current, len(current))
+        settled = not tally.in_flight and not tally.pending and tally.finished
+        if wave_passed(tally, c.rules) and c.wave + 1 < waves:
+            opened = f"wave {c.wave + 1} passed: wave {c.wave + 2} open"
+            c = await self._set(c, CampaignState.RUNNING, wave=c.wave + 1, event=opened)
+        elif settled and not wave_passed(tally, c.rules):
+            why = (f"wave {c.wave + 1}: {tally.updated} of {tally.finished} updated "
+                   f"(needs {c.rules.success_threshold:.0%})")  # fmt: skip
+            await self._set(c, CampaignState.RUNNING, state=CampaignState.HALTED, reason=why,
+                            event=f"halted: {why}")  # fmt: skip
+            return
+        if all(u.state.final for u in updates) and c.wave + 1 >= waves:
+            done = count(updates, len(updates))
+            await self._set(c, CampaignState.RUNNING, state=CampaignState.COMPLETED,
+                            event=f"completed: {done.updated} updated, {done.failed} failed, "
+                                  f"{done.skipped} skipped")  # fmt: skip
+            return
+        if c.rules.deadline is not None and now >= c.rules.deadline:
+            for u in updates:
+                if u.state is UpdateState.PENDING:
+                    await self._change(
+                        u,
+                        replace(
+                            u,
+                            state=UpdateState.SKIPPED,
+                            updated_at=now,
+                            reason="not reached before the deadline",
+                        ),
+                        None,
+                    )
+            return
+        await self._dispatch(c, [u for u in updates if u.wave <= c.wave], now)
+
+    async def _ripen(self, c: Campaign, u: Update, now: datetime) -> Update:
+        after = ripened(u, c.rules, now, self.links.get(u.charger_id) is not None)
+        if after is not None and await self._change(u, after, after.reason or str(after.state)):
+            return after
+        return u
+
+    async def _dispatch(self, c: Campaign, updates: list[Update], now: datetime) -> None:
+        if c.rules.window is not None and not c.rules.window.open_at(now):
+            return
+        in_flight = [u for u in updates if u.state.in_flight]
+        room = self.max_in_flight - len(in_flight)
+        per_site: dict[str, int] = {}
+        for u in in_flight:
+            if u.site:
+                per_site[u.site] = per_site.get(u.site, 0) + 1
+        waiting = [u for u in updates if u.state is UpdateState.PENDING]
+        if not waiting or room <= 0:
+            return
+        charging = await asyncio.to_thread(
+            self.store.chargers_in_transaction, now - TRANSACTION_LOOKBACK
+        )
+        image = await self._image(c.firmware_id)
+        for u in waiting:
+            if room <= 0:
+                return
+            if u.attempts and now - u.updated_at < timedelta(seconds=RETRY_AFTER_S):
+                continue
+            link = self.links.get(u.charger_id)
+            if link is None or u.charger_id in charging:
+                continue  # offline or charging at its turn: updated when it can be
+            if u.site and per_site.get(u.site, 0) >= c.rules.max_per_site:
+                continue
+            sent = replace(u, state=UpdateState.SENT, attempts=u.attempts + 1, sent_at=now,
+                           updated_at=now, request_id=secrets.randbelow(2**31 - 1) + 1,
+                           reason=None)  # fmt: skip
+            if not await self._change(u, sent, f"update sent (attempt {sent.attempts})"):
+                continue
+            room -= 1
+            if u.site:
+                per_site[u.site] = per_site.get(u.site, 0) + 1
+            task = asyncio.create_task(self._send(c, sent, image))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, c: Campaign, u: Update, image: FirmwareImage) -> None:
+        link = self.links.get(u.charger_id)
+        assert u.request_id is not None
+        request = FirmwareRequest(
+            location=self.downloads.link(image.sha256, u.charger_id, self.clock()
+                                         + timedelta(seconds=c.rules.timeout_s + 3600)),
+            retrieve_at=self.clock(), request_id=u.request_id, retries=3, retry_interval_s=30,
+            signature=image.signature, signing_certificate=image.signing_certificate,
+        )  # fmt: skip
+        try:
+            if link is None:
+                raise ConnectionError("the charger disconnected")
+            answer = await asyncio.wait_for(link.update_firmware(request), SEND_TIMEOUT_S)
+        except Exception as exc:  # no answer, or a CALLERROR: its turn comes again
+            reason = f"no answer to the update ({type(exc).__name__})"
+            back = replace(u, state=UpdateState.PENDING, updated_at=self.clock(), reason=reason)
+            await self._change(u, back, reason)
+            return
+        if answer.status not in ("Accepted", "AcceptedCanceled"):
+            failed = replace(u, state=UpdateState.FAILED, updated_at=self.clock(),
+                             reason=answer.status)  # fmt: skip
+            await self._change(u, failed, f"{answer.message} answered {answer.status}")
+        else:
+            log.info("charger %s accepted %s", u.charger_id, answer.message)
+
+    # --- helpers -------------------------------------------------------------------------------
+    async def _image(self, firmware_id: str) -> FirmwareImage:
+        image = self._images.get(firmware_id)
+        if image is None:
+            found = await asyncio.to_thread(self.store.firmware, firmware_id)
+            if found is None:
+                raise LookupError(firmware_id)
+            image = self._images[firmware_id] = found
+        return image
+
+    async def _change(self, before: Update, after: Update, event: str | None) -> bool:
+        changed = await asyncio.to_thread(self.store.change_update, after, before.state, event)
+        if changed and after.state.final:
+            self._targets = None
+        return changed
+
+    async def _set(self, c: Campaign, expected: CampaignState, *, event: str,
+                   **change: object) -> Campaign:  # fmt: skip
+        after = replace(c, updated_at=self.clock(), **change)  # type: ignore[arg-type]
+        if not await asyncio.to_thread(self.store.change_campaign, after, expected, event):
+            fresh = await asyncio.to_thread(self.store.campaign, c.id)
+            return fresh or c  # operations changed it meanwhile: theirs stands
+        if after.state is CampaignState.HALTED:
+            log.warning("campaign %s halted: %s", c.id, after.reason)
+        return after

@@ -17,6 +17,9 @@ their charges, over OCPP 1.6J or 2.0.1 (:mod:`.connection` keeps it connected).
   unplugged. 1.6 ``StopTransaction`` / 2.0.1 ``TransactionEvent`` ``Ended`` says why.
 * **Commands**: remote stop, ChangeAvailability (Scheduled while charging), Reset (charges end,
   the charger reboots and boots again), UnlockConnector.
+* **Firmware updates** (1.6 ``UpdateFirmware`` / ``SignedUpdateFirmware``, 2.0.1
+  ``UpdateFirmware``): downloaded, checked, installed once no charge runs and booted into, one
+  at a time (:mod:`.firmware`); :attr:`SimChargePoint.firmware_log` keeps the statuses sent.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import functools
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -34,9 +37,11 @@ from ocpp.exceptions import OCPPError  # type: ignore[import-untyped, unused-ign
 from websockets.exceptions import ConnectionClosed
 
 from chargemesh.sim.charging import SimVehicle
-from chargemesh.sim.country.own import OwnCharger
+from chargemesh.sim.country.own import FIRMWARE_FAULTS, OwnCharger
+from chargemesh.sim.firmware import FirmwareFault
 from chargemesh.sim.peers.ocpp.connection import DEFAULT_BACKOFF_S, Connection
 from chargemesh.sim.peers.ocpp.dialect import Answer, StopCause
+from chargemesh.sim.peers.ocpp.firmware import DEFAULT_CHUNK_BYTES, FirmwareRequest, run_update
 from chargemesh.sim.peers.ocpp.transaction import (
     METER_START_WH,
     Reading,
@@ -100,6 +105,9 @@ class SimChargePoint(Connection):
         local_addr: tuple[str, int] | None = None,
         rng: random.Random | None = None,
         keep_history: bool = True,
+        install_s: float = 1.0,
+        download_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        firmware_faults: Mapping[tuple[str, str], FirmwareFault] = FIRMWARE_FAULTS,
     ) -> None:
         super().__init__(
             charger,
@@ -129,6 +137,17 @@ class SimChargePoint(Connection):
         )
         self.charges = 0  # charges started, ever
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._charge_ended = asyncio.Event()
+        #: firmware updates: how long installing takes (real seconds), the download's chunks,
+        #: (model, version) → what goes wrong, the statuses sent and the ``Range``s asked
+        self.install_s = install_s
+        self.download_chunk_bytes = download_chunk_bytes
+        self.firmware_faults = firmware_faults
+        self.firmware_log: list[str] = []
+        self.firmware_ranges: list[str] = []
+        #: installing (from waiting for the charges to end until the reboot): no charge starts
+        self.firmware_installing = False
+        self._updating = False
 
     def connector_states(self) -> dict[int, str]:
         return {n: c.state for n, c in self.connectors.items()}
@@ -195,7 +214,7 @@ class SimChargePoint(Connection):
     ) -> Transaction | None:
         """Ask the CSMS about ``token`` for ``vehicle`` on ``c``; begin the charge if accepted."""
         link = self._link
-        if link is None or not self.online:
+        if link is None or not self.online or self.firmware_installing:
             return None
         c.starting = True
         try:
@@ -301,8 +320,15 @@ class SimChargePoint(Connection):
         self._set(c, "Finishing" if c.vehicle is not None and c.operative else self._idle_state(c))
         if not self.keep_history:
             tx.release()
+        self._charge_ended.set()
         if self.on_charge_end is not None:
             self.on_charge_end(self, c.number, tx)
+
+    async def charges_ended(self) -> None:
+        """Until no charge runs on any connector."""
+        while any(c.tx is not None for c in self.connectors.values()):
+            self._charge_ended.clear()
+            await self._charge_ended.wait()
 
     def acknowledged(self, message: TxMessage) -> None:
         tx = message.tx
@@ -316,8 +342,9 @@ class SimChargePoint(Connection):
     def remote_start(
         self, connector: int | None, token: Token, remote_start_id: int | None
     ) -> Answer:
-        """An app start: Accepted on a free connector with a car (or one arriving)."""
-        c = self._start_connector(connector)
+        """An app start: Accepted on a free connector with a car (or one arriving), unless a
+        firmware update is being installed."""
+        c = None if self.firmware_installing else self._start_connector(connector)
         if c is None:
             return "Rejected", None
         if c.vehicle is None:
@@ -396,3 +423,29 @@ class SimChargePoint(Connection):
                 self.unplug(c.number)
 
         return "unlocked", then
+
+    def update_firmware(self, request: FirmwareRequest) -> Answer:
+        """Accepted, the update (:func:`~.firmware.run_update`) starting once the answer has gone
+        out; Rejected while another one is under way (1.6 core answers nothing either way)."""
+        if self._updating:
+            return "Rejected", None
+        self._updating = True
+
+        def then() -> None:
+            self._spawn(self._update(request))
+
+        return "Accepted", then
+
+    async def _update(self, request: FirmwareRequest) -> None:
+        try:
+            await run_update(self, request)
+        finally:
+            self._updating = False
+
+    def power_cycle(self) -> None:
+        """Switch it off and on: running charges end (``PowerLoss``), then see
+        :meth:`Connection.power_cycle`."""
+        for c in self.connectors.values():
+            if c.tx is not None:
+                self._end(c, "power_loss")
+        super().power_cycle()

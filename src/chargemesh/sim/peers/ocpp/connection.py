@@ -11,6 +11,9 @@ transaction messages it has queued, over and over for as long as it runs.
 * **Drop** (:meth:`Connection.drop`): the connection is cut without a close handshake, as a
   lost mobile link would be; the charger stays offline for a while and queues what happens
   meanwhile.
+* **Firmware**: it boots with the version it runs (:attr:`Connection.firmware`, at first the
+  registered one); a reboot may come back with another (a firmware update, :mod:`.firmware`).
+  :meth:`Connection.go_silent` leaves it offline for good until :meth:`Connection.power_cycle`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import random
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -96,7 +100,10 @@ class Connection:
         self._online = False
         self._booted = asyncio.Event()
         self._boot_reason = "PowerUp"
+        self._firmware = charger.firmware
+        self._fallback_firmware: str | None = None  # what a power cycle brings back after silence
         self._hold_until = 0.0
+        self._wake = asyncio.Event()  # ends a hold early (a power cycle)
         self._stopping = False
         self._announced: dict[int, str] = {}
         self._session_tasks: set[asyncio.Task[Any]] = set()
@@ -115,8 +122,14 @@ class Connection:
         """Connected and booted (Accepted)."""
         return self._online
 
-    async def wait_online(self, timeout_s: float = 10.0) -> None:
+    async def wait_online(self, timeout_s: float | None = 10.0) -> None:
+        """Until connected and booted (``None``: however long that takes)."""
         await asyncio.wait_for(self._booted.wait(), timeout_s)
+
+    @property
+    def firmware(self) -> str:
+        """The firmware version it runs (and boots with)."""
+        return self._firmware
 
     # ------------------------------------------------------------------ life cycle
 
@@ -129,7 +142,7 @@ class Connection:
         while not self._stopping:
             hold = self._hold_until - loop.time()
             if hold > 0:
-                await asyncio.sleep(hold)
+                await self._hold(hold)
                 continue
             ws = await self._connect()
             if ws is None:
@@ -156,6 +169,12 @@ class Connection:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    async def _hold(self, seconds: float) -> None:
+        """Stay off ``seconds`` (for ever if infinite) unless :meth:`power_cycle` wakes it."""
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), None if math.isinf(seconds) else seconds)
 
     async def _back_off(self, failures: int) -> None:
         first, most = self.backoff_s
@@ -229,7 +248,8 @@ class Connection:
     async def _serve(self, link: Link) -> None:
         while True:
             result = await link.call(
-                self.dialect.boot(self.charger, self._boot_reason), suppress=False
+                self.dialect.boot(self.charger, self._firmware, self._boot_reason),
+                suppress=False,
             )
             if result.status == "Accepted":
                 break
@@ -278,6 +298,17 @@ class Connection:
 
         self._session_task(send())
 
+    async def send(self, payload: Any) -> Any | None:
+        """Send a CALL once the charger is online (waiting for its boot if need be); the answer,
+        or ``None`` when the CSMS refused it, did not answer or the connection was lost."""
+        await self._booted.wait()
+        link = self._link
+        assert link is not None  # booted on it
+        try:
+            return await link.call(payload, suppress=False)
+        except _ERRORS:  # a lost connection is a WebSocketException
+            return None
+
     def queue(self, message: TxMessage) -> None:
         """Keep a transaction message for the CSMS (sent now if online, else after a
         reconnect)."""
@@ -322,18 +353,40 @@ class Connection:
         if self._ws is not None:
             self._abort(self._ws)
 
-    async def reboot(self, drain_s: float = 5.0) -> None:
+    async def reboot(
+        self, drain_s: float = 5.0, *, reason: str = "RemoteReset", firmware: str | None = None
+    ) -> None:
         """Close the connection as a reboot does, come back after ``reboot_s`` and boot again
-        (reason ``RemoteReset``), after giving queued messages ``drain_s`` to go out."""
+        (2.0.1 boot ``reason``) running ``firmware`` (default: the same), after giving queued
+        messages ``drain_s`` to go out."""
         if self._online:
             await self.outbox.drained(drain_s)
-        self._boot_reason = "RemoteReset"
+        self._boot_reason = reason
+        if firmware is not None:
+            self._firmware = firmware
         self._hold_until = asyncio.get_running_loop().time() + self.reboot_s
         self._online = False
+        self._booted.clear()
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(*_ERRORS):
                 await ws.close()
+
+    def go_silent(self, fallback_firmware: str) -> None:
+        """Lose the connection and never come back by itself (firmware that broke its link);
+        :meth:`power_cycle` brings it back running ``fallback_firmware``."""
+        self._fallback_firmware = fallback_firmware
+        self.drop(math.inf)
+
+    def power_cycle(self) -> None:
+        """Switch it off and on: the connection is lost and it boots again after ``reboot_s``
+        (reason ``PowerUp``), even when it had gone silent — then with the firmware it had
+        before (its boot loader falls back)."""
+        if self._fallback_firmware is not None:
+            self._firmware, self._fallback_firmware = self._fallback_firmware, None
+        self._boot_reason = "PowerUp"
+        self.drop(self.reboot_s)
+        self._wake.set()
 
     @staticmethod
     def _abort(ws: ClientConnection) -> None:

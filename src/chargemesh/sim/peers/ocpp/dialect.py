@@ -28,7 +28,15 @@ STATES: Final = (
     "Reserved", "Unavailable", "Faulted",
 )  # fmt: skip
 StopCause = Literal[
-    "remote", "full", "unplugged", "reset_soft", "reset_hard", "unlock", "deauthorized", "local"
+    "remote",
+    "full",
+    "unplugged",
+    "reset_soft",
+    "reset_hard",
+    "unlock",
+    "deauthorized",
+    "local",
+    "power_loss",
 ]
 #: What the charger does once its answer to the CSMS has gone out (never inside the handler).
 Then = Callable[[], None]
@@ -61,7 +69,7 @@ class Dialect(Protocol):
 
     def link(self, cp: SimChargePoint, connection: Any) -> Link: ...
 
-    def boot(self, charger: OwnCharger, reason: str) -> Any: ...
+    def boot(self, charger: OwnCharger, firmware: str, reason: str) -> Any: ...
 
     def heartbeat(self) -> Any: ...
 
@@ -80,3 +88,7 @@ class Dialect(Protocol):
     def message(self, msg: TxMessage) -> Any | None: ...
 
     def on_result(self, msg: TxMessage, result: Any) -> None: ...
+
+    def firmware_status(self, status: str, request_id: int | None) -> Any:
+        """A firmware update's status (``request_id``: that of a signed update, else ``None``)."""
+        ...

@@ -1,6 +1,10 @@
 """OCPP 1.6J for a simulated charge point (GB/T piles: plug-and-charge by the car's VIN as the
 ``idTag``): the client ``ChargePoint`` answering the CSMS's commands and the messages it sends.
 
+Firmware: core ``UpdateFirmware`` on every charger; ``SignedUpdateFirmware`` (the security
+extension, whitepaper ed. 2) only on a charger that has it — the others answer it with the
+CALLERROR ``NotImplemented``, as a charger without the extension does.
+
 Every handler answers at once and acts afterwards (``@after``): a CALL sent from inside an ``@on``
 handler would wait for an answer the receive loop cannot read until the handler returns.
 """
@@ -9,6 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from ocpp.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+    NotImplementedError as OcppNotImplemented,
+)
 from ocpp.routing import after, on  # type: ignore[import-untyped, unused-ignore]
 from ocpp.v16 import ChargePoint, call, call_result  # type: ignore[import-untyped, unused-ignore]
 from ocpp.v16.enums import Action  # type: ignore[import-untyped, unused-ignore]
@@ -16,6 +23,7 @@ from ocpp.v16.enums import Action  # type: ignore[import-untyped, unused-ignore]
 from chargemesh.sim.charging import SimVehicle
 from chargemesh.sim.country.own import OwnCharger
 from chargemesh.sim.peers.ocpp.dialect import Then
+from chargemesh.sim.peers.ocpp.firmware import FirmwareRequest, ocpp_when
 from chargemesh.sim.peers.ocpp.transaction import Reading, Token, TxMessage, ocpp_time
 
 if TYPE_CHECKING:
@@ -29,6 +37,7 @@ _REASONS: Final = {
     "unplugged": "EVDisconnected",
     "reset_soft": "SoftReset",
     "reset_hard": "HardReset",
+    "power_loss": "PowerLoss",
     "unlock": "UnlockCommand",
     "deauthorized": "DeAuthorized",
     "local": "Local",
@@ -102,6 +111,44 @@ class Link16(ChargePoint):  # type: ignore[misc]
     def after_unlock_connector(self, **_: Any) -> None:
         self._after()
 
+    @on(Action.update_firmware)
+    def on_update_firmware(
+        self,
+        location: str,
+        retrieve_date: str,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        **_: Any,
+    ) -> Any:
+        request = FirmwareRequest(location, ocpp_when(retrieve_date), retries, retry_interval)
+        _status, then = self.sim.update_firmware(request)  # one under way: this one is ignored
+        self._answer(then)
+        return call_result.UpdateFirmware()
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, **_: Any) -> None:
+        self._after()
+
+    @on(Action.signed_update_firmware)
+    def on_signed_update_firmware(
+        self,
+        request_id: int,
+        firmware: dict[str, Any],
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        **_: Any,
+    ) -> Any:
+        if not self.sim.charger.security_extension:
+            raise OcppNotImplemented(details={"cause": "no OCPP 1.6 security extension"})
+        request = FirmwareRequest.signed(request_id, firmware, retries, retry_interval)
+        status, then = self.sim.update_firmware(request)
+        self._answer(then)
+        return call_result.SignedUpdateFirmware(status=status)
+
+    @after(Action.signed_update_firmware)
+    def after_signed_update_firmware(self, **_: Any) -> None:
+        self._after()
+
 
 def _sample(reading: Reading, context: str) -> dict[str, Any]:
     return {
@@ -126,12 +173,12 @@ class Dialect16:
     def link(self, cp: SimChargePoint, connection: Any) -> Link16:
         return Link16(cp, connection)
 
-    def boot(self, c: OwnCharger, reason: str) -> Any:
-        return call.BootNotification(
+    def boot(self, c: OwnCharger, firmware: str, reason: str) -> Any:
+        return call.BootNotification(  # 1.6 gives no reason
             charge_point_model=c.model,
             charge_point_vendor=c.vendor,
             charge_point_serial_number=c.serial,
-            firmware_version=c.firmware,
+            firmware_version=firmware,
         )
 
     def heartbeat(self) -> Any:
@@ -194,3 +241,8 @@ class Dialect16:
         msg.tx.transaction_id = int(result.transaction_id)
         if result.id_tag_info.get("status") != "Accepted":
             msg.tx.deauthorized = True
+
+    def firmware_status(self, status: str, request_id: int | None) -> Any:
+        if request_id is None:
+            return call.FirmwareStatusNotification(status=status)
+        return call.SignedFirmwareStatusNotification(status=status, request_id=request_id)

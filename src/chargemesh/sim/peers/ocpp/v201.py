@@ -4,6 +4,7 @@ client ``ChargePoint`` answering the CSMS's commands and the messages it sends.
 Connector *n* of the charger is EVSE *n*, connector 1. The charger numbers its transactions
 itself (a UUID) and each one's events with a gap-free ``seqNo``. Every handler answers at once
 and acts afterwards (``@after``), never calling the CSMS from inside an ``@on`` handler.
+``UpdateFirmware`` is always signed (:mod:`.firmware`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ocpp.v201.enums import Action  # type: ignore[import-untyped, unused-ignore
 from chargemesh.sim.charging import SimVehicle
 from chargemesh.sim.country.own import OwnCharger
 from chargemesh.sim.peers.ocpp.dialect import Then
+from chargemesh.sim.peers.ocpp.firmware import FirmwareRequest
 from chargemesh.sim.peers.ocpp.transaction import Reading, Token, TxMessage, ocpp_time
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ _ENDED: Final = {
     "unplugged": ("EVDisconnected", "EVCommunicationLost"),
     "reset_soft": ("ImmediateReset", "ResetCommand"),
     "reset_hard": ("ImmediateReset", "ResetCommand"),
+    "power_loss": ("PowerLoss", "AbnormalCondition"),
     "unlock": ("Other", "UnlockCommand"),
     "deauthorized": ("DeAuthorized", "Deauthorized"),
     "local": ("Local", "StopAuthorized"),
@@ -123,6 +126,24 @@ class Link201(ChargePoint):  # type: ignore[misc]
     def after_unlock_connector(self, **_: Any) -> None:
         self._after()
 
+    @on(Action.update_firmware)
+    def on_update_firmware(
+        self,
+        request_id: int,
+        firmware: dict[str, Any],
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        **_: Any,
+    ) -> Any:
+        request = FirmwareRequest.signed(request_id, firmware, retries, retry_interval)
+        status, then = self.sim.update_firmware(request)
+        self._answer(then)
+        return call_result.UpdateFirmware(status=status)
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, **_: Any) -> None:
+        self._after()
+
 
 def _sample(reading: Reading, context: str) -> dict[str, Any]:
     return {
@@ -147,13 +168,13 @@ class Dialect201:
     def link(self, cp: SimChargePoint, connection: Any) -> Link201:
         return Link201(cp, connection)
 
-    def boot(self, c: OwnCharger, reason: str) -> Any:
+    def boot(self, c: OwnCharger, firmware: str, reason: str) -> Any:
         return call.BootNotification(
             charging_station={
                 "model": c.model,
                 "vendor_name": c.vendor,
                 "serial_number": c.serial,
-                "firmware_version": c.firmware,
+                "firmware_version": firmware,
             },
             reason=reason,
         )
@@ -221,3 +242,6 @@ class Dialect201:
         refused = info is not None and info.get("status") not in (None, "Accepted")
         if refused or (msg.stage == "start" and result is None):
             msg.tx.deauthorized = True
+
+    def firmware_status(self, status: str, request_id: int | None) -> Any:
+        return call.FirmwareStatusNotification(status=status, request_id=request_id)

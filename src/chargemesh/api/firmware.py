@@ -81,6 +81,7 @@ class CampaignIn(BaseModel):
     soak_s: float = Field(600, ge=0, le=7 * 86_400)
     window: WindowIn | None = None
     max_per_site: int = Field(1, ge=1, le=100)
+    max_in_flight: int | None = Field(None, ge=1, description="chargers updating at once in all")
     timeout_s: float = Field(3600, ge=10, le=7 * 86_400)
     retries: int = Field(2, ge=0, le=10)
     start_at: datetime | None = None
@@ -92,7 +93,8 @@ class CampaignIn(BaseModel):
             waves=tuple(self.waves), error_threshold=self.error_threshold,
             success_threshold=self.success_threshold, min_finished=self.min_finished,
             soak_s=self.soak_s, window=Window(w.start, w.end, w.tz) if w else None,
-            max_per_site=self.max_per_site, timeout_s=self.timeout_s, retries=self.retries,
+            max_per_site=self.max_per_site, max_in_flight=self.max_in_flight,
+            timeout_s=self.timeout_s, retries=self.retries,
             deadline=self.deadline,
         )  # fmt: skip
 

@@ -11,8 +11,8 @@ A tick, per live campaign: start it when its time comes; judge in-flight updates
 failures cross the error gate (or at once on a failure that says the image is wrong); open the
 next wave when the current one passed its success gate; send pending updates of the open waves
 — only to chargers that are connected, not in a transaction, inside the window, with fewer than
-``max_per_site`` of their site and ``max_in_flight`` in all in flight; complete when all is
-judged."""
+``max_per_site`` of their site (and ``max_in_flight`` in all, if set) in flight; complete when
+all is judged."""
 
 from __future__ import annotations
 
@@ -65,13 +65,11 @@ class Campaigns:
         downloads: DownloadLinks,
         *,
         clock: Callable[[], datetime] = _now,
-        max_in_flight: int = 200,
     ) -> None:
         self.store = store
         self.links = links
         self.downloads = downloads
         self.clock = clock  # tests inject the time (a window, a soak)
-        self.max_in_flight = max_in_flight
         self._images: dict[str, FirmwareImage] = {}
         self._targets: tuple[float, set[str]] | None = None
         self._sending: set[asyncio.Task[None]] = set()
@@ -231,10 +229,12 @@ class Campaigns:
         return u
 
     async def _dispatch(self, c: Campaign, updates: list[Update], now: datetime) -> None:
+        """Send the update to every pending charger that may take it now, all claimed in one
+        unit of work (a wave of thousands is dispatched at once)."""
         if c.rules.window is not None and not c.rules.window.open_at(now):
             return
         in_flight = [u for u in updates if u.state.in_flight]
-        room = self.max_in_flight - len(in_flight)
+        room = (c.rules.max_in_flight or len(updates)) - len(in_flight)
         per_site: dict[str, int] = {}
         for u in in_flight:
             if u.site:
@@ -245,28 +245,31 @@ class Campaigns:
         charging = await asyncio.to_thread(
             self.store.chargers_in_transaction, now - TRANSACTION_LOOKBACK
         )
-        image = await self._image(c.firmware_id)
+        claims: list[tuple[Update, UpdateState, str | None]] = []
         for u in waiting:
-            if room <= 0:
-                return
+            if len(claims) >= room:
+                break
             if u.attempts and now - u.updated_at < timedelta(seconds=RETRY_AFTER_S):
                 continue
-            link = self.links.get(u.charger_id)
-            if link is None or u.charger_id in charging:
+            if self.links.get(u.charger_id) is None or u.charger_id in charging:
                 continue  # offline or charging at its turn: updated when it can be
             if u.site and per_site.get(u.site, 0) >= c.rules.max_per_site:
                 continue
+            if u.site:
+                per_site[u.site] = per_site.get(u.site, 0) + 1
             sent = replace(u, state=UpdateState.SENT, attempts=u.attempts + 1, sent_at=now,
                            updated_at=now, request_id=secrets.randbelow(2**31 - 1) + 1,
                            reason=None)  # fmt: skip
-            if not await self._change(u, sent, f"update sent (attempt {sent.attempts})"):
-                continue
-            room -= 1
-            if u.site:
-                per_site[u.site] = per_site.get(u.site, 0) + 1
-            task = asyncio.create_task(self._send(c, sent, image))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            claims.append((sent, UpdateState.PENDING, f"update sent (attempt {sent.attempts})"))
+        if not claims:
+            return
+        saved = await asyncio.to_thread(self.store.change_updates, claims)
+        image = await self._image(c.firmware_id)
+        for (sent, _, _), ok in zip(claims, saved, strict=True):
+            if ok:
+                task = asyncio.create_task(self._send(c, sent, image))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
 
     async def _send(self, c: Campaign, u: Update, image: FirmwareImage) -> None:
         link = self.links.get(u.charger_id)

@@ -128,6 +128,7 @@ class Rules:
     soak_s: float = 600.0
     window: Window | None = None
     max_per_site: int = 1  # chargers of one site updating at once
+    max_in_flight: int | None = None  # chargers updating at once in all (None: no limit)
     timeout_s: float = 3600.0  # from sent to booted with the new version
     retries: int = 2  # sends again after DownloadFailed
     deadline: datetime | None = None  # chargers not reached by then are skipped

@@ -231,24 +231,32 @@ class FirmwareTables(SqlHooks):
     def change_update(self, update: Update, expected: UpdateState, event: str | None) -> bool:
         """Save ``update`` if its stored state is still ``expected`` (compare-and-set), noting
         ``event`` in the campaign's history; whether it was."""
-        u = update
+        return self.change_updates([(update, expected, event)])[0]
+
+    def change_updates(
+        self, changes: Sequence[tuple[Update, UpdateState, str | None]]
+    ) -> list[bool]:
+        """:meth:`change_update` for many updates in one transaction (a wave dispatched at
+        once); for each, whether it was saved."""
+        saved = []
         with self._lock, self._transaction() as cur:
-            cur.execute(
-                self._sql(
-                    "UPDATE campaign_updates SET wave = ?, state = ?, updated_at = ?, "
-                    "from_version = ?, reason = ?, attempts = ?, request_id = ?, sent_at = ?, "
-                    "booted_at = ?, site = ? WHERE campaign_id = ? AND charger_id = ? "
-                    "AND state = ?"
-                ),
-                (u.wave, str(u.state), self._time_in(u.updated_at), u.from_version, u.reason,
-                 u.attempts, u.request_id, self._time_in(u.sent_at), self._time_in(u.booted_at),
-                 u.site, u.campaign_id, u.charger_id, str(expected)),
-            )  # fmt: skip
-            if not cur.rowcount:
-                return False
-            if event:
-                self._event(cur, u.campaign_id, u.updated_at, u.charger_id, event)
-        return True
+            for u, expected, event in changes:
+                cur.execute(
+                    self._sql(
+                        "UPDATE campaign_updates SET wave = ?, state = ?, updated_at = ?, "
+                        "from_version = ?, reason = ?, attempts = ?, request_id = ?, "
+                        "sent_at = ?, booted_at = ?, site = ? WHERE campaign_id = ? "
+                        "AND charger_id = ? AND state = ?"
+                    ),
+                    (u.wave, str(u.state), self._time_in(u.updated_at), u.from_version,
+                     u.reason, u.attempts, u.request_id, self._time_in(u.sent_at),
+                     self._time_in(u.booted_at), u.site, u.campaign_id, u.charger_id,
+                     str(expected)),
+                )  # fmt: skip
+                saved.append(bool(cur.rowcount))
+                if cur.rowcount and event:
+                    self._event(cur, u.campaign_id, u.updated_at, u.charger_id, event)
+        return saved
 
     # --- history -------------------------------------------------------------------------------
     def _event(

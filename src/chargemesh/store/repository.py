@@ -595,6 +595,11 @@ class Store(ABC):
     def change_update(self, update: Update, expected: UpdateState, event: str | None) -> bool: ...
 
     @abstractmethod
+    def change_updates(
+        self, changes: Sequence[tuple[Update, UpdateState, str | None]]
+    ) -> list[bool]: ...
+
+    @abstractmethod
     def campaign_history(
         self, campaign_id: str, limit: int = 500
     ) -> list[tuple[datetime, str | None, str]]: ...

@@ -20,6 +20,7 @@ from chargemesh.cli.common import (
     out,
     store_url,
 )
+from chargemesh.cli.firmware import campaign_app, firmware_app
 from chargemesh.store import open_store
 
 app = typer.Typer(help="Operations: keys for the /api/v1/ops/ routes, own chargers.",
@@ -28,6 +29,8 @@ key_app = typer.Typer(help="Operations keys (shown once, kept as their SHA-256).
 app.add_typer(key_app, name="key", no_args_is_help=True)
 chargers_app = typer.Typer(help="The own network's chargers (through the ops API).")
 app.add_typer(chargers_app, name="chargers", no_args_is_help=True)
+app.add_typer(firmware_app, name="firmware", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign", no_args_is_help=True)
 
 
 def _when(at: datetime | None) -> str:

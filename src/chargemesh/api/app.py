@@ -123,6 +123,11 @@ def create_app(
     async def web_map() -> FileResponse:
         return FileResponse(WEB / "index.html", media_type="text/html")
 
+    @app.api_route("/ops", methods=["GET", "HEAD"], include_in_schema=False)
+    async def ops_page() -> FileResponse:
+        """The operations page: firmware campaigns (it asks for an ops key)."""
+        return FileResponse(WEB / "ops.html", media_type="text/html")
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         """The process is alive."""

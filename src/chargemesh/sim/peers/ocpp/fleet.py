@@ -18,6 +18,9 @@ the simulator):
 * **dropped connections** — a charger (often one that is charging) loses its link for a few
   simulated minutes (1–60 s of real time) and queues its transaction messages meanwhile.
 
+Firmware updates the CSMS sends are carried out as :mod:`.firmware` describes, installing in
+``install_s`` and rebooting in ``reboot_s`` real seconds.
+
 App starts need nothing from the activity: with ``arriving_cars`` a car is there when the
 driver starts from the app (the owner's car at home, a passing car at a supercharger).
 """
@@ -72,6 +75,8 @@ class Fleet:
         arriving_cars: bool = True,
         backoff_s: tuple[float, float] = DEFAULT_BACKOFF_S,
         seed: int | None = None,
+        install_s: float = 1.0,
+        reboot_s: float = 1.0,
     ) -> None:
         self.network = network
         self.url = url
@@ -98,6 +103,8 @@ class Fleet:
                 local_addr=(f"127.0.{1 + k // 250}.{1 + k % 250}", 0) if spread_sources else None,
                 rng=self._rng,
                 keep_history=False,
+                install_s=install_s,
+                reboot_s=reboot_s,
             )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_use: set[str] = set()  # VINs plugged in somewhere

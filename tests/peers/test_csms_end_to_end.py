@@ -29,7 +29,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from chargemesh.bootstrap import Platform, assemble
+from chargemesh.bootstrap import OcpiSettings, Platform, assemble
 from chargemesh.config import CsmsConfig
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.tcec.codec import CHINA_TZ
@@ -83,6 +83,7 @@ class World:
         body = {
             "id": charger.id, "password": charger.password, "kind": charger.kind,
             "name": charger.name, "lat": charger.lat, "lon": charger.lon, "owner": charger.owner,
+            "site": charger.site,
             "connectors": [{"standard": c.standard, "max_power_kw": c.max_power_kw}
                            for c in charger.connectors],
         }  # fmt: skip
@@ -129,17 +130,22 @@ def home_charger(cid: str, owner: str) -> OwnCharger:
     )  # fmt: skip
 
 
-def start_platform(store: Store, port: int, csms_port: int) -> tuple[Platform, LoopbackServer]:
-    config = CsmsConfig(port=csms_port, heartbeat_s=30)
-    platform = assemble(store, csms=config)
+def start_platform(
+    store: Store, port: int, csms_port: int, **csms: Any
+) -> tuple[Platform, LoopbackServer]:
+    config = CsmsConfig(port=csms_port, heartbeat_s=30, **csms)
+    # where chargers download firmware from: this server
+    settings = OcpiSettings(public_url=f"http://127.0.0.1:{port}")
+    platform = assemble(store, csms=config, ocpi=settings)
     server = LoopbackServer(platform.app(), port=port).start()
     return platform, server
 
 
-def own_world(store: Store) -> Iterator[World]:
-    """The platform with its CSMS and an ops key, and a loop for simulated chargers."""
+def own_world(store: Store, **csms: Any) -> Iterator[World]:
+    """The platform with its CSMS (``csms``: more of its settings) and an ops key, and a loop
+    for simulated chargers."""
     port, csms_port = free_port(), free_port()
-    platform, server = start_platform(store, port, csms_port)
+    platform, server = start_platform(store, port, csms_port, **csms)
     _, key = platform.ops_keys.create("test ops")
     loop = Loop()
     world = World(

@@ -112,21 +112,30 @@ class Campaigns:
                 return changed
 
     # --- what chargers report (any node) -------------------------------------------------------
-    async def _targeted(self, charger_id: str) -> list[tuple[Campaign, Update]]:
+    async def _targeted(
+        self, charger_id: str, *, fresh: bool = False
+    ) -> list[tuple[Campaign, Update]]:
+        """The charger's updates in flight or pending. Boots and lost connections (a reconnect
+        storm brings thousands) first ask a set of the chargers in live campaigns, made again
+        every couple of seconds; a firmware status (only a charger being updated sends one)
+        always asks the store, and puts the charger in that set."""
         held = self._targets
-        if held is None or time.monotonic() - held[0] > TARGETS_TTL_S:
+        if not fresh and (held is None or time.monotonic() - held[0] > TARGETS_TTL_S):
             live = await asyncio.to_thread(self.store.live_campaigns)
             ids: set[str] = set()
             for c in live:
                 ups = await asyncio.to_thread(self.store.campaign_updates, c.id)
                 ids.update(u.charger_id for u in ups if not u.state.final)
             held = self._targets = (time.monotonic(), ids)
-        if charger_id not in held[1]:
+        if not fresh and held is not None and charger_id not in held[1]:
             return []
-        return await asyncio.to_thread(self.store.updates_of_charger, charger_id)
+        found = await asyncio.to_thread(self.store.updates_of_charger, charger_id)
+        if found and held is not None:
+            held[1].add(charger_id)
+        return found
 
     async def reported(self, charger_id: str, report: FirmwareReport) -> None:
-        for c, u in await self._targeted(charger_id):
+        for c, u in await self._targeted(charger_id, fresh=True):
             if report.request_id is not None and u.request_id not in (None, report.request_id):
                 continue  # another request's status (2.0.1 and the 1.6 extension say which)
             now = self.clock()
@@ -220,7 +229,7 @@ class Campaigns:
                         None,
                     )
             return
-        await self._dispatch(c, [u for u in updates if u.wave <= c.wave], now)
+        await self._dispatch(c, [u for u in updates if u.wave <= c.wave], self.clock())
 
     async def _ripen(self, c: Campaign, u: Update, now: datetime) -> Update:
         after = ripened(u, c.rules, now, self.links.get(u.charger_id) is not None)
@@ -274,10 +283,11 @@ class Campaigns:
     async def _send(self, c: Campaign, u: Update, image: FirmwareImage) -> None:
         link = self.links.get(u.charger_id)
         assert u.request_id is not None
+        now = datetime.now(UTC)  # the wall clock: what the charger acts on (self.clock may be
+        expires = now + timedelta(seconds=c.rules.timeout_s + 3600)  # a test's)
         request = FirmwareRequest(
-            location=self.downloads.link(image.sha256, u.charger_id, self.clock()
-                                         + timedelta(seconds=c.rules.timeout_s + 3600)),
-            retrieve_at=self.clock(), request_id=u.request_id, retries=3, retry_interval_s=30,
+            location=self.downloads.link(image.sha256, u.charger_id, expires),
+            retrieve_at=now, request_id=u.request_id, retries=3, retry_interval_s=30,
             signature=image.signature, signing_certificate=image.signing_certificate,
         )  # fmt: skip
         try:

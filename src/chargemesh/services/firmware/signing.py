@@ -3,8 +3,9 @@ update (OCPP 2.0.1 and the 1.6 security extension: ``signingCertificate`` + ``si
 base64 of a DER ECDSA-SHA256 signature over the whole image).
 
 ``chargemesh ops firmware signing-key --out DIR`` makes the pair (:func:`make_signing_key`);
-``[csms] firmware_signing_key`` and ``firmware_signing_cert`` in the config point at it. Chargers trust the
-certificate (in the field: the manufacturer's or the operator's firmware signing CA)."""
+``[csms] firmware_signing_key`` and ``firmware_signing_cert`` in the config point at it.
+Chargers trust the certificate (in the field: the manufacturer's or the operator's firmware
+signing CA)."""
 
 from __future__ import annotations
 

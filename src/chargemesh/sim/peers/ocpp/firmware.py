@@ -4,9 +4,9 @@
 Once its answer has gone out (:meth:`~.charge_point.SimChargePoint.update_firmware`) the charger
 waits for the retrieve time, then **downloads** the image from ``location`` with ``httpx`` in
 ``Range`` chunks (a failed chunk is asked again from the byte where it stopped, at most
-``retries`` times in all, ``retryInterval`` seconds apart), **checks** it — its SHA-256 against
-the 64-hex last path segment of the URL, the signature against the signing certificate (signed
-updates only: 1.6 core cannot check one) and that the image header lists the charger's model —,
+``retries`` times in all, ``retryInterval`` seconds apart), **checks** it — the signature against
+the signing certificate (signed updates only: 1.6 core cannot check one), its SHA-256 against
+the 64-hex last path segment of the URL and that the image header lists the charger's model —,
 waits for running charges to end (OCPP L01.FR.06), **installs** it (``install_s`` real seconds),
 **reboots** (2.0.1 boot reason ``FirmwareUpdate``) and boots with the image's version, then
 reports ``Installed``.
@@ -253,18 +253,21 @@ async def _wait_until(
 
 
 def _refusal(request: FirmwareRequest, image: bytes, fault: FirmwareFault | None) -> str | None:
-    """Why the charger refuses ``image`` on checking it (the status to report), or ``None``."""
-    expected = request.sha256
-    if fault == "verification_failed" or (
-        expected is not None and hashlib.sha256(image).hexdigest() != expected
-    ):
-        return "InstallVerificationFailed"
+    """Why the charger refuses ``image`` on checking it (the status to report), or ``None``. A
+    signed update is judged by its signature first (bytes changed after signing are an
+    ``InvalidSignature``, OCPP L01); 1.6 core, which cannot carry one, by the SHA-256 in the
+    URL."""
     if fault == "invalid_signature":
         return "InvalidSignature"  # its trust store refuses the certificate
     if request.secure and not signature_valid(
         image, request.certificate or "", request.signature or ""
     ):
         return "InvalidSignature"
+    expected = request.sha256
+    if fault == "verification_failed" or (
+        expected is not None and hashlib.sha256(image).hexdigest() != expected
+    ):
+        return "InstallVerificationFailed"
     return None
 
 

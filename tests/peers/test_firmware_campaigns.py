@@ -13,6 +13,7 @@ mid-campaign resumes; a charger offline at its turn is updated when it returns."
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -281,6 +282,21 @@ def test_a_charger_offline_at_its_turn_is_updated_when_it_returns(fw: World) -> 
     done = until(fw, cid, lambda c: c["state"] == "completed")
     assert updates(done)["O-2"]["state"] == "updated"
     assert away.firmware == NEW
+
+
+def test_a_site_never_has_more_than_max_per_site_updating(fw: World) -> None:
+    site = [charger(f"S-{n}", "2.0.1", site="SITE-7") for n in range(3)]
+    online(fw, site)
+    cid = start(fw, upload(fw), site, waves=[3], max_per_site=1)
+    done = until(fw, cid, lambda c: c["state"] == "completed")
+    # one at a time: each was sent the update only after the one before it was updated
+    events = [(datetime.fromisoformat(e["at"]), e["charger_id"], e["event"])
+              for e in done["history"] if e["charger_id"]]  # fmt: skip
+    sent = sorted((at, who) for at, who, e in events if e.startswith("update sent"))
+    updated = {who: at for at, who, e in events if e == "updated"}
+    assert len(sent) == 3
+    for (_, before), (at, _) in itertools.pairwise(sent):
+        assert at >= updated[before]
 
 
 def test_only_ops_keys_start_campaigns(fw: World) -> None:

@@ -120,6 +120,7 @@ def test_demo_runs_twice_in_one_folder_and_charges_on_an_ocpi_network(tmp_path: 
         manifest = tomllib.loads((workdir / "chargemesh.toml").read_text(encoding="utf-8"))
         ocpi = next(o for o in manifest["operators"] if o["protocol"] == "ocpi")
         answer["session"] = charge_once(port, workdir, ocpi["id"])
+        answer["firmware"] = upload_firmware(port, workdir)
         return answer
 
     second = run_demo(tmp_path, workdir, port, 25, operators_and_a_charge)
@@ -135,6 +136,9 @@ def test_demo_runs_twice_in_one_folder_and_charges_on_an_ocpi_network(tmp_path: 
             assert party is not None
             assert party.registered
             assert party.versions_url == url  # registered anew where the CPO is now
+    # the demo signs firmware with a key it made on its first run and kept
+    assert second.while_ready[0]["firmware"]["signed"] is True
+    assert (workdir / "keys" / "firmware-signing.key").stat().st_mode & 0o077 == 0
     session = second.while_ready[0]["session"]
     assert session["state"] in ("charging", "stopping", "completed"), session
     assert session["failure_reason"] is None
@@ -152,6 +156,19 @@ def own_connected(port: int, workdir: Path) -> int:
         if connected or time.monotonic() > deadline:
             return connected
         time.sleep(0.5)
+
+
+def upload_firmware(port: int, workdir: Path) -> dict[str, Any]:
+    """An image uploaded through the ops API: what the platform answers."""
+    with open_store(f"sqlite:///{workdir / 'chargemesh.db'}") as store:
+        _, key = OpsKeys(store).create("firmware test")
+    answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/ops/firmware", timeout=10,
+                        headers={"Authorization": f"Bearer {key}"},
+                        files={"file": ("fw.bin", b"CMXFW1 demo\n" + bytes(1000))},
+                        data={"version": "9.9.9", "models": "CMX-HC7"})  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
 
 
 def charge_once(port: int, workdir: Path, operator_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from chargemesh.cli.common import EXIT_RUNTIME, err, fail, one_line_errors, out
-from chargemesh.config import load_config
+from chargemesh.config import Config, load_config
 
 if TYPE_CHECKING:
     from chargemesh.bootstrap import Platform
@@ -55,6 +55,19 @@ def demo_sign_ins(platform: Platform) -> str:
     platform.ops_keys.revoke(DEMO_KEY_NAME)
     _kept, key = platform.ops_keys.create(DEMO_KEY_NAME)
     return key
+
+
+def with_firmware_signing(cfg: Config, keys: Path) -> Config:
+    """``cfg`` with a firmware signing key for its CSMS (made in ``keys`` on the first run, kept
+    for the next), so the demo's own chargers take signed updates (docs/firmware.md)."""
+    from chargemesh.services.firmware.signing import CERT_FILE, KEY_FILE, make_signing_key
+
+    if cfg.csms is None:
+        return cfg
+    if not (keys / KEY_FILE).exists():
+        make_signing_key(keys, "chargemesh demo firmware signing")
+    signing = {"firmware_signing_key": keys / KEY_FILE, "firmware_signing_cert": keys / CERT_FILE}
+    return cfg.model_copy(update={"csms": cfg.csms.model_copy(update=signing)})
 
 
 def register_own_network(url: str, key: str, truth: Path) -> str:
@@ -204,7 +217,7 @@ def demo(
                     raise fail(f"the simulator stopped: {detail[-1] if detail else sim.returncode}",
                                EXIT_RUNTIME)  # fmt: skip
                 time.sleep(0.1)
-        cfg = load_config(manifest)
+        cfg = with_firmware_signing(load_config(manifest), workdir / "keys")
         # statuses are kept fresh by polling between the operators' pushes (issue 13); the
         # demo syncs once itself, below
         with build_platform(cfg, scheduled_syncs=False) as platform:

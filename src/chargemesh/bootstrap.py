@@ -318,13 +318,15 @@ def assemble(
     search: bool = True,
     auth: AuthConfig | None = None,
     csms: CsmsConfig | None = None,
+    csms_links: Links | None = None,
 ) -> Platform:
     """Build and wire every part over ``store``. ``schedule``: the config whose feeds are synced
     at start and on its ``sync.interval_s``; ``feeds``: the config whose statuses are polled
     between pushes (default: ``schedule``'s); ``leader``: the election (default: the store's,
     :func:`~chargemesh.runtime.leader.leader_for`); ``search`` False: the index stays empty and
     off the bus; ``auth``: how drivers sign in (default: ``AuthConfig()``, the signing key kept
-    in the store)."""
+    in the store); ``csms_links``: who holds the own chargers' connections (a cluster's
+    :class:`~chargemesh.csms.cluster.ClusterLinks`; default: this node alone)."""
     bus = bus or EventBus()
     settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
     feeds = feeds or schedule
@@ -361,7 +363,7 @@ def assemble(
     own_csms: Csms | None = None
     if csms is not None:  # the own chargers: their adapter first, the CSMS over the sessions
         network = OwnNetwork.from_config(csms)
-        links = Links()
+        links = csms_links if csms_links is not None else Links()  # a cluster: csms/cluster.py
         adapters["ocpp"] = OcppCharging(store, network, links)
     sessions = SessionService(
         store, relay, adapters,

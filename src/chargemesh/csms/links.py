@@ -37,7 +37,18 @@ class Links:
         self._links: dict[str, tuple[ChargerLink, Any]] = {}
 
     def __len__(self) -> int:
+        """Chargers connected to this node."""
         return len(self._links)
+
+    async def start(self) -> None:
+        """Nothing to start on one node (a cluster's links connect to NATS: csms/cluster.py)."""
+
+    async def stop(self) -> None:
+        """Nothing to stop on one node."""
+
+    def elsewhere(self, charger_id: str) -> bool:
+        """Whether another node holds the charger (never, on one node)."""
+        return False
 
     def get(self, charger_id: str) -> ChargerLink | None:
         held = self._links.get(charger_id)

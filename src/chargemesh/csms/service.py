@@ -58,7 +58,7 @@ class Csms:
         self.availability = Availability(network, chargers, writer)
         self.provisioning = Provisioning(
             chargers, heartbeat_s=config.heartbeat_s, boots_per_s=config.boots_per_s,
-            on_silent=self.availability.offline,
+            on_silent=self._silent,
         )  # fmt: skip
         self.authorization = Authorization(store, network.operator_id)
         self.commands = Commands(links)
@@ -86,6 +86,11 @@ class Csms:
         )
 
     # --- life ----------------------------------------------------------------------------------
+    async def _silent(self, charger_id: str) -> None:
+        """Silent here too long: offline, unless it talks to another node of the cluster."""
+        if not self.links.elsewhere(charger_id):
+            await self.availability.offline(charger_id)
+
     def _closed(self, charger_id: str) -> None:
         self.closed_since_collect += 1
         if self.campaigns is not None:  # a soak broken by a lost connection
@@ -114,6 +119,7 @@ class Csms:
     async def start(self) -> None:
         registered = await asyncio.to_thread(self.store.own_chargers)
         self.provisioning.watch([c.id for c in registered])
+        await self.links.start()
         await self.gateway.start()
         self._watchdog = asyncio.create_task(self._upkeep(), name="csms watchdog")
 
@@ -123,6 +129,7 @@ class Csms:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
         await self.gateway.stop()
+        await self.links.stop()
 
     # --- ChargerSide -----------------------------------------------------------------------------
     async def boot(self, charger_id: str, version: str, boot: Boot) -> BootAnswer:

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from chargemesh.store import Store, open_store
+from tests.nats_server import NatsServer
 
 POSTGRES_URL = os.environ.get("CHARGEMESH_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 
@@ -51,3 +52,10 @@ def store(store_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    """A NATS server with JetStream of the test's own (tests/nats_server.py), never skipped."""
+    with NatsServer(tmp_path / "nats") as server:
+        yield server.url

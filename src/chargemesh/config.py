@@ -6,6 +6,7 @@ A bad file is reported as one line naming the key and the problem; nothing is ha
 from __future__ import annotations
 
 import re
+import socket
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -302,6 +303,43 @@ class AuthConfig(_Section):
         return key
 
 
+NATS_NAME = r"^[A-Za-z0-9_-]+$"  # a JetStream stream name: no dots, wildcards or spaces
+
+
+class BusConfig(_Section):
+    """The event bus shared by the nodes of a cluster: NATS JetStream (docs/cluster.md);
+    absent: the in-process bus of one node."""
+
+    url: str
+    """The NATS server (several: comma-separated, e.g. ``nats://a:4222,nats://b:4222``)."""
+    stream: Annotated[str, Field(pattern=NATS_NAME, max_length=64)] = "CHARGEMESH_EVENTS"
+    """The JetStream stream the events are kept in (made on first start)."""
+    subjects: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] = "cm.events"
+    """Subject prefix: an event is published on ``<subjects>.<kind>.<key>``."""
+    retention_s: Annotated[int, Field(ge=60)] = 86_400
+    """How long the stream keeps events: the longest partition a node catches up from."""
+    connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    heartbeat_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """The server's heartbeat on a node's consumer: two missed, and the node resumes it
+    where it stopped."""
+
+    @field_validator("url")
+    @classmethod
+    def _nats(cls, url: str) -> str:
+        if not all(re.match(r"^(nats|tls)://[^\s/]+$", u.strip()) for u in url.split(",")):
+            raise ValueError("must be a nats:// (or tls://) URL, several comma-separated")
+        return url
+
+
+class ClusterConfig(_Section):
+    """This node among the nodes sharing [store] (PostgreSQL) and [bus]."""
+
+    node_id: Annotated[str, Field(pattern=NATS_NAME, max_length=64)] = Field(
+        default_factory=lambda: socket.gethostname().split(".")[0] or "node"
+    )
+    """Unique per node: the outbox relay's name (each node keeps its own position)."""
+
+
 class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
@@ -315,6 +353,8 @@ class Config(_Section):
     ocpi: OcpiConfig = Field(default_factory=OcpiConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     csms: CsmsConfig | None = None
+    bus: BusConfig | None = None
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     source: Path | None = Field(default=None, exclude=True)
     """The file it came from: relative SQLite paths are relative to the current directory."""
 
@@ -328,6 +368,15 @@ class Config(_Section):
         unknown = [r for r in self.merge.resellers if r.upper() not in seen]
         if unknown:
             raise ValueError(f"merge.resellers: {', '.join(map(repr, unknown))} is not an operator")
+        return self
+
+    @model_validator(mode="after")
+    def _bus_over_postgres(self) -> Self:
+        if self.bus is not None and self.store.url.startswith("sqlite:"):
+            raise ValueError(
+                "[bus] needs a PostgreSQL store: the nodes of a cluster share it "
+                "(store.url is SQLite, one machine's file)"
+            )
         return self
 
     def operator(self, operator_id: str) -> OperatorConfig:

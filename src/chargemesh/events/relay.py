@@ -6,7 +6,9 @@ that answers only once the change is visible (the status writer). The relay's po
 outbox id published) is saved every ``save_every_s``, not per event; a process that stops (or is
 killed) between a commit and the next save publishes everything after the saved position again
 when it starts, so nothing committed is lost and a handler may see an event twice: the bus drops
-repeats by event id.
+repeats by event id. A bus that forwards to a broker (NATS) tells how far the broker has
+stored (``stored``): the position is saved no further, so what a broker away did not take is
+published again by the next start.
 """
 
 from __future__ import annotations
@@ -31,13 +33,21 @@ log = logging.getLogger(__name__)
 
 class OutboxRelay:
     def __init__(
-        self, store: Store, bus: EventBus, *, name: str = "local", save_every_s: float = 1.0
+        self,
+        store: Store,
+        bus: EventBus,
+        *,
+        name: str = "local",
+        save_every_s: float = 1.0,
+        stored: Callable[[int], int] | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.name = name
         self.save_every_s = save_every_s
+        self.stored = stored  # a position → as far as the bus's broker has stored of it
         self.position = 0  # the last outbox id published
+        self.resumed_at = 0  # the outbox's end when this relay started (its backlog published)
         self._saved = 0
         self._waiting: deque[Sequence[tuple[int, Event]]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -64,6 +74,7 @@ class OutboxRelay:
         self._saved = self.position = await asyncio.to_thread(self.store.outbox_position, self.name)
         while backlog := await asyncio.to_thread(self.store.outbox_after, self.position):
             self._publish(backlog)
+        self.resumed_at = self.position
         self.flush()
         self._task = asyncio.create_task(self._run(), name="outbox relay")
 
@@ -105,8 +116,8 @@ class OutboxRelay:
         self.position = max(self.position, rows[-1][0])
 
     async def _save(self) -> None:
-        if self.position > self._saved:
-            position = self.position
+        position = self.position if self.stored is None else self.stored(self.position)
+        if position > self._saved:
             await asyncio.to_thread(self.store.save_outbox_position, self.name, position)
             self._saved = position
 

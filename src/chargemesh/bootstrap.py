@@ -47,6 +47,7 @@ from chargemesh.domain.events import (
     TcecNotificationReceived,
 )
 from chargemesh.events.handlers import HandlerRunner
+from chargemesh.events.nats_bus import NatsBus, OutboxSweeper
 from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config
 from chargemesh.protocols.tcec.codec import Secrets
@@ -191,6 +192,8 @@ class Platform:
     async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         # first what was committed but not yet published (a process that died before its
         # relay did), then every commit as it comes; the index is built from the store after
+        if isinstance(self.bus, NatsBus):  # following the stream before the index is built
+            await self.bus.start()
         await self.handlers.start()
         await self.relay.start()
         if self.search:
@@ -218,6 +221,8 @@ class Platform:
             await self.writer.stop()
             await self.relay.stop()
             await self.handlers.stop()
+            if isinstance(self.bus, NatsBus):
+                await self.bus.stop()
             await self.http.aclose()
 
     async def readiness(self) -> Readiness:
@@ -288,6 +293,7 @@ def build_platform(
         return assemble(
             opened,
             tcec_peers(config),
+            NatsBus(config.bus, config.cluster.node_id) if config.bus is not None else None,
             ocpi=OcpiSettings.from_config(config),
             tcec_clients=tcec_clients(config),
             schedule=config if scheduled_syncs else None,
@@ -342,7 +348,13 @@ def assemble(
     index = StationIndex(store)
     if search:
         index.subscribe(bus)
-    relay = OutboxRelay(store, bus)  # the one relay: every unit of work's events reach the bus
+    # the one relay: every unit of work's events reach the bus; over NATS each node's relay
+    # keeps its own position and saves no further than the stream stored
+    relay = (
+        OutboxRelay(store, bus, name=bus.node_id, stored=bus.stored_through)
+        if isinstance(bus, NatsBus)
+        else OutboxRelay(store, bus)
+    )
     writer = StatusWriter(store, relay)
     base = f"{settings.public_url.rstrip('/')}/ocpi"
     own = (settings.country_code, settings.party_id)
@@ -416,6 +428,8 @@ def assemble(
     ops_keys = OpsKeys(store)
     guards = Guards(store, access, ops_keys)
     singletons = [Singleton("session timeouts", sessions.run)]
+    if isinstance(bus, NatsBus):  # what a node that died committed and never published
+        singletons.append(Singleton("outbox sweeper", OutboxSweeper(store, bus, relay).run))
     if schedule is not None and schedule.sync.interval_s > 0 and schedule.operators:
         synced = schedule
 

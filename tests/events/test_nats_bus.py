@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import nats
+import orjson
 import pytest
 
+from chargemesh.bootstrap import Platform, build_platform
 from chargemesh.config import BusConfig, ConfigError, parse_config
 from chargemesh.domain import ConnectorStatus, StationChanged, StatusChanged
 from chargemesh.events.nats_bus import NatsBus, OutboxSweeper
 from chargemesh.events.relay import OutboxRelay
+from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.store import StatusUpdate, Store, open_store
 from tests.factories import make_operator, make_station
 from tests.nats_server import NatsServer
@@ -241,3 +246,56 @@ def test_an_event_without_its_outbox_id_is_refused(nats_url: str) -> None:
     bus = NatsBus(BusConfig(url=nats_url), "node-a")
     with pytest.raises(ValueError, match="outbox"):
         bus.publish([dataclasses.replace(_status(1), event_id=None)])
+
+
+def _nearby_available(url: str) -> int:
+    answer = httpx.get(
+        f"{url}/api/v1/stations/nearby",
+        params={"lon": 116.4039, "lat": 39.9101, "radius_km": 5},
+        timeout=5,
+    )
+    assert answer.status_code == 200
+    return sum(s["available"] for s in answer.json()["stations"])
+
+
+def test_a_status_written_on_one_node_shows_on_the_other_within_a_second(
+    nats_url: str, postgres_url: str
+) -> None:
+    """Two platforms as ``chargemesh serve`` builds them from ``[store]`` (one PostgreSQL
+    schema), ``[bus]`` (one NATS server) and ``[cluster]``: a status written on node A is in
+    node B's nearby search and on B's event stream within a second."""
+    seed = open_store(postgres_url)
+    seed.upsert_operator(make_operator())
+    station = make_station(status=ConnectorStatus.FAULTED)
+    seed.upsert_stations([station], at=AT)
+    seed.close()
+    connector = station.evses[0].connectors[0].id
+
+    def node(name: str) -> Platform:
+        return build_platform(
+            parse_config(
+                f'[store]\nurl = "{postgres_url}"\n[bus]\nurl = "{nats_url}"\n'
+                f'[cluster]\nnode_id = "{name}"\n[sync]\ninterval_s = 0\n'
+            )
+        )
+
+    with (
+        node("node-a") as a,
+        node("node-b") as b,
+        LoopbackServer(a.app()) as node_a,
+        LoopbackServer(b.app()) as node_b,
+    ):
+        assert _nearby_available(node_b.url) == 0  # every status stale or faulted
+        timeout = httpx.Timeout(5, read=1.0)
+        with httpx.stream("GET", f"{node_b.url}/api/v1/events", timeout=timeout) as events:
+            lines = events.iter_lines()
+            assert next(lines).startswith(": chargemesh")  # B's stream is open
+            written = time.monotonic()
+            update = StatusUpdate(connector, ConnectorStatus.AVAILABLE, datetime.now(UTC), "t")
+            node_a.call(a.writer.apply([update]))
+            line = next(line for line in lines if line.startswith("data:"))
+            seen_on_stream = time.monotonic() - written
+        assert orjson.loads(line.removeprefix("data:"))["connector_id"] == connector
+        assert seen_on_stream < 1.0
+        assert _nearby_available(node_b.url) == 1
+        assert time.monotonic() - written < 1.0

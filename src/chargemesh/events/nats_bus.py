@@ -170,8 +170,10 @@ class NatsBus(EventBus):
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
-        with contextlib.suppress(Exception):
+        try:
             await nc.drain()
+        except Exception:  # the server away: no draining, but no more reconnecting either
+            await nc.close()
         if self._outgoing:
             log.warning("event bus: %d events not stored at stop (published again at start)",
                         len(self._outgoing))  # fmt: skip

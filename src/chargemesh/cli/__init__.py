@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from chargemesh import __version__
-from chargemesh.cli import compat, config, db, geo, ocpi, ops
+from chargemesh.cli import cluster, compat, config, db, geo, ocpi, ops
 from chargemesh.cli.common import out
 from chargemesh.cli.demo import demo
 from chargemesh.cli.report import report
@@ -30,6 +30,7 @@ app.add_typer(geo.app, name="geo")
 app.add_typer(ocpi.app, name="ocpi")
 app.add_typer(compat.app, name="compat")
 app.add_typer(ops.app, name="ops")
+app.add_typer(cluster.app, name="cluster")
 app.command("report")(report)
 app.command("serve")(serve)
 app.command("sync")(sync)

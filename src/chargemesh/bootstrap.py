@@ -34,6 +34,7 @@ from chargemesh.bus import EventBus
 from chargemesh.config import AuthConfig, Config, CsmsConfig
 from chargemesh.csms.campaigns import Campaigns
 from chargemesh.csms.chargers import Chargers
+from chargemesh.csms.cluster import ClusterLinks
 from chargemesh.csms.links import Links
 from chargemesh.csms.network import OwnNetwork
 from chargemesh.csms.remote import OcppCharging
@@ -303,6 +304,11 @@ def build_platform(
             search=search,
             auth=config.auth,
             csms=config.csms if csms else None,
+            csms_links=(
+                ClusterLinks(config.bus.url, config.cluster.node_id)
+                if csms and config.bus is not None
+                else None
+            ),
         )
     except BaseException:
         if owned:

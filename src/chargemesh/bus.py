@@ -26,19 +26,31 @@ REMEMBERED = 100_000  # event ids kept to recognise a repeat (a relay replays a 
 class EventBus:
     def __init__(self) -> None:
         self._handlers: dict[type, list[Handler]] = defaultdict(list)
+        self._local_only: set[int] = set()  # id() of handlers for this node's events only
         self._seen: OrderedDict[int, None] = OrderedDict()
 
-    def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> None:
+    def subscribe(
+        self, kind: type[E], handler: Callable[[E], None], *, local_only: bool = False
+    ) -> None:
+        """``handler`` gets every event of ``kind``; with ``local_only`` only those this node
+        committed (on several nodes: work a message asks for is done once, by the node that
+        received it — see events/handlers.py)."""
         self._handlers[kind].append(handler)
+        if local_only:
+            self._local_only.add(id(handler))
 
     def unsubscribe(self, kind: type[E], handler: Callable[[E], None]) -> None:
         self._handlers[kind].remove(handler)
 
-    def publish(self, events: Iterable[Event]) -> None:
+    def publish(self, events: Iterable[Event], *, remote: bool = False) -> None:
+        """Hand ``events`` to their handlers; ``remote``: committed by another node (the
+        ``local_only`` handlers skip them)."""
         for event in events:
             if self._repeated(event.event_id):
                 continue
             for handler in tuple(self._handlers.get(type(event), ())):
+                if remote and id(handler) in self._local_only:
+                    continue
                 try:
                     handler(event)
                 except Exception:

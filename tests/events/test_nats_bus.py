@@ -299,3 +299,28 @@ def test_a_status_written_on_one_node_shows_on_the_other_within_a_second(
         assert seen_on_stream < 1.0
         assert _nearby_available(node_b.url) == 1
         assert time.monotonic() - written < 1.0
+
+
+def test_local_only_handlers_get_only_their_nodes_events(nats_url: str) -> None:
+    """The handler tables run once in a cluster: on the node that committed the message."""
+
+    async def scenario() -> tuple[list[int], list[int], list[int]]:
+        a_all: list[int] = []
+        b_all: list[int] = []
+        b_local: list[int] = []
+        a, b = _node(nats_url, "node-a", a_all), _node(nats_url, "node-b", b_all)
+        b.subscribe(StatusChanged, lambda e: b_local.append(e.event_id), local_only=True)
+        await a.start()
+        await b.start()
+        try:
+            a.publish([_status(1)])
+            b.publish([_status(2, connector="c2")])
+            await _until(lambda: sorted(b_all) == [1, 2])
+            await _until(lambda: sorted(a_all) == [1, 2])
+        finally:
+            await a.stop()
+            await b.stop()
+        return a_all, b_all, b_local
+
+    _, _, b_local = asyncio.run(scenario())
+    assert b_local == [2]  # A's event reached B's other handlers, not this one

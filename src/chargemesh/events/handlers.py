@@ -34,8 +34,8 @@ class HandlerRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._early: list[Event] = []  # published before the runner started
-        for kind in handlers:
-            bus.subscribe(kind, self._heard)
+        for kind in handlers:  # once in a cluster: on the node that committed the event
+            bus.subscribe(kind, self._heard, local_only=True)
 
     def _heard(self, event: Event) -> None:
         """From the bus (on whichever thread published): queue it for the loop."""

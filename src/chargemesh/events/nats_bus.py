@@ -93,8 +93,9 @@ class NatsBus(EventBus):
         return event_id in self._seen
 
     # --- the bus -----------------------------------------------------------------------------
-    def publish(self, events: Iterable[Event]) -> None:
-        """To this node's handlers now, to every node through the stream (queued, in order)."""
+    def publish(self, events: Iterable[Event], *, remote: bool = False) -> None:
+        """This node's events (``remote`` is never set here): to its handlers now, to every
+        node through the stream (queued, in order)."""
         for event in events:
             if event.event_id is None:
                 raise ValueError("an event reaches other nodes from the outbox, with its row's id")
@@ -262,7 +263,7 @@ class NatsBus(EventBus):
             log.exception("event bus: cannot read %s (sequence %d)", msg.subject, sequence)
             return
         self.latest_id = max(self.latest_id, event_id)
-        super().publish((event,))
+        super().publish((event,), remote=True)
 
     # --- the connection's news -----------------------------------------------------------------
     async def _error(self, exc: Exception) -> None:

@@ -232,7 +232,9 @@ class Platform:
             reachable = True
         except StoreError:
             reachable = False
-        return Readiness(store=reachable, index=self._node.index_built, leader=self.leader.leading)
+        bus = self.bus.online if isinstance(self.bus, NatsBus) else True
+        return Readiness(store=reachable, index=self._node.index_built, leader=self.leader.leading,
+                         bus=bus)  # fmt: skip
 
     def refresh_compatibility(self) -> None:
         """The compatibility lab's flags, for search to steer drivers' vehicles away."""

@@ -286,6 +286,8 @@ def test_a_status_written_on_one_node_shows_on_the_other_within_a_second(
         LoopbackServer(b.app()) as node_b,
     ):
         assert _nearby_available(node_b.url) == 0  # every status stale or faulted
+        ready = httpx.get(f"{node_b.url}/readyz", timeout=5).json()
+        assert (ready["ready"], ready["bus"]) == (True, True)  # the bus is reachable
         timeout = httpx.Timeout(5, read=1.0)
         with httpx.stream("GET", f"{node_b.url}/api/v1/events", timeout=timeout) as events:
             lines = events.iter_lines()

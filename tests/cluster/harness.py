@@ -190,3 +190,63 @@ def owner_of(cluster: LocalCluster, charger_id: str) -> str | None:
             await nc.close()
 
     return asyncio.run(run())
+
+
+def signed_up_driver(base_url: str) -> dict[str, str]:
+    """A new driver's ``Authorization`` header, signed up and in through ``base_url``."""
+    email = f"cluster{next(_SEQ)}@drivers.example"
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        made = http.post("/api/v1/accounts", json={"email": email, "password": PASSWORD})
+        assert made.status_code == 201, made.text
+        grant = http.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+        assert grant.status_code == 200, grant.text
+    return {"Authorization": f"Bearer {grant.json()['access_token']}"}
+
+
+PASSWORD = "charge-2-go!"
+
+
+def session_until(
+    base_url: str,
+    auth: dict[str, str],
+    session_id: str,
+    states: set[str],
+    timeout_s: float,
+    metered: bool = False,
+) -> dict[str, Any]:
+    """The session once its state is one of ``states`` (and, if ``metered``, some energy has
+    been metered), asked of ``base_url``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            answer = httpx.get(f"{base_url}/api/v1/sessions/{session_id}", headers=auth,
+                               timeout=10)  # fmt: skip
+            session: dict[str, Any] = answer.json()
+            if (answer.status_code == 200 and session["state"] in states
+                    and (not metered or session["kwh"] > 0)):  # fmt: skip
+                return session
+        except httpx.HTTPError:
+            session = {}
+        assert time.monotonic() < deadline, f"session never {states}: {session}"
+        time.sleep(0.5)
+
+
+def own_connector(base_url: str, charger: str) -> str:
+    """The platform's id of an own charger's first connector."""
+    connector: str = station(base_url, f"CN-CMX:{charger}")["evses"][0]["connectors"][0]["id"]
+    return connector
+
+
+def wait_held(cluster: LocalCluster, chargers: list[str], timeout_s: float = 90) -> dict[str, str]:
+    """charger → the node holding it, once every one of ``chargers`` is held by a node (or
+    ``timeout_s`` passed: those held by then)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        held = {c: owner for c in chargers if (owner := owner_of(cluster, c)) is not None}
+        if len(held) == len(chargers) or time.monotonic() > deadline:
+            return held
+        time.sleep(1)
+
+
+def superchargers(cluster: LocalCluster) -> list[str]:
+    return [c["id"] for c in cluster.truth["own_chargers"] if c["kind"] == "supercharger"]

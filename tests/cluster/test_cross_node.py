@@ -16,12 +16,16 @@ from tests.cluster.harness import (
     config_of,
     event_stream,
     nearby,
-    owner_of,
+    own_connector,
     post_push,
     running_cluster,
+    session_until,
     signed_push,
+    signed_up_driver,
     station,
+    superchargers,
     tcec_token,
+    wait_held,
 )
 
 SHANGHAI = (31.23, 121.47)  # where the simulated country has stations of every kind
@@ -100,11 +104,8 @@ def test_an_own_chargers_status_on_one_node_shows_on_the_other_within_a_second(
     """A command through B to a supercharger held by A: the charger answers A, then tells A its
     new status (StatusNotification); B shows it."""
     a, b = cluster.nodes
-    superchargers = [c["id"] for c in cluster.truth["own_chargers"] if c["kind"] == "supercharger"]
-    held = wait_held(cluster, superchargers)
-    charger = next((c for c in superchargers if held.get(c) == a.name), None)
-    assert charger is not None, f"no supercharger held by {a.name}: {held}"
-    connector = station(b.api_url, f"CN-CMX:{charger}")["evses"][0]["connectors"][0]["id"]
+    charger = held_by(cluster, a.name, skip=1)  # the first is for the charge below
+    connector = own_connector(b.api_url, charger)
     with event_stream(b.api_url) as stream:
         answer = httpx.post(
             f"{b.api_url}/api/v1/ops/chargers/{charger}/availability",
@@ -120,11 +121,30 @@ def test_an_own_chargers_status_on_one_node_shows_on_the_other_within_a_second(
     assert status == streamed[1]["status"] != "available"
 
 
-def wait_held(cluster: LocalCluster, chargers: list[str], timeout_s: float = 90) -> dict[str, str]:
-    """charger → the node holding it, once every one of ``chargers`` is held by a node."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        held = {c: owner for c in chargers if (owner := owner_of(cluster, c)) is not None}
-        if len(held) == len(chargers) or time.monotonic() > deadline:
-            return held
-        time.sleep(1)
+def held_by(cluster: LocalCluster, node: str, skip: int = 0) -> str:
+    """A supercharger whose connection ``node`` holds (the ``skip``-th one)."""
+    held = wait_held(cluster, superchargers(cluster))
+    mine = [c for c, owner in sorted(held.items()) if owner == node]
+    assert len(mine) > skip, f"not {skip + 1} superchargers held by {node}: {held}"
+    return mine[skip]
+
+
+def test_a_charge_started_through_one_node_on_a_charger_held_by_the_other_runs_to_its_bill(
+    cluster: LocalCluster,
+) -> None:
+    a, b = cluster.nodes
+    connector = own_connector(b.api_url, held_by(cluster, a.name))
+    driver = signed_up_driver(b.api_url)
+    started = httpx.post(f"{b.api_url}/api/v1/sessions", json={"connector_id": connector},
+                         headers=driver, timeout=60)  # fmt: skip
+    assert started.status_code in (200, 201, 202), started.text
+    session_id = started.json()["id"]
+    session_until(b.api_url, driver, session_id, {"charging"}, timeout_s=60, metered=True)
+    stopped = httpx.post(f"{b.api_url}/api/v1/sessions/{session_id}/stop", headers=driver,
+                         timeout=60)  # fmt: skip
+    assert stopped.status_code in (200, 202), stopped.text
+    done = session_until(b.api_url, driver, session_id, {"completed", "failed"}, timeout_s=90)
+    assert done["state"] == "completed", done
+    assert done["bill"] is not None, done
+    assert done["bill"]["kwh"] > 0
+    assert session_until(a.api_url, driver, session_id, {"completed"}, 10)["bill"] == done["bill"]

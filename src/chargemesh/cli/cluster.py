@@ -403,7 +403,11 @@ class LocalCluster:
             last = counts
             return settled
 
-        self._wait(self.processes["sim"], synced, "was never synced", timeout_s, poll_s=1.0)
+        try:
+            self._wait(self.processes["sim"], synced, "ran", timeout_s, poll_s=1.0)
+        except ClusterError as exc:
+            raise ClusterError(f"the nodes never agreed on a synced map (stations: {last})\n"
+                               f"{exc}") from None  # fmt: skip
 
     def _wait(
         self,

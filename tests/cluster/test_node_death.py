@@ -1,0 +1,152 @@
+"""Three ``chargemesh serve`` nodes behind HAProxy, and ``kill -9`` of the leader in the middle
+of a charge on a supercharger it holds and of a T/CEC push storm to it: the charger reconnects
+through the balancer to another node and the charge ends with its bill; every push the dead
+node acknowledged shows on the others; another node leads within 15 s (issue 18)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from chargemesh.cli.cluster import LocalCluster, readyz
+from tests.cluster.harness import (
+    config_of,
+    nearby,
+    own_connector,
+    owner_of,
+    post_push,
+    running_cluster,
+    session_until,
+    signed_push,
+    signed_up_driver,
+    station,
+    superchargers,
+    tcec_token,
+    wait_held,
+)
+
+SHANGHAI = (31.23, 121.47)
+LEADER_MOVES_WITHIN_S = 15.0
+STORM_CONNECTORS = 12
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster"), nodes=3) as running:
+        yield running
+
+
+def leader(cluster: LocalCluster, alive: list[str]) -> str | None:
+    for name in alive:
+        if (readyz(cluster.node(name).api_url) or {}).get("leader"):
+            return name
+    return None
+
+
+def storm_connectors(cluster: LocalCluster, base_url: str) -> list[tuple[str, str, str]]:
+    """(operator, platform connector id, operator's ConnectorID) of T/CEC connectors."""
+    found: list[tuple[str, str, str]] = []
+    for op in (o for o in config_of(cluster, "node-1").operators if o.protocol == "tcec"):
+        for s in nearby(base_url, *SHANGHAI, operator=op.id, radius_km=60):
+            for evse in station(base_url, s["id"])["evses"]:
+                connector = evse["connectors"][0]["id"]
+                found.append((op.id, connector, connector.rsplit(":", 1)[1]))
+                if len(found) == STORM_CONNECTORS:
+                    return found
+    return found
+
+
+def connector_on(base_url: str, connector_id: str) -> dict[str, Any]:
+    """A connector as the node at ``base_url`` shows it."""
+    evses = station(base_url, connector_id.rsplit(":", 2)[0])["evses"]
+    return next(c for e in evses for c in e["connectors"] if c["id"] == connector_id)
+
+
+def test_the_leader_killed_mid_charge_and_mid_push_storm_loses_nothing(
+    cluster: LocalCluster,
+) -> None:
+    names = [n.name for n in cluster.nodes]
+    doomed = leader(cluster, names)
+    assert doomed is not None, "no node leads"
+    others = [n for n in names if n != doomed]
+    survivor = cluster.node(others[0]).api_url
+    held = wait_held(cluster, superchargers(cluster))
+    charger = next((c for c, node in sorted(held.items()) if node == doomed), None)
+    assert charger is not None, f"no supercharger held by the leader {doomed}: {held}"
+
+    # a charge through the balancer on the leader's charger
+    driver = signed_up_driver(cluster.url)
+    connector = own_connector(cluster.url, charger)
+    started = httpx.post(f"{cluster.url}/api/v1/sessions", json={"connector_id": connector},
+                         headers=driver, timeout=60)  # fmt: skip
+    assert started.status_code in (200, 201, 202), started.text
+    session_id = started.json()["id"]
+    session_until(cluster.url, driver, session_id, {"charging"}, timeout_s=60, metered=True)
+
+    # a push storm to the leader's own port: what it acknowledged, per connector
+    target = cluster.node(doomed).api_url
+    config = config_of(cluster, doomed)
+    connectors = storm_connectors(cluster, survivor)
+    assert len(connectors) == STORM_CONNECTORS
+    tokens = {op: tcec_token(config, op, target) for op in {c[0] for c in connectors}}
+    acked: dict[str, str] = {}
+    in_flight: list[str] = []
+    stop = threading.Event()
+
+    def storm() -> None:
+        n = 0
+        while not stop.is_set():
+            op, platform_id, wire_id = connectors[n % len(connectors)]
+            status = 3 if (n // len(connectors)) % 2 == 0 else 1  # charging, then free
+            in_flight[:] = [platform_id]
+            try:
+                ret = post_push(target, signed_push(config, op, wire_id, status), tokens[op])
+            except (httpx.HTTPError, AssertionError):
+                return  # the node is gone
+            if ret == 0:
+                acked[platform_id] = "charging" if status == 3 else "available"
+            n += 1
+
+    pusher = threading.Thread(target=storm, daemon=True)
+    pusher.start()
+    time.sleep(1.0)  # the storm under way
+    cluster.kill(doomed)
+    killed = time.monotonic()
+    stop.set()
+    pusher.join(timeout=15)
+    assert acked, "the leader acknowledged no push before it died"
+
+    # leadership moves
+    new_leader = None
+    while new_leader is None and time.monotonic() - killed < LEADER_MOVES_WITHIN_S:
+        new_leader = leader(cluster, others)
+        time.sleep(0.2)
+    assert new_leader is not None, f"no other node leads {LEADER_MOVES_WITHIN_S} s after the kill"
+
+    # every acknowledged push shows on every other node
+    for name in others:
+        url = cluster.node(name).api_url
+        for platform_id, status in acked.items():
+            shown = connector_on(url, platform_id)
+            if platform_id in in_flight:  # its last push may have been applied unanswered
+                assert shown["status"] in ("charging", "available")
+            else:
+                assert shown["status"] == status, (name, platform_id, shown)
+
+    # the charger reconnects through the balancer to another node; the charge ends with its bill
+    deadline = time.monotonic() + 90
+    while owner_of(cluster, charger) in (None, doomed):
+        assert time.monotonic() < deadline, f"{charger} never reconnected to another node"
+        time.sleep(0.5)
+    stopped = httpx.post(f"{cluster.url}/api/v1/sessions/{session_id}/stop", headers=driver,
+                         timeout=60)  # fmt: skip
+    assert stopped.status_code in (200, 202), stopped.text
+    done = session_until(cluster.url, driver, session_id, {"completed", "failed"}, timeout_s=90)
+    assert done["state"] == "completed", done
+    assert done["bill"] is not None, done
+    assert done["bill"]["kwh"] > 0

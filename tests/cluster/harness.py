@@ -17,7 +17,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ import httpx
 import orjson
 import pytest
 
-from chargemesh.cli.cluster import ClusterError, LocalCluster
+from chargemesh.cli.cluster import ClusterError, LocalCluster, TomlValue
 from chargemesh.config import Config, load_config
 from chargemesh.csms.cluster import BUCKET, key_of
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Secrets, seal_request
@@ -46,10 +46,13 @@ SIM_ARGS = ("--faults", "0", "--churn", "0", "--time-scale", "60")
 
 
 @contextlib.contextmanager
-def running_cluster(workdir: Path, nodes: int) -> Iterator[LocalCluster]:
-    """The cluster started, every feed synced and the own chargers registered; stopped after."""
+def running_cluster(
+    workdir: Path, nodes: int, settings: Mapping[str, Mapping[str, TomlValue]] | None = None
+) -> Iterator[LocalCluster]:
+    """The cluster started, every feed synced and the own chargers registered; stopped after.
+    ``settings``: more of every node's config, by table."""
     cluster = LocalCluster(workdir, nodes=nodes, scale=SCALE, sim_args=SIM_ARGS,
-                           postgres_url=POSTGRES_URL)  # fmt: skip
+                           postgres_url=POSTGRES_URL, settings=settings)  # fmt: skip
     try:
         cluster.start()
     except ClusterError as exc:

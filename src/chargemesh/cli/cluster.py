@@ -207,6 +207,7 @@ class LocalCluster:
         sim_args: Sequence[str] = (),
         nats_url: str | None = None,
         postgres_url: str = DEFAULT_POSTGRES,
+        settings: Mapping[str, Mapping[str, TomlValue]] | None = None,
     ) -> None:
         self.workdir = workdir.resolve()
         self.scale, self.seed, self.sim_args = scale, seed, list(sim_args)
@@ -225,6 +226,7 @@ class LocalCluster:
         self.ops_key = ""
         self.truth: dict[str, Any] = {}
         self._schema_made = False
+        self.settings = dict(settings or {})  # more of every node's config, by table
 
     # where things are
     @property
@@ -335,6 +337,8 @@ class LocalCluster:
         for node in self.nodes:
             tables = node_tables(node, store_url=self.store_url, nats_url=self.nats_url,
                                  balancer=self.url, ocpp=self.ocpp_url, signing=keys)  # fmt: skip
+            for table, values in self.settings.items():
+                tables[table] = {**tables.get(table, {}), **values}
             path = self.config_path(node.name)
             path.write_text(with_tables(text, tables), encoding="utf-8")
             load_config(path)  # a ConfigError now, not a node that stops at once

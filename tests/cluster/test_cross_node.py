@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from chargemesh.cli.cluster import LocalCluster
+from chargemesh.protocols.ocpi.transport import encode_token, format_datetime
+from chargemesh.store import open_store
 from tests.cluster.harness import (
     config_of,
     event_stream,
@@ -29,6 +32,7 @@ from tests.cluster.harness import (
 )
 
 SHANGHAI = (31.23, 121.47)  # where the simulated country has stations of every kind
+BEIJING = (39.91, 116.40)
 SEEN_WITHIN_S = 1.0
 TCEC_CHARGING = 3  # T/CEC connector Status: charging
 
@@ -55,8 +59,10 @@ def free_tcec_connector(
     raise AssertionError("no free one-connector T/CEC station near Shanghai")
 
 
-def station_of(base_url: str, station_id: str, operator: str) -> dict[str, Any]:
-    return next(s for s in nearby(base_url, *SHANGHAI, operator=operator, radius_km=60)
+def station_of(
+    base_url: str, station_id: str, operator: str, place: tuple[float, float] = SHANGHAI
+) -> dict[str, Any]:
+    return next(s for s in nearby(base_url, *place, operator=operator, radius_km=60)
                 if s["id"] == station_id)  # fmt: skip
 
 
@@ -73,6 +79,52 @@ def test_a_tcec_push_to_one_node_shows_on_the_other_within_a_second(cluster: Loc
         pushed = time.monotonic()
         assert post_push(a, signed_push(config, operator, wire_id, TCEC_CHARGING), token) == 0
         while station_of(b, station_id, operator)["available"] != 0:
+            assert time.monotonic() - pushed < 5, "node B's search never showed the push to A"
+            time.sleep(0.02)
+        in_search = time.monotonic() - pushed
+        streamed = stream.wait_for(connector, "charging", timeout_s=5)
+    assert streamed is not None, "node B's event stream never carried the push to A"
+    assert in_search < SEEN_WITHIN_S
+    assert streamed[0] - pushed < SEEN_WITHIN_S
+
+
+def test_an_ocpi_push_to_one_node_shows_on_the_other_within_a_second(
+    cluster: LocalCluster,
+) -> None:
+    a, b = (n.api_url for n in cluster.nodes)
+    config = config_of(cluster, "node-1")
+    found = None
+    for op in (o for o in config.operators if o.protocol == "ocpi"):
+        for place in (SHANGHAI, BEIJING):
+            for s in nearby(b, *place, operator=op.id, radius_km=60):
+                if s["available"] >= 1 and s["id"] not in TAKEN:
+                    found = op.id, s["id"], place, s["available"]
+                    break
+            if found:
+                break
+        if found:
+            break
+    assert found is not None, "no OCPI station with a free connector near Shanghai or Beijing"
+    operator, station_id, place, free_before = found
+    TAKEN.add(station_id)
+    evse = next(e for e in station(b, station_id)["evses"]
+                if all(c["status"] == "available" for c in e["connectors"]))  # fmt: skip
+    connector = evse["connectors"][0]["id"]
+    _, location, evse_uid, _ = connector.split(":")
+    with open_store(cluster.store_url) as store:  # the token the CPO presents to us
+        party = store.get_ocpi_party(operator)
+    assert party is not None
+    assert party.token_in is not None
+    token = party.token_in if party.raw_token else encode_token(party.token_in)
+    country, party_id = operator.split("-")
+    path = f"/ocpi/2.2.1/locations/{country}/{party_id}/{location}/{evse_uid}"
+    patch = {"status": "CHARGING", "last_updated": format_datetime(datetime.now(UTC))}
+    with event_stream(b) as stream:
+        pushed = time.monotonic()
+        answer = httpx.patch(f"{a}{path}", json=patch, timeout=10,
+                             headers={"Authorization": token})  # fmt: skip
+        assert (answer.status_code, answer.json()["status_code"]) == (200, 1000), answer.text
+        while station_of(b, station_id, operator, place)["available"] >= free_before:
             assert time.monotonic() - pushed < 5, "node B's search never showed the push to A"
             time.sleep(0.02)
         in_search = time.monotonic() - pushed

@@ -87,7 +87,8 @@ class StationIndex:
 
         self._lock = threading.RLock()  # writers: events, sweeps, segment changes
         self._pending: set[str] = set()  # stations to (re)read from the store
-        self._journal: list[StatusChanged | StatusConfirmed | str] | None = None  # rebuilding
+        # rebuilding: what arrives meanwhile (station ids to read again, removals, statuses)
+        self._journal: list[StatusChanged | StatusConfirmed | StationRemoved | str] | None = None
         self.version = 0  # bumped on every change a client could see
         self.rebuild_above = REBUILD_ABOVE
         self.last_build: BuildReport | None = None  # what the latest (re)build took
@@ -165,6 +166,8 @@ class StationIndex:
             for item in journal:
                 if isinstance(item, str):
                     self._pending.add(item)
+                elif isinstance(item, StationRemoved):  # gone since the build read it
+                    self._remove(item.station_id)
                 elif isinstance(item, StatusConfirmed):
                     self._apply_confirmed(item)
                 else:
@@ -246,11 +249,16 @@ class StationIndex:
 
     def _on_station_removed(self, event: StationRemoved) -> None:
         with self._lock:
-            found = self.locate(event.station_id)
-            if found is not None:
-                found[0].live[found[1]] = False
-                self.version += 1
-            self._pending.discard(event.station_id)
+            if self._journal is not None:  # a build under way may have read it still there
+                self._journal.append(event)
+            self._remove(event.station_id)
+
+    def _remove(self, station_id: str) -> None:
+        found = self.locate(station_id)
+        if found is not None:
+            found[0].live[found[1]] = False
+            self.version += 1
+        self._pending.discard(station_id)
 
     def locate(self, station_id: str) -> tuple[Segment, int] | None:
         """The live row of a station (the newest segment holding it)."""

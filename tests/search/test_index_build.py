@@ -1,0 +1,38 @@
+"""A build of the index while changes pour in (a node starting while another node syncs): what
+arrives during the build is not lost — a station removed after the build read it does not come
+back with the new segment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from chargemesh.bus import EventBus
+from chargemesh.search.index import StationIndex
+from chargemesh.store import open_store
+from tests.factories import make_operator, make_station
+
+
+def test_a_station_removed_during_a_build_stays_removed(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'c.db'}")
+    store.upsert_operator(make_operator())
+    stations = [make_station(source_id=f"S{n}") for n in range(3)]
+    at = datetime.now(UTC)
+    store.upsert_stations(stations, at=at)
+    bus = EventBus()
+    index = StationIndex(store)
+    index.subscribe(bus)
+    gone = stations[1].id
+    read = store.index_connectors
+
+    def connectors_then_a_removal(after: str, limit: int) -> list[object]:
+        page = read(after, limit)  # the build has read every station by now
+        if page:
+            bus.publish(store.remove_stations([gone], at=at))
+        return page  # type: ignore[return-value]
+
+    store.index_connectors = connectors_then_a_removal  # type: ignore[method-assign]
+    index.build()
+    assert index.locate(gone) is None
+    assert index.locate(stations[0].id) is not None
+    store.close()

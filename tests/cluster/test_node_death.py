@@ -2,7 +2,8 @@
 of a charge on a supercharger it holds and of a T/CEC push storm to it: the charger reconnects
 through the balancer to another node and the charge ends with its bill; every push the dead
 node acknowledged is in the store and the other nodes' search shows what the store holds;
-another node leads within 15 s (issue 18). The nodes do not poll the operators' statuses here:
+another node leads within 15 s (issue 18). Then the new leader killed in the middle of a
+firmware campaign: the campaign completes with each charger sent the update once. The nodes do not poll the operators' statuses here:
 the storm pushes statuses the simulated operators do not have."""
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from chargemesh.cli.cluster import LocalCluster, readyz
+from chargemesh.sim.firmware import build_image
 from chargemesh.store import Store, open_store
 from tests.cluster.harness import (
     config_of,
@@ -196,3 +199,49 @@ def test_the_leader_killed_mid_charge_and_mid_push_storm_loses_nothing(
     assert done["state"] == "completed", done
     assert done["bill"] is not None, done
     assert done["bill"]["kwh"] > 0
+
+
+def test_a_campaign_goes_on_exactly_once_after_its_leader_is_killed(
+    cluster: LocalCluster,
+) -> None:
+    """The campaign's ticks are a singleton: the new leader goes on from the store, and no
+    charger is sent the update twice (the claim of each send is in the store)."""
+    alive = [n.name for n in cluster.nodes if n.name not in cluster.dead()]
+    doomed = leader(cluster, alive)
+    assert doomed is not None, "no node leads"
+    chargers = sorted(wait_held(cluster, superchargers(cluster)))
+    models = sorted({c["model"] for c in cluster.truth["own_chargers"] if c["id"] in chargers})
+    ops = {"Authorization": f"Bearer {cluster.ops_key}"}
+    image = build_image("9.9.9", models, size=200_000)
+    made = httpx.post(f"{cluster.url}/api/v1/ops/firmware", headers=ops, timeout=60,
+                      files={"file": ("fw.bin", image)},
+                      data={"version": "9.9.9", "models": ",".join(models)})  # fmt: skip
+    assert made.status_code == 201, made.text
+    body = {"firmware": made.json()["id"], "target": {"chargers": chargers},
+            "waves": [1, len(chargers) - 1], "soak_s": 3, "timeout_s": 240,
+            "max_per_site": 100}  # fmt: skip
+    started = httpx.post(f"{cluster.url}/api/v1/ops/campaigns", json=body, headers=ops,
+                         timeout=60)  # fmt: skip
+    assert started.status_code == 201, started.text
+    cid = started.json()["id"]
+
+    def campaign() -> dict[str, Any]:
+        answer = httpx.get(f"{cluster.url}/api/v1/ops/campaigns/{cid}", headers=ops, timeout=30)
+        assert answer.status_code == 200, answer.text
+        c: dict[str, Any] = answer.json()
+        return c
+
+    deadline = time.monotonic() + 120
+    while campaign()["wave"] < 2:  # the canary passed: wave 2 dispatched
+        assert time.monotonic() < deadline, "the canary never passed"
+        time.sleep(0.5)
+    cluster.kill(doomed)
+    deadline = time.monotonic() + 240
+    while (done := campaign())["state"] not in ("completed", "halted"):
+        assert time.monotonic() < deadline, f"the campaign stopped going on: {done['state']}"
+        time.sleep(1.0)
+    assert done["state"] == "completed", done["reason"]
+    assert {u["state"] for u in done["updates"]} == {"updated"}
+    sends = [e for e in done["history"] if e["event"].startswith("update sent")]
+    assert sorted(e["charger_id"] for e in sends) == chargers  # each sent once
+    assert [u["attempts"] for u in done["updates"]] == [1] * len(chargers)

@@ -413,6 +413,7 @@ def assemble(
             OcpiCommandResult: [commands.on_result],
         },
         bus,
+        everywhere=frozenset({OcpiCommandResult}),  # the sender waits on whichever node
     )
     tcec = TcecPlatformEndpoints(
         peers=peers or {}, store=store, writer=writer,

@@ -12,7 +12,9 @@ import pytest
 
 from chargemesh.bootstrap import OcpiSettings, assemble
 from chargemesh.bus import EventBus
+from chargemesh.config import BusConfig
 from chargemesh.domain.events import OcpiCommandResult
+from chargemesh.events.nats_bus import NatsBus
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.models import StartSession
@@ -39,6 +41,24 @@ def test_a_result_posted_to_another_process_completes_the_command(
     store: Store, second: Store
 ) -> None:
     bus = EventBus()  # between the two processes
+    result_reaches_the_sender(store, second, bus, bus)
+
+
+def test_a_result_posted_to_another_node_reaches_the_sender_over_nats(
+    postgres_url: str, nats_url: str
+) -> None:
+    """The same over two nodes' NATS buses: the result is news every node's handler hears
+    (the sender's waiter is on another node than the one that committed it)."""
+    with open_store(postgres_url) as first, open_store(postgres_url) as other:
+        result_reaches_the_sender(
+            first, other, NatsBus(BusConfig(url=nats_url), "node-a"),
+            NatsBus(BusConfig(url=nats_url), "node-b"),
+        )  # fmt: skip
+
+
+def result_reaches_the_sender(
+    store: Store, second: Store, bus: EventBus, other_bus: EventBus
+) -> None:
     port = free_port()  # the second process: the CPO posts its results here
     settings = OcpiSettings(
         public_url=f"http://127.0.0.1:{port}", country_code=EMSP_PARTY[0],
@@ -46,7 +66,7 @@ def test_a_result_posted_to_another_process_completes_the_command(
     )  # fmt: skip
     sender, receiver = (
         assemble(store, bus=bus, ocpi=settings),
-        assemble(second, bus=bus, ocpi=settings),
+        assemble(second, bus=other_bus, ocpi=settings),
     )
     # a third serves our versions and credentials while the sender registers (its connections
     # cache the party as it was then: a process of its own, stopped after)

@@ -28,14 +28,17 @@ EventHandlers = Mapping[type, Sequence[AsyncHandler]]
 
 
 class HandlerRunner:
-    def __init__(self, handlers: EventHandlers, bus: EventBus) -> None:
+    def __init__(
+        self, handlers: EventHandlers, bus: EventBus, *, everywhere: frozenset[type] = frozenset()
+    ) -> None:
         self.handlers = handlers
         self._queue: asyncio.Queue[Event] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._early: list[Event] = []  # published before the runner started
-        for kind in handlers:  # once in a cluster: on the node that committed the event
-            bus.subscribe(kind, self._heard, local_only=True)
+        for kind in handlers:  # once in a cluster: on the node that committed the event;
+            # ``everywhere``: news every node's handler needs (a result a sender waits for)
+            bus.subscribe(kind, self._heard, local_only=kind not in everywhere)
 
     def _heard(self, event: Event) -> None:
         """From the bus (on whichever thread published): queue it for the loop."""

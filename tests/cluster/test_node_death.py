@@ -3,8 +3,9 @@ of a charge on a supercharger it holds and of a T/CEC push storm to it: the char
 through the balancer to another node and the charge ends with its bill; every push the dead
 node acknowledged is in the store and the other nodes' search shows what the store holds;
 another node leads within 15 s (issue 18). Then the new leader killed in the middle of a
-firmware campaign: the campaign completes with each charger sent the update once. The nodes do not poll the operators' statuses here:
-the storm pushes statuses the simulated operators do not have."""
+firmware campaign: the campaign completes with each charger sent the update once. The nodes do
+not poll the operators' statuses here: the storm pushes statuses the simulated operators do not
+have."""
 
 from __future__ import annotations
 

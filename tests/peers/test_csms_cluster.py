@@ -157,4 +157,3 @@ def test_a_newer_connection_through_b_takes_over_and_a_cannot_delete_it(two: Two
                              json={"connector": 1, "operative": False})  # fmt: skip
     assert (answer.status_code, answer.json()["status"]) == (200, "Accepted")
     wait_for(lambda: new.connectors[1].operative is False)
-

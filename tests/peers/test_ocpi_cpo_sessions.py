@@ -8,6 +8,7 @@ nothing here reaches into the platform's objects otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from chargemesh.domain import (
     TokenStanding,
     TokenType,
 )
+from chargemesh.domain.session import StartMethod, Vehicle
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.enums import CommandType, Status
@@ -54,6 +56,7 @@ from chargemesh.sim.peers.ocpi.data import CpoNetwork
 from chargemesh.sim.peers.ocpi.pricing import PricedPeriod, session_costs
 from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
 from chargemesh.store import OcpiObject, Store, open_store
+from tests.factories import valid_vin
 from tests.helpers import free_port, wait_for
 from tests.peers.ocpi_samples import (
     CPO_PARTY,
@@ -403,6 +406,29 @@ def test_plug_and_charge_starts_by_itself_with_the_emsps_authorization(p: Peers)
     assert received["auth_method"] == "AUTH_REQUEST"
     assert received["authorization_reference"] == reference
     assert received["remark"] == "the vehicle was unplugged"
+
+
+def test_plug_and_charge_is_allowed_only_on_the_networks_the_driver_chose(p: Peers) -> None:
+    """The car's EMAID token is one for every OCPI network; a network the driver did not
+    switch plug-and-charge on for is answered NOT_ALLOWED, and no session starts."""
+    sync(p)  # the platform knows the CPO's EVSEs
+    emaid = "CNCMSC000000777"
+    p.store.upsert_tokens([emaid_token(emaid)])
+    car = Vehicle("v-pnc", "acct-pnc", valid_vin(77), "lh-s5", emaid,
+                  networks=frozenset({"CN-XYZ"}))  # another network only  # fmt: skip
+    p.store.save_vehicle(car)
+    p.cpo.charging.plug_and_charge = True
+    assert p.plug_in(sim_car(7, "lh-s5", emaid=emaid)) is None
+    given = p.store.inbox("ocpi", "authorization", PARTY)
+    assert [g.payload["allowed"] for g in given] == ["NOT_ALLOWED"]
+    time.sleep(0.2)
+    assert p.store.account_sessions("acct-pnc") == []
+    assert p.cpo_server.call(p.cpo.unplug(LOC, DC)) is None
+    # switched on for this network too: allowed, and the session is the driver's
+    p.store.save_vehicle(dataclasses.replace(car, networks=frozenset({"CN-XYZ", PARTY})))
+    assert p.plug_in(sim_car(7, "lh-s5", emaid=emaid)) is not None
+    mine = wait_for(lambda: p.store.account_sessions("acct-pnc"))
+    assert mine[0].method is StartMethod.PLUG_AND_CHARGE
 
 
 def test_plug_and_charge_that_is_not_allowed_starts_nothing(p: Peers) -> None:

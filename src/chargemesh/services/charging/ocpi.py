@@ -241,8 +241,8 @@ class OcpiSessionMessages:
         if await asyncio.to_thread(self._store.session_by_ref, operator_id, reference):
             return
         vehicle = await asyncio.to_thread(self._store.vehicle_by_emaid, emaid)
-        if vehicle is None:
-            return
+        if vehicle is None or operator_id not in vehicle.networks:
+            return  # not a car of ours, or not on this network by its driver's choice
         uids = list(getattr(location, "evse_uids", None) or [])
         target = None
         for uid in uids:

@@ -94,6 +94,12 @@ class TokenAuthority:
         if token is None:
             raise OcpiError.not_found("unknown token", StatusCode.UNKNOWN_TOKEN)
         answer = allowed(token)
+        if answer == "ALLOWED" and token.type is TokenType.EMAID:
+            # a car's contract is one token for every network: plug-and-charge only where its
+            # driver switched it on
+            vehicle = await asyncio.to_thread(self._store.vehicle_by_emaid, token.uid)
+            if vehicle is not None and party_id.upper() not in vehicle.networks:
+                answer = "NOT_ALLOWED"
         reference = secrets.token_hex(16) if answer == "ALLOWED" else None
         info = AuthorizationInfo.model_validate(
             {

@@ -18,12 +18,16 @@ into each image. An ops key is made in the store; the images go through
 
 1. **Campaign 1** (version 9.0.0, every charger): waves of 1 %, 10 % and the rest, the
    per-site rule at its default (``max_per_site`` 1: a site of 4 is updated one charger at a
-   time, in four rounds), ``--soak-s``. Per wave, from its opening (the history event) to the
-   chargers' "update sent" events and to the requests' arrival at the chargers (timed in the
-   simulator): until every *site* had its first charger sent the update (what the per-site
-   rule lets start at once: the dispatch the target "every wave dispatched within 10 s of its
-   start" is about), until the wave's last charger was sent it (paced by the per-site rule:
-   four updates one after another), and until the wave passed; the whole campaign's time.
+   time, in four rounds), ``--soak-s``. Per wave, from its opening (the history event): its
+   first dispatching tick — the chargers it claimed (one per site: what the per-site rule lets
+   start at once, the dispatch the target "every wave dispatched within 10 s of its start" is
+   about), the claim's delay and the time until every one of them had the request (timed in
+   the simulator) —, the wave's last "update sent" (paced by the per-site rule: four updates
+   one after another) and its arrival, how many of the wave had finished when it passed, and
+   how long it was open; the whole campaign's time. Per charger, the update's course from its
+   claim in the CSMS's history and on the charger's own clock, and how far the history lags
+   the charger's statuses; the runner's tick period; the boots the CSMS accepted and the
+   connections the chargers lost.
 2. **Campaign 2** (version 9.1.0, which fails to install on CMX-SC600-X2 — the simulator's
    ``firmware_faults``, ``--fault``): the canary holds no X2, so its second wave crosses the
    error gate (``min_finished`` small so that a failure report, not a soak, crosses it). The
@@ -34,10 +38,13 @@ into each image. An ops key is made in the store; the images go through
    from this process, before the campaigns and during each: count, p50 / p99 latency, errors;
    the serve process's CPU (cores) and RSS, the simulator's CPU and the whole machine's.
 
-The figures share the machine with the simulator, PostgreSQL and whatever else runs: the load
-average is printed. ``--quick`` takes about 3 minutes; the full 10,000 about 10-12 minutes on 2
-cores (most of it the 10,000 boots at ``[csms] boots_per_s`` 200 and the four per-site rounds of
-each wave). Benchmarks print; they assert nothing.
+A campaign still live after ``--timeout-s`` (default 900 s) is cancelled through the API and
+reported as far as it got; each campaign is reported as soon as it ends. The figures share the
+machine with the simulator, PostgreSQL and whatever else runs: the load average is printed.
+``--quick`` takes about 3 minutes. The full 10,000 took 21 minutes on 2 cores: 1 minute to boot
+the fleet, campaign 1 cancelled at 900 s (the platform had not got through the last wave's first
+per-site round by then), its cancel 2.5 minutes, campaign 2 1.5 minutes. Benchmarks print; they
+assert nothing.
 """
 
 from __future__ import annotations

@@ -60,8 +60,15 @@ def test_only_a_boot_with_the_new_version_then_the_soak_makes_updated() -> None:
     broken = disconnected(back, T0)
     assert broken is not None
     assert broken.state is UpdateState.INSTALLED
-    # a boot with the old version before installing is not a failure (a power cut)
+    # a boot with the old version before installing is not a failure (a power cut), nor before
+    # the charger said it reboots into the new image (a reconnection); after, it is
     assert booted(sent(), "1.0", "2.0", T0) is None
+    assert booted(replace(sent(), state=UpdateState.INSTALLING), "1.0", "2.0", T0) is None
+    rebooting = progressed(replace(sent(), state=UpdateState.INSTALLING), "InstallRebooting", T0)
+    assert rebooting is not None
+    looped = booted(rebooting, "1.0", "2.0", T0)
+    assert looped is not None
+    assert looped.state is UpdateState.FAILED
 
 
 def test_installed_then_silence_fails_after_the_timeout() -> None:

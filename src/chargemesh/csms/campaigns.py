@@ -72,6 +72,7 @@ class Campaigns:
         self.clock = clock  # tests inject the time (a window, a soak)
         self._images: dict[str, FirmwareImage] = {}
         self._targets: tuple[float, set[str]] | None = None
+        self._targets_lock = asyncio.Lock()
         self._sending: set[asyncio.Task[None]] = set()
 
     # --- what operations do --------------------------------------------------------------------
@@ -88,13 +89,18 @@ class Campaigns:
                 CampaignState.HALTED}  # fmt: skip
         done = await self._switch(campaign_id, live, CampaignState.CANCELLED,
                                   "cancelled by operations")  # fmt: skip
-        for u in await asyncio.to_thread(self.store.campaign_updates, campaign_id):
-            if u.state is UpdateState.PENDING:
-                skipped = replace(u, state=UpdateState.SKIPPED, updated_at=self.clock(),
-                                  reason="the campaign was cancelled")  # fmt: skip
-                await self._change(u, skipped, None)
-        self._targets = None
+        ups = await asyncio.to_thread(self.store.campaign_updates, campaign_id)
+        await self._skip(ups, "the campaign was cancelled")
         return done
+
+    async def _skip(self, updates: list[Update], why: str) -> None:
+        """The pending ones of ``updates`` skipped, in one transaction."""
+        at = self.clock()
+        changes = [(replace(u, state=UpdateState.SKIPPED, updated_at=at, reason=why),
+                    UpdateState.PENDING, None)
+                   for u in updates if u.state is UpdateState.PENDING]  # fmt: skip
+        if changes:
+            await asyncio.to_thread(self.store.change_updates, changes)
 
     async def _switch(
         self, campaign_id: str, allowed: set[CampaignState], to: CampaignState, why: str
@@ -121,12 +127,11 @@ class Campaigns:
         always asks the store, and puts the charger in that set."""
         held = self._targets
         if not fresh and (held is None or time.monotonic() - held[0] > TARGETS_TTL_S):
-            live = await asyncio.to_thread(self.store.live_campaigns)
-            ids: set[str] = set()
-            for c in live:
-                ups = await asyncio.to_thread(self.store.campaign_updates, c.id)
-                ids.update(u.charger_id for u in ups if not u.state.final)
-            held = self._targets = (time.monotonic(), ids)
+            async with self._targets_lock:  # a storm's boots share one read
+                held = self._targets
+                if held is None or time.monotonic() - held[0] > TARGETS_TTL_S:
+                    ids = await asyncio.to_thread(self.store.chargers_in_live_campaigns)
+                    held = self._targets = (time.monotonic(), ids)
         if not fresh and held is not None and charger_id not in held[1]:
             return []
         found = await asyncio.to_thread(self.store.updates_of_charger, charger_id)
@@ -185,8 +190,8 @@ class Campaigns:
                 return
             c = await self._set(c, CampaignState.SCHEDULED, state=CampaignState.RUNNING,
                                 event="started: wave 1 open")  # fmt: skip
-        updates = await asyncio.to_thread(self.store.campaign_updates, c.id)
-        updates = [await self._ripen(c, u, now) for u in updates]
+        updates = await self._ripen(c, await asyncio.to_thread(self.store.campaign_updates, c.id),
+                                    now)  # fmt: skip
         if c.state is not CampaignState.RUNNING:
             return  # paused or halted: what is in flight is still judged, nothing is sent
         waves = len(c.rules.waves)
@@ -200,7 +205,14 @@ class Campaigns:
         current = [u for u in updates if u.wave == c.wave]
         tally = count(current, len(current))
         settled = not tally.in_flight and not tally.pending and tally.finished
-        if wave_passed(tally, c.rules) and c.wave + 1 < waves:
+        # offline or charging at their turn: they do not hold the wave back; those waiting
+        # only for their site's turn (or a tick) do
+        charging = await asyncio.to_thread(
+            self.store.chargers_in_transaction, now - TRANSACTION_LOOKBACK
+        )
+        sendable = any(u.state is UpdateState.PENDING and u.charger_id not in charging
+                       and self.links.get(u.charger_id) is not None for u in current)  # fmt: skip
+        if wave_passed(tally, c.rules) and not sendable and c.wave + 1 < waves:
             opened = f"wave {c.wave + 1} passed: wave {c.wave + 2} open"
             c = await self._set(c, CampaignState.RUNNING, wave=c.wave + 1, event=opened)
         elif settled and not wave_passed(tally, c.rules):
@@ -216,26 +228,24 @@ class Campaigns:
                                   f"{done.skipped} skipped")  # fmt: skip
             return
         if c.rules.deadline is not None and now >= c.rules.deadline:
-            for u in updates:
-                if u.state is UpdateState.PENDING:
-                    await self._change(
-                        u,
-                        replace(
-                            u,
-                            state=UpdateState.SKIPPED,
-                            updated_at=now,
-                            reason="not reached before the deadline",
-                        ),
-                        None,
-                    )
+            await self._skip(updates, "not reached before the deadline")
             return
         await self._dispatch(c, [u for u in updates if u.wave <= c.wave], self.clock())
 
-    async def _ripen(self, c: Campaign, u: Update, now: datetime) -> Update:
-        after = ripened(u, c.rules, now, self.links.get(u.charger_id) is not None)
-        if after is not None and await self._change(u, after, after.reason or str(after.state)):
-            return after
-        return u
+    async def _ripen(self, c: Campaign, updates: list[Update], now: datetime) -> list[Update]:
+        """``updates`` judged by the time (soaked → updated, too long → failed), the changes
+        saved in one transaction."""
+        changes = []
+        for u in updates:
+            if u.state.in_flight:
+                after = ripened(u, c.rules, now, self.links.get(u.charger_id) is not None)
+                if after is not None:
+                    changes.append((after, u.state, after.reason or str(after.state)))
+        if not changes:
+            return updates
+        saved = await asyncio.to_thread(self.store.change_updates, changes)
+        done = {a.charger_id: a for (a, _, _), ok in zip(changes, saved, strict=True) if ok}
+        return [done.get(u.charger_id, u) for u in updates]
 
     async def _dispatch(self, c: Campaign, updates: list[Update], now: datetime) -> None:
         """Send the update to every pending charger that may take it now, all claimed in one
@@ -317,10 +327,7 @@ class Campaigns:
         return image
 
     async def _change(self, before: Update, after: Update, event: str | None) -> bool:
-        changed = await asyncio.to_thread(self.store.change_update, after, before.state, event)
-        if changed and after.state.final:
-            self._targets = None
-        return changed
+        return await asyncio.to_thread(self.store.change_update, after, before.state, event)
 
     async def _set(self, c: Campaign, expected: CampaignState, *, event: str,
                    **change: object) -> Campaign:  # fmt: skip

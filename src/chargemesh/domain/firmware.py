@@ -5,7 +5,8 @@ canary first). Each charger's part is an **update** with its own state:
 
 ``pending`` (not sent yet: its wave has not opened, or it is offline, charging, outside the
 window or its site is busy) → ``sent`` (the charger accepted the request) → ``downloading`` →
-``downloaded`` → ``installing`` → ``installed`` (the charger said so: not yet a success) →
+``downloaded`` → ``installing`` → ``rebooting`` (it said ``InstallRebooting``) → ``installed``
+(the charger said so: not yet a success) →
 ``rebooted`` (it booted again reporting the new version; it must now stay connected for the
 soak time) → ``updated``. Or ``failed`` with a reason, or ``skipped`` (never reached before the
 campaign's deadline, or the campaign was cancelled before its turn).
@@ -59,6 +60,7 @@ class UpdateState(StrEnum):
     DOWNLOADING = "downloading"
     DOWNLOADED = "downloaded"
     INSTALLING = "installing"
+    REBOOTING = "rebooting"  # it said InstallRebooting: its next boot tells how it went
     INSTALLED = "installed"
     REBOOTED = "rebooted"
     UPDATED = "updated"
@@ -89,7 +91,7 @@ PROGRESS: Final = {
     "SignatureVerified": UpdateState.INSTALLING,
     "InstallScheduled": UpdateState.DOWNLOADED,
     "Installing": UpdateState.INSTALLING,
-    "InstallRebooting": UpdateState.INSTALLING,
+    "InstallRebooting": UpdateState.REBOOTING,
     "Installed": UpdateState.INSTALLED,
 }
 FAILURES: Final = frozenset(
@@ -197,10 +199,13 @@ def booted(u: Update, version: str | None, target: str, at: datetime) -> Update 
         if u.state is UpdateState.REBOOTED:
             return None
         return replace(u, state=UpdateState.REBOOTED, booted_at=at, updated_at=at)
-    if u.state in (UpdateState.INSTALLING, UpdateState.INSTALLED, UpdateState.REBOOTED):
+    if u.state in (UpdateState.REBOOTING, UpdateState.INSTALLED, UpdateState.REBOOTED):
         reason = f"booted with {version or 'no version'} instead of {target}"
         return replace(u, state=UpdateState.FAILED, updated_at=at, reason=reason)
-    return None  # rebooted before installing: it still has the update to do
+    # before it said it reboots into the new image: a reconnection (or a power cut), not the
+    # install's reboot — it still has the update to do (a 1.6 core charger, which never says
+    # InstallRebooting, that boot-loops fails by its timeout instead)
+    return None
 
 
 def disconnected(u: Update, at: datetime) -> Update | None:

@@ -228,6 +228,20 @@ class FirmwareTables(SqlHooks):
             rows = cur.fetchall()
         return [(self._campaign(r[13:]), self._update(r[:13])) for r in rows]
 
+    def chargers_in_live_campaigns(self) -> set[str]:
+        """The chargers with an update not yet judged in a live campaign (ids only: asked by
+        every boot of a reconnect storm)."""
+        with self._lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT DISTINCT u.charger_id FROM campaign_updates u JOIN campaigns c "
+                    f"ON c.id = u.campaign_id WHERE c.state IN {_LIVE} "
+                    "AND u.state NOT IN ('updated', 'failed', 'skipped')"
+                ),
+                (),
+            )
+            return {str(r[0]) for r in cur.fetchall()}
+
     def change_update(self, update: Update, expected: UpdateState, event: str | None) -> bool:
         """Save ``update`` if its stored state is still ``expected`` (compare-and-set), noting
         ``event`` in the campaign's history; whether it was."""

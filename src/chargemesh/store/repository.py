@@ -592,6 +592,9 @@ class Store(ABC):
     def updates_of_charger(self, charger_id: str) -> list[tuple[Campaign, Update]]: ...
 
     @abstractmethod
+    def chargers_in_live_campaigns(self) -> set[str]: ...
+
+    @abstractmethod
     def change_update(self, update: Update, expected: UpdateState, event: str | None) -> bool: ...
 
     @abstractmethod

@@ -304,8 +304,13 @@ class Campaigns:
             if link is None:
                 raise ConnectionError("the charger disconnected")
             answer = await asyncio.wait_for(link.update_firmware(request), SEND_TIMEOUT_S)
-        except Exception as exc:  # no answer, or a CALLERROR: its turn comes again
-            reason = f"no answer to the update ({type(exc).__name__})"
+        except TimeoutError:
+            # the answer is late, not the request lost: sent again, a charger already at it
+            # answers Rejected. It stays sent; its statuses, its boot or its timeout judge it.
+            log.info("charger %s: no answer to the update yet", u.charger_id)
+            return
+        except Exception as exc:  # never reached it (offline, its node gone), or a CALLERROR
+            reason = f"the update did not reach it ({type(exc).__name__})"
             back = replace(u, state=UpdateState.PENDING, updated_at=self.clock(), reason=reason)
             await self._change(u, back, reason)
             return

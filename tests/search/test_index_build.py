@@ -4,10 +4,11 @@ back with the new segment."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from chargemesh.bus import EventBus
+from chargemesh.domain import ConnectorStatus, StatusChanged
 from chargemesh.search.index import StationIndex
 from chargemesh.store import open_store
 from tests.factories import make_operator, make_station
@@ -35,4 +36,30 @@ def test_a_station_removed_during_a_build_stays_removed(tmp_path: Path) -> None:
     index.build()
     assert index.locate(gone) is None
     assert index.locate(stations[0].id) is not None
+    store.close()
+
+
+def test_a_late_copy_of_an_older_status_does_not_undo_a_newer_one(tmp_path: Path) -> None:
+    """Across nodes an event may come again late (the outbox sweeper republishing what a dead
+    node never published, after the newer status went out): the newer status stands, as in the
+    store."""
+    store = open_store(f"sqlite:///{tmp_path / 'c.db'}")
+    store.upsert_operator(make_operator())
+    st = make_station(evses=1, connectors=1)
+    store.upsert_stations([st], at=datetime.now(UTC))
+    index = StationIndex(store)
+    index.build()
+    connector = st.evses[0].connectors[0]
+    now = datetime.now(UTC)
+
+    def status(value: ConnectorStatus, at: datetime) -> StatusChanged:
+        return StatusChanged(connector.id, st.id, st.operator_id, ConnectorStatus.UNKNOWN, value,
+                             at, source="t")  # fmt: skip
+
+    index.on_status(status(ConnectorStatus.AVAILABLE, now))
+    found = index.locate(st.id)
+    assert found is not None
+    assert int(found[0].available[found[1]]) == 1
+    index.on_status(status(ConnectorStatus.CHARGING, now - timedelta(seconds=5)))  # late copy
+    assert int(found[0].available[found[1]]) == 1
     store.close()

@@ -224,6 +224,8 @@ class StationIndex:
             return None
         segment, row, crow = found
         at = event.at.timestamp()
+        if at < float(segment.c_at[crow]):  # older than what it shows (a late copy): as the
+            return int(segment.available[row])  # store does, the newer status stands
         fresh = self._fresh(segment, row, at, time.time())
         segment.set_status(crow, str(event.status), at, fresh)
         return int(segment.available[row])

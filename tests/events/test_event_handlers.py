@@ -38,7 +38,9 @@ async def _authorized_twice(store: Store) -> None:
     body = example(EXAMPLE)
     cc, pid, lid = body["country_code"], body["party_id"], body["id"]
     await platform.ocpi_locations.put(CPO, CPO.id, cc, pid, lid, None, None, body)
-    store.save_vehicle(Vehicle("v1", "alice", "LRW3E7EK4NC000001", "Model Y", EMAID))
+    # plug-and-charge switched on for this network by its driver
+    store.save_vehicle(Vehicle("v1", "alice", "LRW3E7EK4NC000001", "Model Y", EMAID,
+                               networks=frozenset({CPO.id})))  # fmt: skip
     where = {"location_id": lid, "evse_uids": [body["evses"][0]["uid"]]}
     authorized = OcpiTokenAuthorized(CPO.id, EMAID, "REF-PNC-1", where, event_id=41)
 

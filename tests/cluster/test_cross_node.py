@@ -88,9 +88,6 @@ def test_a_tcec_push_to_one_node_shows_on_the_other_within_a_second(cluster: Loc
     assert streamed[0] - pushed < SEEN_WITHIN_S
 
 
-@pytest.mark.xfail(
-    strict=False, reason="the stored token may be the registration token (issue 18 open)"
-)
 def test_an_ocpi_push_to_one_node_shows_on_the_other_within_a_second(
     cluster: LocalCluster,
 ) -> None:

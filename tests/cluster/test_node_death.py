@@ -84,7 +84,6 @@ def index_available(base_url: str, lat: float, lon: float, station_id: str) -> i
     return int(next(s["available"] for s in answer.json()["stations"] if s["id"] == station_id))
 
 
-@pytest.mark.xfail(strict=False, reason="a survivor index can lag the store (issue 18 open)")
 def test_the_leader_killed_mid_charge_and_mid_push_storm_loses_nothing(
     cluster: LocalCluster,
 ) -> None:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from chargemesh.bus import EventBus
-from chargemesh.domain import ConnectorStatus, StatusChanged
+from chargemesh.domain import ConnectorStatus, StationChanged, StatusChanged
 from chargemesh.search.index import StationIndex
-from chargemesh.store import open_store
+from chargemesh.store import StatusUpdate, open_store
 from tests.factories import make_operator, make_station
 
 
@@ -61,5 +61,40 @@ def test_a_late_copy_of_an_older_status_does_not_undo_a_newer_one(tmp_path: Path
     assert found is not None
     assert int(found[0].available[found[1]]) == 1
     index.on_status(status(ConnectorStatus.CHARGING, now - timedelta(seconds=5)))  # late copy
+    assert int(found[0].available[found[1]]) == 1
+    store.close()
+
+
+def test_a_status_that_arrives_while_a_changed_station_is_read_again_is_kept(
+    tmp_path: Path,
+) -> None:
+    """A station changed (a sync) is read again from the store; a status pushed meanwhile
+    reaches the old copy of its row: it is replayed on the new one, not lost with the old (a
+    new leader's first sync during a push storm left its index behind the store)."""
+    store = open_store(f"sqlite:///{tmp_path / 'c.db'}")
+    store.upsert_operator(make_operator())
+    st = make_station(evses=1, connectors=1)
+    at = datetime.now(UTC)
+    store.upsert_stations([st], at=at)
+    connector = st.evses[0].connectors[0]
+    store.apply_status_updates([StatusUpdate(connector.id, ConnectorStatus.CHARGING, at, "t")])
+    bus = EventBus()
+    index = StationIndex(store)
+    index.subscribe(bus)
+    index.build()
+    bus.publish([StationChanged(st.id, st.operator_id, at)])
+    read = store.get_station
+
+    def read_then_a_push(station_id: str) -> object:
+        held = read(station_id)  # charging, as the store had it when read
+        pushed = StatusUpdate(connector.id, ConnectorStatus.AVAILABLE,
+                              at + timedelta(seconds=1), "tcec:push")  # fmt: skip
+        bus.publish(store.apply_status_updates([pushed]).events)
+        return held
+
+    store.get_station = read_then_a_push  # type: ignore[method-assign]
+    assert index.apply_pending() == 1
+    found = index.locate(st.id)
+    assert found is not None
     assert int(found[0].available[found[1]]) == 1
     store.close()

@@ -158,21 +158,13 @@ class StationIndex:
                 after = cpage[-1][0]
             segment = builder.build()
             segment.refresh_available(time.time(), self.freshness_s)
-        finally:
+        except BaseException:
             with self._lock:
-                journal, self._journal = self._journal or [], None
+                self._journal = None
+            raise
         with self._lock:
             self.segments = [segment]
-            for item in journal:
-                if isinstance(item, str):
-                    self._pending.add(item)
-                elif isinstance(item, StationRemoved):  # gone since the build read it
-                    self._remove(item.station_id)
-                elif isinstance(item, StatusConfirmed):
-                    self._apply_confirmed(item)
-                else:
-                    self._apply_status(item)
-            self.version += 1
+            self._replay_journal()
         # What the index holds lives as long as the process: out of the collector's sight
         # (otherwise each full collection walks its lists, 75-90 ms at national scale).
         gc.collect()
@@ -272,7 +264,9 @@ class StationIndex:
 
     def apply_pending(self) -> int:
         """Read the stations added or changed since the last call and index them (a new
-        segment); merged duplicates and removed stations drop out. Returns how many."""
+        segment); merged duplicates and removed stations drop out. Returns how many. Status
+        events that arrive while the stations are read are journaled and replayed on the new
+        segment (applied to the old copies only, they would be lost with them)."""
         with self._lock:
             pending, self._pending = sorted(self._pending), set()
         if not pending:
@@ -280,23 +274,31 @@ class StationIndex:
         if len(pending) > self.rebuild_above:
             self.build()
             return len(pending)
-        canonical = self.store.canonical_of(pending)
-        private = self.store.private_station_owners()
-        self.private = set(private)
-        stations = [
-            s
-            for sid in pending
-            if canonical.get(sid, sid) == sid
-            and sid not in private
-            and (s := self.store.get_station(sid)) is not None
-        ]
-        for s in stations:
-            self._operator(s.operator_id)
-        srows, crows = station_rows(stations)
-        builder = SegmentBuilder(srows, self.operator_code, self.charger_code)
-        builder.add_connectors(crows)
-        segment = builder.build()
-        segment.refresh_available(time.time(), self.freshness_s)
+        with self._lock:
+            self._journal = []
+        try:
+            canonical = self.store.canonical_of(pending)
+            private = self.store.private_station_owners()
+            self.private = set(private)
+            stations = [
+                s
+                for sid in pending
+                if canonical.get(sid, sid) == sid
+                and sid not in private
+                and (s := self.store.get_station(sid)) is not None
+            ]
+            for s in stations:
+                self._operator(s.operator_id)
+            srows, crows = station_rows(stations)
+            builder = SegmentBuilder(srows, self.operator_code, self.charger_code)
+            builder.add_connectors(crows)
+            segment = builder.build()
+            segment.refresh_available(time.time(), self.freshness_s)
+        except BaseException:
+            with self._lock:
+                self._journal = None
+                self._pending.update(pending)  # read again next time
+            raise
         with self._lock:
             for sid in pending:  # the old copies, and stations merged away meanwhile
                 found = self.locate(sid)
@@ -304,8 +306,22 @@ class StationIndex:
                     found[0].live[found[1]] = False
             if len(segment):
                 self.segments = [*self.segments, segment]
-            self.version += 1
+            self._replay_journal()
         return len(pending)
+
+    def _replay_journal(self) -> None:
+        """Under the lock, with the new segments in place: what arrived while they were read."""
+        journal, self._journal = self._journal or [], None
+        for item in journal:
+            if isinstance(item, str):
+                self._pending.add(item)
+            elif isinstance(item, StationRemoved):  # gone since it was read
+                self._remove(item.station_id)
+            elif isinstance(item, StatusConfirmed):
+                self._apply_confirmed(item)
+            else:
+                self._apply_status(item)
+        self.version += 1
 
     def needs_compaction(self) -> bool:
         return len(self.segments) > MAX_SEGMENTS

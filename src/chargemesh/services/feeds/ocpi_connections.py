@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 #: Versions we speak, best first (2.1.1 peers are read leniently by the same models).
 SUPPORTED_VERSIONS: Final = ("2.2.1", "2.1.1")
 MAX_CACHED_HEADERS: Final = 4096
+#: How long a node trusts what it read of a token before reading the store again: a re-invite,
+#: a rotation or an unregistration done by another node or by the CLI takes effect within this.
+TOKEN_RECHECK_S: Final = 1.0
 
 
 def new_token() -> str:
@@ -66,8 +70,10 @@ class OcpiConnections:
         self._business = business_name
         self._http = http
         self.operators = {k.upper(): v for k, v in (operators or {}).items()}
-        self._tokens: dict[str, OcpiParty] = {}  # token_in → party, refreshed on every change
-        self._headers: dict[str, OcpiParty] = {}  # Authorization value → party, likewise
+        #: token_in → (party, when read); dropped on every change here, re-read after
+        #: TOKEN_RECHECK_S for what changed elsewhere (another node, the CLI)
+        self._tokens: dict[str, tuple[OcpiParty, float]] = {}
+        self._headers: dict[str, tuple[OcpiParty, float]] = {}  # Authorization value → likewise
         self.retries = 3  # per failing page of a pull, then the pull stops (and resumes later)
         self.backoff_s = 0.5
 
@@ -118,31 +124,43 @@ class OcpiConnections:
     # --- who is calling -------------------------------------------------------------------
     async def authenticate(self, authorization: str | None) -> OcpiParty:
         """The party whose token this is (raw or Base64); HTTP 401 otherwise."""
+        now = time.monotonic()
         known = self._headers.get(authorization or "")
-        if known is not None:
-            return known
+        if known is not None and now - known[1] < TOKEN_RECHECK_S:
+            return known[0]
         for candidate in token_candidates(authorization):
-            party = self._tokens.get(candidate)
-            if party is None:
+            cached = self._tokens.get(candidate)
+            if cached is not None and now - cached[1] < TOKEN_RECHECK_S:
+                party: OcpiParty | None = cached[0]
+            else:
                 party = await asyncio.to_thread(self._store.ocpi_party_by_token, candidate)
-                if party is not None:
-                    self._tokens[candidate] = party
+                if party is None:
+                    self._tokens.pop(candidate, None)
+                else:
+                    self._remember(self._tokens, candidate, party, now)
             if party is not None and party.token_in == candidate:
-                if len(self._headers) >= MAX_CACHED_HEADERS:
-                    self._headers.clear()
-                self._headers[authorization or ""] = party
+                self._remember(self._headers, authorization or "", party, now)
                 return party
+        self._headers.pop(authorization or "", None)
         raise OcpiError.unauthorized()
+
+    @staticmethod
+    def _remember(
+        cache: dict[str, tuple[OcpiParty, float]], key: str, party: OcpiParty, at: float
+    ) -> None:
+        if len(cache) >= MAX_CACHED_HEADERS and key not in cache:
+            cache.clear()
+        cache[key] = (party, at)
 
     async def save(self, party: OcpiParty) -> OcpiParty:
         party = replace(party, updated_at=datetime.now(UTC))
         if party.registered:  # the registry knows every operator that can send us data
             await asyncio.to_thread(self._store.upsert_operator, self.operator(party))
         await asyncio.to_thread(self._store.save_ocpi_party, party)
-        self._tokens = {k: v for k, v in self._tokens.items() if v.id != party.id}
-        self._headers = {k: v for k, v in self._headers.items() if v.id != party.id}
+        self._tokens = {k: v for k, v in self._tokens.items() if v[0].id != party.id}
+        self._headers = {k: v for k, v in self._headers.items() if v[0].id != party.id}
         if party.token_in is not None:
-            self._tokens[party.token_in] = party
+            self._tokens[party.token_in] = (party, time.monotonic())
         return party
 
     async def party(self, party_id: str) -> OcpiParty | None:

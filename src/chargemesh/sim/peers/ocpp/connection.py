@@ -162,6 +162,11 @@ class Connection:
         if self._ws is not None:
             self._abort(self._ws)
 
+    def abandon(self) -> None:
+        """The charger went on through another link: this connection stays open until the
+        CSMS closes it (a stale socket it still holds) and is never opened again."""
+        self._stopping = True
+
     async def aclose(self) -> None:
         """Stop and wait until :meth:`run` has ended (before closing the event loop)."""
         self.stop()

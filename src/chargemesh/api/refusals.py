@@ -1,0 +1,55 @@
+"""A request refused before any route sees it (too large, too many), answered in the caller's
+own protocol: the T/CEC envelope under ``/tcec/``, the OCPI envelope under ``/ocpi/``, our
+JSON error (docs/api-errors.md) everywhere else. For pure ASGI middlewares (the body limits,
+the rate limits), which answer without building a Request."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import orjson
+from starlette.types import Send
+
+from chargemesh.api.errors import DEFAULT_CODES
+from chargemesh.protocols.ocpi.transport import StatusCode, envelope
+from chargemesh.protocols.tcec.codec import Ret
+
+TCEC_PREFIX: Final = "/tcec/"
+OCPI_PREFIX: Final = "/ocpi/"
+
+
+def refusal_body(path: str, status: int, reason: str, *, advice: str | None = None) -> bytes:
+    """The body of a refusal of ``path`` with HTTP ``status`` (413, 429, 400…)."""
+    if path.startswith(TCEC_PREFIX):
+        ret = Ret.BUSY if status == 429 else Ret.MALFORMED
+        # unsigned: the caller is not known yet (nothing of the body has been read)
+        return orjson.dumps({"Ret": int(ret), "Msg": reason, "Data": "", "Sig": ""})
+    if path.startswith(OCPI_PREFIX):
+        code = StatusCode.SERVER_ERROR if status >= 500 else StatusCode.CLIENT_ERROR
+        return orjson.dumps(envelope(status_code=code, status_message=reason))
+    detail = {"code": DEFAULT_CODES.get(status, "refused"), "reason": reason, "advice": advice,
+              "errors": []}  # fmt: skip
+    return orjson.dumps({"detail": detail})
+
+
+async def send_refusal(
+    send: Send,
+    path: str,
+    status: int,
+    reason: str,
+    *,
+    advice: str | None = None,
+    retry_after_s: int | None = None,
+) -> None:
+    """Answer the refusal on an ASGI ``send`` (the connection is closed after it: whatever the
+    client still sends of its body is not read)."""
+    body = refusal_body(path, status, reason, advice=advice)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if retry_after_s is not None:
+        headers.append((b"retry-after", str(max(1, retry_after_s)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -27,8 +27,8 @@ def refusal_body(path: str, status: int, reason: str, *, advice: str | None = No
     if path.startswith(OCPI_PREFIX):
         code = StatusCode.SERVER_ERROR if status >= 500 else StatusCode.CLIENT_ERROR
         return orjson.dumps(envelope(status_code=code, status_message=reason))
-    detail: dict[str, object] = {"code": DEFAULT_CODES.get(status, "refused"), "reason": reason, "advice": advice,
-              "errors": []}  # fmt: skip
+    code_text = DEFAULT_CODES.get(status, "refused")
+    detail = {"code": code_text, "reason": reason, "advice": advice, "errors": []}
     return orjson.dumps({"detail": detail})
 
 

@@ -28,7 +28,12 @@ def refusal_body(path: str, status: int, reason: str, *, advice: str | None = No
         code = StatusCode.SERVER_ERROR if status >= 500 else StatusCode.CLIENT_ERROR
         return orjson.dumps(envelope(status_code=code, status_message=reason))
     code_text = DEFAULT_CODES.get(status, "refused")
-    detail = {"code": code_text, "reason": reason, "advice": advice, "errors": []}
+    detail: dict[str, object] = {
+        "code": code_text,
+        "reason": reason,
+        "advice": advice,
+        "errors": [],
+    }
     return orjson.dumps({"detail": detail})
 
 

@@ -25,6 +25,7 @@ from typing import Final
 import httpx
 
 from chargemesh.domain import Operator
+from chargemesh.protocols.bounded import MB, FetchLimits
 from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError
 from chargemesh.protocols.ocpi.enums import Role
 from chargemesh.protocols.ocpi.models import (
@@ -47,6 +48,13 @@ MAX_CACHED_HEADERS: Final = 4096
 #: How long a node trusts what it read of a token before reading the store again: a re-invite,
 #: a rotation or an unregistration done by another node or by the CLI takes effect within this.
 TOKEN_RECHECK_S: Final = 1.0
+#: What one read of a party's versions or version details may be during the handshake: they
+#: are a few hundred bytes, and whoever holds a registration token chooses where we read them.
+HANDSHAKE_LIMITS: Final = FetchLimits(max_bytes=1 * MB, total_s=10.0)
+#: The one answer to a credentials POST/PUT whose versions or details could not be read,
+#: whatever the reason (refused address, closed port, not HTTP, not OCPI, too large, too slow):
+#: telling them apart would let a token holder map what the platform can reach.
+UNREADABLE: Final = "the versions URL could not be read as OCPI"
 
 
 def new_token() -> str:
@@ -63,6 +71,7 @@ class OcpiConnections:
         business_name: str = "chargemesh",
         http: httpx.AsyncClient | None = None,
         operators: Mapping[str, Operator] | None = None,
+        page_limits: FetchLimits | None = None,
     ) -> None:
         self._store = store
         self.versions_url = versions_url
@@ -75,6 +84,7 @@ class OcpiConnections:
         self._tokens: dict[str, tuple[OcpiParty, float]] = {}
         self._headers: dict[str, tuple[OcpiParty, float]] = {}  # Authorization value → likewise
         self.retries = 3  # per failing page of a pull, then the pull stops (and resumes later)
+        self.page_limits = page_limits or FetchLimits()  # one answer of a pull, a push, a command
         self.backoff_s = 0.5
 
     # --- identity --------------------------------------------------------------------------
@@ -103,7 +113,9 @@ class OcpiConnections:
         name = next((str(r.get("business_details", {}).get("name")) for r in party.roles), party.id)
         return Operator(party.id.upper(), name, OperatorProtocol.OCPI)
 
-    def client(self, token: str, *, raw: bool = False) -> OcpiClient:
+    def client(
+        self, token: str, *, raw: bool = False, limits: FetchLimits | None = None
+    ) -> OcpiClient:
         if self._http is None:
             raise RuntimeError("OcpiConnections needs an httpx client to call peers")
         return OcpiClient(
@@ -113,6 +125,7 @@ class OcpiConnections:
             retries=self.retries,
             backoff_s=self.backoff_s,
             raw_token=raw,
+            limits=limits or self.page_limits,
         )
 
     def client_for(self, party: OcpiParty) -> OcpiClient:
@@ -188,6 +201,7 @@ class OcpiConnections:
                 http_status=405,
             )
         theirs = parse(Credentials, body)
+        _speaks_only_for(party.id, theirs)
         version, details, raw = await self._discover(theirs.url, theirs.token)
         token_c = new_token()
         await self.save(
@@ -218,7 +232,7 @@ class OcpiConnections:
         2.2.1 says Base64, many 2.1.1 and 2.2 peers read it raw, so a 401 to the Base64 form is
         tried once more raw (the spec's own advice), and what works is kept for the peer."""
         raw = False
-        client = self.client(token)
+        client = self.client(token, limits=HANDSHAKE_LIMITS)
         try:
             try:
                 versions = await client.get_versions(versions_url)
@@ -226,12 +240,10 @@ class OcpiConnections:
                 if not exc.unauthorized:
                     raise
                 raw = True
-                client = self.client(token, raw=True)
+                client = self.client(token, raw=True, limits=HANDSHAKE_LIMITS)
                 versions = await client.get_versions(versions_url)
         except OcpiPeerError as exc:
-            raise OcpiError(
-                StatusCode.UNABLE_TO_USE_CLIENT_API, f"cannot read your versions: {exc}"
-            ) from None
+            raise _unreadable(exc) from exc
         offered = {str(v.version): v.url for v in versions}
         version = next((v for v in SUPPORTED_VERSIONS if v in offered), None)
         if version is None:
@@ -242,9 +254,7 @@ class OcpiConnections:
         try:
             details = await client.get_version_details(offered[version])
         except OcpiPeerError as exc:
-            raise OcpiError(
-                StatusCode.UNABLE_TO_USE_CLIENT_API, f"cannot read your version details: {exc}"
-            ) from None
+            raise _unreadable(exc) from exc
         modules = {str(e.identifier) for e in details.endpoints}
         if "credentials" not in modules:
             raise OcpiError(StatusCode.NO_MATCHING_ENDPOINTS, "no credentials endpoint")
@@ -278,7 +288,8 @@ class OcpiConnections:
             theirs = await self.client(token_a, raw=raw).post_credentials(
                 credentials_url, self.our_credentials(token_b)
             )
-        except OcpiPeerError:
+            _speaks_only_for(party_id, theirs)
+        except (OcpiPeerError, OcpiError):
             await self.save(replace(pending, token_in=None, stage=NONE))
             raise
         party = await self.save(
@@ -319,8 +330,34 @@ class OcpiConnections:
     ) -> tuple[str, VersionDetails, bool]:
         try:
             return await self._discover(versions_url, token)
-        except OcpiError as exc:
-            raise OcpiPeerError(str(exc), url=versions_url, status_code=exc.status_code) from None
+        except OcpiError as exc:  # our side: the operator is told why
+            why = f" ({exc.__cause__})" if isinstance(exc.__cause__, OcpiPeerError) else ""
+            raise OcpiPeerError(
+                f"{exc}{why}", url=versions_url, status_code=exc.status_code
+            ) from None
+
+
+def _speaks_only_for(party_id: str, credentials: Credentials) -> None:
+    """A party speaks only for the identity it was invited (or configured) as: credentials whose
+    roles name another country_code/party_id are refused, before anything is fetched or kept —
+    otherwise it could write under another operator's id and lock the real owner out."""
+    cc, _, pid = party_id.upper().partition("-")
+    for role in credentials.roles:
+        claimed = (str(role.country_code).upper(), str(role.party_id).upper())
+        if claimed != (cc, pid):
+            raise OcpiError(
+                StatusCode.INVALID_PARAMETERS,
+                f"these credentials were issued for {cc}-{pid}; they cannot speak for "
+                f"{claimed[0][:2]}-{claimed[1][:3]}",
+                http_status=403,
+            )
+
+
+def _unreadable(exc: OcpiPeerError) -> OcpiError:
+    """The one answer for versions or details that could not be read; the reason is logged
+    here only (a peer error names the URL and the failure, never a token)."""
+    log.info("OCPI handshake: %s: %s", UNREADABLE, exc)
+    return OcpiError(StatusCode.UNABLE_TO_USE_CLIENT_API, UNREADABLE)
 
 
 def _endpoints(details: VersionDetails) -> tuple[dict[str, str], ...]:

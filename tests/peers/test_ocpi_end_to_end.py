@@ -25,6 +25,7 @@ from chargemesh.domain import (
     TokenStanding,
     TokenType,
 )
+from chargemesh.protocols.address_guard import AddressPolicy
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.client import OcpiClient, OcpiPeerError
@@ -122,6 +123,7 @@ def peers(store: Store) -> Iterator[Peers]:
         party_id=EMSP_PARTY[1],
         operators={PARTY: OPERATOR},
         command_min_wait_s=0.5,
+        fetch_policy=AddressPolicy.of(allow_loopback=True),  # the CPO listens on loopback
     )
     platform = assemble(store, ocpi=settings)
     network = CpoNetwork(*CPO_PARTY, locations=locations(COUNT), tariffs=[tariff(1), tariff(2)])
@@ -736,26 +738,28 @@ def test_bad_command_results_and_unknown_commands_are_refused(peers: Peers) -> N
 
 def test_a_connection_claiming_another_partys_id_cannot_touch_its_objects(peers: Peers) -> None:
     """A second connection whose credentials claim CN/LTC too (a misconfigured or hostile
-    peer): the objects LTC's own connection sent stay out of its reach."""
+    peer invited as CN/QYC): its registration is refused, it gets no token, and the objects
+    LTC's own connection sent stay as they were."""
     peers.register()
     peers.sync()
     token_a = peers.emsp.call(peers.platform.ocpi_connections.invite("CN-QYC"))
     impostor = OcpiCpoServer(CpoNetwork(*CPO_PARTY), token_a="impostor-token-a")
     with LoopbackServer(impostor.app) as impostor_server:
         impostor.set_base_url(impostor_server.url)
-        impostor_server.call(impostor.register_with(peers.our_versions, token_a))
-        theirs = impostor.peer_token
+        with pytest.raises(OcpiPeerError) as refused:
+            impostor_server.call(impostor.register_with(peers.our_versions, token_a))
+        assert refused.value.status_code == 2001
+        assert impostor.peer_token is None
         target = f"/2.2.1/locations/CN/LTC/{location_id(1)}"
-        assert ocpi(peers, "GET", target, theirs).status_code == 404
         body = location_json(1) | {
             "name": "hijacked",
             "last_updated": format_datetime(datetime.now(UTC)),
         }
-        assert ocpi(peers, "PUT", target, theirs, json=body).status_code == 404
-        patch = {"status": "OUTOFORDER", "last_updated": format_datetime(datetime.now(UTC))}
-        evse = f"{target}/{location_id(1)}-DC"
-        assert ocpi(peers, "PATCH", evse, theirs, json=patch).status_code == 404
+        assert ocpi(peers, "PUT", target, token_a, json=body).status_code == 401
         impostor_server.call(impostor.close())
+    held = peers.store.get_ocpi_party("CN-QYC")
+    assert held is not None
+    assert held.stage == "invited"
     station = peers.store.get_station(mapping.location_key(PARTY, location_id(1)))
     assert station is not None
     assert station.name != "hijacked"

@@ -6,6 +6,7 @@ message naming the parameter. Answers come from the in-memory :class:`StationInd
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -28,6 +29,11 @@ from chargemesh.search.queries import (
 )
 
 Coords = Literal["gcj02", "wgs84"]
+
+#: the longest encoded route we take: the HTTP server refuses a URL of 64 KiB or more before
+#: the app sees it (400 in plain text), and a polyline's characters (ASCII ``?`` to ``~``) take
+#: up to three bytes each once percent-encoded, so the schema promises no more than always fits
+POLYLINE_CHARS = 20_000
 
 
 class StationHitOut(BaseModel):
@@ -203,29 +209,36 @@ def search_router(index: StationIndex) -> APIRouter:
         """Clusters and single stations of a viewport at a zoom level (GeoJSON)."""
         _check_operators(index, f)
         west, south, east, north = parse_bbox(bbox)
-        if coords == "wgs84":
-            west, south = wgs84_to_gcj02(west, south)
-            east, north = wgs84_to_gcj02(east, north)
-        total, features = clusters(index, (west, south, east, north), zoom, f)
-        if coords == "wgs84":
-            for feat in features:
-                c = feat["geometry"]["coordinates"]
-                feat["geometry"]["coordinates"] = list(gcj02_to_wgs84(c[0], c[1]))
-        return _json(
-            {
-                "type": "FeatureCollection",
-                "zoom": zoom,
-                "coords": coords,
-                "stations": total,
-                "features": features,
-            }
-        )
+
+        def answer() -> Response:
+            w, s, e, n = west, south, east, north
+            if coords == "wgs84":
+                w, s = wgs84_to_gcj02(w, s)
+                e, n = wgs84_to_gcj02(e, n)
+            total, features = clusters(index, (w, s, e, n), zoom, f)
+            if coords == "wgs84":
+                for feat in features:
+                    c = feat["geometry"]["coordinates"]
+                    feat["geometry"]["coordinates"] = list(gcj02_to_wgs84(c[0], c[1]))
+            body = {"type": "FeatureCollection", "zoom": zoom, "coords": coords,
+                    "stations": total, "features": features}  # fmt: skip
+            return _json(body)
+
+        # a whole country's viewport is tens of milliseconds of work: off the event loop, so
+        # other requests (and the other clients) go on meanwhile
+        return await asyncio.to_thread(answer)
 
     @router.get("/route/stations", response_model=RouteOut)
     async def route_stations(
         f: Filters,
         polyline: Annotated[
-            str, Query(min_length=2, max_length=200_000, description="encoded polyline")
+            str,
+            Query(
+                min_length=2,
+                max_length=POLYLINE_CHARS,
+                pattern=r"^[?-~]+$",
+                description="encoded polyline (Google's algorithm: ASCII from ? to ~)",
+            ),
         ],
         corridor_km: Annotated[float, Query(gt=0, le=50)] = 5.0,
         precision: Annotated[int, Query(ge=5, le=6, description="polyline precision")] = 5,
@@ -242,17 +255,14 @@ def search_router(index: StationIndex) -> APIRouter:
             raise HTTPException(422, "polyline: a route needs at least two points")
         if len(points) > 20_000:
             raise HTTPException(422, "polyline: at most 20,000 points")
-        if coords == "wgs84":
-            points = [wgs84_to_gcj02(x, y) for x, y in points]
-        hits, route_km = along_route(index, points, corridor_km, limit, f)
-        stations = _hits_out(index, hits, coords, route=True)
-        return _json(
-            {
-                "coords": coords,
-                "route_km": round(route_km, 3),
-                "count": len(stations),
-                "stations": stations,
-            }
-        )
+
+        def answer() -> Response:
+            route = [wgs84_to_gcj02(x, y) for x, y in points] if coords == "wgs84" else points
+            hits, route_km = along_route(index, route, corridor_km, limit, f)
+            stations = _hits_out(index, hits, coords, route=True)
+            return _json({"coords": coords, "route_km": round(route_km, 3),
+                          "count": len(stations), "stations": stations})  # fmt: skip
+
+        return await asyncio.to_thread(answer)  # a long route: off the event loop
 
     return router

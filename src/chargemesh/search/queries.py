@@ -10,6 +10,8 @@ All positions are GCJ-02 here; the API converts ``coords=wgs84`` at its edge.
   requested zoom; a cell holding one station is returned as that station, from
   ``SINGLE_ZOOM`` on every station is. A cluster's position is its stations' mean; its
   ``expansion_zoom`` (where a click takes the map) is two levels deeper, at most ``SINGLE_ZOOM``.
+  One answer holds at most ``MAX_FEATURES``: a viewport with more is clustered as at a lower
+  zoom until it fits (the whole world at zoom 22 is not 266,000 single stations).
 * **Route** keeps the stations within ``corridor_km`` of an encoded polyline, ordered by how
   far along the route they lie.
 """
@@ -37,6 +39,8 @@ from chargemesh.search.segment import (
 
 CELLS_PER_TILE = 4  # 64 px cells on 256 px tiles
 SINGLE_ZOOM = 16
+#: the most features one clusters answer holds (a map shows no more; more is only a slow answer)
+MAX_FEATURES = 5_000
 MAX_ZOOM = 22
 
 
@@ -181,19 +185,27 @@ def _in_bbox(seg: Segment, bbox: tuple[float, float, float, float]) -> NDArray[n
 def clusters(
     index: StationIndex, bbox: tuple[float, float, float, float], zoom: int, f: SearchFilter
 ) -> tuple[int, list[dict[str, Any]]]:
-    """(stations matched in the viewport, GeoJSON features) for a viewport at a zoom."""
+    """(stations matched in the viewport, GeoJSON features) for a viewport at a zoom. An answer
+    holds at most :data:`MAX_FEATURES`: a viewport that would show more (the whole world at
+    street level) is clustered as at a lower zoom, two levels at a time, until it fits."""
     operators = index.operator_codes(f)
     masks = [(seg, seg.station_mask(f, operators) & _in_bbox(seg, bbox)) for seg in index]
     total = sum(int(m.sum()) for _, m in masks)
     features: list[dict[str, Any]] = []
-    if zoom >= SINGLE_ZOOM:
+    if zoom >= SINGLE_ZOOM and total <= MAX_FEATURES:
         for seg, m in masks:
             for r in np.flatnonzero(m):
                 features.append(_station_feature(index, seg, int(r)))
         return total, features
-    parts = [_cells_of(seg, m, zoom) for seg, m in masks if m.any()]
-    if not parts:
-        return 0, []
+    zoom = min(zoom, SINGLE_ZOOM - 1)
+    while True:
+        parts = [_cells_of(seg, m, zoom) for seg, m in masks if m.any()]
+        if not parts:
+            return 0, []
+        cells = len(np.unique(np.concatenate([p.keys for p in parts])))
+        if cells <= MAX_FEATURES or zoom == 0:
+            break
+        zoom = max(0, zoom - 2)
     keys = np.concatenate([p.keys for p in parts])
     uniq, inverse = np.unique(keys, return_inverse=True)
     n = len(uniq)

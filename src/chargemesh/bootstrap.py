@@ -50,6 +50,8 @@ from chargemesh.domain.events import (
 from chargemesh.events.handlers import HandlerRunner
 from chargemesh.events.nats_bus import NatsBus, OutboxSweeper
 from chargemesh.events.relay import OutboxRelay
+from chargemesh.protocols.address_guard import AddressPolicy, guarded_client
+from chargemesh.protocols.bounded import MB, FetchLimits
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config
 from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.wire import dialect_of
@@ -111,7 +113,8 @@ def tcec_clients(config: Config) -> TcecClients:
 @dataclass(frozen=True, slots=True)
 class OcpiSettings:
     """Our OCPI identity and where peers reach us (``public_url`` without ``/ocpi``), our T/CEC
-    OperatorID and the sessions' timeouts."""
+    OperatorID and the sessions' timeouts; ``fetch_policy``: where a party's URLs may lead
+    (default: the internet only, no loopback), ``page_limits``: one answer's size and time."""
 
     public_url: str
     country_code: str = "CN"
@@ -121,6 +124,8 @@ class OcpiSettings:
     tcec_operator_id: str = "MA01H3BQ2"  # ours, the prefix of our StartChargeSeqs
     session_start_timeout_s: float = 60.0
     session_stop_timeout_s: float = 60.0
+    fetch_policy: AddressPolicy = field(default_factory=AddressPolicy)
+    page_limits: FetchLimits = field(default_factory=FetchLimits)
 
     @classmethod
     def from_config(cls, config: Config) -> OcpiSettings:
@@ -129,6 +134,14 @@ class OcpiSettings:
             country_code=config.ocpi.country_code,
             party_id=config.ocpi.party_id,
             tcec_operator_id=config.tcec.operator_id,
+            fetch_policy=AddressPolicy.of(
+                allow=config.ocpi.fetch_allow,
+                deny=config.ocpi.fetch_deny,
+                allow_loopback=config.ocpi.allow_loopback,
+            ),
+            page_limits=FetchLimits(
+                max_bytes=int(config.sync.page_max_mb * MB), total_s=config.sync.page_timeout_s
+            ),
             operators={
                 op.id.upper(): op.to_operator() for op in config.operators if op.protocol == "ocpi"
             },
@@ -176,6 +189,7 @@ class Platform:
     search: bool = True  # False: the index is never built nor kept (see build_platform)
     feed_urls: Mapping[str, str] = field(default_factory=dict)  # configured feeds, for ops
     csms: Csms | None = None  # the own chargers' CSMS, when [csms] is configured
+    ocpi_http: httpx.AsyncClient | None = None  # OCPI calls, through the address guard
     _node: _Node = field(default_factory=_Node)
 
     def app(self) -> FastAPI:
@@ -225,6 +239,8 @@ class Platform:
             if isinstance(self.bus, NatsBus):
                 await self.bus.stop()
             await self.http.aclose()
+            if self.ocpi_http is not None:
+                await self.ocpi_http.aclose()
 
     async def readiness(self) -> Readiness:
         try:
@@ -366,9 +382,11 @@ def assemble(
     writer = StatusWriter(store, relay)
     base = f"{settings.public_url.rstrip('/')}/ocpi"
     own = (settings.country_code, settings.party_id)
+    # every OCPI call goes where a party's wire said: through the address guard
+    ocpi_http = guarded_client(settings.fetch_policy, httpx.Timeout(30.0, connect=5.0))
     connections = OcpiConnections(
-        store, versions_url=f"{base}/versions", own_party=own, http=http,
-        operators=settings.operators,
+        store, versions_url=f"{base}/versions", own_party=own, http=ocpi_http,
+        operators=settings.operators, page_limits=settings.page_limits,
     )  # fmt: skip
     commands = CommandSender(
         connections, store, relay, callback_base=f"{base}/2.2.1/commands",
@@ -471,5 +489,5 @@ def assemble(
         refresher=refresher, leader=leader if leader is not None else leader_for(store.url),
         singletons=tuple(singletons), owns_store=owns_store, search=search,
         feed_urls={op.id: op.url for op in feeds.operators} if feeds is not None else {},
-        csms=own_csms,
+        csms=own_csms, ocpi_http=ocpi_http,
     )  # fmt: skip

@@ -5,6 +5,7 @@ A bad file is reported as one line naming the key and the problem; nothing is ha
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import tomllib
@@ -163,6 +164,24 @@ class TcecConfig(_Section):
 class OcpiConfig(_Section):
     country_code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "CN"
     party_id: Annotated[str, Field(pattern=r"^[0-9A-Z]{3}$")] = "CMH"
+    allow_loopback: bool = False
+    """Whether URLs a party gives us (its versions URL, its module endpoints) may be on
+    loopback: only for a simulator's or a test's CPOs on this machine."""
+    fetch_allow: list[str] = Field(default_factory=list)
+    """Address ranges (CIDR) a party's URLs may be in although they are private or link-local,
+    e.g. ``["10.20.0.0/16"]`` for a partner on a private link."""
+    fetch_deny: list[str] = Field(default_factory=list)
+    """Address ranges (CIDR) never called, even if public or allowed above."""
+
+    @field_validator("fetch_allow", "fetch_deny")
+    @classmethod
+    def _ranges(cls, ranges: list[str]) -> list[str]:
+        for text in ranges:
+            try:
+                ipaddress.ip_network(text.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{text!r} is not an address range (e.g. 10.0.0.0/8)") from None
+        return ranges
 
 
 class SyncConfig(_Section):
@@ -174,6 +193,12 @@ class SyncConfig(_Section):
     full_every_s: Annotated[int, Field(ge=0)] = 86400
     """OCPI: a full listing (no date_from) at least this often, so the delisting rule sees
     stations a CPO dropped; the syncs between are incremental. 0: every sync is full."""
+    page_max_mb: Annotated[float, Field(gt=0, le=1024)] = 50.0
+    """The largest answer one page of an operator may be (MB, decompressed): read as a
+    stream, and the page dropped (the feed marked failed) past it."""
+    page_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    """The longest one page may take, from the request to its last byte: a page that trickles
+    forever ends here."""
 
 
 class StatusConfig(_Section):

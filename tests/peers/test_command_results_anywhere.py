@@ -15,6 +15,7 @@ from chargemesh.bus import EventBus
 from chargemesh.config import BusConfig
 from chargemesh.domain.events import OcpiCommandResult
 from chargemesh.events.nats_bus import NatsBus
+from chargemesh.protocols.address_guard import AddressPolicy
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.models import StartSession
@@ -63,6 +64,7 @@ def result_reaches_the_sender(
     settings = OcpiSettings(
         public_url=f"http://127.0.0.1:{port}", country_code=EMSP_PARTY[0],
         party_id=EMSP_PARTY[1], operators={PARTY: OPERATOR}, command_min_wait_s=5.0,
+        fetch_policy=AddressPolicy.of(allow_loopback=True),  # the CPO listens on loopback
     )  # fmt: skip
     sender, receiver = (
         assemble(store, bus=bus, ocpi=settings),

@@ -29,6 +29,7 @@ from chargemesh.domain import (
     TokenType,
 )
 from chargemesh.domain.session import StartMethod, Vehicle
+from chargemesh.protocols.address_guard import AddressPolicy
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.enums import CommandType, Status
@@ -175,6 +176,7 @@ def peers_on(store: Store) -> Iterator[Peers]:
         party_id=EMSP_PARTY[1],
         operators={PARTY: OPERATOR},
         command_min_wait_s=0.5,
+        fetch_policy=AddressPolicy.of(allow_loopback=True),  # the CPO listens on loopback
     )
     platform = assemble(store, ocpi=settings)
     network = CpoNetwork(*CPO_PARTY, locations=locations(3))

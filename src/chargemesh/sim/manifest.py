@@ -173,6 +173,7 @@ def manifest_text(
         "[ocpi]",
         f"country_code = {_s(platform_party[0])}",
         f"party_id = {_s(platform_party[1])}",
+        "allow_loopback = true  # the simulated CPOs listen on this machine",
         "",
         "[merge]  # the aggregator lists other networks' stations: never the canonical one",
         "resellers = ["

@@ -30,6 +30,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel
 
+from chargemesh.protocols.bounded import FetchLimits, bounded_request
 from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.models import (
     AuthorizationInfo,
@@ -181,6 +182,7 @@ class OcpiClient:
         retries: int = 3,
         backoff_s: float = 0.2,
         raw_token: bool = False,
+        limits: FetchLimits | None = None,
     ) -> None:
         if retries < 0 or backoff_s < 0:
             raise ValueError("retries and backoff_s must not be negative")
@@ -190,6 +192,8 @@ class OcpiClient:
         self._http = http
         self._retries = retries
         self._backoff_s = backoff_s
+        #: how large and how slow one answer may be: it is streamed and dropped past either
+        self.limits = limits or FetchLimits()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -223,16 +227,22 @@ class OcpiClient:
         headers = self._headers(functional=functional, to_party=to_party)
         try:
             if has_body:
-                return await self._http.request(method, url, json=body, headers=headers)
-            return await self._http.request(method, url, headers=headers)
+                return await bounded_request(
+                    self._http, method, url, self.limits, json=body, headers=headers
+                )
+            return await bounded_request(self._http, method, url, self.limits, headers=headers)
         except httpx.TimeoutException as exc:
-            raise OcpiPeerError(
-                f"{method} {url}: timeout ({type(exc).__name__})", url=url
-            ) from None
+            raise OcpiPeerError(f"{method} {url}: timeout ({self._cause(exc)})", url=url) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise OcpiPeerError(
-                f"{method} {url}: transport failure ({type(exc).__name__})", url=url
+                f"{method} {url}: transport failure ({self._cause(exc)})", url=url
             ) from None
+
+    def _cause(self, exc: Exception) -> str:
+        """The failure's kind and its own words (too large, refused address, TLS), for our logs
+        and feed health; the token never appears."""
+        said = str(exc)
+        return f"{type(exc).__name__}: {self._redact(said)}" if said else type(exc).__name__
 
     def _envelope(
         self, method: str, url: str, response: httpx.Response, *, body_required: bool = True

@@ -19,6 +19,7 @@ import httpx
 from pydantic import ValidationError
 
 from chargemesh.config import Config
+from chargemesh.protocols.bounded import MB, FetchLimits, bounded_request
 from chargemesh.protocols.tcec import charging as c
 from chargemesh.protocols.tcec.codec import (
     CHINA_TZ,
@@ -69,6 +70,9 @@ def client_from_config(config: Config, operator_id: str, http: httpx.AsyncClient
         secrets=Secrets.from_config(op.outbound),
         dialect=dialect_of(op.dialect),
         http=http,
+        limits=FetchLimits(
+            max_bytes=int(config.sync.page_max_mb * MB), total_s=config.sync.page_timeout_s
+        ),
     )
 
 
@@ -86,6 +90,7 @@ class TcecClient:
         backoff_s: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         seq: SeqCounter | None = None,
+        limits: FetchLimits | None = None,
     ) -> None:
         self.base_url = base_url
         self.operator_id = operator_id  # the operator we call
@@ -96,6 +101,8 @@ class TcecClient:
         self._http = http
         self._retries = retries
         self._backoff_s = backoff_s
+        #: how large and how slow one answer may be: it is streamed and dropped past either
+        self._limits = limits or FetchLimits()
         self._clock = clock
         self._seq = seq or SeqCounter.random_start()
         self._tokens = TokenCache(self._fetch_token, peer=f"operator {operator_id}", clock=clock)
@@ -109,9 +116,11 @@ class TcecClient:
         url = endpoint_url(self.base_url, interface, self._dialect)
         for attempt in range(self._retries + 1):
             try:
-                response = await self._http.post(url, json=body, headers=headers)
+                response = await bounded_request(
+                    self._http, "POST", url, self._limits, json=body, headers=headers
+                )
             except httpx.TransportError as exc:
-                failure = f"{type(exc).__name__}"
+                failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 if response.status_code < 500:
                     return open_response(response.content, self._secrets)

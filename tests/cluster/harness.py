@@ -37,6 +37,7 @@ from chargemesh.protocols.tcec.stations import (
 )
 from chargemesh.protocols.tcec.wire import Dialect, dialect_of, dump
 from chargemesh.sim.peers.tcec.push import PlatformPusher
+from chargemesh.store import Store, open_store
 from tests.conftest import POSTGRES_URL
 
 SCALE = 0.002
@@ -47,12 +48,15 @@ SIM_ARGS = ("--faults", "0", "--churn", "0", "--time-scale", "60")
 
 @contextlib.contextmanager
 def running_cluster(
-    workdir: Path, nodes: int, settings: Mapping[str, Mapping[str, TomlValue]] | None = None
+    workdir: Path,
+    nodes: int,
+    settings: Mapping[str, Mapping[str, TomlValue]] | None = None,
+    **options: Any,
 ) -> Iterator[LocalCluster]:
     """The cluster started, every feed synced and the own chargers registered; stopped after.
-    ``settings``: more of every node's config, by table."""
+    ``settings``: more of every node's config, by table; ``options``: of LocalCluster."""
     cluster = LocalCluster(workdir, nodes=nodes, scale=SCALE, sim_args=SIM_ARGS,
-                           postgres_url=POSTGRES_URL, settings=settings)  # fmt: skip
+                           postgres_url=POSTGRES_URL, settings=settings, **options)  # fmt: skip
     try:
         cluster.start()
     except ClusterError as exc:
@@ -253,3 +257,97 @@ def wait_held(cluster: LocalCluster, chargers: list[str], timeout_s: float = 90)
 
 def superchargers(cluster: LocalCluster) -> list[str]:
     return [c["id"] for c in cluster.truth["own_chargers"] if c["kind"] == "supercharger"]
+
+
+# --- a push storm and a kill -9 in the middle of it ------------------------------------------
+SHANGHAI = (31.23, 121.47)
+TCEC_CHARGING, TCEC_FREE = 3, 1
+
+
+def storm_connectors(
+    cluster: LocalCluster, base_url: str, count: int
+) -> list[tuple[str, str, str]]:
+    """(operator, platform connector id, operator's ConnectorID) of ``count`` T/CEC connectors
+    near Shanghai (one per EVSE)."""
+    found: list[tuple[str, str, str]] = []
+    for op in (o for o in config_of(cluster, cluster.nodes[0].name).operators
+               if o.protocol == "tcec"):  # fmt: skip
+        for s in nearby(base_url, *SHANGHAI, operator=op.id, radius_km=60):
+            for evse in station(base_url, s["id"])["evses"]:
+                connector = evse["connectors"][0]["id"]
+                found.append((op.id, connector, connector.rsplit(":", 1)[1]))
+                if len(found) == count:
+                    return found
+    return found
+
+
+def store_status(store: Store, connector_id: str) -> str:
+    held = store.get_station(connector_id.rsplit(":", 2)[0])
+    assert held is not None
+    return next(str(c.status) for e in held.evses for c in e.connectors if c.id == connector_id)
+
+
+@dataclass
+class Storm:
+    """What a storm sent: each connector's status before it, and per connector the pushes in
+    order as (T/CEC status, Ret, when sent)."""
+
+    before: dict[str, str]
+    pushes_of: dict[str, list[tuple[int, int, float]]]
+    killed_at: float = 0.0  # time.monotonic() of the kill
+
+    @property
+    def acknowledged(self) -> int:
+        return sum(1 for pushes in self.pushes_of.values() for _, ret, _ in pushes if ret == 0)
+
+    def check_stored(self, store: Store) -> None:
+        """Every acknowledged push that changed its connector's status (the storm alternates)
+        is in the connector's status history from the moment it was sent."""
+        for platform_id, pushes in self.pushes_of.items():
+            recorded = [(str(r.status), r.at.timestamp()) for r in store.status_history(platform_id)
+                        if r.source == "tcec:push"]  # fmt: skip
+            current = self.before[platform_id]
+            for status, ret, sent in pushes:
+                wanted = "charging" if status == TCEC_CHARGING else "available"
+                if ret != 0 or wanted == current:  # refused, or a confirmation: no change
+                    continue
+                assert any(st == wanted and at >= sent - 1.0 for st, at in recorded), (
+                    f"{platform_id}: acknowledged {wanted} pushed at {sent} is not in the store"
+                )
+                current = wanted
+
+
+def storm_and_kill(
+    cluster: LocalCluster, node: str, connectors: list[tuple[str, str, str]], after_s: float = 1.0
+) -> Storm:
+    """Push statuses to ``node``'s own port one after another (charging, then free, round the
+    connectors) and ``kill -9`` it ``after_s`` into the storm; what was sent and answered."""
+    target = cluster.node(node).api_url
+    config = config_of(cluster, node)
+    tokens = {op: tcec_token(config, op, target) for op in {c[0] for c in connectors}}
+    with open_store(cluster.store_url) as store:
+        before = {c[1]: store_status(store, c[1]) for c in connectors}
+    storm = Storm(before, {})
+    stop = threading.Event()
+
+    def push() -> None:
+        n = 0
+        while not stop.is_set():
+            op, platform_id, wire_id = connectors[n % len(connectors)]
+            status = TCEC_CHARGING if (n // len(connectors)) % 2 == 0 else TCEC_FREE
+            try:
+                ret = post_push(target, signed_push(config, op, wire_id, status), tokens[op])
+            except (httpx.HTTPError, AssertionError):
+                return  # the node is gone
+            storm.pushes_of.setdefault(platform_id, []).append((status, ret, time.time()))
+            n += 1
+
+    pusher = threading.Thread(target=push, daemon=True)
+    pusher.start()
+    time.sleep(after_s)  # the storm under way
+    cluster.kill(node)
+    storm.killed_at = time.monotonic()
+    stop.set()
+    pusher.join(timeout=15)
+    assert storm.acknowledged, f"{node} acknowledged no push before it died"
+    return storm

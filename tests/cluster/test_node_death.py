@@ -9,7 +9,6 @@ have."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,24 +18,19 @@ import pytest
 
 from chargemesh.cli.cluster import LocalCluster, readyz
 from chargemesh.sim.firmware import build_image
-from chargemesh.store import Store, open_store
+from chargemesh.store import open_store
 from tests.cluster.harness import (
-    config_of,
-    nearby,
     own_connector,
     owner_of,
-    post_push,
     running_cluster,
     session_until,
-    signed_push,
     signed_up_driver,
-    station,
+    storm_and_kill,
+    storm_connectors,
     superchargers,
-    tcec_token,
     wait_held,
 )
 
-SHANGHAI = (31.23, 121.47)
 LEADER_MOVES_WITHIN_S = 15.0
 STORM_CONNECTORS = 12
 
@@ -55,25 +49,6 @@ def leader(cluster: LocalCluster, alive: list[str]) -> str | None:
         if (readyz(cluster.node(name).api_url) or {}).get("leader"):
             return name
     return None
-
-
-def storm_connectors(cluster: LocalCluster, base_url: str) -> list[tuple[str, str, str]]:
-    """(operator, platform connector id, operator's ConnectorID) of T/CEC connectors."""
-    found: list[tuple[str, str, str]] = []
-    for op in (o for o in config_of(cluster, "node-1").operators if o.protocol == "tcec"):
-        for s in nearby(base_url, *SHANGHAI, operator=op.id, radius_km=60):
-            for evse in station(base_url, s["id"])["evses"]:
-                connector = evse["connectors"][0]["id"]
-                found.append((op.id, connector, connector.rsplit(":", 1)[1]))
-                if len(found) == STORM_CONNECTORS:
-                    return found
-    return found
-
-
-def store_status(store: Store, connector_id: str) -> str:
-    held = store.get_station(connector_id.rsplit(":", 2)[0])
-    assert held is not None
-    return next(str(c.status) for e in held.evses for c in e.connectors if c.id == connector_id)
 
 
 def index_available(base_url: str, lat: float, lon: float, station_id: str) -> int:
@@ -105,40 +80,11 @@ def test_the_leader_killed_mid_charge_and_mid_push_storm_loses_nothing(
     session_id = started.json()["id"]
     session_until(cluster.url, driver, session_id, {"charging"}, timeout_s=60, metered=True)
 
-    # a push storm to the leader's own port: what it acknowledged, per connector
-    target = cluster.node(doomed).api_url
-    config = config_of(cluster, doomed)
-    connectors = storm_connectors(cluster, survivor)
+    # a push storm to the leader's own port, and kill -9 in the middle of it
+    connectors = storm_connectors(cluster, survivor, STORM_CONNECTORS)
     assert len(connectors) == STORM_CONNECTORS
-    tokens = {op: tcec_token(config, op, target) for op in {c[0] for c in connectors}}
-    with open_store(cluster.store_url) as store:  # each connector's status before the storm
-        before = {c[1]: store_status(store, c[1]) for c in connectors}
-    acked: dict[str, str] = {}
-    pushes_of: dict[str, list[tuple[int, int, float]]] = {}
-    stop = threading.Event()
-
-    def storm() -> None:
-        n = 0
-        while not stop.is_set():
-            op, platform_id, wire_id = connectors[n % len(connectors)]
-            status = 3 if (n // len(connectors)) % 2 == 0 else 1  # charging, then free
-            try:
-                ret = post_push(target, signed_push(config, op, wire_id, status), tokens[op])
-            except (httpx.HTTPError, AssertionError):
-                return  # the node is gone
-            pushes_of.setdefault(platform_id, []).append((status, ret, time.time()))
-            if ret == 0:
-                acked[platform_id] = "charging" if status == 3 else "available"
-            n += 1
-
-    pusher = threading.Thread(target=storm, daemon=True)
-    pusher.start()
-    time.sleep(1.0)  # the storm under way
-    cluster.kill(doomed)
-    killed = time.monotonic()
-    stop.set()
-    pusher.join(timeout=15)
-    assert acked, "the leader acknowledged no push before it died"
+    storm = storm_and_kill(cluster, doomed, connectors)
+    killed = storm.killed_at
 
     # leadership moves
     new_leader = None
@@ -147,22 +93,9 @@ def test_the_leader_killed_mid_charge_and_mid_push_storm_loses_nothing(
         time.sleep(0.2)
     assert new_leader is not None, f"no other node leads {LEADER_MOVES_WITHIN_S} s after the kill"
 
-    # every push the dead node acknowledged is in the store: each that changed the status (the
-    # storm alternates) is in the connector's status history from the moment it was sent
+    # every push the dead node acknowledged is in the store
     with open_store(cluster.store_url) as store:
-        for platform_id, pushes in pushes_of.items():
-            history = store.status_history(platform_id)
-            recorded = [(str(r.status), r.at.timestamp()) for r in history
-                        if r.source == "tcec:push"]  # fmt: skip
-            current = before[platform_id]
-            for status, ret, sent in pushes:
-                wanted = "charging" if status == 3 else "available"
-                if ret != 0 or wanted == current:  # refused, or a confirmation: no change
-                    continue
-                assert any(st == wanted and at >= sent - 1.0 for st, at in recorded), (
-                    f"{platform_id}: acknowledged {wanted} pushed at {sent} is not in the store"
-                )
-                current = wanted
+        storm.check_stored(store)
 
         # and every other node shows what the store holds now (what the dead node committed
         # and never published, the new leader's outbox sweeper publishes; the operators' own

@@ -208,7 +208,12 @@ class LocalCluster:
         nats_url: str | None = None,
         postgres_url: str = DEFAULT_POSTGRES,
         settings: Mapping[str, Mapping[str, TomlValue]] | None = None,
+        bus: bool = True,
+        store_url: str | None = None,
     ) -> None:
+        if not bus and nodes != 1:
+            raise ValueError("nodes without a bus do not see each other's changes: one only")
+        self.bus = bus  # False: one node on PostgreSQL without NATS (the single-node baseline)
         self.workdir = workdir.resolve()
         self.scale, self.seed, self.sim_args = scale, seed, list(sim_args)
         self.postgres_url = postgres_url
@@ -222,6 +227,11 @@ class LocalCluster:
         self.schema = f"cluster_{uuid.uuid4().hex[:10]}"
         sep = "&" if "?" in postgres_url else "?"
         self.store_url = f"{postgres_url}{sep}options=-csearch_path%3D{self.schema}"
+        self.own_schema = store_url is None  # else the store is given (and kept): one node's
+        if store_url is not None:
+            if bus and not store_url.startswith("postgresql"):
+                raise ValueError("nodes that share a bus share a PostgreSQL store")
+            self.store_url = store_url
         self.processes: dict[str, Process] = {}
         self.ops_key = ""
         self.truth: dict[str, Any] = {}
@@ -256,10 +266,10 @@ class LocalCluster:
         part does not come up."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
-            if self.own_nats:
+            if self.own_nats and self.bus:
                 step(f"NATS JetStream on {self.nats_url}")
                 self._start_nats()
-            step(f"PostgreSQL schema {self.schema}")
+            step(f"PostgreSQL schema {self.schema}" if self.own_schema else "the store")
             self._make_schema()
             step(f"the simulated country (scale {self.scale:g})")
             self._start_sim()
@@ -301,12 +311,13 @@ class LocalCluster:
         from chargemesh.services.accounts.ops_keys import OpsKeys
         from chargemesh.store import open_store
 
-        try:
-            with psycopg.connect(self.postgres_url, autocommit=True, connect_timeout=5) as admin:
-                admin.execute(f"CREATE SCHEMA {self.schema}")
-        except psycopg.Error as exc:
-            raise ClusterError(f"PostgreSQL at {self.postgres_url}: {exc}") from None
-        self._schema_made = True
+        if self.own_schema:
+            try:
+                with psycopg.connect(self.postgres_url, autocommit=True, connect_timeout=5) as db:
+                    db.execute(f"CREATE SCHEMA {self.schema}")
+            except psycopg.Error as exc:
+                raise ClusterError(f"PostgreSQL at {self.postgres_url}: {exc}") from None
+            self._schema_made = True
         with open_store(self.store_url) as store:  # migrated once, before any node starts
             self.ops_key = OpsKeys(store).create("cluster")[1]
 
@@ -337,6 +348,8 @@ class LocalCluster:
         for node in self.nodes:
             tables = node_tables(node, store_url=self.store_url, nats_url=self.nats_url,
                                  balancer=self.url, ocpp=self.ocpp_url, signing=keys)  # fmt: skip
+            if not self.bus:
+                del tables["bus"], tables["cluster"]
             for table, values in self.settings.items():
                 tables[table] = {**tables.get(table, {}), **values}
             path = self.config_path(node.name)

@@ -64,6 +64,38 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
+#: what a middleware may answer before any route (docs/api-errors.md): a body too large for
+#: its endpoint (only where a route takes one), too many requests from one caller
+_BEFORE_ANY_ROUTE: Final[Mapping[int, str]] = {
+    413: "too_large: the body is larger than this endpoint takes",
+    429: "too_many_requests: slow down, see Retry-After",
+}
+#: 400 is a request that cannot be read at all: a body that is not UTF-8 or a broken form (our
+#: shape), or a URL of 64 KiB or more, which the HTTP server refuses in plain text
+_UNREADABLE: Final = "bad_request: a body that cannot be read, or a URL of 64 KiB or more"
+
+
+def amend_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document says what the API answers, not only what its routes declare:
+    400 for a request that cannot be read, 413 for a body too large, 429 for a caller over
+    its rate; and every 4xx of ``/api/`` carries the one error shape."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+    unreadable = {**error, "text/plain": {"schema": {"type": "string"}}}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
+            continue
+        for operation in operations.values():
+            answers: dict[str, Any] = operation.setdefault("responses", {})
+            answers.setdefault("400", {"description": _UNREADABLE, "content": unreadable})
+            for refused, description in _BEFORE_ANY_ROUTE.items():
+                if refused != 413 or "requestBody" in operation:
+                    answers.setdefault(str(refused), {"description": description})
+            for status, answer in answers.items():
+                if status.startswith("4") and "content" not in answer:
+                    answer["content"] = error
+    return schema
+
+
 def _code(status: int) -> str:
     return DEFAULT_CODES.get(status, "error" if status >= 500 else "client_error")
 
@@ -97,7 +129,8 @@ def validation_body(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Answer 4xx under ``/api/`` in the one shape; elsewhere FastAPI's own handlers stay."""
+    """Answer 4xx under ``/api/`` in the one shape; elsewhere FastAPI's own handlers stay. The
+    published schema (``/openapi.json``) is amended to say so (:func:`amend_schema`)."""
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -117,3 +150,12 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_invalid)
+
+    routes_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = amend_schema(routes_schema())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -31,7 +31,7 @@ from chargemesh.api.events import EventStreams
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
-from chargemesh.config import AuthConfig, Config, CsmsConfig
+from chargemesh.config import AuthConfig, BodyLimitsConfig, Config, CsmsConfig
 from chargemesh.csms.campaigns import Campaigns
 from chargemesh.csms.chargers import Chargers
 from chargemesh.csms.cluster import ClusterLinks
@@ -189,6 +189,7 @@ class Platform:
     search: bool = True  # False: the index is never built nor kept (see build_platform)
     feed_urls: Mapping[str, str] = field(default_factory=dict)  # configured feeds, for ops
     csms: Csms | None = None  # the own chargers' CSMS, when [csms] is configured
+    body_limits: BodyLimitsConfig = field(default_factory=BodyLimitsConfig)  # largest bodies
     ocpi_http: httpx.AsyncClient | None = None  # OCPI calls, through the address guard
     _node: _Node = field(default_factory=_Node)
 
@@ -201,6 +202,7 @@ class Platform:
             accounts=self.accounts, guards=self.guards, lifespan=self.lifespan,
             readiness=self.readiness, ocpi_connections=self.ocpi_connections,
             feed_urls=self.feed_urls, csms=self.csms, relay=self.relay,
+            body_limits=self.body_limits,
         )  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -322,6 +324,7 @@ def build_platform(
             search=search,
             auth=config.auth,
             csms=config.csms if csms else None,
+            body_limits=config.limits,
             csms_links=(
                 ClusterLinks(config.bus.url, config.cluster.node_id)
                 if csms and config.bus is not None
@@ -349,6 +352,7 @@ def assemble(
     auth: AuthConfig | None = None,
     csms: CsmsConfig | None = None,
     csms_links: Links | None = None,
+    body_limits: BodyLimitsConfig | None = None,
 ) -> Platform:
     """Build and wire every part over ``store``. ``schedule``: the config whose feeds are synced
     at start and on its ``sync.interval_s``; ``feeds``: the config whose statuses are polled
@@ -356,7 +360,8 @@ def assemble(
     :func:`~chargemesh.runtime.leader.leader_for`); ``search`` False: the index stays empty and
     off the bus; ``auth``: how drivers sign in (default: ``AuthConfig()``, the signing key kept
     in the store); ``csms_links``: who holds the own chargers' connections (a cluster's
-    :class:`~chargemesh.csms.cluster.ClusterLinks`; default: this node alone)."""
+    :class:`~chargemesh.csms.cluster.ClusterLinks`; default: this node alone); ``body_limits``:
+    the largest request bodies (default ``BodyLimitsConfig()``'s)."""
     bus = bus or EventBus()
     settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
     feeds = feeds or schedule
@@ -490,4 +495,5 @@ def assemble(
         singletons=tuple(singletons), owns_store=owns_store, search=search,
         feed_urls={op.id: op.url for op in feeds.operators} if feeds is not None else {},
         csms=own_csms, ocpi_http=ocpi_http,
+        body_limits=body_limits or BodyLimitsConfig(),
     )  # fmt: skip

@@ -328,6 +328,22 @@ class AuthConfig(_Section):
         return key
 
 
+class BodyLimitsConfig(_Section):
+    """The largest request body each kind of caller may send (bytes), refused with 413 in the
+    caller's protocol before it is read (docs/configuration.md)."""
+
+    tcec_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
+    """A T/CEC call (a status push is under 1 kB; a day's charge orders to reconcile, more)."""
+    ocpi_bytes: Annotated[int, Field(ge=1024)] = 4 << 20
+    """An OCPI object (a location with all its EVSEs, a CDR, a tariff, credentials)."""
+    api_bytes: Annotated[int, Field(ge=1024)] = 64 << 10
+    """A driver's or an app's request to our API (sign-in, a vehicle, a session, a card)."""
+    ops_bytes: Annotated[int, Field(ge=1024)] = 32 << 20
+    """An operations team's request (e.g. a compatibility lab's campaign rows)."""
+    firmware_bytes: Annotated[int, Field(ge=1024)] = 65 << 20
+    """A firmware image upload (multipart): an image is at most 64 MiB, and the form around it."""
+
+
 NATS_NAME = r"^[A-Za-z0-9_-]+$"  # a JetStream stream name: no dots, wildcards or spaces
 
 
@@ -380,6 +396,7 @@ class Config(_Section):
     csms: CsmsConfig | None = None
     bus: BusConfig | None = None
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    limits: BodyLimitsConfig = Field(default_factory=BodyLimitsConfig)
     source: Path | None = Field(default=None, exclude=True)
     """The file it came from: relative SQLite paths are relative to the current directory."""
 

@@ -21,6 +21,7 @@ from chargemesh.api.auth import Guards
 from chargemesh.api.cards import cards_router
 from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.firmware import download_router, firmware_router
+from chargemesh.api.limits import BodyLimits
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
 from chargemesh.api.ops import ops_router
@@ -30,6 +31,7 @@ from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
 from chargemesh.api.tcec import TcecPlatformEndpoints
 from chargemesh.bus import EventBus
+from chargemesh.config import BodyLimitsConfig
 from chargemesh.csms.service import Csms
 from chargemesh.events.relay import OutboxRelay
 from chargemesh.search.index import StationIndex
@@ -77,6 +79,7 @@ def create_app(
     feed_urls: Mapping[str, str] | None = None,
     csms: Csms | None = None,
     relay: OutboxRelay | None = None,
+    body_limits: BodyLimitsConfig | None = None,
 ) -> FastAPI:
     """The ASGI app over built parts; ``lifespan`` starts and stops what runs beside it;
     ``feed_urls``: each configured operator's feed URL, for the operations team's feed list."""
@@ -86,6 +89,7 @@ def create_app(
         redoc_url=None,
     )  # fmt: skip
     errors.install(app)
+    app.add_middleware(BodyLimits, limits=body_limits or BodyLimitsConfig())
     for router in (
         operators_router(store, refresher),
         search_router(index),  # before stations/{id}: "nearby"

@@ -31,6 +31,7 @@ import httpx
 from pydantic import BaseModel
 
 from chargemesh.protocols.bounded import FetchLimits, bounded_request
+from chargemesh.protocols.json_input import loads
 from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.models import (
     AuthorizationInfo,
@@ -252,7 +253,7 @@ class OcpiClient:
         payload: Any = None
         if response.content:
             try:
-                payload = response.json()
+                payload = loads(response.content)  # nesting bounded
             except ValueError:
                 payload = None
         status_code: int | None = None
@@ -612,7 +613,7 @@ def _jsonable(body: Any) -> Any:
 
 def _command_response_in(response: httpx.Response) -> CommandResponse | None:
     try:
-        payload = response.json()
+        payload = loads(response.content)  # nesting bounded
     except ValueError:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chargemesh.protocols.json_input import JsonTooDeep, loads
 from chargemesh.protocols.ocpi.transport import OcpiError, StatusCode, envelope
 
 __all__ = ["ECHOED_HEADERS", "error_response", "install", "ocpi_response", "read_json"]
@@ -47,13 +48,16 @@ def error_response(exc: OcpiError) -> Response:
 
 
 async def read_json(request: Request) -> Any:
-    """The request body as JSON; an empty or unreadable body is OCPI 2001."""
+    """The request body as JSON; an empty or unreadable body, or one nested deeper than any
+    OCPI object, is OCPI 2001."""
     body = await request.body()
     if not body:
         raise OcpiError(StatusCode.INVALID_PARAMETERS, "a JSON body is required")
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return loads(body)
+    except JsonTooDeep as exc:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, f"the body is {exc}") from None
+    except ValueError:
         raise OcpiError(StatusCode.INVALID_PARAMETERS, "the body is not valid JSON") from None
 
 

@@ -47,6 +47,8 @@ import orjson
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from chargemesh.protocols.json_input import JsonTooDeep, loads
+
 if TYPE_CHECKING:
     from chargemesh.config import TcecSecrets
 
@@ -274,9 +276,11 @@ def _encode_payload(payload: Mapping[str, Any]) -> str:
 
 def _loads(text: bytes | str) -> Any:
     """JSON text → Python (orjson; the standard library for what orjson refuses but JSON
-    allows, e.g. integers beyond 64 bits)."""
+    allows, e.g. integers beyond 64 bits). Nesting deeper than any T/CEC message is refused
+    first (:class:`~chargemesh.protocols.json_input.JsonTooDeep`, a ``ValueError``): the
+    standard library would recurse on it until a ``RecursionError``."""
     try:
-        return orjson.loads(text)
+        return loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
 
@@ -286,6 +290,8 @@ def _load_envelope(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         return body
     try:
         envelope = _loads(body)
+    except JsonTooDeep as exc:
+        raise TcecError(Ret.MALFORMED, f"body is {exc}", reason="too_deep") from None
     except (ValueError, UnicodeDecodeError):
         raise TcecError(Ret.MALFORMED, "body is not JSON", reason="bad_json") from None
     if not isinstance(envelope, dict):
@@ -313,6 +319,8 @@ def _decode_payload(data: str, secrets: Secrets) -> dict[str, Any]:
     plaintext = decrypt_data(data, secrets)
     try:
         payload = _loads(plaintext.decode("utf-8"))
+    except JsonTooDeep as exc:
+        raise TcecError(Ret.MALFORMED, f"decrypted Data is {exc}", reason="too_deep") from None
     except (ValueError, UnicodeDecodeError):
         raise TcecError(
             Ret.MALFORMED, "decrypted Data is not JSON", reason="bad_plaintext"

@@ -1,6 +1,7 @@
 """Partners that misbehave, for real sockets on loopback: a plain ASGI app whose first path
 segment picks the fault (``/slow/…``, ``/huge/…``, ``/badjson/…``, ``/endless/…``, ``/html/…``),
-and a TCP port that accepts and answers something that is not HTTP."""
+a wrapper that makes a real partner's app misbehave on some paths only, and a TCP port that
+accepts and answers something that is not HTTP."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Any
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HUGE_BYTES = 100 * 1024 * 1024  # the "100 MB page"
 CHUNK = b"[" + b"0," * 32_767 + b"0"  # 64 KiB of a JSON array that never closes
 SLOW_S = 30.0  # longer than any test's page limit
+ENDLESS_S = 600.0  # "never": far beyond any limit (it stops when the client hangs up)
 
 
 async def _start(send: Send, status: int = 200, content_type: bytes = b"application/json") -> None:
@@ -25,13 +28,22 @@ async def _start(send: Send, status: int = 200, content_type: bytes = b"applicat
     await send({"type": "http.response.start", "status": status, "headers": headers})
 
 
-async def misbehaving_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """One fault per first path segment; each streams, so the server holds no page in memory."""
-    if scope["type"] != "http":
-        return
-    fault = str(scope["path"]).strip("/").split("/")[0]
+async def _gone_within(receive: Receive, seconds: float) -> bool:
+    """Whether the client hung up within ``seconds`` (then the fault has nobody to answer)."""
+    try:
+        async with asyncio.timeout(seconds):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+    except TimeoutError:
+        return False
+    return True
+
+
+async def answer_with(fault: str, receive: Receive, send: Send) -> None:
+    """Answer a request as the fault says; each streams, so the server holds no page."""
     if fault == "slow":  # headers and body only after longer than the page may take
-        await asyncio.sleep(SLOW_S)
+        if await _gone_within(receive, SLOW_S):
+            return
         await _start(send)
         await send({"type": "http.response.body", "body": b"{}"})
     elif fault == "huge":  # 100 MB, streamed in 64 KiB chunks
@@ -44,14 +56,35 @@ async def misbehaving_app(scope: Scope, receive: Receive, send: Send) -> None:
     elif fault == "badjson":
         await _start(send)
         await send({"type": "http.response.body", "body": b'{"status_code": 1000, "data": [{'})
-    elif fault == "endless":  # a chunk every 0.2 s, never the last one
+    elif fault == "endless":  # a chunk every 0.2 s, never the last one (ends with the server)
         await _start(send)
-        while True:
+        for _ in range(int(ENDLESS_S / 0.2)):
             await send({"type": "http.response.body", "body": b"[0,", "more_body": True})
-            await asyncio.sleep(0.2)
+            if await _gone_within(receive, 0.2):
+                return
+        await send({"type": "http.response.body", "body": b""})
     else:  # an ordinary web server: not OCPI, not T/CEC
         await _start(send, 200, b"text/html")
         await send({"type": "http.response.body", "body": b"<html><body>It works!</body></html>"})
+
+
+async def misbehaving_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """One fault per first path segment."""
+    if scope["type"] == "http":
+        await answer_with(str(scope["path"]).strip("/").split("/")[0], receive, send)
+
+
+def faulty(app: ASGIApp, fault: str, where: str) -> ASGIApp:
+    """``app`` (a real partner: the simulator's operator or CPO), except that requests whose
+    path contains ``where`` (its station pages, its locations) meet ``fault``."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and where in str(scope["path"]):
+            await answer_with(fault, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return wrapped
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from chargemesh.api.cards import cards_router
 from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.firmware import download_router, firmware_router
 from chargemesh.api.limits import BodyLimits
+from chargemesh.api.nearby import nearby_route
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
 from chargemesh.api.ops import ops_router
@@ -90,6 +91,7 @@ def create_app(
     )  # fmt: skip
     errors.install(app)
     app.add_middleware(BodyLimits, limits=body_limits or BodyLimitsConfig())
+    app.router.routes.append(nearby_route(index))  # the hot path: before its documented twin
     for router in (
         operators_router(store, refresher),
         search_router(index),  # before stations/{id}: "nearby"

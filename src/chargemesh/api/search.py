@@ -14,7 +14,26 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel
 
-from chargemesh.domain import AccessMethod, ConnectorStandard
+from chargemesh.api.search_params import (
+    AVAILABLE,
+    COORDS,
+    MIN_KW,
+    NEARBY_LIMIT,
+    RADIUS_KM,
+    AccessParam,
+    AvailableParam,
+    ConnectorParam,
+    Coords,
+    CoordsQuery,
+    Lat,
+    Lon,
+    MinKw,
+    NearbyLimit,
+    OperatorParam,
+    RadiusKm,
+    Vehicle,
+    to_filter,
+)
 from chargemesh.geo.coords import gcj02_to_wgs84, gcj02_to_wgs84_array, wgs84_to_gcj02
 from chargemesh.search.filters import SearchFilter
 from chargemesh.search.index import StationIndex
@@ -27,8 +46,6 @@ from chargemesh.search.queries import (
     nearby,
     station_summary,
 )
-
-Coords = Literal["gcj02", "wgs84"]
 
 #: the longest encoded route we take: the HTTP server refuses a URL of 64 KiB or more before
 #: the app sees it (400 in plain text), and a polyline's characters (ASCII ``?`` to ``~``) take
@@ -98,34 +115,17 @@ def _json(body: dict[str, Any]) -> Response:
 
 
 async def search_filter(
-    connector: Annotated[
-        list[ConnectorStandard] | None,
-        Query(description="connector standard(s); a station matches if it has any of them"),
-    ] = None,
-    min_kw: Annotated[
-        float, Query(ge=0, le=2000, description="minimum power of a matching connector, kW")
-    ] = 0.0,
-    available: Annotated[
-        bool, Query(description="only stations with a matching connector available now")
-    ] = False,
-    operator: Annotated[list[str] | None, Query(description="operator id(s)")] = None,
-    access: Annotated[
-        list[AccessMethod] | None,
-        Query(description="how a matching connector can be started (all of them)"),
-    ] = None,
+    connector: ConnectorParam = None,
+    min_kw: MinKw = MIN_KW,
+    available: AvailableParam = AVAILABLE,
+    operator: OperatorParam = None,
+    access: AccessParam = None,
 ) -> SearchFilter:
-    return SearchFilter(
-        standards=frozenset(connector or ()),
-        min_kw=min_kw,
-        available=available,
-        operators=frozenset(operator or ()),
-        access=frozenset(access or ()),
-    )
+    return to_filter(connector, min_kw, available, operator, access)
 
 
 # An async dependency: a plain ``def`` would cost every request a thread-pool hand-off.
 Filters = Annotated[SearchFilter, Depends(search_filter)]
-CoordsQuery = Annotated[Coords, Query(description="coordinate system in and out")]
 
 
 def _point_in(lon: float, lat: float, coords: Coords) -> tuple[float, float]:
@@ -149,10 +149,33 @@ def _hits_out(index: StationIndex, hits: list[Any], coords: Coords, route: bool)
     return out
 
 
-def _check_operators(index: StationIndex, f: SearchFilter) -> None:
+def unknown_operators(index: StationIndex, f: SearchFilter) -> str | None:
+    """Why a filter naming operators the registry does not know is refused (422), or None."""
     unknown = sorted(o for o in f.operators if o not in index.operator_code)
-    if unknown:
-        raise HTTPException(422, f"unknown operator {', '.join(map(repr, unknown))}")
+    return f"unknown operator {', '.join(map(repr, unknown))}" if unknown else None
+
+
+def _check_operators(index: StationIndex, f: SearchFilter) -> None:
+    reason = unknown_operators(index, f)
+    if reason is not None:
+        raise HTTPException(422, reason)
+
+
+def nearby_answer(
+    index: StationIndex,
+    f: SearchFilter,
+    lat: float,
+    lon: float,
+    radius_km: float,
+    limit: int,
+    coords: Coords,
+    vehicle: str | None,
+) -> bytes:
+    """The body of a nearby answer (JSON), for validated parameters."""
+    x, y = _point_in(lon, lat, coords)
+    hits = nearby(index, x, y, radius_km, limit, f, vehicle)
+    stations = _hits_out(index, hits, coords, route=False)
+    return orjson.dumps({"coords": coords, "count": len(stations), "stations": stations})
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -180,24 +203,20 @@ def search_router(index: StationIndex) -> APIRouter:
     @router.get("/stations/nearby", response_model=NearbyOut)
     async def stations_nearby(
         f: Filters,
-        lat: Annotated[float, Query(ge=-90, le=90, description="latitude, degrees")],
-        lon: Annotated[float, Query(ge=-180, le=180, description="longitude, degrees")],
-        radius_km: Annotated[float, Query(gt=0, le=500)] = 10.0,
-        limit: Annotated[int, Query(ge=1, le=500)] = 20,
-        coords: CoordsQuery = "gcj02",
-        vehicle: Annotated[
-            str | None, Query(max_length=64, description="the driver's vehicle model")
-        ] = None,
+        lat: Lat,
+        lon: Lon,
+        radius_km: RadiusKm = RADIUS_KM,
+        limit: NearbyLimit = NEARBY_LIMIT,
+        coords: CoordsQuery = COORDS,
+        vehicle: Vehicle = None,
     ) -> Response:
         """The ``limit`` nearest stations within ``radius_km`` that pass the filters, nearest
         first (great-circle distance; availability is reported, it does not reorder). With
         ``vehicle``, stations whose usable connectors are all known to fail with that vehicle
         model (the compatibility lab's flags) come last, with ``compatibility_warning``."""
         _check_operators(index, f)
-        x, y = _point_in(lon, lat, coords)
-        hits = nearby(index, x, y, radius_km, limit, f, vehicle)
-        stations = _hits_out(index, hits, coords, route=False)
-        return _json({"coords": coords, "count": len(stations), "stations": stations})
+        body = nearby_answer(index, f, lat, lon, radius_km, limit, coords, vehicle)
+        return Response(body, media_type="application/json")
 
     @router.get("/map/clusters", response_model=ClustersOut)
     async def map_clusters(

@@ -29,9 +29,17 @@ from chargemesh.api.app import Readiness, create_app
 from chargemesh.api.auth import Guards
 from chargemesh.api.events import EventStreams
 from chargemesh.api.ocpi import OcpiEmspEndpoints
+from chargemesh.api.ratelimit import RateLimits
 from chargemesh.api.tcec import TcecPeer, TcecPlatformEndpoints
 from chargemesh.bus import EventBus
-from chargemesh.config import AuthConfig, BodyLimitsConfig, Config, CsmsConfig
+from chargemesh.config import (
+    AuthConfig,
+    BodyLimitsConfig,
+    Config,
+    CsmsConfig,
+    MetricsConfig,
+    RateLimitsConfig,
+)
 from chargemesh.csms.campaigns import Campaigns
 from chargemesh.csms.chargers import Chargers
 from chargemesh.csms.cluster import ClusterLinks
@@ -189,8 +197,10 @@ class Platform:
     search: bool = True  # False: the index is never built nor kept (see build_platform)
     feed_urls: Mapping[str, str] = field(default_factory=dict)  # configured feeds, for ops
     csms: Csms | None = None  # the own chargers' CSMS, when [csms] is configured
-    body_limits: BodyLimitsConfig = field(default_factory=BodyLimitsConfig)  # largest bodies
     ocpi_http: httpx.AsyncClient | None = None  # OCPI calls, through the address guard
+    rate_limits: RateLimits = field(default_factory=RateLimits.off)  # this node's buckets
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # who may read /metrics
+    body_limits: BodyLimitsConfig = field(default_factory=BodyLimitsConfig)  # largest bodies
     _node: _Node = field(default_factory=_Node)
 
     def app(self) -> FastAPI:
@@ -202,7 +212,7 @@ class Platform:
             accounts=self.accounts, guards=self.guards, lifespan=self.lifespan,
             readiness=self.readiness, ocpi_connections=self.ocpi_connections,
             feed_urls=self.feed_urls, csms=self.csms, relay=self.relay,
-            body_limits=self.body_limits,
+            rate_limits=self.rate_limits, metrics=self.metrics, body_limits=self.body_limits,
         )  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -324,6 +334,8 @@ def build_platform(
             search=search,
             auth=config.auth,
             csms=config.csms if csms else None,
+            rate_limits=config.rate_limits,
+            metrics=config.metrics,
             body_limits=config.limits,
             csms_links=(
                 ClusterLinks(config.bus.url, config.cluster.node_id)
@@ -352,6 +364,8 @@ def assemble(
     auth: AuthConfig | None = None,
     csms: CsmsConfig | None = None,
     csms_links: Links | None = None,
+    rate_limits: RateLimitsConfig | None = None,
+    metrics: MetricsConfig | None = None,
     body_limits: BodyLimitsConfig | None = None,
 ) -> Platform:
     """Build and wire every part over ``store``. ``schedule``: the config whose feeds are synced
@@ -360,8 +374,10 @@ def assemble(
     :func:`~chargemesh.runtime.leader.leader_for`); ``search`` False: the index stays empty and
     off the bus; ``auth``: how drivers sign in (default: ``AuthConfig()``, the signing key kept
     in the store); ``csms_links``: who holds the own chargers' connections (a cluster's
-    :class:`~chargemesh.csms.cluster.ClusterLinks`; default: this node alone); ``body_limits``:
+    :class:`~chargemesh.csms.cluster.ClusterLinks`; default: this node alone); ``rate_limits``:
+    default ``RateLimitsConfig()``'s, on; ``metrics``: who may read ``/metrics``; ``body_limits``:
     the largest request bodies (default ``BodyLimitsConfig()``'s)."""
+    limits = RateLimits.from_config(rate_limits or RateLimitsConfig())
     bus = bus or EventBus()
     settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
     feeds = feeds or schedule
@@ -440,13 +456,13 @@ def assemble(
     )
     tcec = TcecPlatformEndpoints(
         peers=peers or {}, store=store, writer=writer,
-        plug_and_charge=tcec_said.plug_and_charge,
+        plug_and_charge=tcec_said.plug_and_charge, rate_limit=limits.push,
     )  # fmt: skip
     objects = ObjectIngest(store, relay)
     tokens = TokenAuthority(store, own, relay)
     endpoints = OcpiEmspEndpoints(
         store=store, connections=connections, locations=locations, objects=objects,
-        tokens=tokens, commands=commands, base_url=base,
+        tokens=tokens, commands=commands, base_url=base, rate_limit=limits.push,
     )  # fmt: skip
     side = OcpiSide(connections, locations, objects)
     refresher = (
@@ -458,7 +474,7 @@ def assemble(
     access, rules = sign_in_rules(store, auth or AuthConfig())
     accounts = Accounts(store, access, rules)
     ops_keys = OpsKeys(store)
-    guards = Guards(store, access, ops_keys)
+    guards = Guards(store, access, ops_keys, rate_limit=limits.driver)
     singletons = [Singleton("session timeouts", sessions.run)]
     if isinstance(bus, NatsBus):  # what a node that died committed and never published
         singletons.append(Singleton("outbox sweeper", OutboxSweeper(store, bus, relay).run))
@@ -494,6 +510,6 @@ def assemble(
         refresher=refresher, leader=leader if leader is not None else leader_for(store.url),
         singletons=tuple(singletons), owns_store=owns_store, search=search,
         feed_urls={op.id: op.url for op in feeds.operators} if feeds is not None else {},
-        csms=own_csms, ocpi_http=ocpi_http,
+        csms=own_csms, ocpi_http=ocpi_http, rate_limits=limits, metrics=metrics or MetricsConfig(),
         body_limits=body_limits or BodyLimitsConfig(),
     )  # fmt: skip

@@ -328,6 +328,39 @@ class AuthConfig(_Section):
         return key
 
 
+class RateLimitsConfig(_Section):
+    """Requests a second (and the burst saved up) allowed per caller, counted per node in
+    memory (docs/operations.md); a rate of 0 switches that limit off."""
+
+    search_per_s: Annotated[float, Field(ge=0)] = 1000.0
+    """Anonymous search (stations, map, route, event streams), per client address."""
+    search_burst: Annotated[int, Field(ge=0)] = 2000
+    driver_per_s: Annotated[float, Field(ge=0)] = 50.0
+    """A signed-in driver's requests, per account."""
+    driver_burst: Annotated[int, Field(ge=0)] = 100
+    push_per_s: Annotated[float, Field(ge=0)] = 5000.0
+    """An operator's pushes, per operator (T/CEC OperatorID, OCPI party)."""
+    push_burst: Annotated[int, Field(ge=0)] = 10_000
+    max_keys: Annotated[int, Field(ge=100)] = 100_000
+    """Callers remembered per limit; beyond, the least recently seen is forgotten."""
+
+
+class LogConfig(_Section):
+    """What ``chargemesh serve`` logs and how (docs/operations.md)."""
+
+    format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (time, level, logger, message, extra fields)."""
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class MetricsConfig(_Section):
+    """``GET /metrics`` (Prometheus' text format)."""
+
+    public: bool = False
+    """False: the scraper sends an ops key (``Authorization: Bearer <key>``); True: anyone who
+    reaches the port reads it (a scraper on a private network)."""
+
+
 class BodyLimitsConfig(_Section):
     """The largest request body each kind of caller may send (bytes), refused with 413 in the
     caller's protocol before it is read (docs/configuration.md)."""
@@ -397,6 +430,9 @@ class Config(_Section):
     bus: BusConfig | None = None
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     limits: BodyLimitsConfig = Field(default_factory=BodyLimitsConfig)
+    rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     source: Path | None = Field(default=None, exclude=True)
     """The file it came from: relative SQLite paths are relative to the current directory."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Lifespan
 
@@ -17,22 +17,24 @@ from chargemesh import __version__
 from chargemesh.api import errors
 from chargemesh.api.accounts import accounts_router
 from chargemesh.api.analytics import analytics_router
-from chargemesh.api.auth import Guards
+from chargemesh.api.auth import Credentials, Guards
 from chargemesh.api.cards import cards_router
 from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.firmware import download_router, firmware_router
 from chargemesh.api.limits import BodyLimits
+from chargemesh.api.metrics import CONTENT_TYPE, RequestMetrics, scrape
 from chargemesh.api.nearby import nearby_route
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
 from chargemesh.api.ops import ops_router
 from chargemesh.api.own_chargers import my_chargers_router, ops_chargers_router
+from chargemesh.api.ratelimit import RateLimits, SearchRateLimit
 from chargemesh.api.search import search_router
 from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
 from chargemesh.api.tcec import TcecPlatformEndpoints
 from chargemesh.bus import EventBus
-from chargemesh.config import BodyLimitsConfig
+from chargemesh.config import BodyLimitsConfig, MetricsConfig
 from chargemesh.csms.service import Csms
 from chargemesh.events.relay import OutboxRelay
 from chargemesh.search.index import StationIndex
@@ -81,6 +83,8 @@ def create_app(
     csms: Csms | None = None,
     relay: OutboxRelay | None = None,
     body_limits: BodyLimitsConfig | None = None,
+    rate_limits: RateLimits | None = None,
+    metrics: MetricsConfig | None = None,
 ) -> FastAPI:
     """The ASGI app over built parts; ``lifespan`` starts and stops what runs beside it;
     ``feed_urls``: each configured operator's feed URL, for the operations team's feed list."""
@@ -91,6 +95,10 @@ def create_app(
     )  # fmt: skip
     errors.install(app)
     app.add_middleware(BodyLimits, limits=body_limits or BodyLimitsConfig())
+    app.add_middleware(RequestMetrics, routes=app.router.routes)  # inside the rate limits
+    limits = rate_limits or RateLimits.off()
+    if limits.search is not None:
+        app.add_middleware(SearchRateLimit, buckets=limits.search)
     app.router.routes.append(nearby_route(index))  # the hot path: before its documented twin
     for router in (
         operators_router(store, refresher),
@@ -138,6 +146,15 @@ def create_app(
     async def healthz() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_page(credentials: Credentials) -> Response:
+        """This process's metrics in Prometheus' text format; an ops key unless
+        ``[metrics] public``."""
+        if metrics is None or not metrics.public:
+            await guards.ops(credentials)
+        body = await scrape(store, refresher)
+        return Response(body, media_type=CONTENT_TYPE)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:

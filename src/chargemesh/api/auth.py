@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from chargemesh.api.ratelimit import TokenBuckets
 from chargemesh.domain.accounts import OpsKey
 from chargemesh.services.accounts.ops_keys import OpsKeys
 from chargemesh.services.accounts.tokens import AccessTokens, InvalidAccessToken
@@ -35,11 +36,27 @@ def _not_signed_in() -> HTTPException:
     )  # fmt: skip
 
 
+def too_many(reason: str, wait_s: int) -> HTTPException:
+    """429 with Retry-After, in the style of the sign-in's lock (api/accounts.py)."""
+    return HTTPException(
+        429, {"code": "too_many_requests", "reason": reason, "advice": f"retry after {wait_s} s"},
+        headers={"Retry-After": str(wait_s)},
+    )  # fmt: skip
+
+
 class Guards:
-    def __init__(self, store: Store, tokens: AccessTokens, ops_keys: OpsKeys) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tokens: AccessTokens,
+        ops_keys: OpsKeys,
+        *,
+        rate_limit: TokenBuckets | None = None,
+    ) -> None:
         self.store = store
         self.tokens = tokens
         self.ops_keys = ops_keys
+        self.rate_limit = rate_limit  # per account; None: unlimited
 
     async def driver(self, credentials: Credentials) -> str:
         """The id of the account whose valid access token the caller sent."""
@@ -49,6 +66,8 @@ class Guards:
             account_id = self.tokens.account_of(credentials.credentials)
         except InvalidAccessToken:
             raise _not_signed_in() from None
+        if self.rate_limit is not None and (wait := self.rate_limit.wait_s(account_id)):
+            raise too_many("too many requests from this account", wait)
         if await asyncio.to_thread(self.store.account_by_id, account_id) is None:
             raise _not_signed_in()
         return account_id
@@ -78,5 +97,5 @@ class Guards:
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the auth refusals a route can answer."""
     text = {401: "not signed in / no valid key", 403: "not an operations key",
-            429: "too many wrong passwords"}  # fmt: skip
+            429: "too many requests (or wrong passwords): see Retry-After"}  # fmt: skip
     return {s: {"description": text[s]} for s in statuses}

@@ -22,7 +22,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from chargemesh import __version__
+from chargemesh.api.ratelimit import TokenBuckets
 from chargemesh.domain import Operator
+from chargemesh.metrics import PUSHES
 from chargemesh.protocols.ocpi.enums import CommandType
 from chargemesh.protocols.ocpi.http import (
     ECHOED_HEADERS,
@@ -100,7 +102,9 @@ class OcpiEmspEndpoints:
         tokens: TokenAuthority,
         commands: CommandSender,
         base_url: str,
+        rate_limit: TokenBuckets | None = None,
     ) -> None:
+        self.rate_limit = rate_limit  # per party, once its token is known
         self._store = store
         self.connections = connections
         self.locations = locations
@@ -118,6 +122,12 @@ class OcpiEmspEndpoints:
         party = await self._any(request)
         if not party.registered:
             raise OcpiError.unauthorized("this token only opens versions and credentials")
+        if self.rate_limit is not None and (wait := self.rate_limit.wait_s(party.id)):
+            PUSHES.labels("ocpi", party.id, "any", "rate_limited").inc()
+            raise OcpiError(
+                StatusCode.CLIENT_ERROR, f"too many requests from this party: retry after {wait} s",
+                http_status=429, retry_after_s=wait,
+            )  # fmt: skip
         headers = request.headers
         to = (headers.get("ocpi-to-country-code"), headers.get("ocpi-to-party-id"))
         if any(to) and (ci(to[0] or ""), ci(to[1] or "")) != self.connections.own_party:
@@ -248,7 +258,12 @@ class OcpiEmspEndpoints:
         body = await read_json(request)
         operator = self.connections.operator(party)
         push = self.locations.put if request.method == "PUT" else self.locations.patch
-        applied = await push(operator, party.id, cc, pid, lid, evse, cid, body)
+        try:
+            applied = await push(operator, party.id, cc, pid, lid, evse, cid, body)
+        except OcpiError:
+            PUSHES.labels("ocpi", party.id, "locations", "refused").inc()
+            raise
+        PUSHES.labels("ocpi", party.id, "locations", "stale" if applied.stale else "ok").inc()
         return _done(applied.stale)
 
     def _objects(self) -> APIRouter:

@@ -22,8 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from chargemesh.api.ratelimit import TokenBuckets
 from chargemesh.domain.events import TcecNotificationReceived
 from chargemesh.domain.session import ChargeSession
+from chargemesh.metrics import PUSHES, UNKNOWN
 from chargemesh.protocols.tcec import mapping
 from chargemesh.protocols.tcec.charging import (
     ChargeOrder,
@@ -118,10 +120,12 @@ class TcecPlatformEndpoints:
         tokens: TokenIssuer | None = None,
         replay: ReplayGuard | None = None,
         plug_and_charge: PlugAndCharge | None = None,
+        rate_limit: TokenBuckets | None = None,
     ) -> None:
         # our extension's authority (the sessions): a question answered in the response, so a
         # call, not an event; the notifications are events (TcecNotificationReceived)
         self.plug_and_charge = plug_and_charge
+        self.rate_limit = rate_limit  # per OperatorID, once signed and with its token
         self._peers = dict(peers)
         self._store = store
         self._writer = writer
@@ -145,7 +149,12 @@ class TcecPlatformEndpoints:
         async def tcec_call(request: Request) -> Response:
             body = await request.body()
             interface = request.path_params["interface"]
-            answer = await self.handle(interface, body, request.headers.get("authorization"))
+            answer, wait = await self.answer(interface, body, request.headers.get("authorization"))
+            if wait:  # the operator's allowance is spent: 429 with the envelope (Ret BUSY)
+                return Response(
+                    orjson.dumps(answer), status_code=429, media_type="application/json",
+                    headers={"Retry-After": str(wait)},
+                )  # fmt: skip
             return Response(orjson.dumps(answer), media_type="application/json")
 
         return [Route("/tcec/v1/{interface}", tcec_call, methods=["POST"])]
@@ -153,13 +162,26 @@ class TcecPlatformEndpoints:
     async def handle(
         self, interface: str, body: bytes, authorization: str | None
     ) -> dict[str, Any]:
+        return (await self.answer(interface, body, authorization))[0]
+
+    async def answer(
+        self, interface: str, body: bytes, authorization: str | None
+    ) -> tuple[dict[str, Any], int]:
+        """The envelope to answer, and the seconds to wait when the operator's rate limit
+        refused it (0 otherwise). The limit counts only authenticated requests: nobody can
+        spend an operator's allowance by naming its OperatorID."""
         peer: TcecPeer | None = None
+        name: Interface | None = None
         try:
             opened = open_request(body, self._secrets_for)
             peer = self._peers[opened.operator_id]
             name = self._interface(interface)
             if name is not Interface.QUERY_TOKEN:
                 await self._check_token(peer, authorization)
+            if self.rate_limit is not None and (wait := self.rate_limit.wait_s(peer.operator_id)):
+                self._count(peer, name, "rate_limited")
+                message = f"too many requests from this operator: retry after {wait} s"
+                return seal_response(Ret.BUSY, message, None, peer.inbound), wait
             await self.replay.check(
                 peer.operator_id, opened.seq, opened.timestamp, datetime.now(UTC)
             )
@@ -172,11 +194,21 @@ class TcecPlatformEndpoints:
                 int(exc.ret),
                 exc.reason or exc.ret.name,
             )
+            self._count(peer, name, exc.reason or exc.ret.name.lower())
             if peer is None:  # no agreed secrets: the answer cannot be signed
-                return {"Ret": int(exc.ret), "Msg": str(exc), "Data": "", "Sig": ""}
-            return seal_response(exc.ret, str(exc), None, peer.inbound)
+                return {"Ret": int(exc.ret), "Msg": str(exc), "Data": "", "Sig": ""}, 0
+            return seal_response(exc.ret, str(exc), None, peer.inbound), 0
         payload = dump(answer, peer.dialect) if isinstance(answer, WireModel) else answer
-        return seal_response(Ret.OK, "", payload, peer.inbound)
+        self._count(peer, name, "ok")
+        return seal_response(Ret.OK, "", payload, peer.inbound), 0
+
+    @staticmethod
+    def _count(peer: TcecPeer | None, name: Interface | None, outcome: str) -> None:
+        """One push counted for /metrics: by operator (unknown before its signature is
+        verified), known interface and outcome (Ret's fixed reason tags): bounded labels."""
+        operator = peer.operator_id if peer is not None else UNKNOWN
+        PUSHES.labels("tcec", operator, str(name) if name is not None else UNKNOWN,
+                      outcome).inc()  # fmt: skip
 
     # --- checks --------------------------------------------------------------------------------
     def _secrets_for(self, operator_id: str) -> Secrets | None:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from chargemesh.cli.common import EXIT_RUNTIME, ConfigOption, fail, one_line_errors, out
 from chargemesh.config import load_config
+from chargemesh.logs import configure_logging
+
+LogJson = Annotated[
+    bool, typer.Option("--log-json", help="Log one JSON object per line (as \\[log] format).")
+]
 
 
 @one_line_errors
-def serve(config: ConfigOption = Path("chargemesh.toml")) -> None:
+def serve(config: ConfigOption = Path("chargemesh.toml"), log_json: LogJson = False) -> None:
     """Run the platform against the configured operators: the API, the map, the OCPI and T/CEC
     endpoints, and the feeds synced at start and then on the \\[sync] schedule. Ctrl-C stops it."""
     import uvicorn
@@ -18,6 +26,8 @@ def serve(config: ConfigOption = Path("chargemesh.toml")) -> None:
     from chargemesh.bootstrap import build_platform
 
     cfg = load_config(config)
+    # on stderr, secrets redacted; the one line below on stdout stays the way to see it serve
+    configure_logging("json" if log_json else cfg.log.format, cfg.log.level)
     with build_platform(cfg) as platform:  # feeds synced on schedule, statuses polled
         server = uvicorn.Server(
             uvicorn.Config(

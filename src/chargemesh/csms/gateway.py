@@ -29,6 +29,7 @@ from chargemesh.config import CsmsConfig
 from chargemesh.csms.chargers import Chargers
 from chargemesh.csms.links import Links
 from chargemesh.csms.network import CHARGER_ID, password_matches
+from chargemesh.metrics import OCPP_CONNECTIONS, OCPP_MESSAGES
 from chargemesh.protocols.ocpp.common import lenient
 from chargemesh.protocols.ocpp.messages import SUBPROTOCOLS, V16, ChargerSide
 from chargemesh.protocols.ocpp.v16 import Charger16
@@ -45,6 +46,26 @@ OPEN_TIMEOUT_S: Final = 60.0
 DEFLATE: Final = ServerPerMessageDeflateFactory(
     server_max_window_bits=11, client_max_window_bits=11, compress_settings={"memLevel": 4}
 )
+
+
+class _Counting:
+    """Counts each call a charger makes by its action, for /metrics: only actions the
+    charger's version defines (an unknown one is ``other``), so the labels stay bounded."""
+
+    route_map: dict[str, Any]
+
+    async def _handle_call(self, msg: Any) -> Any:
+        action = msg.action if msg.action in self.route_map else "other"
+        OCPP_MESSAGES.labels(action).inc()
+        return await super()._handle_call(msg)  # type: ignore[misc]
+
+
+class _Counted16(_Counting, Charger16):
+    pass
+
+
+class _Counted201(_Counting, Charger201):
+    pass
 
 
 class CsmsConfigError(Exception):
@@ -177,11 +198,12 @@ class Gateway:
             await socket.close(1002, "subprotocol required: ocpp1.6 or ocpp2.0.1")
             return
         charger = await self.chargers.get(cid)
-        kind = Charger16 if socket.subprotocol == V16 else Charger201
+        kind = _Counted16 if socket.subprotocol == V16 else _Counted201
         link = kind(cid, _Counted(socket, cid, self.on_message), self.side)
         if charger is not None and f"{charger.vendor}/{charger.model}".lower() in self.lenient:
             link.route_map = lenient(link.route_map)
         await self.links.attach(link, socket)
+        OCPP_CONNECTIONS.inc()
         self.on_message(cid)
         try:
             await link.start()
@@ -190,6 +212,7 @@ class Gateway:
         except Exception:
             log.exception("charger %s: connection failed", cid)
         finally:
+            OCPP_CONNECTIONS.dec()
             if self.links.detach(link) and self.on_closed is not None:
                 self.on_closed(cid)
 

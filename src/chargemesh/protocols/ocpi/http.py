@@ -44,7 +44,11 @@ def ocpi_response(
 
 
 def error_response(exc: OcpiError) -> Response:
-    return ocpi_response(status_code=exc.status_code, message=str(exc), http_status=exc.http_status)
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+    return ocpi_response(
+        status_code=exc.status_code, message=str(exc), http_status=exc.http_status,
+        headers=headers,
+    )  # fmt: skip
 
 
 async def read_json(request: Request) -> Any:

@@ -68,12 +68,21 @@ class OcpiError(Exception):
     """A request refused in OCPI's words: the HTTP status and the envelope's status code.
 
     ``str(exc)`` is the ``status_message``: fixed text and ids only, never a token or a payload.
+    ``retry_after_s``: a 429's Retry-After (the party's rate limit).
     """
 
-    def __init__(self, status_code: StatusCode, message: str, *, http_status: int = 400) -> None:
+    def __init__(
+        self,
+        status_code: StatusCode,
+        message: str,
+        *,
+        http_status: int = 400,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.http_status = http_status
+        self.retry_after_s = retry_after_s
 
     @classmethod
     def unauthorized(cls, message: str = "missing or unknown token") -> OcpiError:

@@ -22,6 +22,7 @@ import httpx
 from chargemesh.config import Config, OperatorConfig
 from chargemesh.domain import station_id
 from chargemesh.events.relay import OutboxRelay
+from chargemesh.metrics import SYNCS
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.client import OcpiPeerError
 from chargemesh.protocols.tcec.client import client_from_config
@@ -152,6 +153,7 @@ async def sync_feed(
                 duration_s=seconds,
             ),
         )
+        SYNCS.labels(op.id, "failed").inc()
         return FeedResult(op.id, False, 0, seconds, error)
     seconds = time.perf_counter() - clock
     finished = datetime.now(UTC)
@@ -169,6 +171,7 @@ async def sync_feed(
             duration_s=seconds,
         ),
     )
+    SYNCS.labels(op.id, "ok").inc()
     return FeedResult(op.id, True, records, seconds)
 
 

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chargemesh.protocols.tcec.codec import Ret
 from chargemesh.store import FeedHealth, Store
+from tests.api import test_firmware_api as firmware_api
 from tests.drivers import signed_up
 from tests.helpers import wait_for
 from tests.peers import test_csms_end_to_end as csms_e2e
@@ -21,6 +22,7 @@ from tests.peers import test_tcec_end_to_end as tcec_e2e
 from tests.peers.tcec_samples import OPERATOR_ID, connector_id
 
 country = tcec_e2e.country  # our platform and the simulator's T/CEC operator, over loopback
+ops = firmware_api.ops  # the platform with its CSMS, firmware signing and 4 own chargers
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -133,3 +135,21 @@ def test_tcec_pushes_and_a_feeds_lag_show_in_the_metrics(country: tcec_e2e.Count
     )
     assert value(after, "chargemesh_feed_state", operator=OPERATOR_ID, state="ok") == 1
     assert ("chargemesh_feed_stale_connectors", frozenset({("operator", OPERATOR_ID)})) in after
+
+
+def test_a_live_campaigns_updates_by_state_show_in_the_metrics(ops: firmware_api.Ops) -> None:
+    fw = firmware_api.upload(ops).json()["id"]
+    start = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    made = ops.http.post("/api/v1/ops/campaigns", headers=ops.auth, json={
+        "firmware": fw, "waves": [1, 1], "target": {"chargers": ["FW-2", "FW-0", "FW-1"]},
+        "start_at": start,
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    campaign = made.json()["id"]
+    samples = scrape(ops.http, ops.auth)
+    updates = "chargemesh_campaign_updates"
+    assert value(samples, updates, campaign=campaign, state="pending") == 3
+    cancelled = ops.http.post(f"/api/v1/ops/campaigns/{campaign}/cancel", headers=ops.auth)
+    assert cancelled.status_code == 200, cancelled.text
+    after = scrape(ops.http, ops.auth)  # a finished campaign is no longer reported
+    assert not [labels for name, labels in after if name == updates]

@@ -7,6 +7,11 @@ text, DateTimes without a zone are UTC. A few cheap 2.1.1 spellings are lifted t
 (Connector ``tariff_id``, Location ``type``, Token ``auth_id``); 2.3.0 additions are ignored.
 Required fields stay required: :func:`parse` turns any failure into an ``OcpiError`` 2001.
 
+Sizes are strict: every string has the spec's length (``CiString(36)``, ``string(255)`` …), every
+list a generous but finite bound, numbers and coordinates must be sane. A partner's 5 MB ``name``
+is refused at the door (a pushed object with OCPI 2001, a pulled one left out), so it never
+reaches the registry or the answers built from it. Open enums are bounded too.
+
 Output: :func:`dump` gives spec JSON: no ``null`` members, DateTimes in UTC with ``Z``, numbers
 as JSON numbers (an int stays an int), enum members as their strings.
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -72,6 +78,10 @@ from chargemesh.protocols.ocpi.transport import (
 )
 
 __all__ = [
+    "MAX_ENUM_LENGTH",
+    "MAX_EVSES",
+    "MAX_FEW",
+    "MAX_MANY",
     "AdditionalGeoLocation",
     "AuthorizationInfo",
     "BusinessDetails",
@@ -131,6 +141,25 @@ E = TypeVar("E", bound=StrEnum)
 #: At most this many validation problems are named in an error message.
 MAX_REPORTED_ERRORS: Final = 3
 
+#: Lists that hold a handful per object (the languages of a text, images, capabilities and
+#: facilities, the connectors of an EVSE, the tariffs of a connector, price components, energy
+#: sources): real ones hold under ten; 100 leaves room and still bounds the object.
+MAX_FEW: Final = 100
+#: EVSEs of one Location: the largest hubs have a few hundred; each EVSE is about 1 kB of JSON,
+#: so 2,000 keeps a Location (and every nearby or cluster answer around it) near 2 MB at worst.
+MAX_EVSES: Final = 2_000
+#: Lists that grow with time or with a site's rules: the charging periods of a long Session or a
+#: CDR (one per tariff change or meter interval), tariff elements, opening hours and exceptional
+#: periods, status schedules, related locations, the roles of a hub, signed meter values.
+MAX_MANY: Final = 10_000
+#: The longest value an open enum keeps: the spec's longest member is under 40 characters; an
+#: unknown value beyond this is not a newer version's member but garbage.
+MAX_ENUM_LENGTH: Final = 64
+#: A number sent as text (``"230"``) or a coordinate: longer text is not a number we would use.
+MAX_NUMBER_TEXT: Final = 32
+#: A DateTime's text: the spec's string(25), with room for microseconds and an offset.
+MAX_DATETIME_TEXT: Final = 40
+
 
 def ci(value: str) -> str:
     """The canonical form of a CiString, for comparisons and keys: stripped, upper-case."""
@@ -145,6 +174,8 @@ def _open(enum_cls: type[E]) -> PlainValidator:
         if isinstance(value, enum_cls):
             return value
         if isinstance(value, str):
+            if len(value) > MAX_ENUM_LENGTH:
+                raise ValueError(f"at most {MAX_ENUM_LENGTH} characters")
             return open_value(enum_cls, value)
         raise ValueError(f"expected a {enum_cls.__name__} string")
 
@@ -155,6 +186,8 @@ def _datetime(value: object) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if isinstance(value, str):
+        if len(value) > MAX_DATETIME_TEXT:
+            raise ValueError("invalid DateTime, expected e.g. 2015-06-29T20:39:09Z")
         try:
             return parse_datetime(value)
         except ValueError:
@@ -174,6 +207,8 @@ def _number(value: object) -> int | float:
         return value
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > MAX_NUMBER_TEXT:
+            raise ValueError("expected a number")
         try:
             return int(text)
         except ValueError:
@@ -189,7 +224,9 @@ def _number(value: object) -> int | float:
 
 def _coordinate(limit: float, name: str) -> Callable[[object], str]:
     """Latitude/longitude: a decimal-degrees string on the wire; a JSON number is accepted and
-    kept as its text. Any precision is accepted (the spec asks for 5–7 decimals)."""
+    kept as its text. Any precision is accepted (the spec asks for 5–7 decimals; 2.1.1 peers and
+    real CPOs send fewer), but only plain decimals within range and at most
+    :data:`MAX_NUMBER_TEXT` characters: no exponents, no huge strings."""
 
     def validate(value: object) -> str:
         if isinstance(value, bool):
@@ -198,6 +235,8 @@ def _coordinate(limit: float, name: str) -> Callable[[object], str]:
             text = repr(value) if isinstance(value, float) else str(value)
         elif isinstance(value, str):
             text = value.strip()
+            if len(text) > MAX_NUMBER_TEXT:
+                raise ValueError(f"{name} is not a decimal number")
         else:
             raise ValueError(f"expected a {name} string")
         try:
@@ -206,9 +245,15 @@ def _coordinate(limit: float, name: str) -> Callable[[object], str]:
             raise ValueError(f"{name} is not a decimal number") from None
         if not (math.isfinite(degrees) and -limit <= degrees <= limit):
             raise ValueError(f"{name} out of range")
+        if isinstance(value, str) and _DECIMAL_DEGREES.fullmatch(text) is None:
+            raise ValueError(f"{name} is not a decimal number")
         return text
 
     return validate
+
+
+#: Decimal degrees as text: the spec's ``-?[0-9]{1,3}\.[0-9]{5,7}`` with any number of decimals.
+_DECIMAL_DEGREES: Final = re.compile(r"[-+]?[0-9]{1,3}(\.[0-9]*)?")
 
 
 def _lenient_int(value: object) -> int:
@@ -228,10 +273,39 @@ Latitude = Annotated[str, PlainValidator(_coordinate(90.0, "latitude"), json_sch
 Longitude = Annotated[
     str, PlainValidator(_coordinate(180.0, "longitude"), json_schema_input_type=str)
 ]
-#: A list the spec marks ``+`` (one or more).
-NonEmpty = Annotated[list[T], Field(min_length=1)]
+#: A list of at most :data:`MAX_FEW` items; ``OneOrFew`` is one the spec marks ``+``.
+Few = Annotated[list[T], Field(max_length=MAX_FEW)]
+OneOrFew = Annotated[list[T], Field(min_length=1, max_length=MAX_FEW)]
+#: A list of at most :data:`MAX_MANY` items; ``OneOrMany`` is one the spec marks ``+``.
+Many = Annotated[list[T], Field(max_length=MAX_MANY)]
+OneOrMany = Annotated[list[T], Field(min_length=1, max_length=MAX_MANY)]
 #: CiString(36): the ids of Locations, EVSEs (uid), Connectors, Sessions, Tariffs and Tokens.
 Id36 = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+#: The spec's CiString(n) (case-insensitive ASCII) and string(n) (UTF-8 text), n characters at
+#: most; the character set is not checked (lenient), the length is (strict).
+CiString2 = Annotated[str, StringConstraints(max_length=2)]
+CiString3 = Annotated[str, StringConstraints(max_length=3)]
+CiString4 = Annotated[str, StringConstraints(max_length=4)]
+CiString32 = Annotated[str, StringConstraints(max_length=32)]
+CiString36 = Annotated[str, StringConstraints(max_length=36)]
+CiString39 = Annotated[str, StringConstraints(max_length=39)]
+CiString48 = Annotated[str, StringConstraints(max_length=48)]
+CiString64 = Annotated[str, StringConstraints(max_length=64)]
+String2 = Annotated[str, StringConstraints(max_length=2)]
+String3 = Annotated[str, StringConstraints(max_length=3)]
+String4 = Annotated[str, StringConstraints(max_length=4)]
+String5 = Annotated[str, StringConstraints(max_length=5)]
+String10 = Annotated[str, StringConstraints(max_length=10)]
+String16 = Annotated[str, StringConstraints(max_length=16)]
+String20 = Annotated[str, StringConstraints(max_length=20)]
+String45 = Annotated[str, StringConstraints(max_length=45)]
+String64 = Annotated[str, StringConstraints(max_length=64)]
+String100 = Annotated[str, StringConstraints(max_length=100)]
+String255 = Annotated[str, StringConstraints(max_length=255)]
+String512 = Annotated[str, StringConstraints(max_length=512)]
+String5000 = Annotated[str, StringConstraints(max_length=5000)]
+#: The spec's URL: string(255).
+Url = String255
 
 OAllowedType = Annotated[AllowedType | str, _open(AllowedType)]
 OAuthMethod = Annotated[AuthMethod | str, _open(AuthMethod)]
@@ -280,55 +354,55 @@ class OcpiModel(BaseModel):
 
 class Version(OcpiModel):
     version: OVersionNumber
-    url: str
+    url: Url
 
 
 class Endpoint(OcpiModel):
     identifier: OModuleID
     role: OInterfaceRole
-    url: str
+    url: Url
 
 
 class VersionDetails(OcpiModel):
     version: OVersionNumber
-    endpoints: NonEmpty[Endpoint]
+    endpoints: OneOrFew[Endpoint]
 
 
 class Image(OcpiModel):
-    url: str
-    thumbnail: str | None = None
+    url: Url
+    thumbnail: Url | None = None
     category: OImageCategory
-    type: str  # string(4), e.g. "jpeg"
+    type: CiString4  # e.g. "jpeg"
     width: Int | None = None
     height: Int | None = None
 
 
 class BusinessDetails(OcpiModel):
-    name: str
-    website: str | None = None
+    name: String100
+    website: Url | None = None
     logo: Image | None = None
 
 
 class CredentialsRole(OcpiModel):
     role: ORole
     business_details: BusinessDetails
-    party_id: str  # CiString(3)
-    country_code: str  # CiString(2)
+    party_id: CiString3
+    country_code: CiString2
 
 
 class Credentials(OcpiModel):
-    token: str  # string(64)
-    url: str
-    roles: NonEmpty[CredentialsRole]
-    hub_party_id: str | None = None  # 2.3.0
+    token: String64
+    url: Url
+    roles: OneOrMany[CredentialsRole]
+    hub_party_id: CiString36 | None = None  # 2.3.0
 
 
 # ----------------------------------------------------------------------------- shared types
 
 
 class DisplayText(OcpiModel):
-    language: str  # string(2)
-    text: str  # string(512)
+    language: String2
+    text: String512
 
 
 class GeoLocation(OcpiModel):
@@ -359,10 +433,10 @@ class EnvironmentalImpact(OcpiModel):
 
 class EnergyMix(OcpiModel):
     is_green_energy: bool
-    energy_sources: list[EnergySource] | None = None
-    environ_impact: list[EnvironmentalImpact] | None = None
-    supplier_name: str | None = None
-    energy_product_name: str | None = None
+    energy_sources: Few[EnergySource] | None = None
+    environ_impact: Few[EnvironmentalImpact] | None = None
+    supplier_name: String64 | None = None
+    energy_product_name: String64 | None = None
 
 
 # ----------------------------------------------------------------------------- locations
@@ -370,8 +444,8 @@ class EnergyMix(OcpiModel):
 
 class RegularHours(OcpiModel):
     weekday: Int  # 1 = Monday … 7 = Sunday
-    period_begin: str  # "HH:MM"
-    period_end: str
+    period_begin: String5  # "HH:MM"
+    period_end: String5
 
 
 class ExceptionalPeriod(OcpiModel):
@@ -381,9 +455,9 @@ class ExceptionalPeriod(OcpiModel):
 
 class Hours(OcpiModel):
     twentyfourseven: bool
-    regular_hours: list[RegularHours] | None = None
-    exceptional_openings: list[ExceptionalPeriod] | None = None
-    exceptional_closings: list[ExceptionalPeriod] | None = None
+    regular_hours: Many[RegularHours] | None = None
+    exceptional_openings: Many[ExceptionalPeriod] | None = None
+    exceptional_closings: Many[ExceptionalPeriod] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -412,8 +486,8 @@ class Connector(OcpiModel):
     max_voltage: Int
     max_amperage: Int
     max_electric_power: Int | None = None  # W
-    tariff_ids: list[str] | None = None
-    terms_and_conditions: str | None = None
+    tariff_ids: Few[CiString36] | None = None
+    terms_and_conditions: Url | None = None
     last_updated: DateTime
 
     @model_validator(mode="before")
@@ -427,26 +501,26 @@ class Connector(OcpiModel):
 
 class Evse(OcpiModel):
     uid: Id36
-    evse_id: Annotated[str, StringConstraints(max_length=48)] | None = None
+    evse_id: CiString48 | None = None
     status: OStatus
-    status_schedule: list[StatusSchedule] | None = None
-    capabilities: list[OCapability] | None = None
-    connectors: NonEmpty[Connector]
-    floor_level: str | None = None
+    status_schedule: Many[StatusSchedule] | None = None
+    capabilities: Few[OCapability] | None = None
+    connectors: OneOrFew[Connector]
+    floor_level: String4 | None = None
     coordinates: GeoLocation | None = None
-    physical_reference: str | None = None
-    directions: list[DisplayText] | None = None
-    parking_restrictions: list[OParkingRestriction] | None = None
-    images: list[Image] | None = None
+    physical_reference: String16 | None = None
+    directions: Few[DisplayText] | None = None
+    parking_restrictions: Few[OParkingRestriction] | None = None
+    images: Few[Image] | None = None
     last_updated: DateTime
 
 
 class PublishTokenType(OcpiModel):
-    uid: str | None = None
+    uid: CiString36 | None = None
     type: OTokenType | None = None
-    visual_number: str | None = None
-    issuer: str | None = None
-    group_id: str | None = None
+    visual_number: String64 | None = None
+    issuer: String64 | None = None
+    group_id: CiString36 | None = None
 
 
 #: 2.1.1 LocationType values that have a 2.2.1 ParkingType of the same name.
@@ -456,30 +530,30 @@ _LOCATION_TYPES_2_1_1: Final = frozenset(
 
 
 class Location(OcpiModel):
-    country_code: str  # CiString(2)
-    party_id: str  # CiString(3)
+    country_code: CiString2
+    party_id: CiString3
     id: Id36
     publish: bool
-    publish_allowed_to: list[PublishTokenType] | None = None
-    name: str | None = None
-    address: str
-    city: str
-    postal_code: str | None = None
-    state: str | None = None
-    country: str  # ISO 3166-1 alpha-3
+    publish_allowed_to: Many[PublishTokenType] | None = None
+    name: String255 | None = None
+    address: String45
+    city: String45
+    postal_code: String10 | None = None
+    state: String20 | None = None
+    country: String3  # ISO 3166-1 alpha-3
     coordinates: GeoLocation
-    related_locations: list[AdditionalGeoLocation] | None = None
+    related_locations: Many[AdditionalGeoLocation] | None = None
     parking_type: OParkingType | None = None
-    evses: list[Evse] | None = None
-    directions: list[DisplayText] | None = None
+    evses: Annotated[list[Evse], Field(max_length=MAX_EVSES)] | None = None
+    directions: Few[DisplayText] | None = None
     operator: BusinessDetails | None = None
     suboperator: BusinessDetails | None = None
     owner: BusinessDetails | None = None
-    facilities: list[OFacility] | None = None
-    time_zone: str
+    facilities: Few[OFacility] | None = None
+    time_zone: String255
     opening_times: Hours | None = None
     charging_when_closed: bool | None = None
-    images: list[Image] | None = None
+    images: Few[Image] | None = None
     energy_mix: EnergyMix | None = None
     last_updated: DateTime
 
@@ -507,10 +581,10 @@ class PriceComponent(OcpiModel):
 
 
 class TariffRestrictions(OcpiModel):
-    start_time: str | None = None  # "HH:MM", local time of the Location
-    end_time: str | None = None
-    start_date: str | None = None  # "YYYY-MM-DD"
-    end_date: str | None = None
+    start_time: String5 | None = None  # "HH:MM", local time of the Location
+    end_time: String5 | None = None
+    start_date: String10 | None = None  # "YYYY-MM-DD"
+    end_date: String10 | None = None
     min_kwh: Number | None = None
     max_kwh: Number | None = None
     min_current: Number | None = None
@@ -519,26 +593,26 @@ class TariffRestrictions(OcpiModel):
     max_power: Number | None = None
     min_duration: Int | None = None  # seconds
     max_duration: Int | None = None
-    day_of_week: list[ODayOfWeek] | None = None
+    day_of_week: Few[ODayOfWeek] | None = None
     reservation: OReservationRestrictionType | None = None
 
 
 class TariffElement(OcpiModel):
-    price_components: NonEmpty[PriceComponent]
+    price_components: OneOrFew[PriceComponent]
     restrictions: TariffRestrictions | None = None
 
 
 class Tariff(OcpiModel):
-    country_code: str
-    party_id: str
+    country_code: CiString2
+    party_id: CiString3
     id: Id36
-    currency: str  # ISO 4217
+    currency: String3  # ISO 4217
     type: OTariffType | None = None
-    tariff_alt_text: list[DisplayText] | None = None
-    tariff_alt_url: str | None = None
+    tariff_alt_text: Few[DisplayText] | None = None
+    tariff_alt_url: Url | None = None
     min_price: Price | None = None
     max_price: Price | None = None
-    elements: NonEmpty[TariffElement]
+    elements: OneOrMany[TariffElement]
     start_date_time: DateTime | None = None
     end_date_time: DateTime | None = None
     energy_mix: EnergyMix | None = None
@@ -549,11 +623,11 @@ class Tariff(OcpiModel):
 
 
 class CdrToken(OcpiModel):
-    country_code: str
-    party_id: str
+    country_code: CiString2
+    party_id: CiString3
     uid: Id36
     type: OTokenType
-    contract_id: str
+    contract_id: CiString36
 
 
 class CdrDimension(OcpiModel):
@@ -563,77 +637,77 @@ class CdrDimension(OcpiModel):
 
 class ChargingPeriod(OcpiModel):
     start_date_time: DateTime
-    dimensions: NonEmpty[CdrDimension]
-    tariff_id: str | None = None
+    dimensions: OneOrFew[CdrDimension]
+    tariff_id: CiString36 | None = None
 
 
 class Session(OcpiModel):
-    country_code: str
-    party_id: str
+    country_code: CiString2
+    party_id: CiString3
     id: Id36
     start_date_time: DateTime
     end_date_time: DateTime | None = None
     kwh: Number
     cdr_token: CdrToken
     auth_method: OAuthMethod
-    authorization_reference: str | None = None
-    location_id: str
-    evse_uid: str
-    connector_id: str
-    meter_id: str | None = None
-    currency: str
-    charging_periods: list[ChargingPeriod] | None = None
+    authorization_reference: CiString36 | None = None
+    location_id: CiString36
+    evse_uid: CiString36
+    connector_id: CiString36
+    meter_id: String255 | None = None
+    currency: String3
+    charging_periods: Many[ChargingPeriod] | None = None
     total_cost: Price | None = None
     status: OSessionStatus
     last_updated: DateTime
 
 
 class CdrLocation(OcpiModel):
-    id: str
-    name: str | None = None
-    address: str
-    city: str
-    postal_code: str | None = None
-    state: str | None = None
-    country: str
+    id: CiString36
+    name: String255 | None = None
+    address: String45
+    city: String45
+    postal_code: String10 | None = None
+    state: String20 | None = None
+    country: String3
     coordinates: GeoLocation
-    evse_uid: str
-    evse_id: str
-    connector_id: str
+    evse_uid: CiString36
+    evse_id: CiString48
+    connector_id: CiString36
     connector_standard: OConnectorType
     connector_format: OConnectorFormat
     connector_power_type: OPowerType
 
 
 class SignedValue(OcpiModel):
-    nature: str
-    plain_data: str
-    signed_data: str
+    nature: CiString32
+    plain_data: String512
+    signed_data: String5000
 
 
 class SignedData(OcpiModel):
-    encoding_method: str
+    encoding_method: CiString36
     encoding_method_version: Int | None = None
-    public_key: str | None = None
-    signed_values: NonEmpty[SignedValue]
-    url: str | None = None
+    public_key: String512 | None = None
+    signed_values: OneOrMany[SignedValue]
+    url: String512 | None = None
 
 
 class Cdr(OcpiModel):
-    country_code: str
-    party_id: str
+    country_code: CiString2
+    party_id: CiString3
     id: Annotated[str, StringConstraints(min_length=1, max_length=39)]
     start_date_time: DateTime
     end_date_time: DateTime
-    session_id: str | None = None
+    session_id: CiString36 | None = None
     cdr_token: CdrToken
     auth_method: OAuthMethod
-    authorization_reference: str | None = None
+    authorization_reference: CiString36 | None = None
     cdr_location: CdrLocation
-    meter_id: str | None = None
-    currency: str
-    tariffs: list[Tariff] | None = None
-    charging_periods: NonEmpty[ChargingPeriod]
+    meter_id: String255 | None = None
+    currency: String3
+    tariffs: Few[Tariff] | None = None
+    charging_periods: OneOrMany[ChargingPeriod]
     signed_data: SignedData | None = None
     total_cost: Price
     total_fixed_cost: Price | None = None
@@ -644,10 +718,10 @@ class Cdr(OcpiModel):
     total_parking_time: Number | None = None
     total_parking_cost: Price | None = None
     total_reservation_cost: Price | None = None
-    remark: str | None = None
-    invoice_reference_id: str | None = None
+    remark: String255 | None = None
+    invoice_reference_id: CiString39 | None = None
     credit: bool | None = None
-    credit_reference_id: str | None = None
+    credit_reference_id: CiString39 | None = None
     home_charging_compensation: bool | None = None
     last_updated: DateTime
 
@@ -656,22 +730,22 @@ class Cdr(OcpiModel):
 
 
 class EnergyContract(OcpiModel):
-    supplier_name: str
-    contract_id: str | None = None
+    supplier_name: String64
+    contract_id: CiString64 | None = None
 
 
 class Token(OcpiModel):
-    country_code: str
-    party_id: str
+    country_code: CiString2
+    party_id: CiString3
     uid: Id36
     type: OTokenType
-    contract_id: str
-    visual_number: str | None = None
-    issuer: str
-    group_id: str | None = None
+    contract_id: CiString36
+    visual_number: String64 | None = None
+    issuer: String64
+    group_id: CiString36 | None = None
     valid: bool
     whitelist: OWhitelistType
-    language: str | None = None
+    language: String2 | None = None
     default_profile_type: OProfileType | None = None
     energy_contract: EnergyContract | None = None
     last_updated: DateTime
@@ -686,15 +760,15 @@ class Token(OcpiModel):
 
 
 class LocationReferences(OcpiModel):
-    location_id: str
-    evse_uids: list[str] | None = None
+    location_id: CiString36
+    evse_uids: Many[CiString36] | None = None
 
 
 class AuthorizationInfo(OcpiModel):
     allowed: OAllowedType
     token: Token
     location: LocationReferences | None = None
-    authorization_reference: str | None = None
+    authorization_reference: CiString36 | None = None
     info: DisplayText | None = None
 
 
@@ -702,50 +776,50 @@ class AuthorizationInfo(OcpiModel):
 
 
 class StartSession(OcpiModel):
-    response_url: str
+    response_url: Url
     token: Token
-    location_id: str
-    evse_uid: str | None = None
-    connector_id: str | None = None
-    authorization_reference: str | None = None
+    location_id: CiString36
+    evse_uid: CiString36 | None = None
+    connector_id: CiString36 | None = None
+    authorization_reference: CiString36 | None = None
 
 
 class StopSession(OcpiModel):
-    response_url: str
-    session_id: str
+    response_url: Url
+    session_id: CiString36
 
 
 class ReserveNow(OcpiModel):
-    response_url: str
+    response_url: Url
     token: Token
     expiry_date: DateTime
-    reservation_id: str
-    location_id: str
-    evse_uid: str | None = None
-    authorization_reference: str | None = None
+    reservation_id: CiString36
+    location_id: CiString36
+    evse_uid: CiString36 | None = None
+    authorization_reference: CiString36 | None = None
 
 
 class CancelReservation(OcpiModel):
-    response_url: str
-    reservation_id: str
+    response_url: Url
+    reservation_id: CiString36
 
 
 class UnlockConnector(OcpiModel):
-    response_url: str
-    location_id: str
-    evse_uid: str
-    connector_id: str
+    response_url: Url
+    location_id: CiString36
+    evse_uid: CiString36
+    connector_id: CiString36
 
 
 class CommandResponse(OcpiModel):
     result: OCommandResponseType
     timeout: Int  # seconds
-    message: list[DisplayText] | None = None
+    message: Few[DisplayText] | None = None
 
 
 class CommandResult(OcpiModel):
     result: OCommandResultType
-    message: list[DisplayText] | None = None
+    message: Few[DisplayText] | None = None
 
 
 # ----------------------------------------------------------------------------- parse, dump, PATCH
@@ -761,11 +835,20 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(object)"
 
 
+#: Pydantic's size errors, said the way the spec states the bound.
+_TOO_LONG: Final = {"string_too_long": "characters", "too_long": "items"}
+
+
 def _message(model_cls: type[BaseModel], exc: ValidationError) -> str:
     problems = []
-    for error in exc.errors(include_url=False, include_input=False, include_context=False):
-        msg = str(error["msg"]).removeprefix("Value error, ")
-        msg = msg[:1].lower() + msg[1:]
+    for error in exc.errors(include_url=False, include_input=False):
+        unit = _TOO_LONG.get(error["type"])
+        bound = error.get("ctx", {}).get("max_length")
+        if unit is not None and isinstance(bound, int):
+            msg = f"at most {bound} {unit}"
+        else:
+            msg = str(error["msg"]).removeprefix("Value error, ")
+            msg = msg[:1].lower() + msg[1:]
         problems.append(f"{_path(tuple(error['loc']))}: {msg}")
     shown = "; ".join(problems[:MAX_REPORTED_ERRORS])
     more = len(problems) - MAX_REPORTED_ERRORS

@@ -26,6 +26,18 @@ from typing import Annotated, Final
 
 from pydantic import field_validator
 
+from chargemesh.protocols.tcec.sizes import (
+    ChargeDetails,
+    ChargeOrders,
+    ConnectorId,
+    Int32,
+    PolicyPeriods,
+    Seq,
+    ShortText,
+    Text,
+    Time,
+    Vin,
+)
 from chargemesh.protocols.tcec.wire import Money, WireModel, service_wire, wire
 
 __all__ = [
@@ -71,17 +83,17 @@ _CLOCK = re.compile(r"^(\d{1,2}):?(\d{2})(?::?(\d{2}))?$")
 class QueryEquipAuthRequest(WireModel):
     """Can this connector be started now? (field names **unverified**)"""
 
-    equip_auth_seq: Annotated[str, wire("EquipAuthSeq")]
-    connector_id: Annotated[str, wire("ConnectorID")]
+    equip_auth_seq: Annotated[Seq, wire("EquipAuthSeq")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
 
 
 class QueryEquipAuthResponse(WireModel):
     """``SuccStat`` 0 yes / 1 no, ``FailReason`` the operator's code (**unverified** names)."""
 
-    equip_auth_seq: Annotated[str | None, wire("EquipAuthSeq")] = None
-    connector_id: Annotated[str | None, wire("ConnectorID")] = None
-    succ_stat: Annotated[int, wire("SuccStat")]
-    fail_reason: Annotated[int, wire("FailReason")] = 0
+    equip_auth_seq: Annotated[Seq | None, wire("EquipAuthSeq")] = None
+    connector_id: Annotated[ConnectorId | None, wire("ConnectorID")] = None
+    succ_stat: Annotated[Int32, wire("SuccStat")]
+    fail_reason: Annotated[Int32, wire("FailReason")] = 0
 
 
 # ----------------------------------------------------------------------------- prices
@@ -93,7 +105,7 @@ class PolicyInfo(WireModel):
     ``HH:mm:ss``, ``HHmm`` and ``HH:mm`` are accepted and normalised to ``HHmmss``.
     """
 
-    start_time: Annotated[str, wire("StartTime")]
+    start_time: Annotated[Time, wire("StartTime")]
     elec_price: Annotated[Money, wire("ElecPrice")]
     service_price: Annotated[Money, service_wire("SevicePrice")]
 
@@ -110,17 +122,17 @@ class PolicyInfo(WireModel):
 
 
 class QueryEquipBusinessPolicyRequest(WireModel):
-    equip_biz_seq: Annotated[str, wire("EquipBizSeq")]
-    connector_id: Annotated[str, wire("ConnectorID")]
+    equip_biz_seq: Annotated[Seq, wire("EquipBizSeq")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
 
 
 class QueryEquipBusinessPolicyResponse(WireModel):
-    equip_biz_seq: Annotated[str | None, wire("EquipBizSeq")] = None
-    connector_id: Annotated[str | None, wire("ConnectorID")] = None
-    succ_stat: Annotated[int, wire("SuccStat")] = 0
-    fail_reason: Annotated[int, wire("FailReason")] = 0
-    sum_period: Annotated[int | None, wire("SumPeriod")] = None
-    policy_infos: Annotated[tuple[PolicyInfo, ...], wire("PolicyInfos")] = ()
+    equip_biz_seq: Annotated[Seq | None, wire("EquipBizSeq")] = None
+    connector_id: Annotated[ConnectorId | None, wire("ConnectorID")] = None
+    succ_stat: Annotated[Int32, wire("SuccStat")] = 0
+    fail_reason: Annotated[Int32, wire("FailReason")] = 0
+    sum_period: Annotated[Int32 | None, wire("SumPeriod")] = None
+    policy_infos: Annotated[PolicyPeriods[PolicyInfo], wire("PolicyInfos")] = ()
 
 
 # ----------------------------------------------------------------------------- start / stop
@@ -182,66 +194,66 @@ START_FAILURE_TEXT: Final[Mapping[StartFailure, str]] = MappingProxyType(
 class QueryStartChargeRequest(WireModel):
     """``QRCode`` is the raw string scanned from the pile, when the start came from a scan."""
 
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    connector_id: Annotated[str, wire("ConnectorID")]
-    qr_code: Annotated[str | None, wire("QRCode")] = None
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
+    qr_code: Annotated[Text | None, wire("QRCode")] = None
 
 
 class QueryStartChargeResponse(WireModel):
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    start_charge_seq_stat: Annotated[int | None, wire("StartChargeSeqStat")] = None
-    connector_id: Annotated[str | None, wire("ConnectorID")] = None
-    succ_stat: Annotated[int, wire("SuccStat")]
-    fail_reason: Annotated[int, wire("FailReason")] = 0
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[Int32 | None, wire("StartChargeSeqStat")] = None
+    connector_id: Annotated[ConnectorId | None, wire("ConnectorID")] = None
+    succ_stat: Annotated[Int32, wire("SuccStat")]
+    fail_reason: Annotated[Int32, wire("FailReason")] = 0
 
 
 class NotificationStartChargeResultRequest(WireModel):
     """``FailReason`` (a :class:`StartFailure` code) and ``FailReasonMsg`` are our extension,
     sent with ``StartChargeSeqStat`` 4; partners without it leave them out."""
 
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    start_charge_seq_stat: Annotated[int, wire("StartChargeSeqStat")]
-    connector_id: Annotated[str, wire("ConnectorID")]
-    start_time: Annotated[str | None, wire("StartTime")] = None
-    ident_code: Annotated[str | None, wire("IdentCode")] = None
-    fail_reason: Annotated[int | None, wire("FailReason")] = None
-    fail_reason_msg: Annotated[str | None, wire("FailReasonMsg")] = None
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[Int32, wire("StartChargeSeqStat")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
+    start_time: Annotated[Time | None, wire("StartTime")] = None
+    ident_code: Annotated[ShortText | None, wire("IdentCode")] = None
+    fail_reason: Annotated[Int32 | None, wire("FailReason")] = None
+    fail_reason_msg: Annotated[Text | None, wire("FailReasonMsg")] = None
 
 
 class NotificationStartChargeResultResponse(WireModel):
     """``SuccStat`` 0 received / 1 rejected (**unverified**)."""
 
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    succ_stat: Annotated[int, wire("SuccStat")] = 0
-    fail_reason: Annotated[int, wire("FailReason")] = 0
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    succ_stat: Annotated[Int32, wire("SuccStat")] = 0
+    fail_reason: Annotated[Int32, wire("FailReason")] = 0
 
 
 class QueryStopChargeRequest(WireModel):
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    connector_id: Annotated[str, wire("ConnectorID")]
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
 
 
 class QueryStopChargeResponse(WireModel):
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    start_charge_seq_stat: Annotated[int | None, wire("StartChargeSeqStat")] = None
-    succ_stat: Annotated[int, wire("SuccStat")]
-    fail_reason: Annotated[int, wire("FailReason")] = 0
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[Int32 | None, wire("StartChargeSeqStat")] = None
+    succ_stat: Annotated[Int32, wire("SuccStat")]
+    fail_reason: Annotated[Int32, wire("FailReason")] = 0
 
 
 class NotificationStopChargeResultRequest(WireModel):
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    start_charge_seq_stat: Annotated[int, wire("StartChargeSeqStat")]
-    connector_id: Annotated[str, wire("ConnectorID")]
-    succ_stat: Annotated[int, wire("SuccStat")] = 0
-    fail_reason: Annotated[int, wire("FailReason")] = 0
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[Int32, wire("StartChargeSeqStat")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
+    succ_stat: Annotated[Int32, wire("SuccStat")] = 0
+    fail_reason: Annotated[Int32, wire("FailReason")] = 0
 
 
 class NotificationStopChargeResultResponse(WireModel):
     """``SuccStat`` 0 received / 1 rejected (**unverified**)."""
 
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    succ_stat: Annotated[int, wire("SuccStat")] = 0
-    fail_reason: Annotated[int, wire("FailReason")] = 0
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    succ_stat: Annotated[Int32, wire("SuccStat")] = 0
+    fail_reason: Annotated[Int32, wire("FailReason")] = 0
 
 
 # ----------------------------------------------------------------------------- plug-and-charge
@@ -260,9 +272,9 @@ class NotificationPlugAndChargeRequest(WireModel):
     was plugged into ``ConnectorID``; may it charge on the platform's account?
     ``PlugAndChargeSeq`` is the operator's OperatorID (9) + 18 unique characters."""
 
-    plug_and_charge_seq: Annotated[str, wire("PlugAndChargeSeq")]
-    connector_id: Annotated[str, wire("ConnectorID")]
-    vin: Annotated[str, wire("VIN")]
+    plug_and_charge_seq: Annotated[Seq, wire("PlugAndChargeSeq")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
+    vin: Annotated[Vin, wire("VIN")]
 
     @field_validator("vin", mode="after")
     @classmethod
@@ -275,11 +287,11 @@ class NotificationPlugAndChargeResponse(WireModel):
     platform's, as in ``query_start_charge``); 1: refused, ``FailReason`` a
     :class:`PlugAndChargeRefusal` code."""
 
-    plug_and_charge_seq: Annotated[str, wire("PlugAndChargeSeq")]
-    connector_id: Annotated[str | None, wire("ConnectorID")] = None
-    succ_stat: Annotated[int, wire("SuccStat")]
-    fail_reason: Annotated[int, wire("FailReason")] = 0
-    start_charge_seq: Annotated[str | None, wire("StartChargeSeq")] = None
+    plug_and_charge_seq: Annotated[Seq, wire("PlugAndChargeSeq")]
+    connector_id: Annotated[ConnectorId | None, wire("ConnectorID")] = None
+    succ_stat: Annotated[Int32, wire("SuccStat")]
+    fail_reason: Annotated[Int32, wire("FailReason")] = 0
+    start_charge_seq: Annotated[Seq | None, wire("StartChargeSeq")] = None
 
 
 # ----------------------------------------------------------------------------- live session
@@ -288,8 +300,8 @@ class NotificationPlugAndChargeResponse(WireModel):
 class ChargeDetail(WireModel):
     """Energy and money of one price period within a session."""
 
-    detail_start_time: Annotated[str, wire("DetailStartTime")]
-    detail_end_time: Annotated[str, wire("DetailEndTime")]
+    detail_start_time: Annotated[Time, wire("DetailStartTime")]
+    detail_end_time: Annotated[Time, wire("DetailEndTime")]
     elec_price: Annotated[Money | None, wire("ElecPrice")] = None
     service_price: Annotated[Money | None, service_wire("SevicePrice")] = None
     detail_power: Annotated[float, wire("DetailPower")] = 0.0  # kWh
@@ -305,10 +317,10 @@ class _ChargeStatus(WireModel):
     ``ConnectorStatus`` uses the ``ConnectorStatusInfo.Status`` codes.
     """
 
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    start_charge_seq_stat: Annotated[int, wire("StartChargeSeqStat")]
-    connector_id: Annotated[str, wire("ConnectorID")]
-    connector_status: Annotated[int | None, wire("ConnectorStatus")] = None
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    start_charge_seq_stat: Annotated[Int32, wire("StartChargeSeqStat")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
+    connector_status: Annotated[Int32 | None, wire("ConnectorStatus")] = None
     current_a: Annotated[float | None, wire("CurrentA")] = None
     current_b: Annotated[float | None, wire("CurrentB")] = None
     current_c: Annotated[float | None, wire("CurrentC")] = None
@@ -316,17 +328,17 @@ class _ChargeStatus(WireModel):
     voltage_b: Annotated[float | None, wire("VoltageB")] = None
     voltage_c: Annotated[float | None, wire("VoltageC")] = None
     soc: Annotated[float | None, wire("Soc", "SOC")] = None
-    start_time: Annotated[str | None, wire("StartTime")] = None
-    end_time: Annotated[str | None, wire("EndTime")] = None
+    start_time: Annotated[Time | None, wire("StartTime")] = None
+    end_time: Annotated[Time | None, wire("EndTime")] = None
     total_power: Annotated[float, wire("TotalPower")] = 0.0  # kWh so far
     service_money: Annotated[Money | None, service_wire("SeviceMoney")] = None
     total_money: Annotated[Money | None, wire("TotalMoney")] = None
-    sum_period: Annotated[int | None, wire("SumPeriod")] = None
-    charge_details: Annotated[tuple[ChargeDetail, ...], wire("ChargeDetails")] = ()
+    sum_period: Annotated[Int32 | None, wire("SumPeriod")] = None
+    charge_details: Annotated[ChargeDetails[ChargeDetail], wire("ChargeDetails")] = ()
 
 
 class QueryEquipChargeStatusRequest(WireModel):
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
 
 
 class QueryEquipChargeStatusResponse(_ChargeStatus):
@@ -338,8 +350,8 @@ class NotificationEquipChargeStatusRequest(_ChargeStatus):
 
 
 class NotificationEquipChargeStatusResponse(WireModel):
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    succ_stat: Annotated[int, wire("SuccStat")] = 0
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    succ_stat: Annotated[Int32, wire("SuccStat")] = 0
 
 
 # ----------------------------------------------------------------------------- bill
@@ -348,32 +360,32 @@ class NotificationEquipChargeStatusResponse(WireModel):
 class NotificationChargeOrderInfoRequest(WireModel):
     """The final bill of a session. ``TotalPower`` is energy in kWh."""
 
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    connector_id: Annotated[str, wire("ConnectorID")]
-    start_time: Annotated[str, wire("StartTime")]
-    end_time: Annotated[str, wire("EndTime")]
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
+    start_time: Annotated[Time, wire("StartTime")]
+    end_time: Annotated[Time, wire("EndTime")]
     total_power: Annotated[float, wire("TotalPower")]
     total_elec_money: Annotated[Money, wire("TotalElecMoney")]
     total_service_money: Annotated[Money, service_wire("TotalSeviceMoney")]
     total_money: Annotated[Money, wire("TotalMoney")]
-    stop_reason: Annotated[int | None, wire("StopReason")] = None
-    sum_period: Annotated[int | None, wire("SumPeriod")] = None
-    charge_details: Annotated[tuple[ChargeDetail, ...], wire("ChargeDetails")] = ()
+    stop_reason: Annotated[Int32 | None, wire("StopReason")] = None
+    sum_period: Annotated[Int32 | None, wire("SumPeriod")] = None
+    charge_details: Annotated[ChargeDetails[ChargeDetail], wire("ChargeDetails")] = ()
 
 
 class NotificationChargeOrderInfoResponse(WireModel):
     """``ConfirmResult`` 0 agreed, otherwise disputed (**unverified** name and codes)."""
 
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
-    connector_id: Annotated[str | None, wire("ConnectorID")] = None
-    confirm_result: Annotated[int, wire("ConfirmResult")] = 0
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
+    connector_id: Annotated[ConnectorId | None, wire("ConnectorID")] = None
+    confirm_result: Annotated[Int32, wire("ConfirmResult")] = 0
 
 
 # ----------------------------------------------------------------------------- reconciliation
 
 
 class ChargeOrder(WireModel):
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
     total_power: Annotated[float, wire("TotalPower")]
     total_money: Annotated[Money, wire("TotalMoney")]
 
@@ -381,31 +393,31 @@ class ChargeOrder(WireModel):
 class CheckChargeOrdersRequest(WireModel):
     """The operator's daily list of bills; totals' names are **unverified**."""
 
-    check_order_seq: Annotated[str, wire("CheckOrderSeq")]
-    start_time: Annotated[str, wire("StartTime")]
-    end_time: Annotated[str, wire("EndTime")]
-    order_count: Annotated[int, wire("OrderCount")] = 0
+    check_order_seq: Annotated[Seq, wire("CheckOrderSeq")]
+    start_time: Annotated[Time, wire("StartTime")]
+    end_time: Annotated[Time, wire("EndTime")]
+    order_count: Annotated[Int32, wire("OrderCount")] = 0
     total_order_power: Annotated[float, wire("TotalOrderPower")] = 0.0
     total_order_money: Annotated[Money | None, wire("TotalOrderMoney")] = None
-    charge_orders: Annotated[tuple[ChargeOrder, ...], wire("ChargeOrders")] = ()
+    charge_orders: Annotated[ChargeOrders[ChargeOrder], wire("ChargeOrders")] = ()
 
 
 class DisputeOrder(WireModel):
     """A bill we disagree with; ``DisputeReason`` codes are partner-defined (**unverified**)."""
 
-    start_charge_seq: Annotated[str, wire("StartChargeSeq")]
+    start_charge_seq: Annotated[Seq, wire("StartChargeSeq")]
     total_power: Annotated[float, wire("TotalPower")] = 0.0
     total_money: Annotated[Money | None, wire("TotalMoney")] = None
-    dispute_reason: Annotated[int | None, wire("DisputeReason")] = None
+    dispute_reason: Annotated[Int32 | None, wire("DisputeReason")] = None
 
 
 class CheckChargeOrdersResponse(WireModel):
     """The platform's answer: the orders in dispute (none when the books agree)."""
 
-    check_order_seq: Annotated[str, wire("CheckOrderSeq")]
-    start_time: Annotated[str | None, wire("StartTime")] = None
-    end_time: Annotated[str | None, wire("EndTime")] = None
-    total_dispute_order: Annotated[int, wire("TotalDisputeOrder")] = 0
+    check_order_seq: Annotated[Seq, wire("CheckOrderSeq")]
+    start_time: Annotated[Time | None, wire("StartTime")] = None
+    end_time: Annotated[Time | None, wire("EndTime")] = None
+    total_dispute_order: Annotated[Int32, wire("TotalDisputeOrder")] = 0
     total_dispute_power: Annotated[float, wire("TotalDisputePower")] = 0.0
     total_dispute_money: Annotated[Money | None, wire("TotalDisputeMoney")] = None
-    dispute_orders: Annotated[tuple[DisputeOrder, ...], wire("DisputeOrders")] = ()
+    dispute_orders: Annotated[ChargeOrders[DisputeOrder], wire("DisputeOrders")] = ()

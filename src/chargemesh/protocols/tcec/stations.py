@@ -14,6 +14,28 @@ from typing import Annotated
 
 from pydantic import Field
 
+from chargemesh.protocols.tcec.sizes import (
+    AreaCode,
+    ConnectorId,
+    ConnectorsOfEquipment,
+    ConnectorsOfStation,
+    CountryCode,
+    Description,
+    EquipmentId,
+    EquipmentOfStation,
+    Int32,
+    Latitude,
+    Longitude,
+    Name,
+    OperatorId,
+    Pictures,
+    ShortText,
+    StationId,
+    StationsOfAnswer,
+    Telephone,
+    Text,
+    Time,
+)
 from chargemesh.protocols.tcec.wire import WireModel, wire
 
 __all__ = [
@@ -45,85 +67,85 @@ class ConnectorInfo(WireModel):
     4 DC tethered gun, 5 wireless pad, 6 other. ``NationalStandard``: 1 GB/T 2011, 2 GB/T 2015.
     ``AuxPower`` (12/24 V BMS auxiliary supply) is a validator extension."""
 
-    connector_id: Annotated[str, wire("ConnectorID")]
-    connector_name: Annotated[str | None, wire("ConnectorName")] = None
-    connector_type: Annotated[int | None, wire("ConnectorType")] = None
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
+    connector_name: Annotated[Name | None, wire("ConnectorName")] = None
+    connector_type: Annotated[Int32 | None, wire("ConnectorType")] = None
     voltage_upper_limits: Annotated[float | None, wire("VoltageUpperLimits")] = None
     voltage_lower_limits: Annotated[float | None, wire("VoltageLowerLimits")] = None
     current: Annotated[float | None, wire("Current")] = None  # A
     power: Annotated[float | None, wire("Power")] = None  # kW
-    park_no: Annotated[str | None, wire("ParkNo")] = None
-    national_standard: Annotated[int | None, wire("NationalStandard")] = None
-    aux_power: Annotated[int | None, wire("AuxPower")] = None
+    park_no: Annotated[ShortText | None, wire("ParkNo")] = None
+    national_standard: Annotated[Int32 | None, wire("NationalStandard")] = None
+    aux_power: Annotated[Int32 | None, wire("AuxPower")] = None
 
 
 class EquipmentInfo(WireModel):
     """A pile. ``EquipmentType``: 1 DC, 2 AC, 3 AC/DC combined, 4 wireless, 5 other."""
 
-    equipment_id: Annotated[str, wire("EquipmentID")]
-    manufacturer_id: Annotated[str | None, wire("ManufacturerID")] = None
-    manufacturer_name: Annotated[str | None, wire("ManufacturerName")] = None
-    equipment_model: Annotated[str | None, wire("EquipmentModel")] = None
-    production_date: Annotated[str | None, wire("ProductionDate")] = None
-    equipment_type: Annotated[int | None, wire("EquipmentType")] = None
-    connector_infos: Annotated[tuple[ConnectorInfo, ...], wire("ConnectorInfos")] = ()
-    equipment_lng: Annotated[float | None, wire("EquipmentLng")] = None
-    equipment_lat: Annotated[float | None, wire("EquipmentLat")] = None
+    equipment_id: Annotated[EquipmentId, wire("EquipmentID")]
+    manufacturer_id: Annotated[OperatorId | None, wire("ManufacturerID")] = None
+    manufacturer_name: Annotated[Name | None, wire("ManufacturerName")] = None
+    equipment_model: Annotated[ShortText | None, wire("EquipmentModel")] = None
+    production_date: Annotated[ShortText | None, wire("ProductionDate")] = None
+    equipment_type: Annotated[Int32 | None, wire("EquipmentType")] = None
+    connector_infos: Annotated[ConnectorsOfEquipment[ConnectorInfo], wire("ConnectorInfos")] = ()
+    equipment_lng: Annotated[Longitude | None, wire("EquipmentLng")] = None
+    equipment_lat: Annotated[Latitude | None, wire("EquipmentLat")] = None
     power: Annotated[float | None, wire("Power")] = None  # kW
-    equipment_name: Annotated[str | None, wire("EquipmentName")] = None
+    equipment_name: Annotated[Name | None, wire("EquipmentName")] = None
     # Our extension (docs/tcec-extensions.md): 1 the pile reads the car's VIN and takes part in
     # plug-and-charge, 0 it does not; absent: as the operator's agreement says for all piles.
-    plug_and_charge: Annotated[int | None, wire("PlugAndCharge")] = None
+    plug_and_charge: Annotated[Int32 | None, wire("PlugAndCharge")] = None
 
 
 class StationInfo(WireModel):
     """A station. ``StationLng``/``StationLat`` are GCJ-02; ``AreaCode`` is the GB/T 2260 county
     code; ``Construction`` 11 is an intercity highway service area."""
 
-    station_id: Annotated[str, wire("StationID")]
-    operator_id: Annotated[str | None, wire("OperatorID")] = None
-    equipment_owner_id: Annotated[str | None, wire("EquipmentOwnerID")] = None
-    station_name: Annotated[str, wire("StationName")]
-    country_code: Annotated[str | None, wire("CountryCode")] = None
-    area_code: Annotated[str | None, wire("AreaCode")] = None
-    address: Annotated[str | None, wire("Address")] = None
-    station_tel: Annotated[str | None, wire("StationTel")] = None
-    service_tel: Annotated[str | None, wire("ServiceTel")] = None
-    station_type: Annotated[int | None, wire("StationType")] = None
-    station_status: Annotated[int | None, wire("StationStatus")] = None
-    park_nums: Annotated[int | None, wire("ParkNums")] = None
-    station_lng: Annotated[float, wire("StationLng")]
-    station_lat: Annotated[float, wire("StationLat")]
-    site_guide: Annotated[str | None, wire("SiteGuide")] = None
-    construction: Annotated[int | None, wire("Construction")] = None
-    pictures: Annotated[tuple[str, ...], wire("Pictures")] = ()
-    match_cars: Annotated[str | None, wire("MatchCars")] = None
-    park_info: Annotated[str | None, wire("ParkInfo")] = None
-    busine_hours: Annotated[str | None, wire("BusineHours")] = None
-    electricity_fee: Annotated[str | None, wire("ElectricityFee")] = None
-    service_fee: Annotated[str | None, wire("ServiceFee")] = None
-    park_fee: Annotated[str | None, wire("ParkFee")] = None
-    payment: Annotated[str | None, wire("Payment")] = None
-    support_order: Annotated[int | None, wire("SupportOrder")] = None
-    remark: Annotated[str | None, wire("Remark")] = None
-    equipment_infos: Annotated[tuple[EquipmentInfo, ...], wire("EquipmentInfos")] = ()
+    station_id: Annotated[StationId, wire("StationID")]
+    operator_id: Annotated[OperatorId | None, wire("OperatorID")] = None
+    equipment_owner_id: Annotated[OperatorId | None, wire("EquipmentOwnerID")] = None
+    station_name: Annotated[Name, wire("StationName")]
+    country_code: Annotated[CountryCode | None, wire("CountryCode")] = None
+    area_code: Annotated[AreaCode | None, wire("AreaCode")] = None
+    address: Annotated[Text | None, wire("Address")] = None
+    station_tel: Annotated[Telephone | None, wire("StationTel")] = None
+    service_tel: Annotated[Telephone | None, wire("ServiceTel")] = None
+    station_type: Annotated[Int32 | None, wire("StationType")] = None
+    station_status: Annotated[Int32 | None, wire("StationStatus")] = None
+    park_nums: Annotated[Int32 | None, wire("ParkNums")] = None
+    station_lng: Annotated[Longitude, wire("StationLng")]
+    station_lat: Annotated[Latitude, wire("StationLat")]
+    site_guide: Annotated[Text | None, wire("SiteGuide")] = None
+    construction: Annotated[Int32 | None, wire("Construction")] = None
+    pictures: Annotated[Pictures, wire("Pictures")] = ()
+    match_cars: Annotated[Text | None, wire("MatchCars")] = None
+    park_info: Annotated[Text | None, wire("ParkInfo")] = None
+    busine_hours: Annotated[Text | None, wire("BusineHours")] = None
+    electricity_fee: Annotated[Description | None, wire("ElectricityFee")] = None
+    service_fee: Annotated[Text | None, wire("ServiceFee")] = None
+    park_fee: Annotated[Text | None, wire("ParkFee")] = None
+    payment: Annotated[ShortText | None, wire("Payment")] = None
+    support_order: Annotated[Int32 | None, wire("SupportOrder")] = None
+    remark: Annotated[Text | None, wire("Remark")] = None
+    equipment_infos: Annotated[EquipmentOfStation[EquipmentInfo], wire("EquipmentInfos")] = ()
 
 
 class QueryStationsInfoRequest(WireModel):
     """``LastQueryTime`` (``yyyy-MM-dd HH:mm:ss``) asks only for stations changed since then."""
 
-    last_query_time: Annotated[str | None, wire("LastQueryTime")] = None
-    page_no: Annotated[int, wire("PageNo"), Field(ge=1)] = 1
-    page_size: Annotated[int, wire("PageSize"), Field(ge=1)] = 10
+    last_query_time: Annotated[Time | None, wire("LastQueryTime")] = None
+    page_no: Annotated[Int32, wire("PageNo"), Field(ge=1)] = 1
+    page_size: Annotated[Int32, wire("PageSize"), Field(ge=1)] = 10
 
 
 class QueryStationsInfoResponse(WireModel):
     """``PageCount`` is the number of pages, ``ItemSize`` the number of stations in all pages."""
 
-    page_no: Annotated[int, wire("PageNo")] = 1
-    page_count: Annotated[int, wire("PageCount")] = 0
-    item_size: Annotated[int, wire("ItemSize")] = 0
-    station_infos: Annotated[tuple[StationInfo, ...], wire("StationInfos")] = ()
+    page_no: Annotated[Int32, wire("PageNo")] = 1
+    page_count: Annotated[Int32, wire("PageCount")] = 0
+    item_size: Annotated[Int32, wire("ItemSize")] = 0
+    station_infos: Annotated[StationsOfAnswer[StationInfo], wire("StationInfos")] = ()
 
 
 class ConnectorStatusInfo(WireModel):
@@ -132,10 +154,10 @@ class ConnectorStatusInfo(WireModel):
     0/10 unlocked/50 locked. The live phase values and SoC appear in CEC Part 4 Appendix C.3
     (``SOC`` there; ``Soc`` is accepted too)."""
 
-    connector_id: Annotated[str, wire("ConnectorID")]
-    status: Annotated[int, wire("Status")]
-    park_status: Annotated[int | None, wire("ParkStatus")] = None
-    lock_status: Annotated[int | None, wire("LockStatus")] = None
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
+    status: Annotated[Int32, wire("Status")]
+    park_status: Annotated[Int32 | None, wire("ParkStatus")] = None
+    lock_status: Annotated[Int32 | None, wire("LockStatus")] = None
     current_a: Annotated[float | None, wire("CurrentA")] = None
     current_b: Annotated[float | None, wire("CurrentB")] = None
     current_c: Annotated[float | None, wire("CurrentC")] = None
@@ -154,52 +176,60 @@ class NotificationStationStatusRequest(WireModel):
 class NotificationStationStatusResponse(WireModel):
     """``Status`` 0 accepted, 1 rejected (the meaning of 1 is **unverified**)."""
 
-    status: Annotated[int, wire("Status")] = 0
+    status: Annotated[Int32, wire("Status")] = 0
 
 
 class QueryStationStatusRequest(WireModel):
     station_ids: Annotated[
-        tuple[str, ...], wire("StationIDs"), Field(min_length=1, max_length=MAX_STATUS_STATION_IDS)
+        tuple[StationId, ...],
+        wire("StationIDs"),
+        Field(min_length=1, max_length=MAX_STATUS_STATION_IDS),
     ]
 
 
 class StationStatusInfo(WireModel):
-    station_id: Annotated[str, wire("StationID")]
+    station_id: Annotated[StationId, wire("StationID")]
     connector_status_infos: Annotated[
-        tuple[ConnectorStatusInfo, ...], wire("ConnectorStatusInfos")
+        ConnectorsOfStation[ConnectorStatusInfo], wire("ConnectorStatusInfos")
     ] = ()
 
 
 class QueryStationStatusResponse(WireModel):
-    total: Annotated[int, wire("Total")] = 0
-    station_status_infos: Annotated[tuple[StationStatusInfo, ...], wire("StationStatusInfos")] = ()
+    total: Annotated[Int32, wire("Total")] = 0
+    station_status_infos: Annotated[
+        StationsOfAnswer[StationStatusInfo], wire("StationStatusInfos")
+    ] = ()
 
 
 class QueryStationStatsRequest(WireModel):
     """Energy statistics of one station; dates as ``yyyy-MM-dd``."""
 
-    station_id: Annotated[str, wire("StationID")]
-    start_time: Annotated[str, wire("StartTime")]
-    end_time: Annotated[str, wire("EndTime")]
+    station_id: Annotated[StationId, wire("StationID")]
+    start_time: Annotated[Time, wire("StartTime")]
+    end_time: Annotated[Time, wire("EndTime")]
 
 
 class ConnectorStats(WireModel):
-    connector_id: Annotated[str, wire("ConnectorID")]
+    connector_id: Annotated[ConnectorId, wire("ConnectorID")]
     connector_electricity: Annotated[float, wire("ConnectorElectricity")] = 0.0  # kWh
 
 
 class EquipmentStats(WireModel):
-    equipment_id: Annotated[str, wire("EquipmentID")]
+    equipment_id: Annotated[EquipmentId, wire("EquipmentID")]
     equipment_electricity: Annotated[float, wire("EquipmentElectricity")] = 0.0  # kWh
-    connector_stats_infos: Annotated[tuple[ConnectorStats, ...], wire("ConnectorStatsInfos")] = ()
+    connector_stats_infos: Annotated[
+        ConnectorsOfEquipment[ConnectorStats], wire("ConnectorStatsInfos")
+    ] = ()
 
 
 class StationStats(WireModel):
-    station_id: Annotated[str, wire("StationID")]
-    start_time: Annotated[str | None, wire("StartTime")] = None
-    end_time: Annotated[str | None, wire("EndTime")] = None
+    station_id: Annotated[StationId, wire("StationID")]
+    start_time: Annotated[Time | None, wire("StartTime")] = None
+    end_time: Annotated[Time | None, wire("EndTime")] = None
     station_electricity: Annotated[float, wire("StationElectricity")] = 0.0  # kWh
-    equipment_stats_infos: Annotated[tuple[EquipmentStats, ...], wire("EquipmentStatsInfos")] = ()
+    equipment_stats_infos: Annotated[
+        EquipmentOfStation[EquipmentStats], wire("EquipmentStatsInfos")
+    ] = ()
 
 
 class QueryStationStatsResponse(WireModel):

@@ -9,6 +9,7 @@ uses the protocol's names::
 Parsing is lenient: unknown fields are ignored, numbers are accepted where the protocol says
 string (ids sent as JSON numbers), numeric strings where it says number, and enum codes stay
 plain ``int`` so that private codes (21501 …) never fail validation. Money is ``Decimal``.
+Sizes are strict (:mod:`.sizes`): an oversized or mistyped field fails validation.
 
 Partners spell some fields differently (the *dialects*): the CEC text has ``SevicePrice``,
 ``SeviceMoney``, ``TotalSeviceMoney``, ``DetailSeviceMoney``, 小桔/Xiaoju ``Service…``. Both
@@ -39,6 +40,7 @@ from chargemesh.protocols.tcec.codec import Ret, TcecError
 __all__ = [
     "DEFAULT_DIALECT",
     "DIALECTS",
+    "MAX_MONEY",
     "Dialect",
     "Money",
     "WireModel",
@@ -54,8 +56,16 @@ Dialect = Literal["cec", "xiaoju"]
 DIALECTS: Final[tuple[Dialect, ...]] = get_args(Dialect)
 DEFAULT_DIALECT: Final[Dialect] = "cec"
 
+#: The largest amount of money a T/CEC message may carry, in yuan: far beyond any bill or day of
+#: bills, and it keeps ``1e999999`` (a finite Decimal) from reaching the books.
+MAX_MONEY: Final = Decimal(10) ** 9
+
 #: A monetary amount or price: exact ``Decimal`` in Python, a JSON number on the wire.
-Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+Money = Annotated[
+    Decimal,
+    Field(ge=-MAX_MONEY, le=MAX_MONEY),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
 
 # CEC spelling → Xiaoju spelling, for the fields declared with service_wire().
 _XIAOJU_SPELLING: dict[str, str] = {}
@@ -96,6 +106,7 @@ class WireModel(BaseModel):
         validate_by_name=True,
         serialize_by_alias=True,
         coerce_numbers_to_str=True,
+        allow_inf_nan=False,  # a reading or a price is a finite number
     )
 
     @model_serializer(mode="wrap")

@@ -25,7 +25,14 @@ from chargemesh.domain import Operator
 from chargemesh.events.relay import OutboxRelay
 from chargemesh.protocols.ocpi import mapping
 from chargemesh.protocols.ocpi.enums import Status, open_value
-from chargemesh.protocols.ocpi.models import Location, ci, dump, merge_patch, parse
+from chargemesh.protocols.ocpi.models import (
+    MAX_ENUM_LENGTH,
+    Location,
+    ci,
+    dump,
+    merge_patch,
+    parse,
+)
 from chargemesh.protocols.ocpi.transport import (
     OcpiError,
     StatusCode,
@@ -363,6 +370,10 @@ def _status_code(body: dict[str, Any]) -> str:
     status = body.get("status")
     if not isinstance(status, str) or not status.strip():
         raise OcpiError(StatusCode.INVALID_PARAMETERS, "status must be an EVSE Status")
+    if len(status) > MAX_ENUM_LENGTH:  # the Location model's bound, on this path that skips it
+        raise OcpiError(
+            StatusCode.INVALID_PARAMETERS, f"status: at most {MAX_ENUM_LENGTH} characters"
+        )
     return str(open_value(Status, status))
 
 

@@ -473,6 +473,7 @@ def run(
     kind: str, network: CpoNetwork, evses: list[tuple[str, str]], args: argparse.Namespace
 ) -> None:
     from chargemesh.bootstrap import OcpiSettings, assemble
+    from chargemesh.protocols.address_guard import AddressPolicy
     from chargemesh.protocols.http_server import LoopbackServer
     from chargemesh.services.feeds.ocpi_sync import sync_ocpi_operator
     from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
@@ -491,6 +492,7 @@ def run(
             country_code=EMSP[0],
             party_id=EMSP[1],
             operators={PARTY: OPERATOR},
+            fetch_policy=AddressPolicy.of(allow_loopback=True),  # the CPO listens on loopback
         )
         platform = assemble(store, ocpi=settings)
         cpo = OcpiCpoServer(network, token_a=TOKEN_A, max_limit=args.max_limit)

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from chargemesh.api.operators import POLLS_FAILING
 from chargemesh.bootstrap import OcpiSettings, Platform, assemble
 from chargemesh.cli import app as cli
-from chargemesh.config import Config, OperatorConfig
+from chargemesh.config import Config, OcpiConfig, OperatorConfig
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.runtime.leader import Follower
 from chargemesh.services.accounts.ops_keys import KEY
@@ -201,10 +201,11 @@ def test_the_public_operators_list_shows_no_error_text_or_url_and_ops_feeds_do(
     with LoopbackServer(BROKEN_APP) as down:
         failing_url, polled_url = f"{down.url}/ocpi/versions", f"{down.url}/cpo/versions"
         config = Config(
+            ocpi=OcpiConfig(allow_loopback=True),  # the broken CPO listens on loopback
             operators=[
                 OperatorConfig(id="CN-BRK", protocol="ocpi", url=failing_url, token_a=TOKEN_A),
                 OperatorConfig(id="CN-PLL", protocol="ocpi", url=polled_url, token_a=TOKEN_A),
-            ]
+            ],
         )  # type: ignore[call-arg]
         for op in config.operators:
             store.upsert_operator(op.to_operator())

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from chargemesh.bootstrap import OcpiSettings, Platform, assemble
+from chargemesh.config import ConfigError, parse_config
 from chargemesh.protocols import address_guard
 from chargemesh.protocols.address_guard import AddressPolicy, AddressRefused, guarded_client
 from chargemesh.protocols.http_server import LoopbackServer
@@ -254,3 +255,18 @@ def test_unix_sockets_and_other_schemes_are_refused() -> None:
         web.call(unix())
     with pytest.raises(AddressRefused):
         LOOPBACK.check_scheme("gopher://127.0.0.1:70/")
+
+
+def test_the_ocpi_table_configures_the_guard_and_refuses_what_is_not_a_range() -> None:
+    config = parse_config(
+        '[ocpi]\nallow_loopback = true\nfetch_allow = ["10.20.0.0/16"]\n'
+        'fetch_deny = ["203.0.113.0/24"]\n[sync]\npage_max_mb = 2\npage_timeout_s = 5\n'
+    )
+    settings = OcpiSettings.from_config(config)
+    assert settings.fetch_policy == AddressPolicy.of(
+        allow=["10.20.0.0/16"], deny=["203.0.113.0/24"], allow_loopback=True
+    )
+    assert (settings.page_limits.max_bytes, settings.page_limits.total_s) == (2 * 1024 * 1024, 5)
+    assert OcpiSettings.from_config(parse_config("")).fetch_policy == AddressPolicy()
+    with pytest.raises(ConfigError, match=r"ocpi.fetch_allow: 'intranet' is not an address range"):
+        parse_config('[ocpi]\nfetch_allow = ["intranet"]\n')

@@ -162,7 +162,13 @@ def test_tcec_operators_that_misbehave_are_marked_and_the_others_synced(store: S
 
 # --------------------------------------------------------------------------- OCPI
 
-OCPI_FAULTS = {"CN-SLW": "slow", "CN-HUG": "huge", "CN-BAD": "badjson", "CN-END": "endless"}
+OCPI_FAULTS = {
+    "CN-SLW": "slow",
+    "CN-HUG": "huge",
+    "CN-BAD": "badjson",
+    "CN-END": "endless",
+    "CN-TLS": "tls",
+}
 
 
 def _ocpi_toml(operator_id: str, url: str) -> str:
@@ -192,7 +198,10 @@ def ocpi_country(store: Store) -> Iterator[tuple[Config, LoopbackServer, OcpiSid
             server = stack.enter_context(LoopbackServer(app))
             cpo.set_base_url(server.url)
             stack.callback(server.call, cpo.close())
-            text += _ocpi_toml(party, f"{server.url}/ocpi/versions")
+            url = f"{server.url}/ocpi/versions"
+            if OCPI_FAULTS.get(party) == "tls":  # https to a plain port: registration fails
+                url = url.replace("http://", "https://")
+            text += _ocpi_toml(party, url)
         config = parse_config(text)
         platform = assemble(store, ocpi=OcpiSettings.from_config(config))
         platform.ocpi_connections.retries = 1  # a failing page is tried twice, then the pull stops

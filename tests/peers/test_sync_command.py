@@ -99,6 +99,7 @@ operator_id = "{PLATFORM_ID}"
 [ocpi]
 country_code = "{ocpi_samples.EMSP_PARTY[0]}"
 party_id = "{ocpi_samples.EMSP_PARTY[1]}"
+allow_loopback = true  # the CPO listens on loopback
 """,
             encoding="utf-8",
         )

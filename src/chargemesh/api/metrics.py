@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Final
+from typing import Final
 
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chargemesh.api.operators import FeedView, feed_views
-from chargemesh.metrics import HTTP_REQUESTS, REGISTRY
+from chargemesh.metrics import HTTP_REQUESTS, REGISTRY, LatencySeries
 from chargemesh.services.feeds.freshness import StatusRefresher
 from chargemesh.store import Store
 
@@ -71,7 +71,10 @@ class RequestMetrics:
         self.app = app
         self.routes = routes
         self._plain: PlainRoutes | None = None
-        self._children: dict[tuple[str, str, int], Any] = {}
+        # (route, endpoint, path parameters, method, status // 100) -> the histogram's series:
+        # the ids of the app's routes and endpoints (they live as long as it), so a request
+        # builds no template; bounded by the routes
+        self._children: dict[tuple[int, int, int, str, int], LatencySeries] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,14 +95,19 @@ class RequestMetrics:
         finally:
             elapsed = time.perf_counter() - started
             method = scope["method"]
-            if self._plain is None:
-                self._plain = plain_routes(self.routes)
-            key = (route_template(scope, root_path, self._plain), method, status // 100)
+            if method not in METHODS:
+                method = "other"
+            route = scope.get("route")
+            endpoint = scope.get("endpoint") if route is None else None
+            params = len(scope.get("path_params") or ())
+            key = (id(route), id(endpoint), params, method, status // 100)
             child = self._children.get(key)
             if child is None:
+                if self._plain is None:
+                    self._plain = plain_routes(self.routes)
                 child = HTTP_REQUESTS.labels(
-                    key[0], method if method in METHODS else "other",
-                    STATUS_CLASSES[key[2]] if 0 < key[2] < 6 else "5xx",
+                    route_template(scope, root_path, self._plain), method,
+                    STATUS_CLASSES[key[4]] if 0 < key[4] < 6 else "5xx",
                 )  # fmt: skip
                 self._children[key] = child
             child.observe(elapsed)

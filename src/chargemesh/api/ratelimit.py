@@ -68,14 +68,17 @@ class TokenBuckets:
         """0 when ``key`` may make one more request now (and it is counted); otherwise the
         whole seconds until it may (for ``Retry-After``), and nothing is counted."""
         now = self._clock()
-        bucket = self._buckets.get(key)
+        buckets = self._buckets
+        bucket = buckets.get(key)
         if bucket is None:
-            if len(self._buckets) >= self.max_keys:
-                self._buckets.popitem(last=False)  # the least recently seen
-            self._buckets[key] = [self.burst - 1.0, now]
+            if len(buckets) >= self.max_keys:
+                buckets.popitem(last=False)  # the least recently seen
+            buckets[key] = [self.burst - 1.0, now]
             return 0
-        self._buckets.move_to_end(key)
-        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.per_s)
+        buckets.move_to_end(key)
+        tokens = bucket[0] + (now - bucket[1]) * self.per_s
+        if tokens > self.burst:
+            tokens = self.burst
         bucket[1] = now
         if tokens >= 1.0:
             bucket[0] = tokens - 1.0

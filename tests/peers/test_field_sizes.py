@@ -6,8 +6,9 @@ were. 255 characters are accepted, and so are unknown fields (lenient). The plat
 16 MiB OCPI bodies, so that what refuses the 5 MB name is the field's bound and not the body's.
 
 T/CEC: a pushed field beyond the standard's size (a 100 kB StartChargeSeq, a Status beyond 32
-bits) is refused with Ret 4004 and nothing is kept; a pulled station whose StationName is beyond
-100 characters is left out of its page, the others are stored.
+bits) is refused with Ret 4004 and nothing is kept, a 100 kB envelope Seq with Ret 4003; a
+pulled station whose StationName is beyond 100 characters is left out of its page, the others
+are stored.
 """
 
 from __future__ import annotations
@@ -335,6 +336,11 @@ def test_pushed_fields_beyond_their_size_are_refused_and_nothing_is_kept(tcec: T
         assert answer["Ret"] == Ret.INVALID_PARAMETER, (interface, field)
         assert field in answer["Msg"]
         assert len(answer["Msg"]) < 500
+    # A well-formed push in an envelope whose Seq (kept by the replay guard) is 100 kB.
+    status = {"ConnectorStatusInfo": {"ConnectorID": cid, "Status": 3}}
+    answer = tcec.push(Interface.NOTIFICATION_STATION_STATUS, status, seq="1" * 100_000)
+    assert answer["Ret"] == Ret.MALFORMED
+    assert answer["Msg"] == "envelope field Seq: at most 32 characters"
     assert bills(tcec) == []
     assert tcec.store.status_history(key) == history
     # Within the sizes, a field we do not know changes nothing: accepted (lenient).

@@ -6,6 +6,7 @@ coordinates on the globe, money below a billion yuan. A payload beyond them is r
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -18,7 +19,14 @@ from chargemesh.protocols.tcec.charging import (
     NotificationPlugAndChargeRequest,
     QueryEquipBusinessPolicyResponse,
 )
-from chargemesh.protocols.tcec.codec import Ret, TcecError
+from chargemesh.protocols.tcec.codec import (
+    CHINA_TZ,
+    Ret,
+    Secrets,
+    TcecError,
+    open_request,
+    seal_request,
+)
 from chargemesh.protocols.tcec.sizes import (
     MAX_CONNECTORS_PER_EQUIPMENT,
     MAX_EQUIPMENT_PER_STATION,
@@ -227,3 +235,29 @@ def test_the_bounds_hold_for_a_pulled_page_station_by_station() -> None:
         parse(
             QueryStationsInfoResponse, samples.stations_info_response(samples.station_info(), big)
         )
+
+
+SECRETS = Secrets("op-secret-00001", "data-key-0000001", "data-iv-00000001", "sig-secret")
+
+
+@pytest.mark.parametrize(("field", "bound"), [("Seq", 32), ("OperatorID", 32), ("Sig", 64)])
+def test_an_oversized_envelope_field_is_malformed(field: str, bound: int) -> None:
+    """The Seq of every accepted request is kept by the replay guard: a signed request may not
+    carry a huge one (nor a huge OperatorID or Sig)."""
+    long = "1" * 100_000
+    sealed = seal_request(
+        long if field == "OperatorID" else samples.OPERATOR_ID,
+        {"A": 1},
+        SECRETS,
+        seq=long if field == "Seq" else "0001",
+        timestamp=datetime.now(CHINA_TZ),
+    )
+    if field == "Sig":
+        sealed["Sig"] = long
+    with pytest.raises(TcecError) as caught:
+        open_request(sealed, lambda _: SECRETS)
+    assert caught.value.ret is Ret.MALFORMED
+    assert str(caught.value) == f"envelope field {field}: at most {bound} characters"
+    at = datetime.now(CHINA_TZ)
+    fine = seal_request(samples.OPERATOR_ID, {"A": 1}, SECRETS, seq="9" * 32, timestamp=at)
+    assert open_request(fine, lambda _: SECRETS).seq == "9" * 32

@@ -76,6 +76,10 @@ CHINA_TZ: Final = timezone(timedelta(hours=8))
 
 _AES_BLOCK: Final = 16
 _TIMESTAMP_FORMATS: Final = {14: "%Y%m%d%H%M%S", 12: "%Y%m%d%H%M"}
+#: The longest a request envelope's fields may be: OperatorID is 9 characters, TimeStamp 14, Seq
+#: 4 and Sig 32 in T/CEC 102; a generous bound beyond that, since the replay guard stores the Seq
+#: of every request it accepts (``Data`` is bounded by the request body's limit).
+_ENVELOPE_FIELD_MAX: Final = {"OperatorID": 32, "TimeStamp": 32, "Seq": 32, "Sig": 64}
 
 
 class Ret(IntEnum):
@@ -374,7 +378,7 @@ def open_request(
 
     ``secrets_for`` returns the secrets this side agreed with the sending OperatorID, or ``None``
     for an operator we do not know. Raises :class:`TcecError` with ``MALFORMED`` (not JSON, a
-    missing or mistyped envelope field, a bad TimeStamp, bad base64 or padding, a plaintext that
+    missing, mistyped or oversized envelope field, a bad TimeStamp, bad base64 or padding, a plaintext that
     is not a JSON object) or ``BAD_SIGNATURE`` (wrong ``Sig``, or an unknown OperatorID).
     An empty ``Data`` opens as ``{}``. Replay and clock-skew checks on ``timestamp``/``seq`` are
     left to the caller.
@@ -385,6 +389,14 @@ def open_request(
     stamp = _text_field(envelope, "TimeStamp")
     seq = _text_field(envelope, "Seq")
     sig = _text_field(envelope, "Sig")
+    bounded = {"OperatorID": operator_id, "TimeStamp": stamp, "Seq": seq, "Sig": sig}
+    for name, value in bounded.items():
+        if len(value) > _ENVELOPE_FIELD_MAX[name]:
+            raise TcecError(
+                Ret.MALFORMED,
+                f"envelope field {name}: at most {_ENVELOPE_FIELD_MAX[name]} characters",
+                reason="bad_field",
+            )
     try:
         timestamp = parse_timestamp(stamp)
     except ValueError as exc:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from chargemesh.bootstrap import OcpiSettings, assemble
@@ -178,8 +179,9 @@ def _ocpi_toml(operator_id: str, url: str) -> str:
 
 
 @pytest.fixture
-def ocpi_country(store: Store) -> Iterator[tuple[Config, LoopbackServer, OcpiSide]]:
-    """A healthy CPO and one per fault (its locations misbehave), and our platform served."""
+def ocpi_country(store: Store) -> Iterator[tuple[Config, LoopbackServer, OcpiSide, str]]:
+    """A healthy CPO and one per fault (its locations misbehave), our platform served, and an
+    operations key to read its feeds."""
     with ExitStack() as stack:
         port = free_port()
         text = (
@@ -203,18 +205,21 @@ def ocpi_country(store: Store) -> Iterator[tuple[Config, LoopbackServer, OcpiSid
                 url = url.replace("http://", "https://")
             text += _ocpi_toml(party, url)
         config = parse_config(text)
+        for op in config.operators:  # the registry knows them, as after a start
+            store.upsert_operator(op.to_operator())
         platform = assemble(store, ocpi=OcpiSettings.from_config(config))
         platform.ocpi_connections.retries = 1  # a failing page is tried twice, then the pull stops
         platform.ocpi_connections.backoff_s = 0.01
         ours = stack.enter_context(LoopbackServer(platform.app(), port=port))
         side = OcpiSide(platform.ocpi_connections, platform.ocpi_locations, platform.ocpi_objects)
-        yield config, ours, side
+        _, key = platform.ops_keys.create("night shift")
+        yield config, ours, side, key
 
 
 def test_ocpi_cpos_that_misbehave_are_marked_and_the_others_synced(
-    store: Store, ocpi_country: tuple[Config, LoopbackServer, OcpiSide]
+    store: Store, ocpi_country: tuple[Config, LoopbackServer, OcpiSide, str]
 ) -> None:
-    config, ours, side = ocpi_country
+    config, ours, side, key = ocpi_country
     relay = OutboxRelay(store, EventBus())
     healthy = "-".join(CPO_PARTY)
     ours.call(sync_all(config, store, relay, ocpi=side, operators=[healthy]))  # loads what it needs
@@ -227,5 +232,14 @@ def test_ocpi_cpos_that_misbehave_are_marked_and_the_others_synced(
     assert health[healthy].listed == 3
     assert len(store.station_ids(healthy)) == 3
     _assert_marked(health, OCPI_FAULTS)
+    # and the operations team sees it: each faulty feed failing, with its reason
+    answer = httpx.get(
+        f"{ours.url}/api/v1/ops/feeds", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    feeds = {o["id"]: o["feed"] for o in answer.json()}
+    for party, fault in OCPI_FAULTS.items():
+        assert feeds[party]["state"] == "failing", (party, feeds[party])
+        assert REASONS[fault] in feeds[party]["last_error"], (party, feeds[party])
     assert seconds < BOUND_S
     assert grown_mb < RSS_BOUND_MB, f"peak RSS grew by {grown_mb:.0f} MB"

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from chargemesh.api.tcec import TcecPeer
-from chargemesh.bootstrap import OcpiSettings, assemble
+from chargemesh.bootstrap import OcpiSettings, Platform, assemble
 from chargemesh.config import BodyLimitsConfig
 from chargemesh.domain import Capability, ConnectorStatus, Operator, OperatorProtocol
 from chargemesh.events.relay import OutboxRelay
@@ -36,6 +36,7 @@ from chargemesh.protocols.tcec.client import TcecClient
 from chargemesh.protocols.tcec.codec import CHINA_TZ, Ret, open_response, seal_request
 from chargemesh.protocols.tcec.interfaces import Interface
 from chargemesh.protocols.tcec.stations import StationInfo
+from chargemesh.services.feeds.ocpi_sync import OcpiSyncReport, sync_ocpi_operator
 from chargemesh.services.feeds.tcec_sync import SyncReport, sync_tcec_operator
 from chargemesh.sim.peers.ocpi.data import CpoNetwork
 from chargemesh.sim.peers.ocpi.server import OcpiCpoServer
@@ -44,7 +45,14 @@ from chargemesh.sim.peers.tcec.push import PlatformPusher
 from chargemesh.sim.peers.tcec.server import TcecOperatorServer
 from chargemesh.store import Store
 from tests.helpers import free_port, wait_for
-from tests.peers.ocpi_samples import CPO_PARTY, EMSP_PARTY, TOKEN_A, location_id, location_json
+from tests.peers.ocpi_samples import (
+    CPO_PARTY,
+    EMSP_PARTY,
+    TOKEN_A,
+    location,
+    location_id,
+    location_json,
+)
 from tests.peers.tcec_samples import (
     OPERATOR_ID,
     PLATFORM_ID,
@@ -70,6 +78,14 @@ class Ocpi:
     store: Store
     server: LoopbackServer
     token: str  # what the registered CPO pushes to us with
+    platform: Platform
+    network: CpoNetwork  # what the CPO serves to our pulls
+
+    def sync(self) -> OcpiSyncReport:
+        p = self.platform
+        return self.server.call(
+            sync_ocpi_operator(p.ocpi_connections, p.ocpi_locations, p.ocpi_objects, PARTY)
+        )
 
     def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"Authorization": encode_token(self.token)}
@@ -99,7 +115,8 @@ def ocpi(store: Store) -> Iterator[Ocpi]:
     )
     big_bodies = BodyLimitsConfig(ocpi_bytes=16 << 20)
     platform = assemble(store, ocpi=settings, body_limits=big_bodies)
-    cpo = OcpiCpoServer(CpoNetwork(*CPO_PARTY), token_a=TOKEN_A)
+    network = CpoNetwork(*CPO_PARTY)
+    cpo = OcpiCpoServer(network, token_a=TOKEN_A)
     with LoopbackServer(platform.app(), port=port) as ours, LoopbackServer(cpo.app) as theirs:
         cpo.set_base_url(theirs.url)
         token_a = ours.call(platform.ocpi_connections.invite(PARTY))
@@ -107,7 +124,7 @@ def ocpi(store: Store) -> Iterator[Ocpi]:
         party = store.get_ocpi_party(PARTY)
         assert party is not None
         assert party.token_in is not None
-        side = Ocpi(store, ours, party.token_in)
+        side = Ocpi(store, ours, party.token_in, platform, network)
         assert side.call("PUT", f"/{location_id(1)}", json=location_json(1)).status_code == 200
         wait_for(lambda: b'"count":1' in side.nearby())
         yield side
@@ -186,6 +203,23 @@ def test_oversized_evse_and_connector_fields_are_refused_and_change_nothing(ocpi
         assert_refused(ocpi.call(method, path, json=body | {"last_updated": now}), problem)
     assert ocpi.held() == held
     assert ocpi.nearby() == nearby
+
+
+def test_a_pulled_location_with_an_oversized_name_is_left_out_and_the_others_stored(
+    ocpi: Ocpi,
+) -> None:
+    """A partner's answer to our pull is held to the same sizes: its 5 MB name never reaches
+    the registry; the rest of the page does. (The CPO's data is changed without validation, as
+    a careless CPO's would be.)"""
+    ocpi.network.put_location(location(2).model_copy(update={"name": "x" * FIVE_MB}))
+    ocpi.network.put_location(location(3).model_copy(update={"name": "长" * 256}))
+    ocpi.network.put_location(location(4))
+    report = ocpi.sync()
+    assert (report.locations, report.rejected) == (1, 2)
+    for n, kept in ((2, False), (3, False), (4, True)):
+        station = ocpi.store.get_station(mapping.location_key(PARTY, location_id(n)))
+        assert (station is not None) is kept
+    assert ocpi.store.counts().stations == 2  # location 1 (pushed) and 4
 
 
 # ============================================================================ T/CEC

@@ -188,7 +188,7 @@ def test_the_policy_refuses_every_range_that_is_not_the_internet() -> None:
     default = AddressPolicy()
     refused = ["127.0.0.1", "::1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "100.64.0.1",
                "169.254.169.254", "fe80::1", "fd00::1", "224.0.0.1", "0.0.0.0", "::",  # noqa: S104
-               "::ffff:127.0.0.1", "240.0.0.1"]  # fmt: skip
+               "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "240.0.0.1"]  # fmt: skip
     for text in refused:
         assert default.refusal(ipaddress.ip_address(text)) is not None, text
     assert default.refusal(ipaddress.ip_address("8.8.8.8")) is None

@@ -40,6 +40,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 SCHEMES: Final = frozenset({"http", "https"})
 #: Shared address space (carrier-grade NAT): not "private" to Python, but not the internet either.
 _SHARED: Final = ipaddress.ip_network("100.64.0.0/10")
+#: NAT64 (RFC 6052): on a NAT64 network these reach the IPv4 address in their last 32 bits.
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
 #: The pool's size, as httpx's default transport has it.
 POOL: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
@@ -49,6 +51,17 @@ class AddressRefused(httpcore.ConnectError):
 
     A :class:`httpcore.ConnectError`, so httpx reports it as :class:`httpx.ConnectError` like any
     other failure to connect: callers treat it the same way and reveal no more to a partner."""
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches: IPv4-mapped (::ffff:a.b.c.d) or NAT64."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def _networks(texts: Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -76,8 +89,7 @@ class AddressPolicy:
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why ``address`` may not be called, or ``None`` when it may."""
-        plain = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-        checked: IPAddress = plain or address
+        checked: IPAddress = _embedded_ipv4(address) or address
         if any(checked in net for net in self.deny):
             return f"{checked} is in a denied range"
         if any(checked in net for net in self.allow):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import pytest
 import schemathesis
@@ -62,23 +62,35 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield Api(server.url, bearer(platform, "fuzz"), {"Authorization": f"Bearer {key}"})
 
 
-#: examples per route and kind (valid and invalid requests); about 1,000 requests in all
-EXAMPLES = 12
+#: each route is fuzzed so: (valid or invalid requests, with whose credentials, examples);
+#: "wrong" is a driver's token on an ops route and none elsewhere (the 401/403 answers);
+#: about 1,200 requests in all
+RUNS: Final = (
+    (GenerationMode.POSITIVE, "own", 12),
+    (GenerationMode.NEGATIVE, "own", 12),
+    (GenerationMode.POSITIVE, "wrong", 3),
+)
 
 
 Operation = APIOperation[Any, Any, Any, Any]
 
 
 def _fuzzed(
-    operation: Operation, mode: GenerationMode, api: Api, seen: Counter[tuple[str, int]]
+    operation: Operation,
+    run_as: tuple[GenerationMode, str, int],
+    api: Api,
+    seen: Counter[tuple[str, int]],
 ) -> str | None:
-    """What went wrong with ``operation`` under ``mode`` (None: every answer as documented);
-    ``seen`` counts the answers by route and status."""
-    headers = api.ops if operation.path.startswith("/api/v1/ops/") else api.driver
+    """What went wrong with ``operation`` fuzzed as ``run_as`` says (None: every answer as
+    documented); ``seen`` counts the answers by route and status."""
+    mode, who, examples = run_as
+    ops = operation.path.startswith("/api/v1/ops/")
+    credentials = {("own", True): api.ops, ("own", False): api.driver, ("wrong", True): api.driver}
+    headers = credentials.get((who, ops), {})
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=True,  # the same requests on every run: CI fails only for a change
         database=None,
@@ -96,7 +108,7 @@ def _fuzzed(
     except Unsatisfiable:  # nothing to get wrong: a route without parameters or a body
         assert mode is GenerationMode.NEGATIVE, operation.label
     except Exception as exc:  # schemathesis' failure groups, or anything unexpected
-        return f"{mode.value} {operation.label}: {exc}"
+        return f"{mode.value} ({who} credentials) {operation.label}: {exc}"
     return None
 
 
@@ -111,8 +123,8 @@ def test_every_answer_is_as_the_schema_says(api: Api) -> None:
     found = [
         failure
         for operation in operations
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-        if (failure := _fuzzed(operation, mode, api, seen)) is not None
+        for run_as in RUNS
+        if (failure := _fuzzed(operation, run_as, api, seen)) is not None
     ]
     assert not found, "\n\n".join(found)
     # the keys were taken: the driver's and the operations team's routes answered, not 401
@@ -120,3 +132,6 @@ def test_every_answer_is_as_the_schema_says(api: Api) -> None:
     assert seen["GET /api/v1/sessions", 200] > 0, seen
     assert seen["GET /api/v1/ops/feeds", 200] > 0, seen
     assert seen["GET /api/v1/stations/nearby", 200] > 0, seen
+    # and without them, refused in the documented shape
+    assert seen["GET /api/v1/me", 401] > 0, seen
+    assert seen["GET /api/v1/ops/feeds", 403] > 0, seen

@@ -72,6 +72,16 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
+            self._redact(record)
+        except Exception:  # never break the code that logs; never let an unredacted line out
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                "a log line could not be redacted and was dropped", None, None, None,
+            )  # fmt: skip
+        return True
+
+    @staticmethod
+    def _redact(record: logging.LogRecord) -> None:
+        try:
             message = record.getMessage()
         except Exception:  # a bad format string: keep what was given, redacted
             message = f"{record.msg} {record.args}"
@@ -83,7 +93,6 @@ class RedactSecrets(logging.Filter):
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:
             record.exc_text = redact(record.exc_text)
-        return True
 
 
 class JsonLines(logging.Formatter):

@@ -18,11 +18,14 @@ from tests.api import test_firmware_api as firmware_api
 from tests.drivers import signed_up
 from tests.helpers import wait_for
 from tests.peers import test_csms_end_to_end as csms_e2e
+from tests.peers import test_ocpi_end_to_end as ocpi_e2e
 from tests.peers import test_tcec_end_to_end as tcec_e2e
+from tests.peers.ocpi_samples import location_json
 from tests.peers.tcec_samples import OPERATOR_ID, connector_id
 
 country = tcec_e2e.country  # our platform and the simulator's T/CEC operator, over loopback
 ops = firmware_api.ops  # the platform with its CSMS, firmware signing and 4 own chargers
+peers = ocpi_e2e.peers  # our platform and the simulator's OCPI CPO, over loopback
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -153,3 +156,27 @@ def test_a_live_campaigns_updates_by_state_show_in_the_metrics(ops: firmware_api
     assert cancelled.status_code == 200, cancelled.text
     after = scrape(ops.http, ops.auth)  # a finished campaign is no longer reported
     assert not [labels for name, labels in after if name == updates]
+
+
+def test_an_ocpi_partys_location_pushes_show_in_the_metrics(peers: ocpi_e2e.Peers) -> None:
+    peers.register()
+    token = peers.our_token()
+    _, key = peers.platform.ops_keys.create("metrics")
+    ops = {"Authorization": f"Bearer {key}"}
+    loc = location_json(1)
+    path = f"/2.2.1/locations/{loc['country_code']}/{loc['party_id']}/{loc['id']}"
+    labels = {"protocol": "ocpi", "operator": ocpi_e2e.PARTY, "message": "locations"}
+    pushes = "chargemesh_pushes_total"
+    with httpx.Client(base_url=peers.emsp.url, timeout=10) as http:
+        before = scrape(http, ops)
+        assert ocpi_e2e.ocpi(peers, "PUT", path, token, json=loc).status_code in (200, 201)
+        assert ocpi_e2e.ocpi(peers, "PUT", path, token, json=loc).status_code == 200  # again
+        after = scrape(http, ops)
+    ok = value(after, pushes, **labels, outcome="ok") - value(
+        before, pushes, **labels, outcome="ok"
+    )
+    assert ok == 2
+    template = "/ocpi/2.2.1/locations/{cc}/{pid}/{lid}"
+    latency = "chargemesh_http_request_duration_seconds_count"
+    put = {"route": template, "method": "PUT", "status": "2xx"}
+    assert value(after, latency, **put) - value(before, latency, **put) == 2

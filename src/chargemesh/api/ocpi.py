@@ -91,6 +91,12 @@ def _done(stale: bool) -> Response:
     return ocpi_response(message=STALE if stale else None)
 
 
+def _applied(operator: Operator, module: str, stale: bool) -> Response:
+    """A pushed object kept (or ignored as older than the one held), counted for /metrics."""
+    PUSHES.labels("ocpi", operator.id, module, "stale" if stale else "ok").inc()
+    return _done(stale)
+
+
 class OcpiEmspEndpoints:
     def __init__(
         self,
@@ -281,7 +287,8 @@ class OcpiEmspEndpoints:
         @router.put("/tariffs/{cc}/{pid}/{oid}")
         async def put_tariff(request: Request, cc: str, pid: str, oid: str) -> Response:
             operator, body = await self._pushed(request, TARIFFS, cc, pid, oid)
-            return _done(await self.objects.put_tariff(operator, cc, pid, oid, body))
+            stale = await self.objects.put_tariff(operator, cc, pid, oid, body)
+            return _applied(operator, TARIFFS, stale)
 
         @router.delete("/tariffs/{cc}/{pid}/{oid}")
         async def delete_tariff(request: Request, cc: str, pid: str, oid: str) -> Response:
@@ -297,12 +304,14 @@ class OcpiEmspEndpoints:
         @router.put("/sessions/{cc}/{pid}/{oid}")
         async def put_session(request: Request, cc: str, pid: str, oid: str) -> Response:
             operator, body = await self._pushed(request, SESSIONS, cc, pid, oid)
-            return _done(await self.objects.put_session(operator, cc, pid, oid, body))
+            stale = await self.objects.put_session(operator, cc, pid, oid, body)
+            return _applied(operator, SESSIONS, stale)
 
         @router.patch("/sessions/{cc}/{pid}/{oid}")
         async def patch_session(request: Request, cc: str, pid: str, oid: str) -> Response:
             operator, body = await self._pushed(request, SESSIONS, cc, pid, oid)
-            return _done(await self.objects.patch_session(operator, cc, pid, oid, body))
+            stale = await self.objects.patch_session(operator, cc, pid, oid, body)
+            return _applied(operator, SESSIONS, stale)
 
         async def post_cdr(request: Request) -> Response:
             party = await self._registered(request)
@@ -312,6 +321,7 @@ class OcpiEmspEndpoints:
                 await self._held_by(party, CDRS, cc, pid, oid)
             operator = self.connections.operator(party)
             cdr = await self.objects.post_cdr(operator, party.parties(), body)
+            PUSHES.labels("ocpi", operator.id, CDRS, "ok").inc()
             where = f"{self.base_url}/2.2.1/cdrs/{cdr.country_code}/{cdr.party_id}/{cdr.id}"
             return ocpi_response(headers={"Location": where})
 

@@ -16,10 +16,11 @@ import pytest
 from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.datastructures import QueryParams
 from starlette.routing import Match, Route
 
 from chargemesh.api import errors
-from chargemesh.api.nearby import PATH, NearbyEndpoint
+from chargemesh.api.nearby import PATH, NearbyEndpoint, query_values
 from chargemesh.api.search import search_router
 from chargemesh.api.search_params import FILTER_PARAMS, LEFT_TO_PYDANTIC, NEARBY_PARAMS, Param
 from chargemesh.bootstrap import assemble
@@ -166,3 +167,13 @@ def test_what_is_read_by_hand_is_what_pydantic_reads(param: Param, raw: str) -> 
     expected = param.adapter.validate_python(raw_value)
     assert type(value) is type(expected)
     assert repr(value) == repr(expected)
+
+
+@settings(max_examples=400, deadline=None)
+@given(query=st.text(alphabet="ab=&;.+%2F0x\u00e9", max_size=24))
+def test_the_query_string_is_read_as_starlette_reads_it(query: str) -> None:
+    raw = query.encode()
+    expected: dict[str, list[str]] = {}
+    for name, value in QueryParams(raw).multi_items():
+        expected.setdefault(name, []).append(value)
+    assert query_values(raw) == expected

@@ -30,10 +30,20 @@ PARAMS: Final = FILTER_PARAMS + NEARBY_PARAMS
 def query_values(query_string: bytes) -> dict[str, list[str]]:
     """Every value of each name in a query string, decoded as Starlette's ``QueryParams``
     decodes it (blank values kept, ``+`` a space, percent-escapes as UTF-8)."""
+    text = query_string.decode("latin-1")
     values: dict[str, list[str]] = {}
-    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:  # nothing escaped (a map's usual query): parse_qsl's answer by splitting alone
+        pairs = [_split(part) for part in text.split("&") if part]
+    for name, value in pairs:
         values.setdefault(name, []).append(value)
     return values
+
+
+def _split(part: str) -> tuple[str, str]:
+    name, _, value = part.partition("=")
+    return name, value
 
 
 class NearbyEndpoint:

@@ -44,7 +44,7 @@ from chargemesh.search.queries import (
     clusters,
     decode_polyline,
     nearby,
-    station_summary,
+    station_summaries,
 )
 
 #: the longest encoded route we take: the HTTP server refuses a URL of 64 KiB or more before
@@ -133,15 +133,13 @@ def _point_in(lon: float, lat: float, coords: Coords) -> tuple[float, float]:
 
 
 def _hits_out(index: StationIndex, hits: list[Any], coords: Coords, route: bool) -> list[Any]:
-    out = []
-    for h in hits:
-        s = station_summary(index, h)
+    out = station_summaries(index, hits)
+    for s, h in zip(out, hits, strict=True):
         s["distance_km"] = round(h.distance_km, 4)
         if h.warning is not None:
             s["compatibility_warning"] = h.warning
         if route:
             s["along_km"] = round(h.along_km, 3)
-        out.append(s)
     if coords == "wgs84" and out:
         lons, lats = gcj02_to_wgs84_array([s["lon"] for s in out], [s["lat"] for s in out])
         for s, lon, lat in zip(out, lons, lats, strict=True):

@@ -7,6 +7,7 @@ or goes is marked dead here and, if it still exists, lives on in a newer segment
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,12 +37,22 @@ def unit_xyz(lon: Floats, lat: Floats) -> Floats:
     return np.column_stack((cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)))
 
 
+def unit_point(lon: float, lat: float) -> tuple[float, float, float]:
+    """One position on the unit sphere, as :func:`unit_xyz` places many (a query's point:
+    plain floats, without the cost of arrays of one)."""
+    lam, phi = math.radians(lon), math.radians(lat)
+    cos_phi = math.cos(phi)
+    return cos_phi * math.cos(lam), cos_phi * math.sin(lam), math.sin(phi)
+
+
 def chord_of_km(km: float) -> float:
-    return float(2.0 * np.sin(min(km / EARTH_KM, np.pi) / 2.0))
+    return 2.0 * math.sin(min(km / EARTH_KM, math.pi) / 2.0)
 
 
-def km_of_chord(chord: Floats) -> Floats:
-    return np.asarray(2.0 * EARTH_KM * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0)), np.float64)
+def km_of_chord(chord: float) -> float:
+    """The great-circle distance of a chord of the unit sphere (a nearby answer has a few:
+    plain floats, no arrays to build)."""
+    return 2.0 * EARTH_KM * math.asin(min(max(chord / 2.0, 0.0), 1.0))
 
 
 def key_hash(text: str) -> int:

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ocpp.charge_point import ChargePoint
+from ocpp.exceptions import TypeConstraintViolationError
 from ocpp.messages import unpack, validate_payload
 from pydantic import BaseModel
 
@@ -392,6 +393,8 @@ class _Charger:
     async def send(self, text: str) -> None:
         self.sent.append(text)
         message = json.loads(text)
+        if message[0] != 2:  # an answer to the charger's own call
+            return
         assert self.csms is not None
         answer = self.ANSWERS.get(message[2], {"status": "Accepted"})
         reply = json.dumps([3, message[1], answer])
@@ -405,10 +408,17 @@ class _Charger:
 
 
 class _Side:
-    """No charger message arrives in these tests: the CSMS side is never asked."""
+    """The CSMS side behind the connection: records what it is asked (nothing, here)."""
 
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the CSMS side was asked {name}")
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        async def asked(*_: Any) -> Any:
+            self.asked.append(name)
+            raise AssertionError(f"the CSMS side was asked {name}")
+
+        return asked
 
 
 async def _sent(version: str, ask: Callable[[Any], Awaitable[Any]]) -> list[Any]:
@@ -469,6 +479,48 @@ def test_ocpp_what_the_csms_asks_validates_and_parses_back(
     assert (start["remoteStartId"], start["evseId"]) == (remote_start_id, connector)
     assert new[1].payload == {"transactionId": str(transaction)}
     assert new[4].payload == {"evseId": connector, "connectorId": 1}
+
+
+@BOUNDED
+@given(text=st.text(max_size=40))
+def test_ocpp_any_timestamp_text_is_a_time_or_a_type_constraint_violation(text: str) -> None:
+    try:
+        at = parse_time(text)
+    except TypeConstraintViolationError:
+        return
+    assert at.tzinfo is not None
+
+
+async def _answer(version: str, action: str, payload: dict[str, Any]) -> list[Any]:
+    """What the CSMS of ``version`` answers a charger's ``action`` with ``payload``."""
+    wire, side = _Charger(), _Side()
+    csms = (Charger16 if version == "1.6" else Charger201)("CP-1", wire, side)
+    await csms.route_message(json.dumps([2, "m-1", action, payload]))
+    assert side.asked == []
+    return [json.loads(text) for text in wire.sent]
+
+
+@pytest.mark.parametrize(
+    ("version", "action", "payload"),
+    [
+        ("1.6", "StatusNotification",
+         {"connectorId": 1, "errorCode": "NoError", "status": "Available",
+          "timestamp": "yesterday"}),
+        ("1.6", "StopTransaction",
+         {"meterStop": 1200, "timestamp": "2026-13-45T99:00:00Z", "transactionId": 7}),
+        ("2.0.1", "StatusNotification",
+         {"timestamp": "soon", "connectorStatus": "Available", "evseId": 1, "connectorId": 1}),
+    ],
+)  # fmt: skip
+def test_ocpp_a_charger_s_unreadable_timestamp_is_its_error_not_ours(
+    version: str, action: str, payload: dict[str, Any]
+) -> None:
+    """The schemas let any text through as a date-time: the charger hears that its message
+    broke a type constraint (and the CSMS side never sees it), not an internal error."""
+    sent = asyncio.run(_answer(version, action, payload))
+    assert len(sent) == 1
+    kind, message_id, code = sent[0][:3]
+    assert (kind, message_id, code) == (4, "m-1", "TypeConstraintViolation")
 
 
 multipliers = st.integers(-3, 3)

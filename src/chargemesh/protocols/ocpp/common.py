@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ocpp.messages
+from ocpp.exceptions import TypeConstraintViolationError
 
 from chargemesh.protocols.ocpp.messages import Reading
 
@@ -23,10 +24,18 @@ def wire_time(at: datetime) -> str:
 
 
 def parse_time(text: str | None) -> datetime:
-    """A charger's timestamp (ISO 8601); a missing one is now."""
+    """A charger's timestamp (ISO 8601); a missing one is now. One that is not a date and time
+    is the charger's error, answered as OCPP says (a CALLERROR TypeConstraintViolation, which
+    the library sends), not our InternalError: the schemas say ``date-time`` but the library
+    does not check formats."""
     if not text:
         return datetime.now(UTC)
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        raise TypeConstraintViolationError(
+            description="a timestamp is not an ISO 8601 date and time"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -75,6 +75,8 @@ public_url = "http://127.0.0.1:{self.port}"
 interval_s = 1
 [status]
 poll_interval_s = 0
+[ocpi]
+allow_loopback = true
 [[operators]]
 id = "CN-{name.upper()}01"
 protocol = "ocpi"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from benchlib import free_port
+from benchlib import cpu_s, free_port
 
 OPERATOR_ID = "MA6LTCD01"
 PUSH_SECRETS = ("cm-op-secret-001", "cm-data-key-0001", "cm-data-iv-00001", "cm-sig-01")
@@ -179,6 +179,7 @@ def main() -> None:
         bodies = tmp / "bodies.jsonl"
         signed_bodies(sources, count, bodies)
         (tmp / "push.lua").write_text(LUA)
+        cpu0, started = cpu_s(server.pid) or 0.0, time.perf_counter()
         result = subprocess.run(
             [
                 "wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency",
@@ -188,6 +189,8 @@ def main() -> None:
             ],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
+        api_cpu = (cpu_s(server.pid) or cpu0) - cpu0
+        elapsed = time.perf_counter() - started
         rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
         p99 = re.search(r"99%\s+(\S+)", result.stdout)
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
@@ -203,6 +206,13 @@ def main() -> None:
             f"with {args.connections} connections, p99 {p99.group(1) if p99 else '?'}, "
             f"HTTP errors {errors.group(1) if errors else 0}; "
             f"{changed} status changes recorded for a sample of 50 connectors ({args.store})"
+        )
+        requests = re.search(r"(\d+) requests in", result.stdout)
+        done = int(requests.group(1)) if requests else 0
+        print(
+            f"platform process: {100 * api_cpu / elapsed:.0f}% of one core, "
+            f"{1e6 * api_cpu / max(done, 1):,.0f} µs CPU per push (robust to a busy machine); "
+            f"load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
         )
     finally:
         server.terminate()

@@ -104,7 +104,11 @@ def create_app(
     limits = rate_limits or RateLimits.off()
     if limits.search is not None:
         app.add_middleware(SearchRateLimit, buckets=limits.search)
-    app.router.routes.append(nearby_route(index))  # the hot path: before its documented twin
+    # the hot paths first: the router tries routes in order, and FastAPI's included routers
+    # cost each request that passes them by ~0.1 ms (a T/CEC push went by all of them)
+    app.router.routes.append(nearby_route(index))  # before its documented twin
+    app.router.routes.extend(tcec.routes())
+    app.router.routes.extend(ocpi.location_routes("/ocpi"))  # before the OCPI mount
     for router in (
         operators_router(store, refresher),
         search_router(index),  # before stations/{id}: "nearby"
@@ -121,8 +125,6 @@ def create_app(
         download_router(store, csms),
     ):
         app.include_router(router, responses=errors.RESPONSES)
-    app.router.routes.extend(tcec.routes())
-    app.router.routes.extend(ocpi.location_routes("/ocpi"))  # the hot path, first
     app.mount("/ocpi", ocpi.app())
     app.mount("/static/geo", StaticFiles(directory=GEO_DATA), name="geo")
     app.mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static")

@@ -33,6 +33,7 @@ def serve(config: ConfigOption = Path("chargemesh.toml"), log_json: LogJson = Fa
             uvicorn.Config(
                 platform.app(), host=cfg.server.host, port=cfg.server.port,
                 log_level="warning", log_config=None,
+                access_log=False,  # one line per request is what /metrics counts, cheaper
             )
         )  # fmt: skip
         out.print(f"chargemesh serving on {cfg.server.base_url} (Ctrl-C stops)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from tests.helpers import _ephemeral_range, free_port
+from chargemesh.ports import _ephemeral_range, free_port
 
 
 def test_a_free_port_lies_below_the_ports_the_kernel_hands_out_and_binds() -> None:

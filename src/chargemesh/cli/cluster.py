@@ -20,6 +20,7 @@ import typer
 from rich.table import Table
 
 from chargemesh.cli.common import EXIT_RUNTIME, err, fail, one_line_errors, out
+from chargemesh.ports import free_port
 
 #: the repository's deploy/ folder (the command runs from a source checkout)
 DEPLOY: Final = Path(__file__).resolve().parents[3] / "deploy"
@@ -137,14 +138,6 @@ START_TIMEOUT_S: Final = 300.0
 
 class ClusterError(Exception):
     """A part of the local cluster did not start; the message ends with its log's last lines."""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def nats_server_binary() -> str:

@@ -30,20 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from bench_search import NEARBY_KINDS as KINDS  # the search bench's kinds and shares
 from chargemesh.api.nearby import PATH, NearbyEndpoint
 from chargemesh.bootstrap import assemble
 from chargemesh.config import RateLimitsConfig
 from chargemesh.store import open_store
-
-#: the search bench's kinds of nearby query and their shares of its mixed load
-KINDS: dict[str, tuple[str, float]] = {
-    "unfiltered": ("", 0.40),
-    "gbt_dc>=60kW": ("&connector=gbt_dc&min_kw=60", 0.15),
-    "available": ("&available=true", 0.15),
-    "scan": ("&access=scan", 0.10),
-    "plug_and_charge": ("&access=plug_and_charge", 0.10),
-    "dc>=120kW+avail": ("&connector=gbt_dc&min_kw=120&available=true", 0.10),
-}
 
 
 def queries(lon: np.ndarray, lat: np.ndarray, count: int, seed: int) -> list[bytes]:

@@ -58,6 +58,7 @@ from chargemesh.domain.events import (
 from chargemesh.events.handlers import HandlerRunner
 from chargemesh.events.nats_bus import NatsBus, OutboxSweeper
 from chargemesh.events.relay import OutboxRelay
+from chargemesh.events.tail import OutboxTail
 from chargemesh.protocols.address_guard import AddressPolicy, guarded_client
 from chargemesh.protocols.bounded import MB, FetchLimits
 from chargemesh.protocols.tcec.client import TcecClient, client_from_config
@@ -65,6 +66,7 @@ from chargemesh.protocols.tcec.codec import Secrets
 from chargemesh.protocols.tcec.wire import dialect_of
 from chargemesh.runtime.leader import Follower, Leadership, Singleton, leader_for
 from chargemesh.runtime.schedule import repeat
+from chargemesh.runtime.workers import WorkerSeat
 from chargemesh.search.index import StationIndex
 from chargemesh.search.upkeep import keep_index
 from chargemesh.services.accounts.ops_keys import OpsKeys
@@ -201,6 +203,8 @@ class Platform:
     rate_limits: RateLimits = field(default_factory=RateLimits.off)  # this node's buckets
     metrics: MetricsConfig = field(default_factory=MetricsConfig)  # who may read /metrics
     body_limits: BodyLimitsConfig = field(default_factory=BodyLimitsConfig)  # largest bodies
+    tail: OutboxTail | None = None  # a worker process: the other workers' events
+    worker: int | None = None  # which worker process this is ([server] workers), None: one
     _node: _Node = field(default_factory=_Node)
 
     def app(self) -> FastAPI:
@@ -223,8 +227,11 @@ class Platform:
             await self.bus.start()
         await self.handlers.start()
         await self.relay.start()
+        if self.tail is not None:
+            await self.tail.start()
         if self.search:
-            await asyncio.to_thread(self.index.build)
+            if self.index.last_build is None:  # a worker's came built (runtime/workers.py)
+                await asyncio.to_thread(self.index.build)
             await asyncio.to_thread(self.refresh_compatibility)
             self._node.index_built = True
         await self.writer.start()
@@ -246,6 +253,8 @@ class Platform:
             if self.csms is not None:
                 await self.csms.stop()
             await self.writer.stop()
+            if self.tail is not None:
+                await self.tail.stop()
             await self.relay.stop()
             await self.handlers.stop()
             if isinstance(self.bus, NatsBus):
@@ -262,7 +271,7 @@ class Platform:
             reachable = False
         bus = self.bus.online if isinstance(self.bus, NatsBus) else True
         return Readiness(store=reachable, index=self._node.index_built, leader=self.leader.leading,
-                         bus=bus)  # fmt: skip
+                         bus=bus, worker=self.worker)  # fmt: skip
 
     def refresh_compatibility(self) -> None:
         """The compatibility lab's flags, for search to steer drivers' vehicles away."""
@@ -308,6 +317,7 @@ def build_platform(
     singletons: bool = True,
     search: bool = True,
     csms: bool = True,
+    worker: WorkerSeat | None = None,
 ) -> Platform:
     """The platform a configuration describes, over its store (opened and migrated here unless
     given; then closed with the platform). ``scheduled_syncs``: every feed synced at start and
@@ -316,7 +326,8 @@ def build_platform(
     runs none of them (``sync``); ``search`` False: no search index (``sync``: nobody searches
     there, and an index of the whole registry, rebuilt as the sync fills it, made its CPU grow
     with the square of the country and its memory with all it had synced; the store gets a
-    larger page cache instead)."""
+    larger page cache instead); ``worker``: one of several worker processes (its seat: the index
+    built before it was started, where the others' events start)."""
     owned = store is None
     # a process without the index gives its memory to the store's page cache (bulk syncs)
     opened = open_store(config.store.url, bulk=not search) if store is None else store
@@ -342,6 +353,7 @@ def build_platform(
                 if csms and config.bus is not None
                 else None
             ),
+            worker=worker,
         )
     except BaseException:
         if owned:
@@ -367,6 +379,7 @@ def assemble(
     rate_limits: RateLimitsConfig | None = None,
     metrics: MetricsConfig | None = None,
     body_limits: BodyLimitsConfig | None = None,
+    worker: WorkerSeat | None = None,
 ) -> Platform:
     """Build and wire every part over ``store``. ``schedule``: the config whose feeds are synced
     at start and on its ``sync.interval_s``; ``feeds``: the config whose statuses are polled
@@ -376,7 +389,8 @@ def assemble(
     in the store); ``csms_links``: who holds the own chargers' connections (a cluster's
     :class:`~chargemesh.csms.cluster.ClusterLinks`; default: this node alone); ``rate_limits``:
     default ``RateLimitsConfig()``'s, on; ``metrics``: who may read ``/metrics``; ``body_limits``:
-    the largest request bodies (default ``BodyLimitsConfig()``'s)."""
+    the largest request bodies (default ``BodyLimitsConfig()``'s); ``worker``: this process is
+    one of several serving the port (:mod:`chargemesh.runtime.workers`)."""
     limits = RateLimits.from_config(rate_limits or RateLimitsConfig())
     bus = bus or EventBus()
     settings = ocpi or OcpiSettings(public_url="http://127.0.0.1:8000")
@@ -391,6 +405,9 @@ def assemble(
         return new_seq(settings.tcec_operator_id)
 
     index = StationIndex(store)
+    if worker is not None and worker.index is not None:
+        index = worker.index  # built before this worker was forked: shared copy-on-write
+        index.store = store
     if search:
         index.subscribe(bus)
     # the one relay: every unit of work's events reach the bus; over NATS each node's relay
@@ -399,7 +416,10 @@ def assemble(
         OutboxRelay(store, bus, name=bus.node_id, stored=bus.stored_through)
         if isinstance(bus, NatsBus)
         else OutboxRelay(store, bus)
+        if worker is None
+        else OutboxRelay(store, bus, name=worker.relay_name, new_from_end=True)
     )
+    tail = None if worker is None else OutboxTail(store, bus, relay, after=worker.outbox_from)
     writer = StatusWriter(store, relay)
     base = f"{settings.public_url.rstrip('/')}/ocpi"
     own = (settings.country_code, settings.party_id)
@@ -507,9 +527,13 @@ def assemble(
         ocpi_commands=commands, ocpi_locations=locations, ocpi_objects=objects, ocpi_side=side,
         tokens=tokens, tcec_charging=tcec_charging, ocpi_charging=ocpi_charging, prices=prices,
         sessions=sessions, accounts=accounts, ops_keys=ops_keys, guards=guards,
-        refresher=refresher, leader=leader if leader is not None else leader_for(store.url),
+        refresher=refresher,
+        leader=leader if leader is not None else leader_for(
+            store.url, None if worker is None else worker.lock_file
+        ),
         singletons=tuple(singletons), owns_store=owns_store, search=search,
         feed_urls={op.id: op.url for op in feeds.operators} if feeds is not None else {},
         csms=own_csms, ocpi_http=ocpi_http, rate_limits=limits, metrics=metrics or MetricsConfig(),
-        body_limits=body_limits or BodyLimitsConfig(),
+        body_limits=body_limits or BodyLimitsConfig(), tail=tail,
+        worker=None if worker is None else worker.number,
     )  # fmt: skip

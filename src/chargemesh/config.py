@@ -52,6 +52,9 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     public_url: str | None = None  # where operators push to us; default http://host:port
+    #: processes serving the port (docs/operations.md "Worker processes"): the stations index
+    #: is built once and shared, each worker follows the others' events through the store
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
 
     @field_validator("public_url")
     @classmethod
@@ -454,6 +457,21 @@ class Config(_Section):
             raise ValueError(
                 "[bus] needs a PostgreSQL store: the nodes of a cluster share it "
                 "(store.url is SQLite, one machine's file)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_without_csms(self) -> Self:
+        if self.server.workers > 1 and self.csms is not None:
+            raise ValueError(
+                "[server] workers > 1 cannot serve [csms]: a charger's link lives in the process "
+                "it reached, and commands for it would reach another; run the CSMS in a node "
+                "of its own (one worker) or scale out as a cluster ([bus])"
+            )
+        if self.server.workers > 1 and self.bus is not None:
+            raise ValueError(
+                "[server] workers > 1 is for one machine without [bus]: a cluster grows by "
+                "nodes (one process each, behind the balancer)"
             )
         return self
 

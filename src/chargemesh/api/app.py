@@ -57,12 +57,14 @@ NO_TELEMETRY: Final[TelemetryConfig] = {"tracing": False, "metrics": False, "log
 @dataclass(frozen=True, slots=True)
 class Readiness:
     """What ``GET /readyz`` says: ready when the store answers and the search index is built;
-    ``leader``: this process runs the singletons (scheduled syncs, session timeouts, …)."""
+    ``leader``: this process runs the singletons (scheduled syncs, session timeouts, …);
+    ``worker``: which of the worker processes answered (``[server] workers``), None if one."""
 
     store: bool
     index: bool
     leader: bool
     bus: bool = True  # the in-process bus is always reachable
+    worker: int | None = None
 
     @property
     def ready(self) -> bool:
@@ -167,8 +169,11 @@ def create_app(
     async def readyz() -> JSONResponse:
         """Ready for traffic (the store answers, the index is built); 503 otherwise."""
         now = await readiness()
-        body = {"ready": now.ready, "store": now.store, "index": now.index, "bus": now.bus,
-                "leader": now.leader}  # fmt: skip
+        body: dict[str, bool | int] = {"ready": now.ready, "store": now.store,
+                                       "index": now.index, "bus": now.bus,
+                                       "leader": now.leader}  # fmt: skip
+        if now.worker is not None:
+            body["worker"] = now.worker
         return JSONResponse(body, status_code=200 if now.ready else 503)
 
     return app

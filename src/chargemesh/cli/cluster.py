@@ -203,10 +203,12 @@ class LocalCluster:
         settings: Mapping[str, Mapping[str, TomlValue]] | None = None,
         bus: bool = True,
         store_url: str | None = None,
+        csms: bool = True,
     ) -> None:
         if not bus and nodes != 1:
             raise ValueError("nodes without a bus do not see each other's changes: one only")
         self.bus = bus  # False: one node on PostgreSQL without NATS (the single-node baseline)
+        self.csms = csms  # False: no own chargers (nor the nodes' CSMS)
         self.workdir = workdir.resolve()
         self.scale, self.seed, self.sim_args = scale, seed, list(sim_args)
         self.postgres_url = postgres_url
@@ -323,7 +325,7 @@ class LocalCluster:
             sys.executable, "-m", "chargemesh", "sim", "--scale", str(self.scale),
             "--seed", str(self.seed), "--manifest", str(self.manifest),
             "--platform-url", self.url, "--store", self.store_url,
-            "--csms-port", str(self.ocpp_port), *self.sim_args,
+            "--csms-port", str(self.ocpp_port if self.csms else 0), *self.sim_args,
         ])  # fmt: skip
         truth = truth_path(self.manifest)
         self._wait(process, truth.exists, "did not start")
@@ -343,6 +345,8 @@ class LocalCluster:
                                  balancer=self.url, ocpp=self.ocpp_url, signing=keys)  # fmt: skip
             if not self.bus:
                 del tables["bus"], tables["cluster"]
+            if not self.csms:
+                del tables["csms"]
             for table, values in self.settings.items():
                 tables[table] = {**tables.get(table, {}), **values}
             path = self.config_path(node.name)

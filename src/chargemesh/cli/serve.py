@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from chargemesh.cli.common import EXIT_RUNTIME, ConfigOption, fail, one_line_errors, out
-from chargemesh.config import load_config
+from chargemesh.config import Config, load_config
 from chargemesh.logs import configure_logging
 
 LogJson = Annotated[
@@ -28,6 +28,9 @@ def serve(config: ConfigOption = Path("chargemesh.toml"), log_json: LogJson = Fa
     cfg = load_config(config)
     # on stderr, secrets redacted; the one line below on stdout stays the way to see it serve
     configure_logging("json" if log_json else cfg.log.format, cfg.log.level)
+    if cfg.server.workers > 1:
+        serve_workers(cfg)
+        return
     with build_platform(cfg) as platform:  # feeds synced on schedule, statuses polled
         server = uvicorn.Server(
             uvicorn.Config(
@@ -42,4 +45,19 @@ def serve(config: ConfigOption = Path("chargemesh.toml"), log_json: LogJson = Fa
             server.run()
         if not server.started:
             raise fail(f"cannot serve on {cfg.server.host}:{cfg.server.port}", EXIT_RUNTIME)
+    out.print("chargemesh stopped")
+
+
+def serve_workers(cfg: Config) -> None:
+    """``[server] workers`` processes on the port, the index built once before they start."""
+    from chargemesh.runtime.workers import Supervisor, port_free, prepare
+
+    host, port = cfg.server.host, cfg.server.port
+    if not port_free(host, port):
+        raise fail(f"cannot serve on {host}:{port}", EXIT_RUNTIME)
+    index, outbox_from = prepare(cfg)
+    out.print(f"chargemesh serving on {cfg.server.base_url} with {cfg.server.workers} workers "
+              "(Ctrl-C stops)")  # fmt: skip
+    if Supervisor(cfg, index, outbox_from).run() != 0:
+        raise fail(f"cannot serve on {host}:{port}", EXIT_RUNTIME)
     out.print("chargemesh stopped")

@@ -40,12 +40,17 @@ class OutboxRelay:
         name: str = "local",
         save_every_s: float = 1.0,
         stored: Callable[[int], int] | None = None,
+        new_from_end: bool = False,
     ) -> None:
         self.store = store
         self.bus = bus
         self.name = name
         self.save_every_s = save_every_s
         self.stored = stored  # a position → as far as the bus's broker has stored of it
+        #: a relay name never saved starts at the outbox's end (a worker process: no process
+        #: of its name ever committed, so none left anything unpublished; the others' events
+        #: reach it as the others', through the tail)
+        self.new_from_end = new_from_end
         self.position = 0  # the last outbox id published
         self.resumed_at = 0  # the outbox's end when this relay started (its backlog published)
         self._saved = 0
@@ -72,6 +77,8 @@ class OutboxRelay:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._saved = self.position = await asyncio.to_thread(self.store.outbox_position, self.name)
+        if self.position == 0 and self.new_from_end:
+            self.position = await asyncio.to_thread(self.store.outbox_end)
         while backlog := await asyncio.to_thread(self.store.outbox_after, self.position):
             self._publish(backlog)
         self.resumed_at = self.position

@@ -7,7 +7,10 @@ status refresher).
   ``retry_s``. The lock lives as long as that connection: a process that stops or is killed
   loses it at once (the server ends its session), and a leader that loses its connection stops
   its singletons as soon as its check (every ``check_s``) fails.
-* **SQLite**: the database is one file on one machine; the only process leads.
+* **SQLite**: the database is one file on one machine; the only process leads. With several
+  worker processes (``[server] workers``) the one holding an exclusive ``flock`` on the lock
+  file beside the database leads (:class:`FileLockLeader`); the kernel lets go of it when the
+  process ends, however it ends.
 * :class:`Follower`: a process that never leads (``chargemesh sync``, a one-off job).
 
 Whether this process leads is :attr:`Leadership.leading` (``GET /readyz`` shows it).
@@ -20,6 +23,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -97,6 +101,36 @@ class SoleLeader:
             self.leading = False
 
 
+class FileLockLeader:
+    """Leads while it holds an exclusive ``flock`` on ``path`` (worker processes over one SQLite
+    file); the others try again every ``retry_s``."""
+
+    def __init__(self, path: Path, *, retry_s: float = RETRY_S) -> None:
+        self.path = path
+        self.retry_s = retry_s
+        self.leading = False
+
+    async def run(self, singletons: Sequence[Singleton]) -> None:
+        import fcntl
+        import os
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(self.retry_s)
+            log.info("this process leads: it runs %s", ", ".join(s.name for s in singletons))
+            self.leading = True
+            async with running(singletons):
+                await asyncio.Event().wait()
+        finally:
+            self.leading = False
+            os.close(fd)  # the lock goes with the descriptor
+
+
 class AdvisoryLockLeader:
     """Leads while it holds the registry's advisory lock on a PostgreSQL connection of its
     own."""
@@ -155,9 +189,11 @@ class AdvisoryLockLeader:
         return bool(row and row[0])
 
 
-def leader_for(store_url: str) -> Leadership:
-    """The election that fits the store: an advisory lock on PostgreSQL, else the sole
-    process."""
+def leader_for(store_url: str, lock_file: Path | None = None) -> Leadership:
+    """The election that fits the store: an advisory lock on PostgreSQL; on SQLite the lock
+    file of worker processes when given, else the sole process."""
     if store_url.startswith(("postgresql://", "postgres://")):
         return AdvisoryLockLeader(store_url)
+    if lock_file is not None:
+        return FileLockLeader(lock_file)
     return SoleLeader()

@@ -16,6 +16,10 @@ class SqlHooks:
     def _transaction(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
+    def _reading(self) -> AbstractContextManager[Any]:
+        """A transaction that only reads (SQLite: it takes no write lock)."""
+        raise NotImplementedError
+
     def _sql(self, statement: str) -> str:
         raise NotImplementedError
 

@@ -49,13 +49,33 @@ class OutboxTables(SqlHooks):
 
     def outbox_after(self, position: int, limit: int = 1000) -> list[tuple[int, Event]]:
         """Events with ids after ``position``, in id order, at most ``limit``."""
-        with self._lock, self._transaction() as cur:
+        with self._lock, self._reading() as cur:
             cur.execute(
                 self._sql("SELECT id, kind, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?"),
                 (position, limit),
             )
             rows = cur.fetchall()
         return [(int(r[0]), codec.decode(r[1], r[2], int(r[0]))) for r in rows]
+
+    def outbox_rows(self, ids: list[int]) -> list[tuple[int, Event]]:
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids[:ROWS_PER_INSERT])
+        with self._lock, self._reading() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT id, kind, payload FROM outbox WHERE id IN ({marks}) ORDER BY id"
+                ),
+                ids[:ROWS_PER_INSERT],
+            )
+            rows = cur.fetchall()
+        return [(int(r[0]), codec.decode(r[1], r[2], int(r[0]))) for r in rows]
+
+    def outbox_end(self) -> int:
+        with self._lock, self._reading() as cur:
+            cur.execute("SELECT coalesce(max(id), 0) FROM outbox")
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
 
     def outbox_position(self, relay: str) -> int:
         """How far ``relay`` has published (0: never)."""

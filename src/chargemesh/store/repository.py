@@ -290,6 +290,14 @@ class Store(ABC):
     def outbox_position(self, relay: str) -> int: ...
 
     @abstractmethod
+    def outbox_rows(self, ids: list[int]) -> list[tuple[int, Event]]:
+        """The events of these outbox ids that exist, in id order."""
+
+    @abstractmethod
+    def outbox_end(self) -> int:
+        """The newest outbox id written (0: none)."""
+
+    @abstractmethod
     def save_outbox_position(self, relay: str, position: int, *, keep: int = 10_000) -> None: ...
 
     @abstractmethod

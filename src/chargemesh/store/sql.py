@@ -169,6 +169,16 @@ class SqlStore(
             )
         return self._new_transaction()
 
+    def _reading(self) -> AbstractContextManager[Any]:
+        held = _AMBIENT.get()
+        if held is not None and held[0] is self:
+            return nullcontext(held[1])
+        return self._new_read_transaction()
+
+    def _new_read_transaction(self) -> AbstractContextManager[Any]:
+        """A transaction for reads only; the backend's usual one unless it has a cheaper."""
+        return self._new_transaction()
+
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self)
 

@@ -25,7 +25,7 @@ from types import TracebackType
 import httpx
 from fastapi import FastAPI
 
-from chargemesh.api.app import Readiness, create_app
+from chargemesh.api.app import PlatformApp, Readiness, create_app
 from chargemesh.api.auth import Guards
 from chargemesh.api.events import EventStreams
 from chargemesh.api.ocpi import OcpiEmspEndpoints
@@ -207,7 +207,7 @@ class Platform:
     worker: int | None = None  # which worker process this is ([server] workers), None: one
     _node: _Node = field(default_factory=_Node)
 
-    def app(self) -> FastAPI:
+    def app(self) -> PlatformApp:
         """The ASGI app; its lifespan builds the index and runs the upkeep, and the singletons
         while this process leads."""
         return create_app(

@@ -4,20 +4,28 @@ one station's summary reads it, and distances as the great circle gives them."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import orjson
 import pytest
 
+from chargemesh.api.search import _hits_out, nearby_json
+from chargemesh.api.search_params import Coords
 from chargemesh.bus import EventBus
-from chargemesh.domain import ConnectorStandard
+from chargemesh.domain import AccessMethod, ConnectorStandard
 from chargemesh.search.filters import SearchFilter
 from chargemesh.search.index import StationIndex
-from chargemesh.search.queries import nearby, station_summaries, station_summary
-from chargemesh.search.segment import EARTH_KM
+from chargemesh.search.queries import Hit, nearby, station_summaries, station_summary
+from chargemesh.search.segment import EARTH_KM, SegmentBuilder
 from chargemesh.store import open_store
+from chargemesh.store.codec import join_set
 from tests.factories import make_operator, make_station
 
 LON, LAT = 116.4039, 39.9101
@@ -76,3 +84,77 @@ def test_summaries_read_column_wise_are_each_stations_summary(index: StationInde
     assert all(type(first[k]) is int for k in ("connectors", "available"))
     assert type(first["highway_service_area"]) is bool
     assert station_summaries(index, []) == []
+
+
+def test_the_answer_written_from_cached_parts_is_what_orjson_writes_of_the_summaries(
+    index: StationIndex,
+) -> None:
+    """The nearby body is written from each station's parts cached as bytes: byte for byte
+    the dicts of ``_hits_out`` as orjson writes them, in both coordinate systems, with a
+    compatibility warning, and with the live count read anew after the parts were cached."""
+    store = index.store
+    odd = make_station(source_id="Q1", lon=LON + 0.005, lat=LAT + 0.001,
+                       name='青穹 "quoted" \\ back\tslash ☃')  # fmt: skip
+    bus = EventBus()
+    index.subscribe(bus)
+    bus.publish(store.upsert_stations([odd], at=datetime.now(UTC)).added)
+    index.apply_pending()
+
+    def orjson_of(hits: list[Hit], coords: Coords) -> bytes:
+        stations = _hits_out(index, hits, coords, route=False)
+        return orjson.dumps({"coords": coords, "count": len(stations), "stations": stations})
+
+    for coords in ("gcj02", "wgs84"):
+        hits = nearby(index, LON, LAT, 100.0, 20, SearchFilter())
+        assert len(hits) == 9
+        hits[2] = dataclasses.replace(hits[2], warning='fails with this car\'s "firmware"')
+        assert nearby_json(index, hits, coords) == orjson_of(hits, coords)
+        assert nearby_json(index, [], coords) == orjson_of([], coords)
+    # a connector turns available after the parts were cached: the count is read anew
+    hit = nearby(index, LON, LAT, 100.0, 1, SearchFilter())[0]
+    before = json.loads(nearby_json(index, [hit], "gcj02"))["stations"][0]["available"]
+    hit.segment.available[hit.row] += 1
+    after = json.loads(nearby_json(index, [hit], "gcj02"))["stations"][0]["available"]
+    assert after == before + 1
+    assert nearby_json(index, [hit], "gcj02") == orjson_of([hit], "gcj02")
+
+
+def test_the_filters_read_off_station_columns_pass_the_stations_a_connector_check_passes() -> None:
+    """Random stations and connectors, random filters: the stations :meth:`Segment.pass_rows`
+    keeps (read off per-station columns first, checked connector by connector only where
+    several conditions must hold on one connector) are those with a connector that passes
+    every connector filter."""
+    rng = random.Random(19)
+    standards = ["gbt_dc", "gbt_ac", "ccs2", "chademo"]
+    accesses = [a.value for a in AccessMethod]
+    stations, connectors = [], []
+    for s in range(400):
+        sid = f"OP:{s}"
+        stations.append((sid, "OP", f"S{s}", 116 + rng.random(), 39 + rng.random(), False, None))
+        for c in range(rng.randint(0, 5)):
+            access = join_set(frozenset(rng.sample(accesses, rng.randint(0, 3))))
+            connectors.append((
+                f"{sid}:{c}", sid, rng.choice(standards), rng.choice([7.0, 60.0, 120.0, 250.0]),
+                access, rng.choice(["available", "charging", "faulted"]), datetime.now(UTC),
+                None, None, None,
+            ))  # fmt: skip
+    builder = SegmentBuilder(stations, {"OP": 0}, {})
+    builder.add_connectors(connectors)
+    seg = builder.build()
+    seg.refresh_available(datetime.now(UTC).timestamp(), np.array([900.0]))
+    rows = np.arange(len(seg), dtype=np.int64)
+    no_operators = np.zeros(0, np.int16)
+    for _ in range(300):
+        f = SearchFilter(
+            standards=frozenset(ConnectorStandard(x) for x in rng.sample(standards,
+                                                                          rng.randint(0, 2))),
+            min_kw=rng.choice([0.0, 0.0, 60.0, 120.0, 200.0]),
+            available=rng.random() < 0.4,
+            access=frozenset(AccessMethod(a) for a in rng.sample(accesses, rng.randint(0, 2))),
+        )  # fmt: skip
+        ok = seg.connector_mask(None, f)
+        wanted = np.array([ok[seg.c_start[r] : seg.c_start[r + 1]].any() for r in rows])
+        if not f.on_connectors:  # no connector filter: every station, connectors or none
+            wanted[:] = True
+        assert (seg.pass_rows(rows, f, no_operators) == wanted).all(), f
+        assert (seg.pass_rows(rows[::3], f, no_operators) == wanted[::3]).all(), f

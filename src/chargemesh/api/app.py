@@ -13,7 +13,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
-from starlette.types import Lifespan
+from starlette.types import ASGIApp, Lifespan
 
 from chargemesh import __version__
 from chargemesh.api import errors
@@ -25,12 +25,12 @@ from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.firmware import download_router, firmware_router
 from chargemesh.api.limits import BodyLimits
 from chargemesh.api.metrics import CONTENT_TYPE, RequestMetrics, scrape
-from chargemesh.api.nearby import nearby_route
+from chargemesh.api.nearby import NearbyEndpoint, NearbyLane, nearby_route
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
 from chargemesh.api.ops import ops_router
 from chargemesh.api.own_chargers import my_chargers_router, ops_chargers_router
-from chargemesh.api.ratelimit import RateLimits, SearchRateLimit
+from chargemesh.api.ratelimit import RateLimits, SearchRateLimit, TokenBuckets
 from chargemesh.api.search import search_router
 from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
@@ -71,6 +71,20 @@ class Readiness:
         return self.store and self.index and self.bus
 
 
+class PlatformApp(FastAPI):
+    """FastAPI with the nearby search's lane outside its middleware stack
+    (:class:`~chargemesh.api.nearby.NearbyLane`); ``nearby_lane`` None: every request through
+    the stack."""
+
+    nearby_lane: tuple[NearbyEndpoint, TokenBuckets | None] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if self.nearby_lane is None:
+            return stack
+        return NearbyLane(stack, *self.nearby_lane)
+
+
 def create_app(
     *,
     store: Store,
@@ -92,11 +106,11 @@ def create_app(
     body_limits: BodyLimitsConfig | None = None,
     rate_limits: RateLimits | None = None,
     metrics: MetricsConfig | None = None,
-) -> FastAPI:
+) -> PlatformApp:
     """The ASGI app over built parts; ``lifespan`` starts and stops what runs beside it;
     ``feed_urls``: each configured operator's feed URL, for the operations team's feed list."""
 
-    app = FastAPI(
+    app = PlatformApp(
         title="chargemesh", version=__version__, lifespan=lifespan, docs_url=None,
         redoc_url=None, telemetry=NO_TELEMETRY,
     )  # fmt: skip
@@ -108,7 +122,9 @@ def create_app(
         app.add_middleware(SearchRateLimit, buckets=limits.search)
     # the hot paths first: the router tries routes in order, and FastAPI's included routers
     # cost each request that passes them by ~0.1 ms (a T/CEC push went by all of them)
-    app.router.routes.append(nearby_route(index))  # before its documented twin
+    nearby = NearbyEndpoint(index)
+    app.nearby_lane = (nearby, limits.search)
+    app.router.routes.append(nearby_route(nearby))  # before its documented twin
     app.router.routes.extend(tcec.routes())
     app.router.routes.extend(ocpi.location_routes("/ocpi"))  # before the OCPI mount
     for router in (

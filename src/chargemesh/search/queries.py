@@ -35,7 +35,6 @@ from chargemesh.search.segment import (
     Segment,
     cell_keys,
     chord_of_km,
-    km_of_chord,
     unit_point,
     unit_xyz,
 )
@@ -120,7 +119,8 @@ def nearby(
     operators = index.operator_codes(f)
     plain = f.empty
     found: list[tuple[float, Segment, int]] = []
-    for seg in index:
+    segments = tuple(index)
+    for seg in segments:
         n = len(seg)
         if n == 0:
             continue
@@ -139,10 +139,13 @@ def nearby(
             k = min(n, k * 4)
         if not keep.all():
             dist, rows = dist[keep], rows[keep]
-        found.extend(zip(dist[:limit].tolist(), repeat(seg), rows[:limit].tolist(), strict=False))
-    found.sort(key=lambda t: t[0])
-    del found[limit:]
-    hits = [Hit(seg, row, km_of_chord(d)) for d, seg, row in found]
+        # great-circle km of the chords, for the few kept (one array op, not one call each)
+        km = 2.0 * EARTH_KM * np.arcsin(np.minimum(dist[:limit] * 0.5, 1.0))
+        found.extend(zip(km.tolist(), repeat(seg), rows[:limit].tolist(), strict=False))
+    if len(segments) > 1:
+        found.sort(key=lambda t: t[0])
+        del found[limit:]
+    hits = [Hit(seg, row, d) for d, seg, row in found]
     return steer(index, hits, f, vehicle) if vehicle else hits
 
 

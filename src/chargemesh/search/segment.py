@@ -19,6 +19,7 @@ from scipy.spatial import cKDTree
 from chargemesh.search.filters import (
     AVAILABLE,
     STANDARD_CODE,
+    STANDARDS,
     STATUS_CODE,
     SearchFilter,
     access_bits,
@@ -49,12 +50,6 @@ def chord_of_km(km: float) -> float:
     return 2.0 * math.sin(min(km / EARTH_KM, math.pi) / 2.0)
 
 
-def km_of_chord(chord: float) -> float:
-    """The great-circle distance of a chord of the unit sphere (a nearby answer has a few:
-    plain floats, no arrays to build)."""
-    return 2.0 * EARTH_KM * math.asin(min(max(chord / 2.0, 0.0), 1.0))
-
-
 def key_hash(text: str) -> int:
     """A 64-bit key for a connector id (Python's string hash: stable within one process)."""
     return hash(text)
@@ -67,6 +62,10 @@ def gather(starts: Ints, ends: Ints) -> tuple[Ints, Ints]:
     owner = np.repeat(np.arange(len(starts)), lengths)
     offsets = np.cumsum(lengths) - lengths
     return np.arange(total) - np.repeat(offsets, lengths) + np.repeat(starts, lengths), owner
+
+
+#: (id, name, operator code, lon, lat, max kW, connectors, access bits, highway service area)
+StationFacts = tuple[str, str, int, float, float, float, int, int, bool]
 
 
 @dataclass(eq=False)
@@ -93,9 +92,14 @@ class Segment:
     available: NDArray[np.int32] = field(init=False)  # per station, maintained in place
     n_connectors: NDArray[np.int32] = field(init=False)
     max_kw: NDArray[np.float32] = field(init=False)
+    #: per station and connector standard, its strongest connector of that standard (-1: none)
+    kw_by_standard: NDArray[np.float32] = field(init=False)
     access_any: NDArray[np.uint8] = field(init=False)
     tree: cKDTree = field(init=False)
     position: dict[str, int] = field(init=False)
+    #: what a search answer says of a station that does not change in place, read off the
+    #: columns the first time the station is answered (:meth:`facts`)
+    _facts: list[StationFacts | None] = field(init=False)
     _hashes: Ints = field(init=False)
     _hash_rows: Ints = field(init=False)
     _cells: dict[int, tuple[Ints, Ints, Ints]] = field(init=False, default_factory=dict)
@@ -104,20 +108,35 @@ class Segment:
         n = len(self.ids)
         self.live = np.ones(n, np.bool_)
         self.position = {sid: i for i, sid in enumerate(self.ids)}
+        self._facts = [None] * n
         self.tree = cKDTree(unit_xyz(self.lon, self.lat) if n else np.zeros((0, 3)))
         self.n_connectors = np.diff(self.c_start).astype(np.int32)
         self.c_available = np.zeros(len(self.c_station), np.bool_)
         self.available = np.zeros(n, np.int32)
         self.max_kw = np.zeros(n, np.float32)
+        self.kw_by_standard = np.full((n, len(STANDARDS)), -1.0, np.float32)
         self.access_any = np.zeros(n, np.uint8)
         if len(self.c_station):
             np.maximum.at(self.max_kw, self.c_station, self.c_kw)
+            np.maximum.at(self.kw_by_standard, (self.c_station, self.c_standard), self.c_kw)
             np.bitwise_or.at(self.access_any, self.c_station, self.c_access)
         order = np.argsort(self.c_hash, kind="stable")
         self._hashes, self._hash_rows = self.c_hash[order], order
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def facts(self, row: int) -> StationFacts:
+        """The station's unchanging part of a search answer, as Python values: an answer of
+        20 stations then reads no column but the live count."""
+        found = self._facts[row]
+        if found is None:
+            found = self._facts[row] = (
+                self.ids[row], self.names[row], int(self.operator[row]), float(self.lon[row]),
+                float(self.lat[row]), float(self.max_kw[row]), int(self.n_connectors[row]),
+                int(self.access_any[row]), bool(self.highway[row]),
+            )  # fmt: skip
+        return found
 
     # --- live status ------------------------------------------------------------------------
     def refresh_available(self, now: float, freshness_s: Floats) -> None:
@@ -191,14 +210,41 @@ class Segment:
         return mask
 
     def pass_rows(self, rows: Ints, f: SearchFilter, operators: NDArray[np.int16]) -> Bools:
-        """Which of the stations ``rows`` are alive and pass the filters."""
+        """Which of the stations ``rows`` are alive and pass the filters.
+
+        The connector filters are first read off per-station columns (the strongest connector
+        of each standard, the access methods of any connector, the connectors available now).
+        That is exact for one kind of condition (a standard with a power, one access method,
+        availability); with more, each must hold on the same connector, so the stations that
+        pass the columns are checked connector by connector."""
         keep = self.live[rows]
         if f.operators:
             keep &= np.isin(self.operator[rows], operators)
-        if f.on_connectors and len(rows):
-            conns, owner = gather(self.c_start[rows], self.c_start[rows + 1])
+        if not (f.on_connectors and len(rows)):
+            return keep
+        conditions = 0
+        if f.standards:
+            codes = [STANDARD_CODE[s.value] for s in f.standards]
+            strongest = self.kw_by_standard[rows, codes[0]]
+            for code in codes[1:]:
+                strongest = np.maximum(strongest, self.kw_by_standard[rows, code])
+            keep &= strongest >= f.min_kw  # -1 where the station has none of them
+            conditions += 1
+        elif f.min_kw > 0:
+            keep &= self.max_kw[rows] >= f.min_kw
+            conditions += 1
+        if f.access:
+            bits = f.access_mask
+            keep &= (self.access_any[rows] & bits) == bits
+            conditions += len(f.access)
+        if f.available:
+            keep &= self.available[rows] > 0
+            conditions += 1
+        if conditions > 1 and keep.any():
+            passed = rows[keep]
+            conns, owner = gather(self.c_start[passed], self.c_start[passed + 1])
             ok = self.connector_mask(conns, f)
-            keep &= np.bincount(owner[ok], minlength=len(rows)) > 0
+            keep[keep] = np.bincount(owner[ok], minlength=len(passed)) > 0
         return keep
 
     # --- clusters -----------------------------------------------------------------------------

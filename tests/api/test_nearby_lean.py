@@ -20,11 +20,13 @@ from starlette.datastructures import QueryParams
 from starlette.routing import Match, Route
 
 from chargemesh.api import errors
+from chargemesh.api import nearby as nearby_module
 from chargemesh.api.nearby import PATH, NearbyEndpoint, query_values
 from chargemesh.api.search import search_router
 from chargemesh.api.search_params import FILTER_PARAMS, LEFT_TO_PYDANTIC, NEARBY_PARAMS, Param
 from chargemesh.bootstrap import assemble
 from chargemesh.domain import ConnectorStatus
+from chargemesh.metrics import REGISTRY
 from chargemesh.protocols.http_server import LoopbackServer
 from chargemesh.store import StatusUpdate, open_store
 from tests.factories import make_operator, make_station
@@ -131,6 +133,41 @@ def test_the_queries_cover_answers_and_refusals(twins: Twins) -> None:
             "query.vehicle", "query.min_kw", "query.available", "query.connector.1",
             "query.access.0"} <= fields  # fmt: skip
     assert any(d["reason"] == "unknown operator 'ALSO', 'NOPE'" for d in refused)
+
+
+def test_a_body_sent_with_the_search_is_left_unread_as_the_stack_leaves_it(
+    twins: Twins,
+) -> None:
+    """The body limits let a GET pass unread (no route reads it); the lane does the same: a
+    search sent with a body over our API's limit answers as one without."""
+    query = f"{PATH}?lat={LAT}&lon={LON}"
+    plain = httpx.get(f"{twins.lean}{query}", timeout=10)
+    with_body = httpx.request("GET", f"{twins.lean}{query}", timeout=10,
+                              content=b"x" * (1024 * 1024))  # fmt: skip
+    assert (with_body.status_code, with_body.content) == (200, plain.content)
+    assert with_body.json()["count"] > 0
+
+
+def test_a_failure_in_the_lane_is_a_500_in_our_json_and_counted(
+    twins: Twins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: Any) -> bytes:
+        raise RuntimeError("the index is broken")
+
+    def failures() -> float:
+        value = REGISTRY.get_sample_value(
+            "chargemesh_http_request_duration_seconds_count",
+            {"route": PATH, "method": "GET", "status": "5xx"},
+        )
+        return value or 0.0
+
+    before = failures()
+    monkeypatch.setattr(nearby_module, "nearby_answer", broken)
+    answer = httpx.get(f"{twins.lean}{PATH}?lat={LAT}&lon={LON}", timeout=10)
+    assert answer.status_code == 500
+    assert answer.json()["detail"]["code"] == "error"
+    assert "broken" not in answer.text  # what failed goes to the log, not to the caller
+    assert failures() == before + 1
 
 
 @pytest.mark.parametrize("method", ["HEAD", "POST", "DELETE"])

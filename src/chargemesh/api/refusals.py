@@ -27,7 +27,7 @@ def refusal_body(path: str, status: int, reason: str, *, advice: str | None = No
     if path.startswith(OCPI_PREFIX):
         code = StatusCode.SERVER_ERROR if status >= 500 else StatusCode.CLIENT_ERROR
         return orjson.dumps(envelope(status_code=code, status_message=reason))
-    code_text = DEFAULT_CODES.get(status, "refused")
+    code_text = DEFAULT_CODES.get(status, "error" if status >= 500 else "refused")
     detail: dict[str, object] = {
         "code": code_text,
         "reason": reason,

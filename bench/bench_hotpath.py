@@ -103,7 +103,7 @@ def main() -> None:
     platform.index.build()
     lean = platform.app()
     documented = platform.app()
-    documented.nearby_lane = None  # every request through the stack and the router
+    documented.hot_lanes = None  # every request through the stack and the router
     documented.router.routes[:] = [
         r for r in documented.router.routes if not isinstance(getattr(r, "app", None),
                                                               NearbyEndpoint)

@@ -589,14 +589,15 @@ def wrk(
         "10s", "-s", str(lua), f"http://127.0.0.1:{api.port}", "--", str(paths_file), "0",
         f"{spread_ms:g}",
     ]  # fmt: skip
-    cpu0, machine0 = cpu_s(api.pid) or 0.0, machine_s()
+    serving = process_tree(api.pid)  # the supervisor and its workers, if several
+    cpu0, machine0 = sum(cpu_s(p) or 0.0 for p in serving), machine_s()
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True)
         _, status, usage = os.wait4(proc.pid, 0)  # reaped here: its CPU time from rusage
         proc.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - started
-        api_cpu = (cpu_s(api.pid) or cpu0) - cpu0
+        api_cpu = sum(cpu_s(p) or 0.0 for p in serving) - cpu0
         machine = machine_s() - machine0
         wrk_cpu = usage.ru_utime + usage.ru_stime
         stdout.seek(0)

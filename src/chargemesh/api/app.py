@@ -23,14 +23,15 @@ from chargemesh.api.auth import Credentials, Guards
 from chargemesh.api.cards import cards_router
 from chargemesh.api.events import EventStreams, events_router
 from chargemesh.api.firmware import download_router, firmware_router
+from chargemesh.api.lanes import HotLanes
 from chargemesh.api.limits import BodyLimits
 from chargemesh.api.metrics import CONTENT_TYPE, RequestMetrics, scrape
-from chargemesh.api.nearby import NearbyEndpoint, NearbyLane, nearby_route
+from chargemesh.api.nearby import NearbyEndpoint, nearby_route
 from chargemesh.api.ocpi import OcpiEmspEndpoints
 from chargemesh.api.operators import operators_router
 from chargemesh.api.ops import ops_router
 from chargemesh.api.own_chargers import my_chargers_router, ops_chargers_router
-from chargemesh.api.ratelimit import RateLimits, SearchRateLimit, TokenBuckets
+from chargemesh.api.ratelimit import RateLimits, SearchRateLimit
 from chargemesh.api.search import search_router
 from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
@@ -72,17 +73,15 @@ class Readiness:
 
 
 class PlatformApp(FastAPI):
-    """FastAPI with the nearby search's lane outside its middleware stack
-    (:class:`~chargemesh.api.nearby.NearbyLane`); ``nearby_lane`` None: every request through
-    the stack."""
+    """FastAPI with the hot paths' lanes outside its middleware stack
+    (:class:`~chargemesh.api.lanes.HotLanes`); ``hot_lanes`` None: every request through the
+    stack."""
 
-    nearby_lane: tuple[NearbyEndpoint, TokenBuckets | None] | None = None
+    hot_lanes: Callable[[ASGIApp], HotLanes] | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        if self.nearby_lane is None:
-            return stack
-        return NearbyLane(stack, *self.nearby_lane)
+        return stack if self.hot_lanes is None else self.hot_lanes(stack)
 
 
 def create_app(
@@ -123,7 +122,8 @@ def create_app(
     # the hot paths first: the router tries routes in order, and FastAPI's included routers
     # cost each request that passes them by ~0.1 ms (a T/CEC push went by all of them)
     nearby = NearbyEndpoint(index)
-    app.nearby_lane = (nearby, limits.search)
+    tcec_bytes = (body_limits or BodyLimitsConfig()).tcec_bytes
+    app.hot_lanes = lambda stack: HotLanes(stack, nearby, limits.search, tcec, tcec_bytes)
     app.router.routes.append(nearby_route(nearby))  # before its documented twin
     app.router.routes.extend(tcec.routes())
     app.router.routes.extend(ocpi.location_routes("/ocpi"))  # before the OCPI mount

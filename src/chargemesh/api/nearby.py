@@ -11,25 +11,17 @@ each field as ``query.<name>``, an unknown operator named).
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Final
 from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from chargemesh.api.errors import error_body, validation_body
-from chargemesh.api.metrics import STATUS_CLASSES
-from chargemesh.api.ratelimit import TokenBuckets
-from chargemesh.api.refusals import send_refusal
 from chargemesh.api.search import nearby_answer, unknown_operators
 from chargemesh.api.search_params import FILTER_PARAMS, NEARBY_PARAMS, read_query, to_filter
-from chargemesh.metrics import HTTP_REQUESTS, LatencySeries
 from chargemesh.search.index import StationIndex
-
-log = logging.getLogger(__name__)
 
 PATH: Final = "/api/v1/stations/nearby"
 PARAMS: Final = FILTER_PARAMS + NEARBY_PARAMS
@@ -96,59 +88,3 @@ def nearby_route(endpoint: NearbyEndpoint) -> Route:
     route = Route(PATH, endpoint, methods=["GET"], name="stations_nearby")
     route.methods = {"GET"}
     return route
-
-
-class NearbyLane:
-    """The outermost layer of the app: a ``GET`` of the nearby search without a body goes
-    straight to :class:`NearbyEndpoint`, with what the middleware stack would have done to it
-    done here — the search rate limit per client address (429), its latency in the request
-    histogram under the route's template, and a 500 in our JSON if it fails. Everything else
-    goes through the stack. The layers it skips (routing past the other routes, the body
-    limits, which let a GET pass unread, the exception middlewares, FastAPI's exit stack) cost
-    the nearby search ≈ 30 µs of its ≈ 150 µs."""
-
-    def __init__(
-        self, stack: ASGIApp, endpoint: NearbyEndpoint, buckets: TokenBuckets | None
-    ) -> None:
-        self.stack = stack
-        self.endpoint = endpoint
-        self.buckets = buckets
-        self._series: dict[int, LatencySeries] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "GET":
-            await self.stack(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 0
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            wait = 0
-            if self.buckets is not None:
-                client = scope.get("client")
-                wait = self.buckets.wait_s(client[0] if client else "")
-            if wait:
-                await send_refusal(
-                    sending, PATH, 429, "too many requests from this address",
-                    advice=f"retry after {wait} s", retry_after_s=wait,
-                )  # fmt: skip
-            else:
-                await self.endpoint(scope, receive, sending)
-        except Exception:
-            log.exception("nearby search failed")
-            if status == 0:
-                await send_refusal(sending, PATH, 500, "internal error")
-        finally:
-            cls = status // 100
-            series = self._series.get(cls)
-            if series is None:
-                series = self._series[cls] = HTTP_REQUESTS.labels(
-                    PATH, "GET", STATUS_CLASSES[cls] if 0 < cls < 6 else "5xx"
-                )
-            series.observe(time.perf_counter() - started)

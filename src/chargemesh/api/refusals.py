@@ -21,7 +21,7 @@ OCPI_PREFIX: Final = "/ocpi/"
 def refusal_body(path: str, status: int, reason: str, *, advice: str | None = None) -> bytes:
     """The body of a refusal of ``path`` with HTTP ``status`` (413, 429, 400…)."""
     if path.startswith(TCEC_PREFIX):
-        ret = Ret.BUSY if status == 429 else Ret.MALFORMED
+        ret = Ret.BUSY if status == 429 else Ret.SYSTEM_ERROR if status >= 500 else Ret.MALFORMED
         # unsigned: the caller is not known yet (nothing of the body has been read)
         return orjson.dumps({"Ret": int(ret), "Msg": reason, "Data": "", "Sig": ""})
     if path.startswith(OCPI_PREFIX):

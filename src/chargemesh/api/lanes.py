@@ -26,12 +26,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chargemesh.api.metrics import STATUS_CLASSES
+from chargemesh.api.metrics import SentStatus, status_class
 from chargemesh.api.nearby import PATH as NEARBY_PATH
 from chargemesh.api.nearby import NearbyEndpoint
-from chargemesh.api.ratelimit import TokenBuckets
+from chargemesh.api.ratelimit import TokenBuckets, refused_search
 from chargemesh.api.refusals import send_refusal
 from chargemesh.metrics import HTTP_REQUESTS, LatencySeries
 
@@ -91,41 +91,27 @@ class HotLanes:
         self, template: str, scope: Scope, receive: Receive, send: Send, lane: Lane
     ) -> None:
         started = time.perf_counter()
-        status = 0
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sending = SentStatus(send)
         try:
             await lane(scope, receive, sending)
         except Exception:
             log.exception("%s %s failed", scope["method"], template)
-            if status == 0:
+            if sending.status == 0:
                 await send_refusal(sending, scope["path"], 500, "internal error")
         finally:
-            cls = status // 100
-            key = (template, scope["method"], cls)
+            key = (template, scope["method"], sending.status // 100)
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = HTTP_REQUESTS.labels(
-                    template, scope["method"], STATUS_CLASSES[cls] if 0 < cls < 6 else "5xx"
+                    template, scope["method"], status_class(sending.status)
                 )
             series.observe(time.perf_counter() - started)
 
     async def _nearby(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.search_buckets is not None:
-            client = scope.get("client")
-            wait = self.search_buckets.wait_s(client[0] if client else "")
-            if wait:
-                await send_refusal(
-                    send, NEARBY_PATH, 429, "too many requests from this address",
-                    advice=f"retry after {wait} s", retry_after_s=wait,
-                )  # fmt: skip
-                return
-        await self.nearby(scope, receive, send)
+        if self.search_buckets is None or not await refused_search(
+            self.search_buckets, scope, send
+        ):
+            await self.nearby(scope, receive, send)
 
     async def _tcec(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []

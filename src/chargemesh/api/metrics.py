@@ -36,6 +36,27 @@ UNMATCHED: Final = "unmatched"  # no route took the request (404, or refused bef
 PlainRoutes = dict[tuple[int, int], str]  # (id of the endpoint, path parameters) -> template
 
 
+def status_class(status: int) -> str:
+    """``2xx``, ``4xx`` …; a response never started (0) or out of range counts as ``5xx``."""
+    cls = status // 100
+    return STATUS_CLASSES[cls] if 0 < cls < 6 else "5xx"
+
+
+class SentStatus:
+    """An ASGI ``send`` that remembers the status the response started with (0: not yet)."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 def plain_routes(routes: Sequence[BaseRoute]) -> PlainRoutes:
     """The templates of the plain Starlette routes among ``routes`` (the hot paths: nearby,
     T/CEC, OCPI Locations), by endpoint and number of path parameters: FastAPI's router marks
@@ -82,17 +103,11 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         root_path = scope.get("root_path", "")
-        status = 0
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sending = SentStatus(send)
         try:
             await self.app(scope, receive, sending)
         finally:
+            status = sending.status
             elapsed = time.perf_counter() - started
             method = scope["method"]
             if method not in METHODS:
@@ -106,9 +121,8 @@ class RequestMetrics:
                 if self._plain is None:
                     self._plain = plain_routes(self.routes)
                 child = HTTP_REQUESTS.labels(
-                    route_template(scope, root_path, self._plain), method,
-                    STATUS_CLASSES[key[4]] if 0 < key[4] < 6 else "5xx",
-                )  # fmt: skip
+                    route_template(scope, root_path, self._plain), method, status_class(status)
+                )
                 self._children[key] = child
             child.observe(elapsed)
 

@@ -128,15 +128,23 @@ class SearchRateLimit:
         self.buckets = buckets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if path.startswith(SEARCH_PATHS):
-                client = scope.get("client")
-                wait = self.buckets.wait_s(client[0] if client else "")
-                if wait:
-                    await send_refusal(
-                        send, path, 429, "too many requests from this address",
-                        advice=f"retry after {wait} s", retry_after_s=wait,
-                    )  # fmt: skip
-                    return
+        if (
+            scope["type"] == "http"
+            and scope["path"].startswith(SEARCH_PATHS)
+            and await refused_search(self.buckets, scope, send)
+        ):
+            return
         await self.app(scope, receive, send)
+
+
+async def refused_search(buckets: TokenBuckets, scope: Scope, send: Send) -> bool:
+    """Refuse (429, ``Retry-After``) a search from an address whose allowance is spent; True
+    if it was refused."""
+    client = scope.get("client")
+    wait = buckets.wait_s(client[0] if client else "")
+    if wait:
+        await send_refusal(
+            send, scope["path"], 429, "too many requests from this address",
+            advice=f"retry after {wait} s", retry_after_s=wait,
+        )  # fmt: skip
+    return bool(wait)

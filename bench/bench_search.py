@@ -35,9 +35,11 @@ clusters, and the same nearby queries answered by PostGIS for comparison (issue 
 5. **PostGIS** (unless ``--skip-postgis``): the same stations (positions, names, per-station
    summaries) and connectors loaded into a schema of its own on the PostgreSQL server
    (``--postgres-url``; the ``postgis`` extension, Debian ``postgresql-15-postgis-3``), GiST index
-   on the point; the same queries (c), each a prepared statement on one psycopg connection, timed
-   from Python: ``… WHERE geom && <radius box> AND ST_DistanceSphere(geom, p) <= r [AND EXISTS
-   (a connector passing every connector filter)] ORDER BY geom <-> p LIMIT k`` ("knn": the
+   on the point, loaded before the API process starts and kept for the run; the same queries
+   (c), each a prepared statement on one psycopg connection, timed from Python in blocks taken
+   in turn with the HTTP ones (the machine's drift falls on both alike):
+   ``… WHERE geom && <radius box> AND ST_DistanceSphere(geom, p) <= r [AND EXISTS (a connector
+   passing every connector filter)] ORDER BY geom <-> p LIMIT k`` ("knn": the
    index-ordered scan a PostGIS app would write; planar in degrees, so the k-th stations can differ
    from ours) and the same ``ORDER BY ST_DistanceSphere(…)`` ("exact": great-circle order like
    ours, the same stations). The filter keeps the index's semantics (all connector filters on the
@@ -531,35 +533,6 @@ def one_by_one(
     return out, bodies
 
 
-def kinds_in_turn(
-    port: int, per_kind: dict[str, list[str]]
-) -> dict[str, tuple[Timings, list[bytes]]]:
-    """Every kind's paths on one keep-alive connection (:class:`RawHttp`), the kinds taken in
-    turn (the i-th query of each kind, then the (i+1)-th): whatever the machine does meanwhile
-    falls on every kind alike. The first query of each kind is timed apart."""
-    raw = RawHttp(port)
-    out = {kind: (Timings(), []) for kind in per_kind}
-    try:
-        for i in range(max(len(paths) for paths in per_kind.values())):
-            for kind, paths in per_kind.items():
-                if i >= len(paths):
-                    continue
-                t, bodies = out[kind]
-                t0 = time.perf_counter()
-                status, body = raw.get(paths[i])
-                ms = (time.perf_counter() - t0) * 1000
-                t.errors += status != 200
-                t.bytes = max(t.bytes, len(body))
-                bodies.append(body)
-                if i == 0:
-                    t.first_ms = ms
-                else:
-                    t.ms.append(ms)
-    finally:
-        raw.close()
-    return out
-
-
 @dataclass
 class WrkRun:
     rate: float
@@ -742,10 +715,21 @@ def _pg_params(q: NearbyQuery) -> dict[str, float | int]:
     }  # fmt: skip
 
 
-def postgis(
-    url: str, reg: Registry, queries: dict[str, list[NearbyQuery]],
-    api_ids: dict[str, list[set[str]]],
-) -> PostgisResult:  # fmt: skip
+IN_TURN_BLOCK = 100  # queries of one kind answered by one side before the other's turn
+
+
+@dataclass
+class Postgis:
+    """The same registry in a schema of its own on the PostgreSQL server, one connection."""
+
+    conn: Any
+    load_s: float
+
+
+@contextlib.contextmanager
+def postgis_loaded(url: str, reg: Registry) -> Iterator[Postgis]:
+    """Load the stations and connectors (GiST index on the point), keep them for the run, drop
+    the schema at the end."""
     import psycopg
 
     schema = f"bench_search_{os.getpid()}"
@@ -769,39 +753,83 @@ def postgis(
                     )
             started = time.perf_counter()
             _pg_load(conn, reg)
-            load_s = time.perf_counter() - started
-            timings: dict[str, dict[str, Timings]] = {v: {} for v in PG_VARIANTS}
-            same: dict[str, dict[str, float]] = {v: {} for v in PG_VARIANTS}
-            plans: dict[str, dict[str, str]] = {v: {} for v in PG_VARIANTS}
-            for variant in PG_VARIANTS:  # the kinds in turn, as the API's were timed
-                sqls = {kind: _pg_sql(kind, variant) for kind in queries}
-                agree = dict.fromkeys(queries, 0)
-                for kind, qs in queries.items():
-                    plan = conn.execute("EXPLAIN (COSTS OFF) " + sqls[kind], _pg_params(qs[0]))
-                    plans[variant][kind] = _plan(plan.fetchall())
-                    timings[variant][kind] = Timings()
-                with conn.cursor() as cur:
-                    for i in range(max(len(qs) for qs in queries.values())):
-                        for kind, qs in queries.items():
-                            if i >= len(qs):
-                                continue
-                            t = timings[variant][kind]
-                            params = _pg_params(qs[i])
-                            t0 = time.perf_counter()
-                            cur.execute(sqls[kind], params, prepare=True)
-                            rows = cur.fetchall()
-                            ms = (time.perf_counter() - t0) * 1000
-                            if i == 0:
-                                t.first_ms = ms
-                            else:
-                                t.ms.append(ms)
-                            agree[kind] += {r[0] for r in rows} == api_ids[kind][i]
-                for kind, qs in queries.items():
-                    same[variant][kind] = agree[kind] / len(qs)
-            return PostgisResult(load_s, timings, same, plans)
+            yield Postgis(conn, time.perf_counter() - started)
         finally:
             conn.execute("RESET search_path")
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def in_turn_with_postgis(
+    port: int, pg: Postgis | None, per_kind: dict[str, list[NearbyQuery]]
+) -> tuple[dict[str, tuple[Timings, list[bytes]]], PostgisResult | None]:
+    """Every query of every kind, one at a time, over HTTP (:class:`RawHttp`, one keep-alive
+    connection) and on PostgreSQL in each variant (prepared statements on one connection), in
+    blocks of ``IN_TURN_BLOCK``: a block of one kind over HTTP, the same block on PostgreSQL,
+    then the next kind, then the next blocks. Whatever the machine does meanwhile falls on every
+    kind and on both sides alike (measured minutes apart, the ratio moved by ±30 % on this
+    machine), and each side answers a run of queries warm, as it would one after another (query
+    by query in turn, each side found its caches taken by the other: both slower, the API
+    most). The first query of each is timed apart."""
+    raw = RawHttp(port)
+    http = {kind: (Timings(), []) for kind in per_kind}
+    result = None
+    sqls: dict[str, dict[str, str]] = {}
+    agree: dict[str, dict[str, int]] = {}
+    if pg is not None:
+        result = PostgisResult(
+            pg.load_s,
+            {v: {} for v in PG_VARIANTS},
+            {v: {} for v in PG_VARIANTS},
+            {v: {} for v in PG_VARIANTS},
+        )
+        for variant in PG_VARIANTS:
+            sqls[variant] = {kind: _pg_sql(kind, variant) for kind in per_kind}
+            agree[variant] = dict.fromkeys(per_kind, 0)
+            for kind, qs in per_kind.items():
+                plan = pg.conn.execute("EXPLAIN (COSTS OFF) " + sqls[variant][kind],
+                                       _pg_params(qs[0]))  # fmt: skip
+                result.plans[variant][kind] = _plan(plan.fetchall())
+                result.timings[variant][kind] = Timings()
+
+    def timed(t: Timings, i: int, ms: float) -> None:
+        if i == 0:
+            t.first_ms = ms
+        else:
+            t.ms.append(ms)
+
+    cur = pg.conn.cursor() if pg is not None else None
+    try:
+        for start in range(0, max(len(qs) for qs in per_kind.values()), IN_TURN_BLOCK):
+            for kind, qs in per_kind.items():
+                block = range(start, min(start + IN_TURN_BLOCK, len(qs)))
+                t, bodies = http[kind]
+                for i in block:
+                    t0 = time.perf_counter()
+                    status, body = raw.get(qs[i].path)
+                    timed(t, i, (time.perf_counter() - t0) * 1000)
+                    t.errors += status != 200
+                    t.bytes = max(t.bytes, len(body))
+                    bodies.append(body)
+                if cur is None or result is None:
+                    continue
+                for variant in PG_VARIANTS:
+                    for i in block:
+                        t0 = time.perf_counter()
+                        cur.execute(sqls[variant][kind], _pg_params(qs[i]), prepare=True)
+                        rows = cur.fetchall()
+                        timed(result.timings[variant][kind], i,
+                              (time.perf_counter() - t0) * 1000)  # fmt: skip
+                        ids = {st["id"] for st in json.loads(bodies[i]).get("stations", ())}
+                        agree[variant][kind] += {r[0] for r in rows} == ids
+    finally:
+        raw.close()
+        if cur is not None:
+            cur.close()
+    if result is not None:
+        for variant in PG_VARIANTS:
+            for kind, qs in per_kind.items():
+                result.same_sets[variant][kind] = agree[variant][kind] / len(qs)
+    return http, result
 
 
 def _pg_load(conn: Any, reg: Registry) -> None:
@@ -928,8 +956,13 @@ def main() -> None:
         for name, paths in files.items():
             (tmp / f"{name}.txt").write_text("\n".join(paths) + "\n", encoding="utf-8")
 
+        pg_session = contextlib.ExitStack()
+        pg_loaded: Postgis | None = None
+        if not args.skip_postgis:
+            print("PostGIS: loading the same stations and connectors …", flush=True)
+            pg_loaded = pg_session.enter_context(postgis_loaded(args.postgres_url, reg))
         print("starting the API process …", flush=True)
-        with api_process(url, tmp, args.workers) as api:
+        with pg_session, api_process(url, tmp, args.workers) as api:
             rss_built = max(status_mb(p, "VmRSS") or 0.0 for p in process_tree(api.pid))
             print(
                 f"API (chargemesh serve, {args.workers} worker(s), pid {api.pid}) answering "
@@ -960,18 +993,15 @@ def main() -> None:
             print(wrk_line(f"mixed, paced at ≈ {args.rate:,.0f} req/s", paced))
 
             print(f"\nnearby, one connection, one request at a time ({samples} per kind):")
-            api_ids: dict[str, list[set[str]]] = {}
             single: dict[str, Timings] = {}
             hits: dict[str, float] = {}
             time.sleep(1.0)  # what the saturated runs left queued is done
-            answered = kinds_in_turn(api.port, {k: [q.path for q in qs]
-                                                for k, qs in per_kind.items()})  # fmt: skip
+            answered, pg = in_turn_with_postgis(api.port, pg_loaded, per_kind)
             for kind, (t, bodies) in answered.items():
                 # the first query was run in the warm-up: time it too
                 t.ms.insert(0, t.first_ms)
                 single[kind] = t
                 answers = [json.loads(b) for b in bodies]
-                api_ids[kind] = [{s["id"] for s in a.get("stations", ())} for a in answers]
                 hits[kind] = float(np.mean([a.get("count", 0) for a in answers]))
                 print(f"  {kind:<18} {t.line()}   {hits[kind]:5.1f} stations/answer"
                       + (f"   errors {t.errors}" if t.errors else ""))  # fmt: skip
@@ -1010,10 +1040,7 @@ def main() -> None:
             print(f"\nAPI at the end: RSS {api.memory('VmRSS')}, peak {api.memory('VmHWM')}; "
                   f"load average {loadavg()}")  # fmt: skip
 
-    pg: PostgisResult | None = None
-    if not args.skip_postgis:
-        print("\nPostGIS: loading the same stations and connectors …", flush=True)
-        pg = postgis(args.postgres_url, reg, per_kind, api_ids)
+    if pg is not None:
         print(
             f"PostGIS ({reg.lon.size:,} stations, {reg.c_station.size:,} connectors loaded and "
             f"indexed in {pg.load_s:.1f} s); filter = EXISTS on a connectors table (index on "

@@ -250,7 +250,7 @@ class StationIndex:
     def _remove(self, station_id: str) -> None:
         found = self.locate(station_id)
         if found is not None:
-            found[0].live[found[1]] = False
+            found[0].retire(found[1])
             self.version += 1
         self._pending.discard(station_id)
 
@@ -303,7 +303,7 @@ class StationIndex:
             for sid in pending:  # the old copies, and stations merged away meanwhile
                 found = self.locate(sid)
                 if found is not None:
-                    found[0].live[found[1]] = False
+                    found[0].retire(found[1])
             if len(segment):
                 self.segments = [*self.segments, segment]
             self._replay_journal()

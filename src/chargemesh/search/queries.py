@@ -18,6 +18,7 @@ All positions are GCJ-02 here; the API converts ``coords=wgs84`` at its edge.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import repeat
@@ -117,36 +118,51 @@ def nearby(
     point = unit_point(lon, lat)
     bound = chord_of_km(radius_km) * (1 + 1e-9)
     operators = index.operator_codes(f)
-    plain = f.empty
     found: list[tuple[float, Segment, int]] = []
     segments = tuple(index)
     for seg in segments:
-        n = len(seg)
-        if n == 0:
-            continue
-        k = min(n, limit if plain else limit * 4)
-        while True:
-            dist, rows = seg.tree.query(point, k=k, distance_upper_bound=bound)
-            if k == 1:  # the tree answers k=1 with scalars
-                dist, rows = np.atleast_1d(dist), np.atleast_1d(rows)
-            # nearest first; those beyond the bound come last, at infinity
-            inside = int(np.searchsorted(dist, np.inf))
-            dist, rows = dist[:inside], rows[:inside].astype(np.int64, copy=False)
-            keep = seg.pass_rows(rows, f, operators)
-            exhausted = inside < k or k >= n
-            if exhausted or int(np.count_nonzero(keep)) >= limit:
-                break
-            k = min(n, k * 4)
-        if not keep.all():
-            dist, rows = dist[keep], rows[keep]
-        # great-circle km of the chords, for the few kept (one array op, not one call each)
-        km = 2.0 * EARTH_KM * np.arcsin(np.minimum(dist[:limit] * 0.5, 1.0))
-        found.extend(zip(km.tolist(), repeat(seg), rows[:limit].tolist(), strict=False))
+        if len(seg):
+            found.extend(_nearest_in(seg, point, bound, limit, f, operators))
     if len(segments) > 1:
         found.sort(key=lambda t: t[0])
         del found[limit:]
     hits = [Hit(seg, row, d) for d, seg, row in found]
     return steer(index, hits, f, vehicle) if vehicle else hits
+
+
+def _nearest_in(
+    seg: Segment,
+    point: tuple[float, float, float],
+    bound: float,
+    limit: int,
+    f: SearchFilter,
+    operators: NDArray[np.int16],
+) -> list[tuple[float, Segment, int]]:
+    """(great-circle km, segment, row) of the ``limit`` nearest stations of one segment within
+    the chord ``bound`` that pass the filters, nearest first."""
+    n, plain = len(seg), f.empty
+    k = min(n, limit if plain else limit * 4)
+    while True:
+        dist, rows = seg.tree.query(point, k=k, distance_upper_bound=bound)
+        if k == 1:  # the tree answers k=1 with scalars
+            dist, rows = np.atleast_1d(dist), np.atleast_1d(rows)
+        # nearest first; those beyond the bound come last, at infinity
+        inside = int(np.searchsorted(dist, np.inf))
+        if plain and seg.all_live:  # every row found is kept: a few Python floats suffice
+            return [
+                (2.0 * EARTH_KM * math.asin(min(d * 0.5, 1.0)), seg, r)
+                for d, r in zip(dist[:inside].tolist(), rows[:inside].tolist(), strict=True)
+            ]
+        dist, rows = dist[:inside], rows[:inside].astype(np.int64, copy=False)
+        keep = seg.pass_rows(rows, f, operators)
+        if inside < k or k >= n or int(np.count_nonzero(keep)) >= limit:
+            break
+        k = min(n, k * 4)
+    if not keep.all():
+        dist, rows = dist[keep], rows[keep]
+    # great-circle km of the chords, for the few kept (one array op, not one call each)
+    km = 2.0 * EARTH_KM * np.arcsin(np.minimum(dist[:limit] * 0.5, 1.0))
+    return list(zip(km.tolist(), repeat(seg), rows[:limit].tolist(), strict=False))
 
 
 def steer(index: StationIndex, hits: list[Hit], f: SearchFilter, vehicle: str) -> list[Hit]:

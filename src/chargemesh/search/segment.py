@@ -88,6 +88,7 @@ class Segment:
     c_hash: Ints  # key_hash of each connector id
     c_charger: NDArray[np.int32]  # its pile's (manufacturer, model, firmware), as a code
     live: Bools = field(init=False)
+    all_live: bool = field(init=False)  # no station retired yet: a plain search keeps every row
     c_available: Bools = field(init=False)  # available and fresh, maintained in place
     available: NDArray[np.int32] = field(init=False)  # per station, maintained in place
     n_connectors: NDArray[np.int32] = field(init=False)
@@ -107,6 +108,7 @@ class Segment:
     def __post_init__(self) -> None:
         n = len(self.ids)
         self.live = np.ones(n, np.bool_)
+        self.all_live = True
         self.position = {sid: i for i, sid in enumerate(self.ids)}
         self._facts = [None] * n
         self.tree = cKDTree(unit_xyz(self.lon, self.lat) if n else np.zeros((0, 3)))
@@ -125,6 +127,11 @@ class Segment:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def retire(self, row: int) -> None:
+        """The station is gone, or lives on in a newer segment."""
+        self.live[row] = False
+        self.all_live = False
 
     def facts(self, row: int) -> StationFacts:
         """The station's unchanging part of a search answer, as Python values: an answer of

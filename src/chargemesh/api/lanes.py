@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chargemesh.api.metrics import SentStatus, status_class
@@ -33,15 +32,13 @@ from chargemesh.api.nearby import PATH as NEARBY_PATH
 from chargemesh.api.nearby import NearbyEndpoint
 from chargemesh.api.ratelimit import TokenBuckets, refused_search
 from chargemesh.api.refusals import send_refusal
+from chargemesh.api.tcec import CALLS as TCEC_CALLS
+from chargemesh.api.tcec import TcecPlatformEndpoints
 from chargemesh.metrics import HTTP_REQUESTS, LatencySeries
-
-if TYPE_CHECKING:
-    from chargemesh.api.tcec import TcecPlatformEndpoints
 
 log = logging.getLogger(__name__)
 
-TCEC_CALLS: Final = "/tcec/v1/"
-TCEC_TEMPLATE: Final = "/tcec/v1/{interface}"
+TCEC_TEMPLATE: Final = f"{TCEC_CALLS}{{interface}}"
 
 Lane = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -70,7 +67,7 @@ class HotLanes:
                 await self._timed(NEARBY_PATH, scope, receive, send, self._nearby)
                 return
             if method == "POST" and path.startswith(TCEC_CALLS) and self._tcec_fits(scope):
-                await self._timed(TCEC_TEMPLATE, scope, receive, send, self._tcec)
+                await self._timed(TCEC_TEMPLATE, scope, receive, send, self.tcec.call)
                 return
         await self.stack(scope, receive, send)
 
@@ -112,30 +109,3 @@ class HotLanes:
             self.search_buckets, scope, send
         ):
             await self.nearby(scope, receive, send)
-
-    async def _tcec(self, scope: Scope, receive: Receive, send: Send) -> None:
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
-        interface = scope["path"][len(TCEC_CALLS) :]
-        answer, wait = await self.tcec.answer(interface, b"".join(chunks), authorization)
-        body = orjson.dumps(answer)
-        headers = [
-            (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"application/json"),
-        ]
-        if wait:  # the operator's allowance is spent: 429 with the envelope (Ret BUSY)
-            headers.append((b"retry-after", str(wait).encode()))
-        await send({"type": "http.response.start", "status": 429 if wait else 200,
-                    "headers": headers})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})

@@ -35,7 +35,7 @@ from chargemesh.api.search_params import (
     to_filter,
 )
 from chargemesh.geo.coords import gcj02_to_wgs84, gcj02_to_wgs84_array, wgs84_to_gcj02
-from chargemesh.search.filters import SearchFilter, access_names
+from chargemesh.search.filters import SearchFilter
 from chargemesh.search.index import StationIndex
 from chargemesh.search.queries import (
     MAX_ZOOM,
@@ -161,28 +161,8 @@ def _check_operators(index: StationIndex, f: SearchFilter) -> None:
 
 
 def nearby_json(index: StationIndex, hits: list[Hit], coords: Coords) -> bytes:
-    """The nearby answer's body, ``{"coords", "count", "stations": [...]}``, each station as
-    :func:`_hits_out` writes it (the tests compare the two byte for byte), in one pass over
-    the hits with each station's unchanging part read once (:meth:`Segment.facts`)."""
-    operator_ids = index.operator_ids
-    stations: list[dict[str, Any]] = []
-    for hit in hits:
-        seg, row = hit.segment, hit.row
-        sid, name, op, lon, lat, kw, connectors, access, highway = seg.facts(row)
-        station = {
-            "id": sid, "name": name, "operator_id": operator_ids[op], "lon": lon, "lat": lat,
-            "max_power_kw": kw, "connectors": connectors, "available": int(seg.available[row]),
-            "access_methods": access_names(access), "highway_service_area": highway,
-            "distance_km": round(hit.distance_km, 4),
-        }  # fmt: skip
-        if hit.warning is not None:
-            station["compatibility_warning"] = hit.warning
-        stations.append(station)
-    if coords == "wgs84" and stations:
-        lons, lats = gcj02_to_wgs84_array([s["lon"] for s in stations],
-                                          [s["lat"] for s in stations])  # fmt: skip
-        for station, x, y in zip(stations, lons.tolist(), lats.tolist(), strict=True):
-            station["lon"], station["lat"] = x, y
+    """The nearby answer's body: ``{"coords", "count", "stations": [...]}``."""
+    stations = _hits_out(index, hits, coords, route=False)
     return orjson.dumps({"coords": coords, "count": len(stations), "stations": stations})
 
 

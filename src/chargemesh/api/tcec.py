@@ -18,9 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from chargemesh.api.ratelimit import TokenBuckets
 from chargemesh.domain.events import TcecNotificationReceived
@@ -132,6 +131,45 @@ class ConnectorLookups:
                         f.set_result(ids.get(source_id))
 
 
+CALLS = "/tcec/v1/"  # the T/CEC interfaces, each by its name: /tcec/v1/{interface}
+
+
+class TcecCall:
+    """One T/CEC call as a bare ASGI app: the body read whole, the interface named by the
+    path, the envelope answered (429 with ``Retry-After`` when the operator's allowance is
+    spent, Ret BUSY inside). The route serves it, and so does the hot lane (api/lanes.py)."""
+
+    def __init__(self, endpoints: TcecPlatformEndpoints) -> None:
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        interface = scope["path"][len(CALLS) :]
+        answer, wait = await self.endpoints.answer(interface, b"".join(chunks), authorization)
+        body = orjson.dumps(answer)
+        headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+        if wait:
+            headers.append((b"retry-after", str(wait).encode()))
+        await send({"type": "http.response.start", "status": 429 if wait else 200,
+                    "headers": headers})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+
 @dataclass(frozen=True, slots=True)
 class TcecPeer:
     """One operator as seen by our endpoints."""
@@ -173,6 +211,7 @@ class TcecPlatformEndpoints:
         self._connectors: dict[tuple[str, str], str] = {}  # (operator, ConnectorID) -> ours
         self._counters: dict[tuple[str, str, str], Any] = {}  # PUSHES by its labels
         self._lookups = ConnectorLookups(store)
+        self.call = TcecCall(self)  # the calls' ASGI app, for the route and the hot lane
         self._handlers: dict[Interface, Handler] = {
             Interface.QUERY_TOKEN: self._query_token,
             Interface.NOTIFICATION_STATION_STATUS: self._station_status,
@@ -184,19 +223,7 @@ class TcecPlatformEndpoints:
     def routes(self) -> list[Route]:
         """A plain Starlette route: operators' pushes are the hottest path, and FastAPI's
         parameter machinery adds nothing for a body that must be decrypted by hand."""
-
-        async def tcec_call(request: Request) -> Response:
-            body = await request.body()
-            interface = request.path_params["interface"]
-            answer, wait = await self.answer(interface, body, request.headers.get("authorization"))
-            if wait:  # the operator's allowance is spent: 429 with the envelope (Ret BUSY)
-                return Response(
-                    orjson.dumps(answer), status_code=429, media_type="application/json",
-                    headers={"Retry-After": str(wait)},
-                )  # fmt: skip
-            return Response(orjson.dumps(answer), media_type="application/json")
-
-        return [Route("/tcec/v1/{interface}", tcec_call, methods=["POST"])]
+        return [Route(f"{CALLS}{{interface}}", self.call, methods=["POST"])]
 
     async def handle(
         self, interface: str, body: bytes, authorization: str | None

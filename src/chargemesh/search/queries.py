@@ -18,7 +18,6 @@ All positions are GCJ-02 here; the API converts ``coords=wgs84`` at its edge.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import repeat
@@ -36,6 +35,8 @@ from chargemesh.search.segment import (
     Segment,
     cell_keys,
     chord_of_km,
+    km_of_chord,
+    km_of_chords,
     unit_point,
     unit_xyz,
 )
@@ -73,35 +74,19 @@ def station_summary(index: StationIndex, hit: Hit) -> dict[str, Any]:
 
 
 def station_summaries(index: StationIndex, hits: Sequence[Hit]) -> list[dict[str, Any]]:
-    """:func:`station_summary` of every hit, in order: each segment's columns are read once
-    for all its rows (a few array reads, not ten per station)."""
-    out: list[dict[str, Any]] = [{}] * len(hits)
-    groups: dict[int, tuple[Segment, list[int]]] = {}
-    for i, hit in enumerate(hits):
-        groups.setdefault(id(hit.segment), (hit.segment, []))[1].append(i)
+    """:func:`station_summary` of every hit, in order: what does not change is read once per
+    station and kept (:meth:`Segment.facts`), the live count of connectors available each
+    time."""
     operator_ids = index.operator_ids
-    for seg, at in groups.values():
-        rows = np.fromiter((hits[i].row for i in at), np.int64, len(at))
-        ids, names = seg.ids, seg.names
-        columns = zip(
-            at, rows.tolist(), seg.operator[rows].tolist(), seg.lon[rows].tolist(),
-            seg.lat[rows].tolist(), seg.max_kw[rows].tolist(), seg.n_connectors[rows].tolist(),
-            seg.available[rows].tolist(), seg.access_any[rows].tolist(),
-            seg.highway[rows].tolist(), strict=True,
-        )  # fmt: skip
-        for i, row, op, lon, lat, kw, connectors, available, access, highway in columns:
-            out[i] = {
-                "id": ids[row],
-                "name": names[row],
-                "operator_id": operator_ids[op],
-                "lon": lon,
-                "lat": lat,
-                "max_power_kw": kw,
-                "connectors": connectors,
-                "available": available,
-                "access_methods": access_names(access),
-                "highway_service_area": highway,
-            }
+    out: list[dict[str, Any]] = []
+    for hit in hits:
+        seg, row = hit.segment, hit.row
+        sid, name, op, lon, lat, kw, connectors, access, highway = seg.facts(row)
+        out.append({
+            "id": sid, "name": name, "operator_id": operator_ids[op], "lon": lon, "lat": lat,
+            "max_power_kw": kw, "connectors": connectors, "available": int(seg.available[row]),
+            "access_methods": access_names(access), "highway_service_area": highway,
+        })  # fmt: skip
     return out
 
 
@@ -150,7 +135,7 @@ def _nearest_in(
         inside = int(np.searchsorted(dist, np.inf))
         if plain and seg.all_live:  # every row found is kept: a few Python floats suffice
             return [
-                (2.0 * EARTH_KM * math.asin(min(d * 0.5, 1.0)), seg, r)
+                (km_of_chord(d), seg, r)
                 for d, r in zip(dist[:inside].tolist(), rows[:inside].tolist(), strict=True)
             ]
         dist, rows = dist[:inside], rows[:inside].astype(np.int64, copy=False)
@@ -160,8 +145,7 @@ def _nearest_in(
         k = min(n, k * 4)
     if not keep.all():
         dist, rows = dist[keep], rows[keep]
-    # great-circle km of the chords, for the few kept (one array op, not one call each)
-    km = 2.0 * EARTH_KM * np.arcsin(np.minimum(dist[:limit] * 0.5, 1.0))
+    km = km_of_chords(dist[:limit])  # one array op for the few kept, not one call each
     return list(zip(km.tolist(), repeat(seg), rows[:limit].tolist(), strict=False))
 
 

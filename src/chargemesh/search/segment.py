@@ -50,6 +50,17 @@ def chord_of_km(km: float) -> float:
     return 2.0 * math.sin(min(km / EARTH_KM, math.pi) / 2.0)
 
 
+def km_of_chord(chord: float) -> float:
+    """The great-circle distance of a chord of the unit sphere (a nearby answer has a few:
+    plain floats, no arrays to build)."""
+    return 2.0 * EARTH_KM * math.asin(min(chord * 0.5, 1.0))
+
+
+def km_of_chords(chords: Floats) -> Floats:
+    """:func:`km_of_chord` of each chord."""
+    return 2.0 * EARTH_KM * np.arcsin(np.minimum(chords * 0.5, 1.0))
+
+
 def key_hash(text: str) -> int:
     """A 64-bit key for a connector id (Python's string hash: stable within one process)."""
     return hash(text)
@@ -115,13 +126,15 @@ class Segment:
         self.n_connectors = np.diff(self.c_start).astype(np.int32)
         self.c_available = np.zeros(len(self.c_station), np.bool_)
         self.available = np.zeros(n, np.int32)
-        self.max_kw = np.zeros(n, np.float32)
         self.kw_by_standard = np.full((n, len(STANDARDS)), -1.0, np.float32)
         self.access_any = np.zeros(n, np.uint8)
         if len(self.c_station):
-            np.maximum.at(self.max_kw, self.c_station, self.c_kw)
             np.maximum.at(self.kw_by_standard, (self.c_station, self.c_standard), self.c_kw)
             np.bitwise_or.at(self.access_any, self.c_station, self.c_access)
+        # the strongest connector of any standard; 0 for a station without connectors
+        self.max_kw = np.maximum(self.kw_by_standard.max(axis=1, initial=-1.0), 0.0).astype(
+            np.float32
+        )
         order = np.argsort(self.c_hash, kind="stable")
         self._hashes, self._hash_rows = self.c_hash[order], order
 

@@ -12,7 +12,7 @@ and the ratio.
 ``--profile`` prints cProfile's top functions of the lean app's blocks.
 
     python bench/bench_hotpath.py [--scale 0.1] [--seed 7] [--requests 2000] [--rounds 5]
-        [--profile]
+        [--kind unfiltered] [--profile]
 """
 
 from __future__ import annotations
@@ -38,10 +38,13 @@ from chargemesh.config import RateLimitsConfig
 from chargemesh.store import open_store
 
 
-def queries(lon: np.ndarray, lat: np.ndarray, count: int, seed: int) -> list[bytes]:
-    """Query strings around real stations (≈ 2 km jitter), as the search bench makes them."""
+def queries(
+    lon: np.ndarray, lat: np.ndarray, count: int, seed: int, kind: str | None = None
+) -> list[bytes]:
+    """Query strings around real stations (≈ 2 km jitter), as the search bench makes them: of
+    the bench's mix of kinds, or of one ``kind``."""
     rng = np.random.default_rng(seed)
-    kinds = list(KINDS)
+    kinds = list(KINDS) if kind is None else [kind]
     shares = np.array([KINDS[k][1] for k in kinds])
     picks = rng.integers(0, len(lon), count)
     jitter = rng.normal(0.0, 0.02, (count, 2))
@@ -89,6 +92,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--requests", type=int, default=2000, help="queries per block")
     parser.add_argument("--rounds", type=int, default=5, help="blocks per app")
+    parser.add_argument("--kind", choices=list(KINDS), help="one kind of query, not the mix")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "chargemesh-bench"
@@ -110,7 +114,7 @@ def main() -> None:
     ]  # fmt: skip
     lon = np.concatenate([seg.lon for seg in platform.index])
     lat = np.concatenate([seg.lat for seg in platform.index])
-    qs = queries(lon, lat, args.requests, args.seed)
+    qs = queries(lon, lat, args.requests, args.seed, args.kind)
     loop = asyncio.new_event_loop()
     for app in (lean, documented):  # warm: middleware stacks built, caches filled
         loop.run_until_complete(run_block(app, qs[:200]))
@@ -127,7 +131,8 @@ def main() -> None:
             per[name].append(1e6 * cpu / len(qs))
             sizes[name] = size
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    print(f"nearby in-process, {args.requests} mixed queries per block, {args.rounds} blocks "
+    what = "mixed" if args.kind is None else args.kind
+    print(f"nearby in-process, {args.requests} {what} queries per block, {args.rounds} blocks "
           f"each, load average {load}:")  # fmt: skip
     for name, values in per.items():
         blocks = ", ".join(f"{v:.0f}" for v in values)

@@ -94,7 +94,8 @@ def test_the_answer_written_from_cached_parts_is_what_orjson_writes_of_the_summa
     compatibility warning, and with the live count read anew after the parts were cached."""
     store = index.store
     odd = make_station(source_id="Q1", lon=LON + 0.005, lat=LAT + 0.001,
-                       name='青穹 "quoted" \\ back\tslash ☃')  # fmt: skip
+                       name='青穹 "quoted" \\ back\tslash ☃ ,"available":0,"access_methods":'
+                            ' ,"distance_km":0}')  # fmt: skip
     bus = EventBus()
     index.subscribe(bus)
     bus.publish(store.upsert_stations([odd], at=datetime.now(UTC)).added)
@@ -107,9 +108,13 @@ def test_the_answer_written_from_cached_parts_is_what_orjson_writes_of_the_summa
     for coords in ("gcj02", "wgs84"):
         hits = nearby(index, LON, LAT, 100.0, 20, SearchFilter())
         assert len(hits) == 9
+        assert nearby_json(index, hits, coords) == orjson_of(hits, coords)
         hits[2] = dataclasses.replace(hits[2], warning='fails with this car\'s "firmware"')
         assert nearby_json(index, hits, coords) == orjson_of(hits, coords)
         assert nearby_json(index, [], coords) == orjson_of([], coords)
+    kept = [p for seg in index.segments for p in seg.json_parts if p is not None]
+    assert len(kept) == 9  # the plain GCJ-02 answer was written from kept parts
+    assert any(b"quoted" in head for head, _ in kept)
     # a connector turns available after the parts were cached: the count is read anew
     hit = nearby(index, LON, LAT, 100.0, 1, SearchFilter())[0]
     before = json.loads(nearby_json(index, [hit], "gcj02"))["stations"][0]["available"]

@@ -13,7 +13,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
-from starlette.types import ASGIApp, Lifespan
+from starlette.types import ASGIApp, Lifespan, Scope
 
 from chargemesh import __version__
 from chargemesh.api import errors
@@ -32,6 +32,7 @@ from chargemesh.api.operators import operators_router
 from chargemesh.api.ops import ops_router
 from chargemesh.api.own_chargers import my_chargers_router, ops_chargers_router
 from chargemesh.api.ratelimit import RateLimits, SearchRateLimit
+from chargemesh.api.refusals import Answer
 from chargemesh.api.search import search_router
 from chargemesh.api.sessions import sessions_router
 from chargemesh.api.stations import stations_router
@@ -78,10 +79,20 @@ class PlatformApp(FastAPI):
     stack."""
 
     hot_lanes: Callable[[ASGIApp], HotLanes] | None = None
+    lanes: HotLanes | None = None  # once the stack is built (at the lifespan's start)
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        return stack if self.hot_lanes is None else self.hot_lanes(stack)
+        if self.hot_lanes is None:
+            return stack
+        self.lanes = self.hot_lanes(stack)
+        return self.lanes
+
+    def direct_gets(self) -> Mapping[str, Callable[[Scope], Answer]]:
+        """The GETs whose whole answer is computed without awaiting, by path, for the HTTP
+        server to answer them on the connection itself (``protocols/direct_http.py``); none
+        before the stack is built or without lanes."""
+        return {} if self.lanes is None else self.lanes.direct_gets()
 
 
 def create_app(

@@ -30,8 +30,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chargemesh.api.metrics import SentStatus, status_class
 from chargemesh.api.nearby import PATH as NEARBY_PATH
 from chargemesh.api.nearby import NearbyEndpoint
-from chargemesh.api.ratelimit import TokenBuckets, refused_search
-from chargemesh.api.refusals import send_refusal
+from chargemesh.api.ratelimit import TokenBuckets, search_refusal
+from chargemesh.api.refusals import Answer, refusal, send_refusal
 from chargemesh.api.tcec import CALLS as TCEC_CALLS
 from chargemesh.api.tcec import TcecPlatformEndpoints
 from chargemesh.metrics import HTTP_REQUESTS, LatencySeries
@@ -64,7 +64,7 @@ class HotLanes:
             path: str = scope["path"]
             method: str = scope["method"]
             if path == NEARBY_PATH and method == "GET":
-                await self._timed(NEARBY_PATH, scope, receive, send, self._nearby)
+                await self.nearby_answer(scope).send(send)
                 return
             if method == "POST" and path.startswith(TCEC_CALLS) and self._tcec_fits(scope):
                 await self._timed(TCEC_TEMPLATE, scope, receive, send, self.tcec.call)
@@ -96,16 +96,33 @@ class HotLanes:
             if sending.status == 0:
                 await send_refusal(sending, scope["path"], 500, "internal error")
         finally:
-            key = (template, scope["method"], sending.status // 100)
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = HTTP_REQUESTS.labels(
-                    template, scope["method"], status_class(sending.status)
-                )
-            series.observe(time.perf_counter() - started)
+            self._observe(template, scope["method"], sending.status, started)
 
-    async def _nearby(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.search_buckets is None or not await refused_search(
-            self.search_buckets, scope, send
-        ):
-            await self.nearby(scope, receive, send)
+    def nearby_answer(self, scope: Scope) -> Answer:
+        """The nearby lane's whole answer, computed without awaiting anything: the search rate
+        limit, the search, a failure as our JSON 500 (logged); timed into the histogram. The
+        ASGI lane sends it; ``protocols/direct_http.py`` writes it straight to the connection."""
+        started = time.perf_counter()
+        try:
+            refused = None if self.search_buckets is None else search_refusal(
+                self.search_buckets, scope
+            )  # fmt: skip
+            answer = self.nearby.answer(scope) if refused is None else refused
+        except Exception:
+            log.exception("GET %s failed", NEARBY_PATH)
+            answer = refusal(scope["path"], 500, "internal error")
+        self._observe(NEARBY_PATH, "GET", answer.status, started)
+        return answer
+
+    def direct_gets(self) -> dict[str, Callable[[Scope], Answer]]:
+        """The GETs answered without awaiting, by path."""
+        return {NEARBY_PATH: self.nearby_answer}
+
+    def _observe(self, template: str, method: str, status: int, started: float) -> None:
+        key = (template, method, status // 100)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = HTTP_REQUESTS.labels(
+                template, method, status_class(status)
+            )
+        series.observe(time.perf_counter() - started)

@@ -11,7 +11,7 @@ each field as ``query.<name>``, an unknown operator named).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse
@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from chargemesh.api.errors import error_body, validation_body
+from chargemesh.api.refusals import Answer, json_answer
 from chargemesh.api.search import nearby_answer, unknown_operators
 from chargemesh.api.search_params import FILTER_PARAMS, NEARBY_PARAMS, read_query, to_filter
 from chargemesh.search.index import StationIndex
@@ -53,33 +54,31 @@ class NearbyEndpoint:
         self.index = index
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.answer(scope).send(send)
+
+    def answer(self, scope: Scope) -> Answer:
+        """The whole answer to the request in ``scope`` (its query string): nothing awaited."""
         values, errors = read_query(PARAMS, query_values(scope["query_string"]))
         if errors:
-            await JSONResponse(validation_body(errors), status_code=422)(scope, receive, send)
-            return
+            return _json_refusal(validation_body(errors))
         f = to_filter(
             values["connector"], values["min_kw"], values["available"], values["operator"],
             values["access"],
         )  # fmt: skip
         unknown = unknown_operators(self.index, f)
         if unknown is not None:
-            await JSONResponse(error_body(422, unknown), status_code=422)(scope, receive, send)
-            return
+            return _json_refusal(error_body(422, unknown))
         body = nearby_answer(
             self.index, f, values["lat"], values["lon"], values["radius_km"], values["limit"],
             values["coords"], values["vehicle"],
         )  # fmt: skip
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        return json_answer(body)
+
+
+def _json_refusal(body: dict[str, Any]) -> Answer:
+    """A 422 written as the FastAPI twin's exception handler writes it (Starlette's JSON)."""
+    response = JSONResponse(body, status_code=422)
+    return Answer(422, response.raw_headers, bytes(response.body))
 
 
 def nearby_route(endpoint: NearbyEndpoint) -> Route:

@@ -28,7 +28,7 @@ from typing import Final
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chargemesh.api.refusals import send_refusal
+from chargemesh.api.refusals import Answer, refusal
 from chargemesh.config import RateLimitsConfig
 from chargemesh.metrics import REGISTRY
 
@@ -137,14 +137,22 @@ class SearchRateLimit:
         await self.app(scope, receive, send)
 
 
-async def refused_search(buckets: TokenBuckets, scope: Scope, send: Send) -> bool:
-    """Refuse (429, ``Retry-After``) a search from an address whose allowance is spent; True
-    if it was refused."""
+def search_refusal(buckets: TokenBuckets, scope: Scope) -> Answer | None:
+    """The refusal (429, ``Retry-After``) of a search from an address whose allowance is spent,
+    or None: the search may go on."""
     client = scope.get("client")
     wait = buckets.wait_s(client[0] if client else "")
-    if wait:
-        await send_refusal(
-            send, scope["path"], 429, "too many requests from this address",
-            advice=f"retry after {wait} s", retry_after_s=wait,
-        )  # fmt: skip
-    return bool(wait)
+    if not wait:
+        return None
+    return refusal(
+        scope["path"], 429, "too many requests from this address",
+        advice=f"retry after {wait} s", retry_after_s=wait,
+    )  # fmt: skip
+
+
+async def refused_search(buckets: TokenBuckets, scope: Scope, send: Send) -> bool:
+    """Answer :func:`search_refusal` if there is one; True if the search was refused."""
+    refused = search_refusal(buckets, scope)
+    if refused is not None:
+        await refused.send(send)
+    return refused is not None

@@ -5,6 +5,7 @@ the rate limits), which answer without building a Request."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import orjson
@@ -37,6 +38,50 @@ def refusal_body(path: str, status: int, reason: str, *, advice: str | None = No
     return orjson.dumps({"detail": detail})
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole HTTP answer known before anything is sent: what a hot path computes without
+    awaiting, sent on an ASGI ``send`` (:meth:`send`) or written straight to the connection
+    (``protocols/direct_http.py``)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    async def send(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def json_answer(body: bytes, status: int = 200) -> Answer:
+    return Answer(
+        status,
+        [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")],
+        body,
+    )
+
+
+def refusal(
+    path: str,
+    status: int,
+    reason: str,
+    *,
+    advice: str | None = None,
+    retry_after_s: int | None = None,
+) -> Answer:
+    """The refusal of ``path``; it closes the connection (whatever the client still sends of
+    its body is not read)."""
+    body = refusal_body(path, status, reason, advice=advice)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if retry_after_s is not None:
+        headers.append((b"retry-after", str(max(1, retry_after_s)).encode()))
+    return Answer(status, headers, body)
+
+
 async def send_refusal(
     send: Send,
     path: str,
@@ -46,15 +91,5 @@ async def send_refusal(
     advice: str | None = None,
     retry_after_s: int | None = None,
 ) -> None:
-    """Answer the refusal on an ASGI ``send`` (the connection is closed after it: whatever the
-    client still sends of its body is not read)."""
-    body = refusal_body(path, status, reason, advice=advice)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    if retry_after_s is not None:
-        headers.append((b"retry-after", str(max(1, retry_after_s)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    """Answer the :func:`refusal` on an ASGI ``send``."""
+    await refusal(path, status, reason, advice=advice, retry_after_s=retry_after_s).send(send)

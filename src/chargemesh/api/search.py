@@ -7,7 +7,7 @@ message naming the parameter. Answers come from the in-memory :class:`StationInd
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 import orjson
@@ -47,6 +47,7 @@ from chargemesh.search.queries import (
     nearby,
     station_summaries,
 )
+from chargemesh.search.segment import Segment
 
 #: the longest encoded route we take: the HTTP server refuses a URL of 64 KiB or more before
 #: the app sees it (400 in plain text), and a polyline's characters (ASCII ``?`` to ``~``) take
@@ -161,9 +162,45 @@ def _check_operators(index: StationIndex, f: SearchFilter) -> None:
 
 
 def nearby_json(index: StationIndex, hits: list[Hit], coords: Coords) -> bytes:
-    """The nearby answer's body: ``{"coords", "count", "stations": [...]}``."""
+    """The nearby answer's body: ``{"coords", "count", "stations": [...]}``. In GCJ-02 without
+    compatibility warnings (what a map asks at every pan), each station's JSON is written once
+    and kept, and only its live count and distance are written per answer: the same bytes."""
+    if coords == "gcj02" and not any(h.warning for h in hits):
+        return _nearby_json_kept(index, hits)
     stations = _hits_out(index, hits, coords, route=False)
     return orjson.dumps({"coords": coords, "count": len(stations), "stations": stations})
+
+
+_AVAILABLE: Final = b',"available":'
+_DISTANCE: Final = b',"distance_km":'
+
+
+def station_json_parts(index: StationIndex, seg: Segment, row: int) -> tuple[bytes, bytes]:
+    """A station's JSON in a GCJ-02 answer, as :func:`_hits_out` writes it, up to its live
+    count and from there up to its distance; written the first time and kept by the segment
+    (what they hold does not change in place: a changed station lives in a new segment)."""
+    parts = seg.json_parts[row]
+    if parts is None:
+        [station] = station_summaries(index, [Hit(seg, row)])
+        station["available"], station["distance_km"] = 0, 0
+        text = orjson.dumps(station)
+        # a quote inside a string value is escaped: these bytes can only be the keys
+        count_at = text.index(_AVAILABLE + b'0,"access_methods":') + len(_AVAILABLE)
+        distance_at = text.rindex(_DISTANCE + b"0}") + len(_DISTANCE)
+        parts = seg.json_parts[row] = (text[:count_at], text[count_at + 1 : distance_at])
+    return parts
+
+
+def _nearby_json_kept(index: StationIndex, hits: list[Hit]) -> bytes:
+    # the distances as orjson writes them, in one call
+    distances = orjson.dumps([round(h.distance_km, 4) for h in hits])[1:-1].split(b",")
+    out = [b'{"coords":"gcj02","count":', str(len(hits)).encode(), b',"stations":[']
+    for i, (hit, distance) in enumerate(zip(hits, distances, strict=False)):
+        seg, row = hit.segment, hit.row
+        head, tail = seg.json_parts[row] or station_json_parts(index, seg, row)
+        out += (b"," if i else b"", head, b"%d" % seg.available[row], tail, distance, b"}")
+    out.append(b"]}")
+    return b"".join(out)
 
 
 def nearby_answer(

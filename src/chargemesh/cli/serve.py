@@ -24,6 +24,7 @@ def serve(config: ConfigOption = Path("chargemesh.toml"), log_json: LogJson = Fa
     import uvicorn
 
     from chargemesh.bootstrap import build_platform
+    from chargemesh.protocols.direct_http import DirectHttp
 
     cfg = load_config(config)
     # on stderr, secrets redacted; the one line below on stdout stays the way to see it serve
@@ -35,7 +36,7 @@ def serve(config: ConfigOption = Path("chargemesh.toml"), log_json: LogJson = Fa
         server = uvicorn.Server(
             uvicorn.Config(
                 platform.app(), host=cfg.server.host, port=cfg.server.port,
-                log_level="warning", log_config=None,
+                log_level="warning", log_config=None, http=DirectHttp,
                 access_log=False,  # one line per request is what /metrics counts, cheaper
             )
         )  # fmt: skip

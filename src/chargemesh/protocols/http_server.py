@@ -24,6 +24,8 @@ from typing import Any, Final, TypeVar
 import uvicorn
 from starlette.types import ASGIApp
 
+from chargemesh.protocols.direct_http import DirectHttp
+
 __all__ = ["LoopbackServer"]
 
 _POLL_S: Final = 0.005
@@ -59,6 +61,7 @@ class LoopbackServer:
             log_level="warning",
             log_config=None,
             lifespan="on",
+            http=DirectHttp,
             timeout_graceful_shutdown=max(1, int(shutdown_timeout_s / 2)),
         )
         self._server = _Server(self._config)

@@ -117,6 +117,7 @@ def run_worker(config: Config, seat: WorkerSeat) -> int:
     import uvicorn
 
     from chargemesh.bootstrap import build_platform
+    from chargemesh.protocols.direct_http import DirectHttp
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own while it serves
@@ -128,7 +129,13 @@ def run_worker(config: Config, seat: WorkerSeat) -> int:
         return EXIT_CANNOT_BIND
     with build_platform(config, worker=seat) as platform:
         server = uvicorn.Server(
-            uvicorn.Config(platform.app(), log_level="warning", log_config=None, access_log=False)
+            uvicorn.Config(
+                platform.app(),
+                log_level="warning",
+                log_config=None,
+                access_log=False,
+                http=DirectHttp,
+            )
         )
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])

@@ -45,6 +45,8 @@ MAX_SEGMENTS = 8
 #: Stations read one by one for a new segment at most; more (a first sync into an empty
 #: registry lists them all) and the index is rebuilt from the store in pages instead.
 REBUILD_ABOVE = 5_000
+NO_OPERATORS = np.zeros(0, np.int16)  # the codes of a filter naming no operator
+NO_OPERATORS.setflags(write=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +339,8 @@ class StationIndex:
 
     # --- reading ------------------------------------------------------------------------------
     def operator_codes(self, f: SearchFilter) -> NDArray[np.int16]:
+        if not f.operators:
+            return NO_OPERATORS
         return np.array(
             [self.operator_code[o] for o in f.operators if o in self.operator_code], np.int16
         )

@@ -132,7 +132,7 @@ def _nearest_in(
         if k == 1:  # the tree answers k=1 with scalars
             dist, rows = np.atleast_1d(dist), np.atleast_1d(rows)
         # nearest first; those beyond the bound come last, at infinity
-        inside = int(np.searchsorted(dist, np.inf))
+        inside = int(dist.searchsorted(np.inf))
         if plain and seg.all_live:  # every row found is kept: a few Python floats suffice
             return [
                 (km_of_chord(d), seg, r)

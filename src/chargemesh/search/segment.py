@@ -112,6 +112,9 @@ class Segment:
     #: what a search answer says of a station that does not change in place, read off the
     #: columns the first time the station is answered (:meth:`facts`)
     _facts: list[StationFacts | None] = field(init=False)
+    #: the same as the JSON of an answer, split around the live count and the distance (kept
+    #: by the API's writer, ``api/search.py: station_json_parts``)
+    json_parts: list[tuple[bytes, bytes] | None] = field(init=False)
     _hashes: Ints = field(init=False)
     _hash_rows: Ints = field(init=False)
     _cells: dict[int, tuple[Ints, Ints, Ints]] = field(init=False, default_factory=dict)
@@ -122,6 +125,7 @@ class Segment:
         self.all_live = True
         self.position = {sid: i for i, sid in enumerate(self.ids)}
         self._facts = [None] * n
+        self.json_parts = [None] * n
         self.tree = cKDTree(unit_xyz(self.lon, self.lat) if n else np.zeros((0, 3)))
         self.n_connectors = np.diff(self.c_start).astype(np.int32)
         self.c_available = np.zeros(len(self.c_station), np.bool_)

@@ -192,13 +192,20 @@ def station_json_parts(index: StationIndex, seg: Segment, row: int) -> tuple[byt
 
 
 def _nearby_json_kept(index: StationIndex, hits: list[Hit]) -> bytes:
-    # the distances as orjson writes them, in one call
-    distances = orjson.dumps([round(h.distance_km, 4) for h in hits])[1:-1].split(b",")
-    out = [b'{"coords":"gcj02","count":', str(len(hits)).encode(), b',"stations":[']
-    for i, (hit, distance) in enumerate(zip(hits, distances, strict=False)):
+    parts, counts, distances = [], [], []
+    for hit in hits:
         seg, row = hit.segment, hit.row
-        head, tail = seg.json_parts[row] or station_json_parts(index, seg, row)
-        out += (b"," if i else b"", head, b"%d" % seg.available[row], tail, distance, b"}")
+        parts.append(seg.json_parts[row] or station_json_parts(index, seg, row))
+        counts.append(seg.available[row])
+        distances.append(round(hit.distance_km, 4))
+    # the numbers as orjson writes them, in one call each
+    count_text = orjson.dumps(counts, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+    distance_text = orjson.dumps(distances)[1:-1].split(b",")
+    out = [b'{"coords":"gcj02","count":', b"%d" % len(hits), b',"stations":[']
+    comma = b""
+    for (head, tail), count, distance in zip(parts, count_text, distance_text, strict=False):
+        out += (comma, head, count, tail, distance, b"}")
+        comma = b","
     out.append(b"]}")
     return b"".join(out)
 

@@ -103,16 +103,19 @@ def nearby(
     point = unit_point(lon, lat)
     bound = chord_of_km(radius_km) * (1 + 1e-9)
     operators = index.operator_codes(f)
-    found: list[tuple[float, Segment, int]] = []
-    segments = tuple(index)
-    for seg in segments:
+    hits: list[Hit] = []
+    segments = index.segments
+    for seg in tuple(segments):
         if len(seg):
-            found.extend(_nearest_in(seg, point, bound, limit, f, operators))
+            hits += _nearest_in(seg, point, bound, limit, f, operators)
     if len(segments) > 1:
-        found.sort(key=lambda t: t[0])
-        del found[limit:]
-    hits = [Hit(seg, row, d) for d, seg, row in found]
+        hits.sort(key=_distance)
+        del hits[limit:]
     return steer(index, hits, f, vehicle) if vehicle else hits
+
+
+def _distance(hit: Hit) -> float:
+    return hit.distance_km
 
 
 def _nearest_in(
@@ -122,9 +125,9 @@ def _nearest_in(
     limit: int,
     f: SearchFilter,
     operators: NDArray[np.int16],
-) -> list[tuple[float, Segment, int]]:
-    """(great-circle km, segment, row) of the ``limit`` nearest stations of one segment within
-    the chord ``bound`` that pass the filters, nearest first."""
+) -> list[Hit]:
+    """The ``limit`` nearest stations of one segment within the chord ``bound`` that pass the
+    filters, nearest first, at their great-circle distance."""
     n, plain = len(seg), f.empty
     k = min(n, limit if plain else limit * 4)
     while True:
@@ -135,7 +138,7 @@ def _nearest_in(
         inside = int(dist.searchsorted(np.inf))
         if plain and seg.all_live:  # every row found is kept: a few Python floats suffice
             return [
-                (km_of_chord(d), seg, r)
+                Hit(seg, r, km_of_chord(d))
                 for d, r in zip(dist[:inside].tolist(), rows[:inside].tolist(), strict=True)
             ]
         dist, rows = dist[:inside], rows[:inside].astype(np.int64, copy=False)
@@ -146,7 +149,7 @@ def _nearest_in(
     if not keep.all():
         dist, rows = dist[keep], rows[keep]
     km = km_of_chords(dist[:limit])  # one array op for the few kept, not one call each
-    return list(zip(km.tolist(), repeat(seg), rows[:limit].tolist(), strict=False))
+    return list(map(Hit, repeat(seg), rows[:limit].tolist(), km.tolist()))
 
 
 def steer(index: StationIndex, hits: list[Hit], f: SearchFilter, vehicle: str) -> list[Hit]:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -122,6 +122,28 @@ def test_rows_every_relay_passed_are_purged(store: Store) -> None:
     ids = [i for i, _ in store.outbox_after(0)]
     store.save_outbox_position("local", ids[-1], keep=2)
     assert [i for i, _ in store.outbox_after(0)] == ids[-2:]
+
+
+def test_a_relay_not_heard_from_for_a_week_no_longer_holds_the_purge(store: Store) -> None:
+    """A node taken out of the cluster (or a worker number above the configured count) leaves
+    its relay's position behind: a week later it no longer holds the outbox's purge back; a
+    relay quiet for less still does."""
+    connector = _filled(store)
+    for n in range(1, 9):
+        update = StatusUpdate(connector, ConnectorStatus.CHARGING if n % 2 else
+                              ConnectorStatus.AVAILABLE, T0 + timedelta(n), "t")  # fmt: skip
+        with store.unit_of_work() as uow:
+            uow.collect(uow.status.apply_status_updates([update]).events)
+    ids = [i for i, _ in store.outbox_after(0)]
+    now = datetime.now(UTC)
+    store.save_outbox_position("node-gone", ids[0], at=now - timedelta(days=8))
+    store.save_outbox_position("node-quiet", ids[2], at=now - timedelta(days=6))
+    store.save_outbox_position("local", ids[-1], keep=2)
+    assert [i for i, _ in store.outbox_after(0)] == ids[1:]  # held at the quiet one, 2 kept
+    store.save_outbox_position("node-quiet", ids[-1], at=now - timedelta(days=6))
+    store.save_outbox_position("local", ids[-1], keep=2)
+    assert [i for i, _ in store.outbox_after(0)] == ids[-2:]  # the gone one holds nothing
+    assert store.outbox_position("node-gone") == ids[0]  # its position is still on record
 
 
 KILLED_WRITER = textwrap.dedent(

@@ -4,12 +4,17 @@ relay from its saved position after a restart, purged once every relay has passe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from chargemesh.domain.events import Event
 from chargemesh.events import codec
 from chargemesh.store.hooks import SqlHooks
+
+#: a relay whose position was not saved for this long is taken as retired: its node left the
+#: cluster, or its worker number is above ``[server] workers`` (a relay saves its position
+#: within a second of publishing; one that published nothing for so long has nothing waiting)
+RELAY_RETIRED_AFTER: Final = timedelta(days=7)
 
 #: told, after each commit and in commit order, the (outbox id, event) pairs it wrote
 OutboxWatcher = Callable[[Sequence[tuple[int, Event]]], None]
@@ -84,9 +89,14 @@ class OutboxTables(SqlHooks):
             row = cur.fetchone()
         return int(row[0]) if row else 0
 
-    def save_outbox_position(self, relay: str, position: int, *, keep: int = 10_000) -> None:
-        """Record ``relay``'s position, and purge rows every relay has passed, but the last
-        ``keep`` of them (what a late reader or an operator may still want to see)."""
+    def save_outbox_position(
+        self, relay: str, position: int, *, keep: int = 10_000, at: datetime | None = None
+    ) -> None:
+        """Record ``relay``'s position as of ``at`` (now), and purge rows every relay has
+        passed, but the last ``keep`` of them (what a late reader or an operator may still want
+        to see). A relay not heard from for ``RELAY_RETIRED_AFTER`` (a node taken out of the
+        cluster, a worker number above the configured count) no longer holds the purge back."""
+        now = at or datetime.now(UTC)
         with self._lock, self._transaction() as cur:
             cur.execute(
                 self._sql(
@@ -94,9 +104,12 @@ class OutboxTables(SqlHooks):
                     "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
                     "updated_at = excluded.updated_at"
                 ),
-                (relay, position, self._time_in(datetime.now(UTC))),
+                (relay, position, self._time_in(now)),
             )
-            cur.execute("SELECT min(position) FROM outbox_relays")
+            cur.execute(
+                self._sql("SELECT min(position) FROM outbox_relays WHERE updated_at >= ?"),
+                (self._time_in(now - RELAY_RETIRED_AFTER),),
+            )
             row = cur.fetchone()
             passed = int(row[0]) - keep if row and row[0] is not None else 0
             if passed > 0:

@@ -298,7 +298,9 @@ class Store(ABC):
         """The newest outbox id written (0: none)."""
 
     @abstractmethod
-    def save_outbox_position(self, relay: str, position: int, *, keep: int = 10_000) -> None: ...
+    def save_outbox_position(
+        self, relay: str, position: int, *, keep: int = 10_000, at: datetime | None = None
+    ) -> None: ...
 
     @abstractmethod
     def schema_version(self) -> int: ...

@@ -112,14 +112,19 @@ async def _relay_publishes(store: Store) -> None:
     assert repeated == []
 
 
-def test_rows_every_relay_passed_are_purged(store: Store) -> None:
+def _outbox_rows(store: Store, count: int) -> list[int]:
+    """The outbox ids of ``count`` status changes of one connector, each its own commit."""
     connector = _filled(store)
-    for n in range(1, 6):
+    for n in range(1, count + 1):
         update = StatusUpdate(connector, ConnectorStatus.CHARGING if n % 2 else
                               ConnectorStatus.AVAILABLE, T0 + timedelta(n), "t")  # fmt: skip
         with store.unit_of_work() as uow:
             uow.collect(uow.status.apply_status_updates([update]).events)
-    ids = [i for i, _ in store.outbox_after(0)]
+    return [i for i, _ in store.outbox_after(0)]
+
+
+def test_rows_every_relay_passed_are_purged(store: Store) -> None:
+    ids = _outbox_rows(store, 5)
     store.save_outbox_position("local", ids[-1], keep=2)
     assert [i for i, _ in store.outbox_after(0)] == ids[-2:]
 
@@ -128,13 +133,7 @@ def test_a_relay_not_heard_from_for_a_week_no_longer_holds_the_purge(store: Stor
     """A node taken out of the cluster (or a worker number above the configured count) leaves
     its relay's position behind: a week later it no longer holds the outbox's purge back; a
     relay quiet for less still does."""
-    connector = _filled(store)
-    for n in range(1, 9):
-        update = StatusUpdate(connector, ConnectorStatus.CHARGING if n % 2 else
-                              ConnectorStatus.AVAILABLE, T0 + timedelta(n), "t")  # fmt: skip
-        with store.unit_of_work() as uow:
-            uow.collect(uow.status.apply_status_updates([update]).events)
-    ids = [i for i, _ in store.outbox_after(0)]
+    ids = _outbox_rows(store, 8)
     now = datetime.now(UTC)
     store.save_outbox_position("node-gone", ids[0], at=now - timedelta(days=8))
     store.save_outbox_position("node-quiet", ids[2], at=now - timedelta(days=6))

@@ -53,9 +53,10 @@ class Answer:
         await send({"type": "http.response.body", "body": self.body})
 
 
-def json_answer(body: bytes, status: int = 200) -> Answer:
+def json_answer(body: bytes) -> Answer:
+    """A 200 with a JSON body."""
     return Answer(
-        status,
+        200,
         [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")],
         body,
     )

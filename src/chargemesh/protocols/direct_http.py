@@ -160,7 +160,6 @@ class DirectHttp(HttpToolsProtocol):
     def _answer(self, get: DirectGet) -> None:
         scope: Scope = self.scope  # type: ignore[assignment]
         keep_alive = self.pending_keep_alive
-        content = [STATUS_LINE[500]]
         try:
             if self.config.proxy_headers and any(n in FORWARDED for n, _ in self.headers):
                 apply_proxy_headers(self.config, scope)
